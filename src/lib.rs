@@ -1,0 +1,14 @@
+//! tweed: a userspace overlay dataplane.
+//!
+//! This crate is the facade: it re-exports the workspace's crates so that an embedder depends on one crate.
+//!
+//! | module | crate | what |
+//! |---|---|---|
+//! | [`wire`] | `tweed-wire` | `no_std` zero-copy parsers and encoders: Ethernet, ARP, IPv4, ICMPv4, UDP, VXLAN |
+//! | [`switch`] | `tweed-switch` | the learning switch: FDB with ageing and limits, flooding, ARP responder |
+//! | [`route`] | `tweed-route` | IPv4 longest-prefix-match route table with next hops |
+#![forbid(unsafe_code)]
+
+pub use tweed_route as route;
+pub use tweed_switch as switch;
+pub use tweed_wire as wire;
