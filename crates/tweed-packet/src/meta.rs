@@ -1,0 +1,91 @@
+//! What the pipeline knows about a packet besides its bytes: where it came in, where it goes, its flow hash, when it
+//! arrived, and a word of scratch for a stage to leave a note for the next.
+//!
+//! [`Meta`] is small (32 bytes) and `Copy`, so stages read and write it freely; a [`crate::Pool`] resets it to
+//! [`Meta::default`] when a buffer comes back.
+
+use core::fmt;
+
+/// A port of the node's pipeline: a TAP device, a UDP socket, a VXLAN tunnel endpoint. Which number means which
+/// device is the pipeline's business; this crate only carries it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortId(pub u16);
+
+impl PortId {
+    /// The port with number `id`.
+    #[must_use]
+    pub const fn new(id: u16) -> Self {
+        Self(id)
+    }
+
+    /// The port's number.
+    #[must_use]
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl From<u16> for PortId {
+    fn from(id: u16) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for PortId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "port {}", self.0)
+    }
+}
+
+/// Per-packet metadata, carried in each [`crate::PacketBuf`].
+///
+/// ```
+/// use tweed_packet::{Meta, PortId};
+///
+/// let meta = Meta { ingress: PortId(1), flow_hash: 0x9e37_79b9, ..Meta::default() };
+/// assert_eq!(meta.egress, None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Meta {
+    /// The port the packet came in on.
+    pub ingress: PortId,
+    /// The port the packet must leave on, once a stage has decided; `None` while undecided (or dropped: a stage
+    /// that drops a packet returns its buffer to the pool).
+    pub egress: Option<PortId>,
+    /// A hash of the inner flow (the VXLAN source port is derived from it, RFC 7348 §5), 0 until computed.
+    pub flow_hash: u32,
+    /// When the packet was received, in nanoseconds since an epoch the I/O layer picks (the core reads no clock).
+    pub timestamp: u64,
+    /// Scratch for the pipeline: a verdict code, a peer index, whatever one stage tells the next.
+    pub user: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_port_id() {
+        assert_eq!(PortId::new(7), PortId(7));
+        assert_eq!(PortId::from(7), PortId(7));
+        assert_eq!(PortId(7).get(), 7);
+        assert_eq!(PortId(7).to_string(), "port 7");
+        assert!(PortId(1) < PortId(2));
+        assert_eq!(PortId::default(), PortId(0));
+    }
+
+    #[test]
+    fn test_meta_is_small() {
+        assert!(core::mem::size_of::<Meta>() <= 32, "Meta is {} bytes", core::mem::size_of::<Meta>());
+    }
+
+    #[test]
+    fn test_meta_default() {
+        let meta = Meta::default();
+        assert_eq!(meta.ingress, PortId(0));
+        assert_eq!(meta.egress, None);
+        assert_eq!(meta.flow_hash, 0);
+        assert_eq!(meta.timestamp, 0);
+        assert_eq!(meta.user, 0);
+    }
+}
