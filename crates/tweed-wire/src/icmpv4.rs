@@ -1322,6 +1322,19 @@ mod tests {
             })
     }
 
+    #[cfg(feature = "arbitrary")]
+    proptest! {
+        #[test]
+        fn arbitrary_reprs_are_emittable(seed in proptest::collection::vec(any::<u8>(), 0..128)) {
+            use arbitrary::Arbitrary;
+            if let Ok(repr) = Repr::arbitrary(&mut arbitrary::Unstructured::new(&seed)) {
+                let mut buf = std::vec![0u8; repr.buffer_len()];
+                repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
+                prop_assert_eq!(parse(&buf), Ok(repr));
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn repr_round_trip(

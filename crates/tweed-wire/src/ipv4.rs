@@ -1084,6 +1084,19 @@ mod tests {
             })
     }
 
+    #[cfg(feature = "arbitrary")]
+    proptest! {
+        #[test]
+        fn arbitrary_reprs_are_emittable(seed in proptest::collection::vec(any::<u8>(), 0..64)) {
+            use arbitrary::Arbitrary;
+            if let Ok(repr) = Repr::arbitrary(&mut arbitrary::Unstructured::new(&seed)) {
+                let mut buf = std::vec![0u8; repr.total_len()];
+                repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
+                prop_assert_eq!(Repr::parse(&Packet::new_checked(&buf[..]).unwrap(), ChecksumCheck::Verify), Ok(repr));
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn repr_round_trip(repr in arb_repr()) {
