@@ -67,10 +67,10 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-mod bridge;
+pub mod bridge;
 mod counters;
 pub mod fdb;
-mod responder;
+pub mod responder;
 mod table;
 
 use core::fmt;
