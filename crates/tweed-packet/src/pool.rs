@@ -61,7 +61,8 @@ pub struct PoolStats {
 /// # The promise
 /// After [`Pool::new`], `get`, `put`, `try_put`, `get_batch` and `put_batch` never allocate: the free list's
 /// capacity is reserved for every buffer the pool made, and a buffer that would not fit is refused (and counted),
-/// never accommodated (`put` frees a refused buffer; `try_put` hands it back). When the pool is empty, `get` returns `None` and counts it; it never makes a new buffer.
+/// never accommodated (`put` frees a refused buffer; `try_put` hands it back). When the pool is empty, `get`
+/// returns `None` and counts it; it never makes a new buffer.
 ///
 /// ```
 /// use tweed_packet::{Pool, PoolConfig};
