@@ -10,7 +10,9 @@
 //! packet behind an IPv4 EtherType is rejected before its traffic class is taken for a header length); the IHL is
 //! at least 5; the buffer holds the whole header with its options; the total length covers the header; the buffer
 //! holds the total length. Bytes after the total length (Ethernet padding of short frames) are allowed and are not
-//! part of [`Packet::payload`].
+//! part of [`Packet::payload`]. A setter that changes a length field (IHL, total length) may break what
+//! `check_len` proved: [`Packet::payload`] and [`Packet::payload_mut`] stay in bounds whatever the lengths say, but
+//! run `check_len` again before trusting the other accessors.
 //!
 //! # Decisions
 //! - The reserved flag bit (RFC 791: "must be zero"; RFC 3514's "evil bit") is not judged: [`Repr::parse`] accepts
@@ -356,7 +358,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The options: the header bytes after the first 20, borrowed for the buffer's lifetime.
     #[inline]
     pub fn options(&self) -> &'a [u8] {
-        let header_len = self.header_len();
+        let header_len = self.header_len().max(HEADER_LEN);
         &self.buffer.as_ref()[HEADER_LEN..header_len]
     }
 
@@ -557,7 +559,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// The options, mutable.
     #[inline]
     pub fn options_mut(&mut self) -> &mut [u8] {
-        let header_len = self.header_len();
+        let header_len = self.header_len().max(HEADER_LEN);
         &mut self.buffer.as_mut()[HEADER_LEN..header_len]
     }
 
