@@ -130,6 +130,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Checks the fixed part's length, the two address lengths (6 and 4: the layout the accessors read) and the
     /// whole packet's length, in that order (see the [module documentation](self)). After `Ok`, no accessor
     /// panics.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         Error::need(Layer::Arp, FIXED_LEN, len)?;

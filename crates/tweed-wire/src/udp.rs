@@ -94,6 +94,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// is at least 8 ([`Error::Invalid`], field `"length"`), and that the buffer holds the whole datagram the
     /// length field describes ([`Error::Truncated`] with `required` = the length field). After `Ok`, no accessor
     /// panics.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let actual = self.buffer.as_ref().len();
         Error::need(Layer::Udp, HEADER_LEN, actual)?;
@@ -138,7 +139,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
         u16::from_be_bytes([b[0], b[1]])
     }
 
-    /// The folded sum of the pseudo-header and the datagram (as far as the length field reaches).
+    /// The folded sum of the pseudo-header and the datagram (as far as the length field reaches). Kept out of
+    /// line: it is a loop over the whole datagram, and inlining it into `Repr::parse` makes the no-checksum path
+    /// (a few loads) pay for a large function's prologue.
+    #[inline(never)]
     fn sum(&self, src_addr: Ipv4Addr, dst_addr: Ipv4Addr) -> u16 {
         let length = self.len();
         let pseudo = checksum::pseudo_header_ipv4(src_addr.octets(), dst_addr.octets(), PROTOCOL, length);
@@ -226,6 +230,7 @@ impl Repr {
     /// Parses the header of a datagram from `src_addr` to `dst_addr`. With [`ChecksumMode::Compute`], a non-zero
     /// checksum that does not verify is [`Error::Checksum`]; a zero one means "none" and is accepted. Every port
     /// is accepted, zero included: judging them is the socket's job.
+    #[inline]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&T>,
         src_addr: Ipv4Addr,

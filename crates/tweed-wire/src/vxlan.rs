@@ -163,6 +163,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Checks that the header fits in the buffer; after `Ok`, no accessor panics. The flags are not judged here
     /// ([`Repr::parse`] does that).
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         Error::need(Layer::Vxlan, HEADER_LEN, self.buffer.as_ref().len())
     }
@@ -254,6 +255,7 @@ pub struct Repr {
 impl Repr {
     /// Parses the header: the I flag must be set (else [`Error::Invalid`] with field `"flags"` and the flags byte
     /// as value); reserved bits are ignored.
+    #[inline]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&T>) -> Result<Self> {
         packet.check_len()?;
         if !packet.has_vni_flag() {
