@@ -289,6 +289,10 @@ pub struct Lpm {
     routes: Vec<RouteMap>,
     /// Bit `len` set when `routes[len]` is not empty.
     lens: u64,
+    /// For lengths up to 24, one bit per possible prefix (bit `2^len - 1 + (addr >> (32 - len))`): whether it is a
+    /// route. 4 MiB of address space, touched only where routes are; it spares remove the hash-map misses of
+    /// the search for the covering route.
+    present: Vec<u64>,
     count: usize,
     max_groups: u32,
     next_fresh: u32,
@@ -341,6 +345,8 @@ impl Lpm {
             shared,
             routes: (0..=32).map(|_| HashMap::with_hasher(hasher.clone())).collect(),
             lens: 0,
+            // Zeroed allocation: the OS maps pages as bits are set.
+            present: vec![0; (1 << 25) / 64],
             count: 0,
             max_groups: config.max_tbl8_groups,
             next_fresh: 0,
@@ -389,6 +395,7 @@ impl Lpm {
         }
         self.routes[len as usize].insert(addr, nh);
         self.lens |= 1 << len;
+        self.set_present(addr, len, true);
         self.count += 1;
         self.fill(addr, len, |e| depth(e) <= len, entry(nh, len));
         Ok(None)
@@ -402,6 +409,7 @@ impl Lpm {
         if self.routes[len as usize].is_empty() {
             self.lens &= !(1 << len);
         }
+        self.set_present(addr, len, false);
         self.count -= 1;
         let cover = self.covering(addr, len).map_or(EMPTY, |(l, nh)| entry(nh, l));
         self.fill(addr, len, |e| depth(e) == len, cover);
@@ -470,7 +478,8 @@ impl Lpm {
             })
             .sum::<usize>()
             + self.routes.capacity() * size_of::<RouteMap>()
-            + (self.free.capacity() + self.retired.capacity()) * 4;
+            + (self.free.capacity() + self.retired.capacity()) * 4
+            + self.present.capacity() * 8;
         MemoryUsage {
             tbl24_bytes: TBL24_LEN * 4,
             tbl8_bytes: allocated * CHUNK_LEN * 4,
@@ -480,15 +489,39 @@ impl Lpm {
         }
     }
 
+    /// The bit of `addr/len` in `present`, for `len ≤ 24`.
+    const fn present_bit(addr: u32, len: u8) -> usize {
+        (1usize << len) - 1 + if len == 0 { 0 } else { (addr >> (32 - len)) as usize }
+    }
+
+    fn set_present(&mut self, addr: u32, len: u8, on: bool) {
+        if len <= 24 {
+            let bit = Self::present_bit(addr, len);
+            if let Some(word) = self.present.get_mut(bit / 64) {
+                if on {
+                    *word |= 1 << (bit % 64);
+                } else {
+                    *word &= !(1 << (bit % 64));
+                }
+            }
+        }
+    }
+
     /// The longest route of length below `len` containing `addr`.
     fn covering(&self, addr: u32, len: u8) -> Option<(u8, NextHopId)> {
         let mut lens = self.lens & ((1u64 << len) - 1);
         while lens != 0 {
             let l = 63 - lens.leading_zeros() as u8;
+            lens &= !(1 << l);
+            if l <= 24 {
+                let bit = Self::present_bit(addr, l);
+                if self.present.get(bit / 64).is_none_or(|w| w & (1 << (bit % 64)) == 0) {
+                    continue;
+                }
+            }
             if let Some(&nh) = self.routes[l as usize].get(&(addr & mask(l))) {
                 return Some((l, nh));
             }
-            lens &= !(1 << l);
         }
         None
     }
