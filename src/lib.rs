@@ -12,3 +12,8 @@
 pub use tweed_route as route;
 pub use tweed_switch as switch;
 pub use tweed_wire as wire;
+
+/// The README's code blocks, compiled and run as doc tests so that the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

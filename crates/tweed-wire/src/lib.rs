@@ -32,7 +32,8 @@
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(test)]
+// Tests use std; so does the code `arbitrary`'s derive generates (the `arbitrary` crate needs std itself).
+#[cfg(any(test, feature = "arbitrary"))]
 extern crate std;
 
 mod error;
