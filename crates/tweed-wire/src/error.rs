@@ -102,11 +102,7 @@ impl Error {
 
     /// A [`Error::Truncated`] error, or `Ok` when `actual >= required`.
     pub(crate) const fn need(layer: Layer, required: usize, actual: usize) -> Result<()> {
-        if actual < required {
-            Err(Self::Truncated { layer, required, actual })
-        } else {
-            Ok(())
-        }
+        if actual < required { Err(Self::Truncated { layer, required, actual }) } else { Ok(()) }
     }
 }
 

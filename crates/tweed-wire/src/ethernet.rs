@@ -468,9 +468,8 @@ mod tests {
 
     /// The header of an ARP request as a pod's veth broadcasts it (CNI's `0a:58` locally administered source),
     /// with four payload bytes.
-    static UNTAGGED: [u8; 18] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0a, 0x58, 0x0a, 0xf4, 0x01, 0x02, 0x08, 0x06, 0xde, 0xad, 0xbe, 0xef,
-    ];
+    static UNTAGGED: [u8; 18] =
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0a, 0x58, 0x0a, 0xf4, 0x01, 0x02, 0x08, 0x06, 0xde, 0xad, 0xbe, 0xef];
     /// A tagged frame: VLAN 100, PCP 5, IPv4 inside.
     static TAGGED: [u8; 20] = [
         0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x81, 0x00, 0xa0, 0x64, 0x08, 0x00,
@@ -542,7 +541,8 @@ mod tests {
         assert_eq!(mac, MacAddr::new(0x02, 0x42, 0xac, 0x11, 0, 2));
         assert_eq!(std::format!("{mac}"), "02:42:ac:11:00:02");
         assert_eq!("02-42-AC-11-00-02".parse::<MacAddr>(), Ok(mac));
-        for bad in ["", "02:42:ac:11:00", "02:42:ac:11:00:02:03", "02:42:ac:11:00:2", "0242ac110002", "02:42-ac:11:00:02"]
+        for bad in
+            ["", "02:42:ac:11:00", "02:42:ac:11:00:02:03", "02:42:ac:11:00:2", "0242ac110002", "02:42-ac:11:00:02"]
         {
             assert_eq!(bad.parse::<MacAddr>(), Err(ParseMacError), "{bad}");
         }
