@@ -12,8 +12,8 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use prefix_trie::PrefixMap;
 use tweed_route::{Ipv4Prefix, Lpm, NextHopId, synth};
 
@@ -30,9 +30,9 @@ fn nh(i: usize) -> u32 {
 }
 
 fn real_table() -> Option<Vec<Ipv4Prefix>> {
-    let path = std::env::var_os("TWEED_BGP_TABLE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ipv4-full-table-2024.txt.gz"));
+    let path = std::env::var_os("TWEED_BGP_TABLE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ipv4-full-table-2024.txt.gz")
+    });
     let file = std::fs::File::open(&path).ok()?;
     let mut text = String::new();
     flate2::read::GzDecoder::new(file).read_to_string(&mut text).ok()?;
@@ -116,12 +116,16 @@ fn updates(c: &mut Criterion, name: &str, prefixes: &[Ipv4Prefix]) {
         );
     });
     g.bench_function("prefix-trie", |b| {
-        b.iter_batched(Trie::new, |mut t| {
-            for (i, p) in prefixes.iter().enumerate() {
-                black_box(t.insert((p.addr(), p.len()), nh(i)));
-            }
-            t
-        }, BatchSize::PerIteration);
+        b.iter_batched(
+            Trie::new,
+            |mut t| {
+                for (i, p) in prefixes.iter().enumerate() {
+                    black_box(t.insert((p.addr(), p.len()), nh(i)));
+                }
+                t
+            },
+            BatchSize::PerIteration,
+        );
     });
     g.finish();
 

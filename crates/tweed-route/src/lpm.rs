@@ -289,9 +289,9 @@ pub struct Lpm {
     routes: Vec<RouteMap>,
     /// Bit `len` set when `routes[len]` is not empty.
     lens: u64,
-    /// For lengths up to 24, one bit per possible prefix (bit `2^len - 1 + (addr >> (32 - len))`): whether it is a
-    /// route. 4 MiB of address space, touched only where routes are; it spares remove the hash-map misses of
-    /// the search for the covering route.
+    /// For lengths up to 24, one bit per possible prefix ([`Lpm::present_bit`]): whether it is a route. 4 MiB
+    /// of address space, touched only where routes are; it spares remove the hash-map misses of the search for
+    /// the covering route.
     present: Vec<u64>,
     count: usize,
     max_groups: u32,
@@ -346,7 +346,7 @@ impl Lpm {
             routes: (0..=32).map(|_| HashMap::with_hasher(hasher.clone())).collect(),
             lens: 0,
             // Zeroed allocation: the OS maps pages as bits are set.
-            present: vec![0; (1 << 25) / 64],
+            present: vec![0; ((1 << 16) + (1 << 16) * 512) / 64],
             count: 0,
             max_groups: config.max_tbl8_groups,
             next_fresh: 0,
@@ -489,9 +489,17 @@ impl Lpm {
         }
     }
 
-    /// The bit of `addr/len` in `present`, for `len ≤ 24`.
+    /// The bit of `addr/len` in `present`, for `len ≤ 24`. Lengths below 16 share the first 2^16 bits
+    /// (`2^len - 1 + index`); lengths 16 to 24 of one /16 share a 64-byte line after them (a heap-ordered binary
+    /// tree, 511 bits), so that the covering search of a prefix touches one line, not one per length.
     const fn present_bit(addr: u32, len: u8) -> usize {
-        (1usize << len) - 1 + if len == 0 { 0 } else { (addr >> (32 - len)) as usize }
+        if len < 16 {
+            (1usize << len) - 1 + if len == 0 { 0 } else { (addr >> (32 - len)) as usize }
+        } else {
+            let depth = len - 16;
+            let local = (1usize << depth) - 1 + ((addr >> (32 - len)) as usize & ((1 << depth) - 1));
+            (1 << 16) + ((addr >> 16) as usize) * 512 + local
+        }
     }
 
     fn set_present(&mut self, addr: u32, len: u8, on: bool) {
@@ -531,10 +539,10 @@ impl Lpm {
         let sh = &*self.shared;
         let group = |g: u32, range: core::ops::Range<u32>| {
             for i in range {
-                if let Some(slot) = sh.tbl8(g, i) {
-                    if pick(slot.load(Relaxed)) {
-                        slot.store(new, Relaxed);
-                    }
+                if let Some(slot) = sh.tbl8(g, i)
+                    && pick(slot.load(Relaxed))
+                {
+                    slot.store(new, Relaxed);
                 }
             }
         };
@@ -602,7 +610,7 @@ impl Lpm {
             return Ok(g);
         }
         // Fresh groups in a chunk already allocated cost nothing; then recycle retired ones; then grow.
-        if self.next_fresh % CHUNK_GROUPS != 0 && self.next_fresh < self.max_groups {
+        if !self.next_fresh.is_multiple_of(CHUNK_GROUPS) && self.next_fresh < self.max_groups {
             self.next_fresh += 1;
             return Ok(self.next_fresh - 1);
         }
@@ -754,9 +762,10 @@ mod tests {
         assert_eq!(reader.lookup(0x0a00_0001), None);
         assert_eq!(reader.lookup(0x0a00_0181), Some(NextHopId(4)));
         assert_eq!(t.memory_usage().tbl8_groups_in_use, 2);
-        assert_eq!(t.insert(p("10.0.0.0/8"), NextHopId(NextHopId::MAX.0 + 1)), Err(Error::NextHopOutOfRange {
-            id: NextHopId(1 << 24)
-        }));
+        assert_eq!(
+            t.insert(p("10.0.0.0/8"), NextHopId(NextHopId::MAX.0 + 1)),
+            Err(Error::NextHopOutOfRange { id: NextHopId(1 << 24) })
+        );
         assert!(Lpm::with_config(Config { max_tbl8_groups: 0 }).is_err());
         assert!(Lpm::with_config(Config { max_tbl8_groups: (1 << 24) + 1 }).is_err());
     }
@@ -776,6 +785,28 @@ mod tests {
         let mut short = [Some(NextHopId(77)); 3];
         assert_eq!(t.lookup_batch(&addrs[4..], &mut short), 3);
         assert_eq!(short, [Some(NextHopId(2)), Some(NextHopId(3)), Some(NextHopId(2))]);
+    }
+
+    #[test]
+    fn presence_bits_are_distinct_and_in_range() {
+        let mut seen = std::collections::HashSet::new();
+        for len in 0..=24u8 {
+            let step = if len == 0 { 0 } else { 1u32 << (32 - len) };
+            // Every prefix of lengths below 16, and those inside 10.1.0.0/16 and its last /16 above.
+            let addrs: Vec<u32> = if len < 16 {
+                (0..1u32 << len).map(|i| i.checked_mul(step).unwrap_or(0)).collect()
+            } else {
+                (0..1u32 << (len - 16)).flat_map(|i| [0x0a01_0000 + i * step, 0xffff_0000 + i * step]).collect()
+            };
+            for a in addrs {
+                let bit = Lpm::present_bit(a, len);
+                assert!(bit < ((1 << 16) + (1 << 16) * 512), "{a:#x}/{len}");
+                assert!(seen.insert(bit), "{a:#x}/{len}");
+                if len >= 16 {
+                    assert_eq!((bit - (1 << 16)) / 512, (a >> 16) as usize);
+                }
+            }
+        }
     }
 
     #[test]

@@ -291,13 +291,16 @@ mod tests {
         assert_eq!(t.insert(p("10.1.0.0/16"), b), Ok(Some(a)));
         assert_eq!((t.next_hop_routes(a), t.next_hop_routes(b)), (1, 1));
         assert_eq!(t.remove_next_hop(b), Err(Error::NextHopInUse { id: b, routes: 1 }));
-        assert_eq!(reader.resolve(Ipv4Addr::new(10, 1, 0, 1)).map(|h| h.kind), Some(NextHopKind::Udp {
-            peer_ip: Ipv4Addr::new(192, 0, 2, 1)
-        }));
-        let hostgw = NextHopKind::HostGw { peer_ip: Ipv4Addr::new(192, 0, 2, 9), peer_mac: MacAddr::new(2, 0, 0, 0, 0, 9) };
-        assert_eq!(t.replace_next_hop(b, hostgw.into()).map(|h| h.kind), Ok(NextHopKind::Udp {
-            peer_ip: Ipv4Addr::new(192, 0, 2, 1)
-        }));
+        assert_eq!(
+            reader.resolve(Ipv4Addr::new(10, 1, 0, 1)).map(|h| h.kind),
+            Some(NextHopKind::Udp { peer_ip: Ipv4Addr::new(192, 0, 2, 1) })
+        );
+        let hostgw =
+            NextHopKind::HostGw { peer_ip: Ipv4Addr::new(192, 0, 2, 9), peer_mac: MacAddr::new(2, 0, 0, 0, 0, 9) };
+        assert_eq!(
+            t.replace_next_hop(b, hostgw.into()).map(|h| h.kind),
+            Ok(NextHopKind::Udp { peer_ip: Ipv4Addr::new(192, 0, 2, 1) })
+        );
         assert_eq!(reader.resolve(Ipv4Addr::new(10, 1, 0, 1)).map(|h| h.kind), Some(hostgw));
         assert_eq!(t.remove(p("10.1.0.0/16")), Some(b));
         assert_eq!(t.remove_next_hop(b).map(|h| h.kind), Ok(hostgw));
