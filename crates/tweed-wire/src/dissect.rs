@@ -67,6 +67,7 @@ const STAGES: usize = 7;
 
 impl Stage {
     /// The stage's name, lowercase.
+    #[inline]
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -133,12 +134,17 @@ pub struct Dissection<'a> {
 }
 
 /// Dissects `frame` with [`Config::DEFAULT`].
+#[inline]
 #[must_use]
 pub fn dissect(frame: &[u8]) -> Dissection<'_> {
     dissect_with(frame, &Config::DEFAULT)
 }
 
 /// Dissects `frame` with `config`.
+///
+/// Inlined, so that the caller's compiler keeps the few fields it reads in registers instead of copying the
+/// whole `Dissection` through memory.
+#[inline]
 #[must_use]
 pub fn dissect_with<'a>(frame: &'a [u8], config: &Config) -> Dissection<'a> {
     let mut d =
@@ -160,6 +166,7 @@ struct Ipv4Found {
 }
 
 impl<'a> Dissection<'a> {
+    #[inline(always)]
     fn record(&mut self, stage: Stage, range: Range<usize>) {
         // Ranges never exceed the buffer, and a slice never exceeds isize::MAX; frames over 4 GiB do not exist.
         #[allow(clippy::cast_possible_truncation)]
@@ -168,11 +175,13 @@ impl<'a> Dissection<'a> {
         self.depth = stage as u8 + 1;
     }
 
+    #[inline(always)]
     fn bytes(&self, range: Range<usize>) -> &'a [u8] {
         // Every range handed here was cut from the buffer's own length by the walk below.
         self.buf.get(range).unwrap_or_default()
     }
 
+    #[inline(always)]
     fn walk(&mut self, config: &Config) -> Result<(), Stop> {
         let len = self.buf.len();
         let eth = ethernet::Frame::new_checked(self.buf).map_err(|e| Stop::Invalid(Stage::OuterEthernet, e))?;
@@ -239,6 +248,7 @@ impl<'a> Dissection<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn ipv4(&mut self, stage: Stage, range: Range<usize>, config: &Config) -> Result<Ipv4Found, Stop> {
         let start = range.start;
         // check_len judges version, IHL and total length against the buffer.
@@ -258,6 +268,7 @@ impl<'a> Dissection<'a> {
         })
     }
 
+    #[inline]
     fn slice(&self, stage: Stage) -> Option<&'a [u8]> {
         if (stage as u8) < self.depth {
             let (start, end) = self.spans[stage as usize];
@@ -268,18 +279,21 @@ impl<'a> Dissection<'a> {
     }
 
     /// Where and why the walk stopped.
+    #[inline]
     #[must_use]
     pub const fn stop(&self) -> Stop {
         self.stop
     }
 
     /// Whether every layer down to the inner UDP or ICMP message was found.
+    #[inline]
     #[must_use]
     pub fn is_complete(&self) -> bool {
         self.stop == Stop::Complete
     }
 
     /// The last stage found valid, if any.
+    #[inline]
     #[must_use]
     pub const fn last_stage(&self) -> Option<Stage> {
         match self.depth {
@@ -295,6 +309,7 @@ impl<'a> Dissection<'a> {
     }
 
     /// The byte range of a layer that was found valid: its header and its payload.
+    #[inline]
     #[must_use]
     pub fn span(&self, stage: Stage) -> Option<Range<usize>> {
         self.slice(stage).map(|_| {
@@ -304,48 +319,56 @@ impl<'a> Dissection<'a> {
     }
 
     /// The whole frame.
+    #[inline]
     #[must_use]
     pub const fn frame(&self) -> &'a [u8] {
         self.buf
     }
 
     /// The outer Ethernet header.
+    #[inline]
     #[must_use]
     pub fn outer_ethernet(&self) -> Option<ethernet::Frame<&'a [u8]>> {
         self.slice(Stage::OuterEthernet).map(ethernet::Frame::new_unchecked)
     }
 
     /// The outer IPv4 packet, up to its total length.
+    #[inline]
     #[must_use]
     pub fn outer_ipv4(&self) -> Option<ipv4::Packet<&'a [u8]>> {
         self.slice(Stage::OuterIpv4).map(ipv4::Packet::new_unchecked)
     }
 
     /// The outer UDP datagram, up to its length field.
+    #[inline]
     #[must_use]
     pub fn outer_udp(&self) -> Option<udp::Packet<&'a [u8]>> {
         self.slice(Stage::OuterUdp).map(udp::Packet::new_unchecked)
     }
 
     /// The VXLAN header and the inner frame behind it.
+    #[inline]
     #[must_use]
     pub fn vxlan(&self) -> Option<vxlan::Packet<&'a [u8]>> {
         self.slice(Stage::Vxlan).map(vxlan::Packet::new_unchecked)
     }
 
     /// The inner Ethernet frame.
+    #[inline]
     #[must_use]
     pub fn inner_ethernet(&self) -> Option<ethernet::Frame<&'a [u8]>> {
         self.slice(Stage::InnerEthernet).map(ethernet::Frame::new_unchecked)
     }
 
     /// The inner IPv4 packet, up to its total length.
+    #[inline]
     #[must_use]
     pub fn inner_ipv4(&self) -> Option<ipv4::Packet<&'a [u8]>> {
         self.slice(Stage::InnerIpv4).map(ipv4::Packet::new_unchecked)
     }
 
     /// The inner UDP datagram, when the inner packet carries UDP.
+    #[inline]
     #[must_use]
     pub fn inner_udp(&self) -> Option<udp::Packet<&'a [u8]>> {
         if self.inner_protocol == Protocol::UDP {
@@ -356,6 +379,7 @@ impl<'a> Dissection<'a> {
     }
 
     /// The inner ICMP message, when the inner packet carries ICMP.
+    #[inline]
     #[must_use]
     pub fn inner_icmp(&self) -> Option<icmpv4::Packet<&'a [u8]>> {
         if self.inner_protocol == Protocol::ICMP {

@@ -269,11 +269,13 @@ pub struct Frame<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Frame<T> {
     /// Wraps `buffer` without checking its length: accessors may panic until [`Frame::check_len`] passed.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wraps `buffer` and checks that the header (with its VLAN tag, if the EtherType says there is one) fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let frame = Self::new_unchecked(buffer);
         frame.check_len()?;
@@ -281,6 +283,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// Checks that the whole header fits in the buffer; after `Ok`, no accessor panics.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         Error::need(Layer::Ethernet, HEADER_LEN, len)?;

@@ -280,11 +280,13 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wraps `buffer` without checking its length: accessors may panic until [`Packet::check_len`] passed.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wraps `buffer` and checks that the 8-byte header fits.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let packet = Self::new_unchecked(buffer);
         packet.check_len()?;
@@ -295,6 +297,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     ///
     /// # Errors
     /// [`Error::Truncated`] with `required` 8.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         Error::need(Layer::Icmpv4, HEADER_LEN, self.buffer.as_ref().len())
     }

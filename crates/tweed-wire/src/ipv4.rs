@@ -160,6 +160,7 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wraps `buffer` without checking it: accessors may panic until [`Packet::check_len`] passed.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
@@ -175,6 +176,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     ///     Err(Error::Truncated { layer: Layer::Ipv4, required: 20, actual: 4 })
     /// );
     /// ```
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let packet = Self::new_unchecked(buffer);
         packet.check_len()?;
@@ -187,6 +189,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// # Errors
     /// [`Error::Truncated`] with `required` 20, the header length, or the total length; [`Error::Invalid`] for
     /// `"version"`, `"ihl"` or `"total length"`.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         self.check_header_len()?;
         Error::need(Layer::Ipv4, usize::from(self.total_len()), self.buffer.as_ref().len())
@@ -198,6 +201,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     ///
     /// # Errors
     /// As [`Packet::check_len`], without the truncation to the total length.
+    #[inline]
     pub fn check_header_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         Error::need(Layer::Ipv4, HEADER_LEN, len)?;
