@@ -3,8 +3,6 @@
 //! - `fdb_learn_lookup/{uniform,zipf}`: per frame, learn the source (a refresh: every host is known, on its own
 //!   port) and look up the destination, on a table of 65,536 learned entries. Sources and destinations are drawn
 //!   uniformly, or from a Zipf distribution (s = 1.0) over the hosts, as real traffic is skewed.
-//!   `tweed_prefetch16` does the same work 16 frames at a time, after a read-only pass of [`Fdb::prefetch`] over
-//!   them (what [`Bridge::process`] does).
 //! - `bridge_batch/{32,256}`: whole batches of 60-byte frames through [`Bridge::process`] (parse, validate the
 //!   source, learn, decide), against a `HashMap` bridge doing the same steps.
 //!
@@ -133,24 +131,6 @@ fn fdb_learn_lookup(c: &mut Criterion) {
                 for &(s, port, d) in &work {
                     let _ = black_box(fdb.learn(BD, s, port, now));
                     hit += u32::from(fdb.lookup(BD, d, now).is_some());
-                }
-                black_box(hit)
-            });
-        });
-
-        group.bench_function(BenchmarkId::new("tweed_prefetch16", name), |b| {
-            b.iter(|| {
-                now = now + Duration::from_millis(1);
-                let mut hit = 0u32;
-                for chunk in work.chunks(16) {
-                    for &(s, _, d) in chunk {
-                        fdb.prefetch(BD, s);
-                        fdb.prefetch(BD, d);
-                    }
-                    for &(s, port, d) in chunk {
-                        let _ = black_box(fdb.learn(BD, s, port, now));
-                        hit += u32::from(fdb.lookup(BD, d, now).is_some());
-                    }
                 }
                 black_box(hit)
             });

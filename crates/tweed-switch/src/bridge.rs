@@ -43,9 +43,6 @@ use crate::responder::{ArpError, ArpTable};
 use crate::{BridgeDomain, Instant, PortId};
 
 const WORDS: usize = PortId::MAX / 64;
-/// Frames whose header and FDB slots are read ahead, before any of them is decided: enough to keep the
-/// memory system busy, few enough that what was read ahead is still in L1 when it is used.
-const PREFETCH_CHUNK: usize = 16;
 
 /// A set of ports (below [`PortId::MAX`]), as a bitmap.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -485,36 +482,13 @@ impl Bridge {
 
     /// Decides the fate of each frame of `frames` (with its ingress port) at time `now`, in order, writing the
     /// decisions into `out`; returns how many frames were processed: the shorter of the two lengths.
-    ///
-    /// Frames are taken 16 at a time: a first, read-only pass reads each frame's header and the FDB slots of its
-    /// addresses (so that their cache misses overlap), then each frame is decided in order, exactly as
-    /// [`Bridge::process_one`] would.
     #[inline]
     pub fn process<B: AsRef<[u8]>>(&mut self, now: Instant, frames: &[(PortId, B)], out: &mut [Decision]) -> usize {
         let n = frames.len().min(out.len());
-        for (frames, out) in frames[..n].chunks(PREFETCH_CHUNK).zip(out[..n].chunks_mut(PREFETCH_CHUNK)) {
-            for (port, frame) in frames {
-                self.prefetch(*port, frame.as_ref());
-            }
-            for ((port, frame), decision) in frames.iter().zip(out) {
-                *decision = self.process_one(now, *port, frame.as_ref());
-            }
+        for ((port, frame), decision) in frames[..n].iter().zip(&mut out[..n]) {
+            *decision = self.process_one(now, *port, frame.as_ref());
         }
         n
-    }
-
-    /// Brings into cache what deciding on `frame` will read: its header and the FDB slots of its addresses.
-    /// Read-only; nothing is judged here.
-    #[inline]
-    fn prefetch(&self, port: PortId, frame: &[u8]) {
-        let Some(&Some(p)) = self.ports.get(port.index()) else { return };
-        let Ok(eth) = Frame::new_checked(frame) else { return };
-        let bd = self.domains[usize::from(p.domain)].id;
-        self.fdb.prefetch(bd, eth.src_addr());
-        let dst = eth.dst_addr();
-        if !dst.is_multicast() {
-            self.fdb.prefetch(bd, dst);
-        }
     }
 
     /// Decides the fate of one frame received on `port` at time `now`.

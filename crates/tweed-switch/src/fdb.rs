@@ -295,14 +295,6 @@ impl Fdb {
         if seen == STATIC_SEEN || !self.expired(seen, Self::now_ms(now)) { Some(PortId(port_of(v))) } else { None }
     }
 
-    /// Reads the slot where the search for `mac` in `domain` starts, and nothing else: a batch that calls this
-    /// for all its frames before learning and looking them up has its cache misses overlap instead of paying
-    /// them one after the other (the table of a large FDB does not fit in the per-core cache).
-    #[inline]
-    pub fn prefetch(&self, domain: BridgeDomain, mac: MacAddr) {
-        core::hint::black_box(self.table.slot(self.table.home(key(domain, mac))).key);
-    }
-
     /// The live entry for `mac` in `domain`.
     #[must_use]
     pub fn get(&self, domain: BridgeDomain, mac: MacAddr, now: Instant) -> Option<Entry> {
