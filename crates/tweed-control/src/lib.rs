@@ -1,0 +1,18 @@
+//! tweed's control plane: who owns which subnet of the overlay, and how the nodes agree on it.
+//!
+//! - [`cidr`]: IPv4 CIDR arithmetic and the report `tweed cidr` prints.
+//! - [`config`]: the network configuration in flannel's JSON form, validated with flannel's defaults.
+//! - [`lease`]: subnet leases, their attributes and key names, byte-compatible with what flannel writes to etcd.
+//!
+//! The core reads no clock: every operation that depends on time takes `now` as an argument, so tests are
+//! deterministic and a driver decides when to renew.
+
+#![forbid(unsafe_code)]
+
+pub mod cidr;
+pub mod config;
+pub mod lease;
+
+pub use cidr::Ipv4Cidr;
+pub use config::{BackendType, ConfigError, NetworkConfig};
+pub use lease::{Lease, LeaseAttrs, VxlanData};
