@@ -3,6 +3,8 @@
 //! - [`cidr`]: IPv4 CIDR arithmetic and the report `tweed cidr` prints.
 //! - [`config`]: the network configuration in flannel's JSON form, validated with flannel's defaults.
 //! - [`lease`]: subnet leases, their attributes and key names, byte-compatible with what flannel writes to etcd.
+//! - [`store`]: the [`LeaseStore`] trait (atomic acquisition, TTLs, a watch stream) and the in-memory store.
+//! - [`file_store`]: the default store, one JSON file under a file lock.
 //!
 //! The core reads no clock: every operation that depends on time takes `now` as an argument, so tests are
 //! deterministic and a driver decides when to renew.
@@ -11,8 +13,12 @@
 
 pub mod cidr;
 pub mod config;
+pub mod file_store;
 pub mod lease;
+pub mod store;
 
 pub use cidr::Ipv4Cidr;
 pub use config::{BackendType, ConfigError, NetworkConfig};
+pub use file_store::FileStore;
 pub use lease::{Lease, LeaseAttrs, VxlanData};
+pub use store::{LeaseStore, MemoryStore, StoreError};

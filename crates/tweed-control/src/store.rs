@@ -1,0 +1,593 @@
+//! Where leases live: the [`LeaseStore`] trait, its events, and the in-memory store.
+//!
+//! The trait is shaped after what etcd offers, so an etcd store (flannel's layout, see [`crate::lease::KeyLayout`])
+//! fits beside [`MemoryStore`] and [`crate::file_store::FileStore`]:
+//!
+//! - [`LeaseStore::acquire`] is an atomic create-if-absent (an etcd transaction on the key's create revision);
+//! - leases carry a TTL, and a lease past its expiration is gone (an etcd lease);
+//! - every change bumps a store-wide revision, and [`LeaseStore::watch`] returns the changes after a revision, or a
+//!   fresh snapshot when that history is no longer kept (etcd's compaction).
+//!
+//! Time is an argument. A store never reads the clock: a lease whose expiration is at or before `now` counts as
+//! absent, and the first operation that sees it lapsed removes it and records a [`EventKind::Removed`] event.
+//! Expirations are kept to the millisecond.
+//!
+//! The in-process stores refuse a lease that overlaps any live lease, not only one with the same key; etcd can only
+//! refuse the same key, which is enough as long as every node uses the one config's `SubnetLen`.
+
+use core::fmt;
+use core::net::Ipv4Addr;
+use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::lease::{Lease, LeaseAttrs, parse_subnet_key, subnet_key};
+
+/// How many events a store keeps for [`LeaseStore::watch`] before a watcher must take a snapshot again.
+pub const DEFAULT_HISTORY: usize = 1024;
+
+/// Why a store operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum StoreError {
+    /// The subnet (or one overlapping it) is held by another node.
+    Taken {
+        /// The subnet asked for.
+        subnet: Ipv4Net,
+        /// The live lease in the way.
+        held: Ipv4Net,
+        /// Its holder's public IP.
+        holder: Ipv4Addr,
+    },
+    /// Reading or writing the store's storage failed.
+    Io {
+        /// What was being done, and to which file.
+        context: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// The stored data does not read.
+    Corrupt {
+        /// Where.
+        context: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Taken { subnet, held, holder } if subnet == held => {
+                write!(f, "subnet {subnet} is leased to {holder}")
+            }
+            Self::Taken { subnet, held, holder } => {
+                write!(f, "subnet {subnet} overlaps {held}, leased to {holder}")
+            }
+            Self::Io { context, message } => write!(f, "lease store: {context}: {message}"),
+            Self::Corrupt { context, message } => write!(f, "lease store: {context} is corrupt: {message}"),
+        }
+    }
+}
+
+impl core::error::Error for StoreError {}
+
+/// Every live lease at one revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The store's revision when the snapshot was taken.
+    pub revision: u64,
+    /// The live leases, ordered by subnet.
+    pub leases: Vec<Lease>,
+}
+
+/// What happened to a lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// Created or renewed (flannel's `EventAdded`: an etcd put).
+    Added,
+    /// Released, or lapsed (flannel's `EventRemoved`).
+    Removed,
+}
+
+/// One change to the leases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The revision this change produced.
+    pub revision: u64,
+    /// Added or removed.
+    pub kind: EventKind,
+    /// The lease as it was added, or as it was last before removal.
+    pub lease: Lease,
+}
+
+/// The answer to [`LeaseStore::watch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// The changes after the revision asked for, oldest first (possibly none), and the revision to ask from next.
+    Events {
+        /// The changes.
+        events: Vec<Event>,
+        /// The store's revision: pass it to the next `watch`.
+        revision: u64,
+    },
+    /// The history asked for is gone: here is everything instead, to diff against what the watcher knew.
+    Reset(Snapshot),
+}
+
+/// A place leases live, shared by every node of the cluster. Object safe.
+pub trait LeaseStore: Send + Sync {
+    /// The network config document as stored (flannel's JSON), or `None` when none was put.
+    fn get_config(&self) -> Result<Option<String>, StoreError>;
+
+    /// Stores the network config document; returns the new revision.
+    fn put_config(&self, config: &str) -> Result<u64, StoreError>;
+
+    /// Every lease live at `now`.
+    fn leases(&self, now: SystemTime) -> Result<Snapshot, StoreError>;
+
+    /// Atomically creates a lease on `subnet` for `ttl` from `now`, or fails with [`StoreError::Taken`] when a live
+    /// lease holds it. Two concurrent calls for one subnet never both succeed.
+    fn acquire(&self, subnet: Ipv4Net, attrs: &LeaseAttrs, ttl: Duration, now: SystemTime)
+    -> Result<Lease, StoreError>;
+
+    /// Extends the lease on `subnet` to `now + ttl` with `attrs`. Succeeds when the subnet is held by the same
+    /// `attrs.public_ip`, or is free (a lease that lapsed and was not taken is taken back); fails with
+    /// [`StoreError::Taken`] when another node holds it.
+    fn renew(&self, subnet: Ipv4Net, attrs: &LeaseAttrs, ttl: Duration, now: SystemTime) -> Result<Lease, StoreError>;
+
+    /// Gives up the lease on `subnet` held by `public_ip`. Releasing a free subnet succeeds; releasing another
+    /// node's lease fails with [`StoreError::Taken`].
+    fn release(&self, subnet: Ipv4Net, public_ip: Ipv4Addr, now: SystemTime) -> Result<(), StoreError>;
+
+    /// The changes after `since` (a revision from [`Snapshot::revision`] or a previous [`Watch::Events`]), without
+    /// waiting; or [`Watch::Reset`] when they are no longer kept.
+    fn watch(&self, since: u64, now: SystemTime) -> Result<Watch, StoreError>;
+}
+
+/// Milliseconds since the Unix epoch (0 before it, saturating far after).
+pub(crate) fn to_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn from_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A lease as kept by the in-process stores: flannel's value, and the expiration etcd would keep as a TTL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Stored {
+    value: LeaseAttrs,
+    expires_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredEvent {
+    revision: u64,
+    kind: EventKind,
+    subnet: String,
+    value: LeaseAttrs,
+    expires_ms: u64,
+}
+
+/// The whole state of an in-process store: what [`MemoryStore`] holds and [`crate::file_store::FileStore`] writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct State {
+    revision: u64,
+    #[serde(default)]
+    config: Option<String>,
+    /// Keyed by flannel's key name (`10.244.1.0-24`).
+    #[serde(default)]
+    leases: BTreeMap<String, Stored>,
+    #[serde(default)]
+    events: VecDeque<StoredEvent>,
+    /// The newest revision whose event was dropped from `events`: watching from before it needs a snapshot.
+    #[serde(default)]
+    compacted: u64,
+    #[serde(skip, default = "default_history")]
+    history: usize,
+}
+
+fn default_history() -> usize {
+    DEFAULT_HISTORY
+}
+
+impl State {
+    pub(crate) fn new(history: usize) -> Self {
+        Self { revision: 0, config: None, leases: BTreeMap::new(), events: VecDeque::new(), compacted: 0, history }
+    }
+
+    pub(crate) fn set_history(&mut self, history: usize) {
+        self.history = history;
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        while self.events.len() > self.history {
+            if let Some(e) = self.events.pop_front() {
+                self.compacted = e.revision;
+            }
+        }
+    }
+
+    fn lease(key: &str, s: &Stored) -> Option<Lease> {
+        Some(Lease { subnet: parse_subnet_key(key)?, attrs: s.value.clone(), expiration: from_ms(s.expires_ms) })
+    }
+
+    fn record(&mut self, kind: EventKind, key: &str, stored: &Stored) {
+        self.revision += 1;
+        self.events.push_back(StoredEvent {
+            revision: self.revision,
+            kind,
+            subnet: key.to_owned(),
+            value: stored.value.clone(),
+            expires_ms: stored.expires_ms,
+        });
+        self.trim();
+    }
+
+    /// Removes the leases lapsed at `now`; true when anything changed.
+    pub(crate) fn expire(&mut self, now: SystemTime) -> bool {
+        let now = to_ms(now);
+        let lapsed: Vec<String> =
+            self.leases.iter().filter(|(_, s)| s.expires_ms <= now).map(|(k, _)| k.clone()).collect();
+        for key in &lapsed {
+            if let Some(stored) = self.leases.remove(key) {
+                self.record(EventKind::Removed, key, &stored);
+            }
+        }
+        !lapsed.is_empty()
+    }
+
+    /// The live lease overlapping `subnet`, if any (call after [`State::expire`]).
+    fn conflict(&self, subnet: &Ipv4Net) -> Option<(Ipv4Net, Ipv4Addr)> {
+        self.leases.iter().find_map(|(k, s)| {
+            let held = parse_subnet_key(k)?;
+            (held.contains(subnet) || subnet.contains(&held)).then_some((held, s.value.public_ip))
+        })
+    }
+
+    pub(crate) fn config(&self) -> Option<String> {
+        self.config.clone()
+    }
+
+    pub(crate) fn put_config(&mut self, config: &str) -> u64 {
+        self.config = Some(config.to_owned());
+        self.revision += 1;
+        self.revision
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            revision: self.revision,
+            leases: self.leases.iter().filter_map(|(k, s)| Self::lease(k, s)).collect(),
+        }
+    }
+
+    fn put(&mut self, subnet: Ipv4Net, attrs: &LeaseAttrs, ttl: Duration, now: SystemTime) -> Lease {
+        let key = subnet_key(&subnet);
+        let stored = Stored { value: attrs.clone(), expires_ms: to_ms(now).saturating_add(ttl_ms(ttl)) };
+        self.record(EventKind::Added, &key, &stored);
+        let lease = Lease { subnet, attrs: attrs.clone(), expiration: from_ms(stored.expires_ms) };
+        self.leases.insert(key, stored);
+        lease
+    }
+
+    pub(crate) fn acquire(
+        &mut self,
+        subnet: Ipv4Net,
+        attrs: &LeaseAttrs,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<Lease, StoreError> {
+        let subnet = subnet.trunc();
+        if let Some((held, holder)) = self.conflict(&subnet) {
+            return Err(StoreError::Taken { subnet, held, holder });
+        }
+        Ok(self.put(subnet, attrs, ttl, now))
+    }
+
+    pub(crate) fn renew(
+        &mut self,
+        subnet: Ipv4Net,
+        attrs: &LeaseAttrs,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<Lease, StoreError> {
+        let subnet = subnet.trunc();
+        if let Some((held, holder)) = self.conflict(&subnet)
+            && (held != subnet || holder != attrs.public_ip)
+        {
+            return Err(StoreError::Taken { subnet, held, holder });
+        }
+        Ok(self.put(subnet, attrs, ttl, now))
+    }
+
+    /// True when a lease was removed.
+    pub(crate) fn release(&mut self, subnet: Ipv4Net, public_ip: Ipv4Addr) -> Result<bool, StoreError> {
+        let subnet = subnet.trunc();
+        let key = subnet_key(&subnet);
+        match self.leases.get(&key) {
+            None => Ok(false),
+            Some(s) if s.value.public_ip != public_ip => {
+                Err(StoreError::Taken { subnet, held: subnet, holder: s.value.public_ip })
+            }
+            Some(_) => {
+                if let Some(stored) = self.leases.remove(&key) {
+                    self.record(EventKind::Removed, &key, &stored);
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    pub(crate) fn watch(&self, since: u64) -> Watch {
+        if since < self.compacted {
+            return Watch::Reset(self.snapshot());
+        }
+        let events = self
+            .events
+            .iter()
+            .filter(|e| e.revision > since)
+            .filter_map(|e| {
+                let lease = Lease {
+                    subnet: parse_subnet_key(&e.subnet)?,
+                    attrs: e.value.clone(),
+                    expiration: from_ms(e.expires_ms),
+                };
+                Some(Event { revision: e.revision, kind: e.kind, lease })
+            })
+            .collect();
+        Watch::Events { events, revision: self.revision }
+    }
+}
+
+/// A store in memory, for tests and demos. Cloning shares it (an `Arc` inside), so two "nodes" in two threads can
+/// race on one store.
+///
+/// ```
+/// use core::time::Duration;
+/// use std::time::SystemTime;
+/// use tweed_control::config::BackendType;
+/// use tweed_control::lease::LeaseAttrs;
+/// use tweed_control::store::{LeaseStore, MemoryStore, StoreError};
+///
+/// let store = MemoryStore::new();
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+/// let a = LeaseAttrs::new("192.168.0.1".parse()?, BackendType::Vxlan);
+/// let b = LeaseAttrs::new("192.168.0.2".parse()?, BackendType::Vxlan);
+/// let subnet = "10.244.1.0/24".parse()?;
+/// store.acquire(subnet, &a, Duration::from_secs(60), now)?;
+/// assert!(matches!(store.acquire(subnet, &b, Duration::from_secs(60), now), Err(StoreError::Taken { .. })));
+/// // A minute later the lease has lapsed and the subnet is free again.
+/// let later = now + Duration::from_secs(60);
+/// assert!(store.acquire(subnet, &b, Duration::from_secs(60), later).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store keeping [`DEFAULT_HISTORY`] events.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_history(DEFAULT_HISTORY)
+    }
+
+    /// An empty store keeping `history` events for watchers.
+    #[must_use]
+    pub fn with_history(history: usize) -> Self {
+        Self { state: Arc::new(Mutex::new(State::new(history))) }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        // A panic while holding the lock cannot leave `State` half-changed in a way that breaks its invariants
+        // (each mutation is a map insert or remove plus an event), so a poisoned lock is still usable.
+        let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+impl LeaseStore for MemoryStore {
+    fn get_config(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.with(|s| s.config()))
+    }
+
+    fn put_config(&self, config: &str) -> Result<u64, StoreError> {
+        Ok(self.with(|s| s.put_config(config)))
+    }
+
+    fn leases(&self, now: SystemTime) -> Result<Snapshot, StoreError> {
+        Ok(self.with(|s| {
+            s.expire(now);
+            s.snapshot()
+        }))
+    }
+
+    fn acquire(
+        &self,
+        subnet: Ipv4Net,
+        attrs: &LeaseAttrs,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<Lease, StoreError> {
+        self.with(|s| {
+            s.expire(now);
+            s.acquire(subnet, attrs, ttl, now)
+        })
+    }
+
+    fn renew(&self, subnet: Ipv4Net, attrs: &LeaseAttrs, ttl: Duration, now: SystemTime) -> Result<Lease, StoreError> {
+        self.with(|s| {
+            s.expire(now);
+            s.renew(subnet, attrs, ttl, now)
+        })
+    }
+
+    fn release(&self, subnet: Ipv4Net, public_ip: Ipv4Addr, now: SystemTime) -> Result<(), StoreError> {
+        self.with(|s| {
+            s.expire(now);
+            s.release(subnet, public_ip).map(|_| ())
+        })
+    }
+
+    fn watch(&self, since: u64, now: SystemTime) -> Result<Watch, StoreError> {
+        Ok(self.with(|s| {
+            s.expire(now);
+            s.watch(since)
+        }))
+    }
+}
+
+/// The behaviour every store must show, run against each store by its own tests.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use super::*;
+    use crate::config::BackendType;
+
+    pub(crate) fn t(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+    pub(crate) fn attrs(last: u8) -> LeaseAttrs {
+        LeaseAttrs::new(Ipv4Addr::new(192, 168, 0, last), BackendType::Vxlan)
+    }
+    pub(crate) fn net(s: &str) -> Ipv4Net {
+        s.parse().expect("test literal")
+    }
+    const TTL: Duration = Duration::from_secs(100);
+
+    /// `store` is empty and keeps at least 8 events of history.
+    pub(crate) fn basic(store: &dyn LeaseStore) {
+        assert_eq!(store.get_config(), Ok(None));
+        let r0 = store.put_config(r#"{"Network":"10.244.0.0/16"}"#).expect("put");
+        assert_eq!(store.get_config(), Ok(Some(r#"{"Network":"10.244.0.0/16"}"#.to_owned())));
+
+        let a = store.acquire(net("10.244.1.0/24"), &attrs(1), TTL, t(0)).expect("free");
+        assert_eq!(a.expiration, t(100));
+        // Same key, other node: taken.
+        assert_eq!(
+            store.acquire(net("10.244.1.0/24"), &attrs(2), TTL, t(1)),
+            Err(StoreError::Taken {
+                subnet: net("10.244.1.0/24"),
+                held: net("10.244.1.0/24"),
+                holder: attrs(1).public_ip
+            })
+        );
+        // Overlapping key: taken too.
+        assert!(matches!(store.acquire(net("10.244.1.128/25"), &attrs(2), TTL, t(1)), Err(StoreError::Taken { .. })));
+        // Another node can neither renew nor release it.
+        assert!(matches!(store.renew(net("10.244.1.0/24"), &attrs(2), TTL, t(1)), Err(StoreError::Taken { .. })));
+        assert!(matches!(store.release(net("10.244.1.0/24"), attrs(2).public_ip, t(1)), Err(StoreError::Taken { .. })));
+
+        let b = store.acquire(net("10.244.2.0/24"), &attrs(2), TTL, t(10)).expect("free");
+        let snap = store.leases(t(50)).expect("leases");
+        assert_eq!(snap.leases, vec![a.clone(), b.clone()]);
+
+        // Renewal moves the expiration; the holder's renewal at 90 keeps it alive past 100.
+        let a2 = store.renew(net("10.244.1.0/24"), &attrs(1), TTL, t(90)).expect("own lease");
+        assert_eq!(a2.expiration, t(190));
+        // At 110, b (expiring at 110) has lapsed, a has not.
+        let snap = store.leases(t(110)).expect("leases");
+        assert_eq!(snap.leases, vec![a2.clone()]);
+        // The lapsed subnet is free for another node.
+        let b3 = store.acquire(net("10.244.2.0/24"), &attrs(3), TTL, t(111)).expect("lapsed is free");
+
+        // Release, and releasing again is fine.
+        store.release(net("10.244.1.0/24"), attrs(1).public_ip, t(120)).expect("own");
+        store.release(net("10.244.1.0/24"), attrs(1).public_ip, t(120)).expect("idempotent");
+        assert_eq!(store.leases(t(120)).expect("leases").leases, vec![b3.clone()]);
+
+        // The history, in order.
+        let Ok(Watch::Events { events, revision }) = store.watch(r0, t(120)) else {
+            panic!("history kept");
+        };
+        let seen: Vec<(EventKind, Ipv4Net, u8)> =
+            events.iter().map(|e| (e.kind, e.lease.subnet, e.lease.attrs.public_ip.octets()[3])).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (EventKind::Added, net("10.244.1.0/24"), 1),
+                (EventKind::Added, net("10.244.2.0/24"), 2),
+                (EventKind::Added, net("10.244.1.0/24"), 1),
+                (EventKind::Removed, net("10.244.2.0/24"), 2),
+                (EventKind::Added, net("10.244.2.0/24"), 3),
+                (EventKind::Removed, net("10.244.1.0/24"), 1),
+            ]
+        );
+        assert!(events.windows(2).all(|w| w[0].revision + 1 == w[1].revision));
+        assert_eq!(events.last().map(|e| e.revision), Some(revision));
+        assert_eq!(store.watch(revision, t(120)), Ok(Watch::Events { events: vec![], revision }));
+        // Watching from the start sees the same (the config put made no lease event, and nothing was dropped).
+        assert!(matches!(store.watch(0, t(120)), Ok(Watch::Events { events: ref e, .. }) if e.len() == 6));
+        assert_eq!(store.leases(t(120)).map(|s| s.revision), Ok(revision));
+    }
+
+    /// `store` is empty and keeps exactly 2 events.
+    pub(crate) fn compaction(store: &dyn LeaseStore) {
+        for i in 0..4u8 {
+            store.acquire(net(&format!("10.0.{i}.0/24")), &attrs(i), TTL, t(0)).expect("free");
+        }
+        // Revisions 1..=4; events 3 and 4 kept, so watching from 2 misses nothing and from 1 misses event 2.
+        assert!(matches!(store.watch(2, t(0)), Ok(Watch::Events { ref events, revision: 4 }) if events.len() == 2));
+        match store.watch(1, t(0)) {
+            Ok(Watch::Reset(snap)) => {
+                assert_eq!(snap.revision, 4);
+                assert_eq!(snap.leases.len(), 4);
+            }
+            other => panic!("expected a reset, got {other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conformance::*;
+    use super::*;
+
+    #[test]
+    fn memory_store_conformance() {
+        basic(&MemoryStore::new());
+        compaction(&MemoryStore::with_history(2));
+    }
+
+    #[test]
+    fn racing_threads_never_share_a_subnet() {
+        let store = MemoryStore::new();
+        let subnets: Vec<Ipv4Net> = (0..8u8).map(|i| net(&format!("10.1.{i}.0/24"))).collect();
+        let winners: Vec<Vec<Ipv4Net>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (1..=6u8)
+                .map(|node| {
+                    let store = store.clone();
+                    let subnets = subnets.clone();
+                    s.spawn(move || {
+                        subnets
+                            .iter()
+                            .filter(|sn| store.acquire(**sn, &attrs(node), Duration::from_secs(60), t(0)).is_ok())
+                            .copied()
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("no panic")).collect()
+        });
+        let mut all: Vec<Ipv4Net> = winners.into_iter().flatten().collect();
+        all.sort();
+        assert_eq!(all, subnets, "each subnet won exactly once");
+    }
+}
