@@ -155,6 +155,16 @@ pub fn dissect_with<'a>(frame: &'a [u8], config: &Config) -> Dissection<'a> {
     d
 }
 
+/// The payload's EtherType and where the payload starts, reading the tag's presence once.
+#[inline(always)]
+fn ethernet_next(frame: &ethernet::Frame<&[u8]>) -> (EtherType, usize) {
+    if frame.is_tagged() {
+        (frame.ethertype(), ethernet::VLAN_HEADER_LEN)
+    } else {
+        (frame.outer_ethertype(), ethernet::HEADER_LEN)
+    }
+}
+
 /// What an IPv4 stage leaves for the next one.
 struct Ipv4Found {
     payload: Range<usize>,
@@ -186,11 +196,12 @@ impl<'a> Dissection<'a> {
         let len = self.buf.len();
         let eth = ethernet::Frame::new_checked(self.buf).map_err(|e| Stop::Invalid(Stage::OuterEthernet, e))?;
         self.record(Stage::OuterEthernet, 0..len);
-        if eth.ethertype() != EtherType::IPV4 {
+        let (ethertype, eth_len) = ethernet_next(&eth);
+        if ethertype != EtherType::IPV4 {
             return Err(Stop::Absent(Stage::OuterIpv4));
         }
 
-        let outer = self.ipv4(Stage::OuterIpv4, eth.header_len()..len, config)?;
+        let outer = self.ipv4(Stage::OuterIpv4, eth_len..len, config)?;
         // A tunnel never fragments its outer packets (RFC 7348 §4.3); a fragment needs reassembly, not dissection.
         if outer.protocol != Protocol::UDP || !outer.whole {
             return Err(Stop::Absent(Stage::OuterUdp));
@@ -221,11 +232,12 @@ impl<'a> Dissection<'a> {
         let inner = ethernet::Frame::new_checked(self.bytes(inner_start..udp_end))
             .map_err(|e| Stop::Invalid(Stage::InnerEthernet, e))?;
         self.record(Stage::InnerEthernet, inner_start..udp_end);
-        if inner.ethertype() != EtherType::IPV4 {
+        let (ethertype, inner_eth_len) = ethernet_next(&inner);
+        if ethertype != EtherType::IPV4 {
             return Err(Stop::Absent(Stage::InnerIpv4));
         }
 
-        let ip = self.ipv4(Stage::InnerIpv4, inner_start + inner.header_len()..udp_end, config)?;
+        let ip = self.ipv4(Stage::InnerIpv4, inner_start + inner_eth_len..udp_end, config)?;
         self.inner_protocol = ip.protocol;
         if !ip.first_fragment {
             return Err(Stop::Absent(Stage::InnerTransport));

@@ -275,7 +275,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// Wraps `buffer` and checks that the header (with its VLAN tag, if the EtherType says there is one) fits.
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let frame = Self::new_unchecked(buffer);
         frame.check_len()?;
@@ -283,7 +283,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// Checks that the whole header fits in the buffer; after `Ok`, no accessor panics.
-    #[inline]
+    #[inline(always)]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         Error::need(Layer::Ethernet, HEADER_LEN, len)?;
@@ -313,14 +313,14 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// The EtherType at offset 12: the TPID `0x8100` when the frame is tagged.
-    #[inline]
+    #[inline(always)]
     pub fn outer_ethertype(&self) -> EtherType {
         let b = &self.buffer.as_ref()[field::ETHERTYPE];
         EtherType(u16::from_be_bytes([b[0], b[1]]))
     }
 
     /// Whether an 802.1Q tag follows the addresses.
-    #[inline]
+    #[inline(always)]
     pub fn is_tagged(&self) -> bool {
         self.outer_ethertype() == EtherType::VLAN
     }
@@ -337,7 +337,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// The EtherType of the payload: behind the tag when the frame is tagged.
-    #[inline]
+    #[inline(always)]
     pub fn ethertype(&self) -> EtherType {
         if self.is_tagged() {
             let b = &self.buffer.as_ref()[field::VLAN_ETHERTYPE];
@@ -348,7 +348,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     /// The header length: 14, or 18 with a tag.
-    #[inline]
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         if self.is_tagged() { VLAN_HEADER_LEN } else { HEADER_LEN }
     }

@@ -176,7 +176,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     ///     Err(Error::Truncated { layer: Layer::Ipv4, required: 20, actual: 4 })
     /// );
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let packet = Self::new_unchecked(buffer);
         packet.check_len()?;
@@ -189,7 +189,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// # Errors
     /// [`Error::Truncated`] with `required` 20, the header length, or the total length; [`Error::Invalid`] for
     /// `"version"`, `"ihl"` or `"total length"`.
-    #[inline]
+    #[inline(always)]
     pub fn check_len(&self) -> Result<()> {
         self.check_header_len()?;
         Error::need(Layer::Ipv4, usize::from(self.total_len()), self.buffer.as_ref().len())
@@ -201,7 +201,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     ///
     /// # Errors
     /// As [`Packet::check_len`], without the truncation to the total length.
-    #[inline]
+    #[inline(always)]
     pub fn check_header_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         Error::need(Layer::Ipv4, HEADER_LEN, len)?;
