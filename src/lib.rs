@@ -5,10 +5,12 @@
 //! | module | crate | what |
 //! |---|---|---|
 //! | [`wire`] | `tweed-wire` | `no_std` zero-copy parsers and encoders: Ethernet, ARP, IPv4, ICMPv4, UDP, VXLAN |
+//! | [`packet`] | `tweed-packet` | packet buffers with headroom, batches and a pool: no allocation in steady state |
 //! | [`switch`] | `tweed-switch` | the learning switch: FDB with ageing and limits, flooding, ARP responder |
 //! | [`route`] | `tweed-route` | IPv4 longest-prefix-match route table with next hops |
 #![forbid(unsafe_code)]
 
+pub use tweed_packet as packet;
 pub use tweed_route as route;
 pub use tweed_switch as switch;
 pub use tweed_wire as wire;
