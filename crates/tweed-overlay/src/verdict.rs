@@ -1,0 +1,247 @@
+//! What becomes of each packet ([`Verdict`]), why a packet was dropped ([`DropReason`]), and the node's
+//! [`Counters`].
+
+use core::fmt;
+use core::net::Ipv4Addr;
+
+use tweed_packet::PortId;
+
+/// Where a packet leaves the node, or why it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use]
+pub enum Verdict {
+    /// Send the frame out of this pod port.
+    Pod(PortId),
+    /// Send the frame on the underlay, to the peer node `dst`.
+    ///
+    /// The buffer holds a whole Ethernet frame (a raw socket or pcap sends it as is). For `vxlan` and `udp`,
+    /// `data()[payload_offset..]` is the outer UDP payload, which a UDP-socket driver sends to `dst:port`; for
+    /// `host-gw`, `port` is 0 and `payload_offset` is 14 (the IP packet).
+    Underlay {
+        /// The peer node's underlay address.
+        dst: Ipv4Addr,
+        /// The UDP destination port (0 for host-gw).
+        port: u16,
+        /// Where the UDP payload (or, for host-gw, the IP packet) starts in the frame.
+        payload_offset: u16,
+    },
+    /// Hand the IP packet (the buffer holds it without an Ethernet header) to the host through its TUN device:
+    /// traffic for the node itself that the node does not answer.
+    Tun,
+    /// The node used the packet up (an ARP reply to its own request): give the buffer back to the pool.
+    Consumed,
+    /// The packet was dropped; give the buffer back to the pool.
+    Drop(DropReason),
+}
+
+macro_rules! reasons {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// Why a packet was dropped. Each reason has a counter ([`Counters::drops`]) under [`DropReason::as_str`].
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum DropReason {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
+            /// How many reasons there are.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The reason's counter name.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Received on a port that is neither a pod port nor the underlay.
+    UnknownPort => "unknown_port",
+    /// The bridge dropped it: truncated Ethernet header.
+    BridgeTruncated => "bridge_truncated",
+    /// The bridge dropped it: broadcast, multicast or zero source MAC.
+    BridgeInvalidSource => "bridge_invalid_source",
+    /// The bridge dropped it: destination on the ingress port.
+    BridgeFiltered => "bridge_filtered",
+    /// The bridge dropped it: malformed ARP.
+    ArpMalformed => "arp_malformed",
+    /// A broadcast or multicast frame that is not an ARP request for the gateway, and no other pod port to flood it to.
+    FloodNoPort => "flood_no_port",
+    /// A frame to the gateway MAC that is neither IPv4 nor ARP (or is 802.1Q-tagged).
+    UnsupportedEthertype => "unsupported_ethertype",
+    /// IPv4 shorter than its header, IHL < 5, total length shorter than the header or longer than the frame
+    /// (RFC 1812 §5.2.2).
+    Ipv4Malformed => "ipv4_malformed",
+    /// IPv4 version other than 4 (RFC 1812 §5.2.2).
+    Ipv4Version => "ipv4_version",
+    /// Bad IPv4 header checksum (RFC 1812 §5.2.2).
+    Ipv4Checksum => "ipv4_checksum",
+    /// A source address no router forwards from: 0/8, 127/8, multicast, broadcast (RFC 1812 §5.3.7).
+    MartianSource => "martian_source",
+    /// A destination no router forwards to: 0/8, 127/8, class E, limited broadcast (RFC 1812 §5.3.7).
+    MartianDestination => "martian_destination",
+    /// TTL expired (an ICMP time exceeded was sent, unless suppressed or rate-limited).
+    TtlExpired => "ttl_expired",
+    /// No route to the destination.
+    NoRoute => "no_route",
+    /// The route's next hop was removed an instant before (a peer removed at run time).
+    StaleNextHop => "stale_next_hop",
+    /// A blackhole or unreachable route.
+    Blackhole => "blackhole",
+    /// Too big for the underlay after encapsulation with DF set (an ICMP fragmentation needed was sent, unless
+    /// rate-limited).
+    TooBig => "too_big",
+    /// Too big for the underlay after encapsulation without DF: the node does not fragment.
+    TooBigNoDf => "too_big_no_df",
+    /// The headroom cannot hold the outer headers.
+    NoHeadroom => "no_headroom",
+    /// A packet for a local pod whose MAC is unknown, and the ARP queue is full.
+    ArpQueueFull => "arp_queue_full",
+    /// A packet waited for ARP longer than the timeout.
+    ArpTimeout => "arp_timeout",
+    /// A local pod's MAC is known but not the port it is on.
+    PodPortUnknown => "pod_port_unknown",
+    /// The output was full: a packet the node originates (ARP, ICMP, flood copy) could not be added.
+    OutputFull => "output_full",
+    /// The pool had no buffer for a packet the node originates.
+    PoolExhausted => "pool_exhausted",
+    /// Underlay: not addressed to this node's MAC (or broadcast), or not IPv4.
+    UnderlayNotForUs => "underlay_not_for_us",
+    /// Underlay: outer IPv4 malformed or with a bad checksum.
+    UnderlayMalformed => "underlay_malformed",
+    /// Underlay: outer IPv4 fragment (never reassembled).
+    UnderlayFragment => "underlay_fragment",
+    /// Underlay: the outer protocol or UDP port is not the backend's.
+    UnderlayWrongPort => "underlay_wrong_port",
+    /// Underlay: the outer source is not a known peer's node address (or MAC, for host-gw).
+    UnknownPeer => "unknown_peer",
+    /// Underlay: the outer UDP checksum is non-zero and wrong.
+    UnderlayChecksum => "underlay_checksum",
+    /// Underlay: VXLAN header malformed (I flag clear, reserved flags set) or truncated.
+    VxlanMalformed => "vxlan_malformed",
+    /// Underlay: VXLAN with another VNI.
+    WrongVni => "wrong_vni",
+    /// Underlay: inner Ethernet not from the peer's VTEP MAC to ours, or not IPv4.
+    InnerMismatch => "inner_mismatch",
+    /// Underlay: the inner source address is not in the sending peer's subnet.
+    SpoofedSource => "spoofed_source",
+    /// Underlay: the inner destination is not a pod of this node (the node does not relay between peers).
+    NotLocal => "not_local",
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a node did, since it was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counters {
+    /// Packets received from pod ports.
+    pub rx_pod: u64,
+    /// Packets received from the underlay.
+    pub rx_underlay: u64,
+    /// Frames switched between pods of this node.
+    pub switched: u64,
+    /// Packets routed to a local pod.
+    pub to_pod: u64,
+    /// Packets encapsulated (or, host-gw, routed) to a peer.
+    pub to_peer: u64,
+    /// Packets decapsulated from a peer.
+    pub from_peer: u64,
+    /// Packets handed to the host (TUN).
+    pub to_tun: u64,
+    /// ARP requests for the gateway answered.
+    pub arp_replies: u64,
+    /// ARP requests the node sent for local pods.
+    pub arp_requests: u64,
+    /// ARP frames to the gateway MAC used up (replies to the node's requests).
+    pub arp_consumed: u64,
+    /// Packets queued waiting for ARP.
+    pub arp_queued: u64,
+    /// Packets released from the ARP queue.
+    pub arp_released: u64,
+    /// ICMP echo requests to the gateway answered.
+    pub echo_replies: u64,
+    /// ICMP errors sent.
+    pub icmp_errors: u64,
+    /// ICMP errors not sent: rate limit.
+    pub icmp_rate_limited: u64,
+    /// ICMP errors not sent: RFC 1812 §4.3.2.7 forbids one (error about an error, a fragment, a broadcast...).
+    pub icmp_suppressed: u64,
+    /// Drops, indexed by `DropReason as usize`.
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            rx_pod: 0,
+            rx_underlay: 0,
+            switched: 0,
+            to_pod: 0,
+            to_peer: 0,
+            from_peer: 0,
+            to_tun: 0,
+            arp_replies: 0,
+            arp_requests: 0,
+            arp_consumed: 0,
+            arp_queued: 0,
+            arp_released: 0,
+            echo_replies: 0,
+            icmp_errors: 0,
+            icmp_rate_limited: 0,
+            icmp_suppressed: 0,
+            drops: [0; DropReason::COUNT],
+        }
+    }
+}
+
+impl Counters {
+    /// The drop counter of `reason`.
+    #[must_use]
+    pub const fn drop_count(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    /// All drops.
+    #[must_use]
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// The non-zero drop counters with their names.
+    pub fn nonzero_drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DropReason::ALL.iter().map(|r| (r.as_str(), self.drops[*r as usize])).filter(|(_, n)| *n != 0)
+    }
+
+    pub(crate) const fn count_drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_reason_names_unique_and_indexed() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert!(DropReason::ALL[..i].iter().all(|o| o.as_str() != r.as_str()));
+        }
+        let mut c = Counters::default();
+        c.count_drop(DropReason::NoRoute);
+        c.count_drop(DropReason::NoRoute);
+        assert_eq!(c.drop_count(DropReason::NoRoute), 2);
+        assert_eq!(c.nonzero_drops().collect::<Vec<_>>(), [("no_route", 2)]);
+        assert_eq!(DropReason::WrongVni.to_string(), "wrong_vni");
+    }
+}
