@@ -4,6 +4,7 @@
 //! - [`config`]: the network configuration in flannel's JSON form, validated with flannel's defaults.
 //! - [`lease`]: subnet leases, their attributes and key names, byte-compatible with what flannel writes to etcd.
 //! - [`store`]: the [`LeaseStore`] trait (atomic acquisition, TTLs, a watch stream) and the in-memory store.
+//! - [`alloc`]: the [`SubnetManager`] that gives each node a subnet, keeps it across restarts and renews it.
 //! - [`file_store`]: the default store, one JSON file under a file lock.
 //!
 //! The core reads no clock: every operation that depends on time takes `now` as an argument, so tests are
@@ -11,12 +12,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alloc;
 pub mod cidr;
 pub mod config;
 pub mod file_store;
 pub mod lease;
 pub mod store;
 
+pub use alloc::{AllocError, SubnetManager};
 pub use cidr::Ipv4Cidr;
 pub use config::{BackendType, ConfigError, NetworkConfig};
 pub use file_store::FileStore;

@@ -149,6 +149,50 @@ pub trait LeaseStore: Send + Sync {
     fn watch(&self, since: u64, now: SystemTime) -> Result<Watch, StoreError>;
 }
 
+/// A boxed or shared store is a store, so a driver can pick one at run time (`Box<dyn LeaseStore>`) or share one
+/// between tasks (`Arc<S>`).
+macro_rules! forward_lease_store {
+    ($($ptr:ident),*) => {$(
+        impl<T: LeaseStore + ?Sized> LeaseStore for $ptr<T> {
+            fn get_config(&self) -> Result<Option<String>, StoreError> {
+                (**self).get_config()
+            }
+            fn put_config(&self, config: &str) -> Result<u64, StoreError> {
+                (**self).put_config(config)
+            }
+            fn leases(&self, now: SystemTime) -> Result<Snapshot, StoreError> {
+                (**self).leases(now)
+            }
+            fn acquire(
+                &self,
+                subnet: Ipv4Net,
+                attrs: &LeaseAttrs,
+                ttl: Duration,
+                now: SystemTime,
+            ) -> Result<Lease, StoreError> {
+                (**self).acquire(subnet, attrs, ttl, now)
+            }
+            fn renew(
+                &self,
+                subnet: Ipv4Net,
+                attrs: &LeaseAttrs,
+                ttl: Duration,
+                now: SystemTime,
+            ) -> Result<Lease, StoreError> {
+                (**self).renew(subnet, attrs, ttl, now)
+            }
+            fn release(&self, subnet: Ipv4Net, public_ip: Ipv4Addr, now: SystemTime) -> Result<(), StoreError> {
+                (**self).release(subnet, public_ip, now)
+            }
+            fn watch(&self, since: u64, now: SystemTime) -> Result<Watch, StoreError> {
+                (**self).watch(since, now)
+            }
+        }
+    )*};
+}
+
+forward_lease_store!(Box, Arc);
+
 /// Milliseconds since the Unix epoch (0 before it, saturating far after).
 pub(crate) fn to_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
