@@ -14,6 +14,9 @@
 //! When no subnet is free the answer is [`AllocError::Exhausted`]. A lease lives for the TTL (24 hours by default,
 //! settable for tests); [`SubnetManager::renew_at`] says when to renew, and a node that stops renewing loses the
 //! subnet once the TTL has passed: it is free for any node after that.
+//!
+//! Not carried over from flannel: reservations (leases written by hand without a TTL) and the `--subnet-file`
+//! "previous subnet" hint; a node's own live lease, found by its public IP, is what keeps its subnet.
 
 use core::fmt;
 use core::time::Duration;

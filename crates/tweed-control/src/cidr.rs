@@ -239,7 +239,7 @@ impl FromStr for Ipv4Cidr {
 pub fn report(c: &Ipv4Cidr) -> String {
     format!(
         "address    {c}\n\
-         network    {}/{}\n\
+         network    {}\n\
          broadcast  {}\n\
          netmask    {}\n\
          wildcard   {}\n\
@@ -247,7 +247,6 @@ pub fn report(c: &Ipv4Cidr) -> String {
          last       {}\n\
          hosts      {}\n",
         c.network(),
-        c.prefix_len(),
         c.broadcast(),
         c.netmask(),
         c.wildcard(),
@@ -286,7 +285,7 @@ mod tests {
     fn seed_example_report_exact() {
         let expected = "\
 address    192.168.20.125/27
-network    192.168.20.96/27
+network    192.168.20.96
 broadcast  192.168.20.127
 netmask    255.255.255.224
 wildcard   0.0.0.31

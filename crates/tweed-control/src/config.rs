@@ -447,6 +447,22 @@ mod tests {
         assert_eq!(cfg.subnet_count(), 255);
     }
 
+    /// flannel's own `TestConfigDefaults` and `TestConfigOverrides` (`pkg/subnet/config_test.go`), same inputs,
+    /// same expected values.
+    #[test]
+    fn flannel_config_tests() {
+        let d = parse(r#"{ "network": "10.3.0.0/16" }"#).expect("TestConfigDefaults");
+        assert_eq!(d.network.to_string(), "10.3.0.0/16");
+        assert_eq!((d.subnet_min, d.subnet_max, d.subnet_len), (ip("10.3.1.0"), ip("10.3.255.0"), 24));
+
+        let o =
+            parse(r#"{ "Network": "10.3.0.0/16", "SubnetMin": "10.3.5.0", "SubnetMax": "10.3.8.0", "SubnetLen": 28 }"#)
+                .expect("TestConfigOverrides");
+        assert_eq!(o.network.to_string(), "10.3.0.0/16");
+        assert_eq!((o.subnet_min, o.subnet_max, o.subnet_len), (ip("10.3.5.0"), ip("10.3.8.0"), 28));
+        assert_eq!(o.subnet_count(), (0x0800 - 0x0500) / 16 + 1);
+    }
+
     #[test]
     fn defaults_follow_flannel() {
         // No Backend: udp.
