@@ -1,0 +1,200 @@
+//! `tweed`: the command-line face of the tweed overlay dataplane.
+//!
+//! Each subcommand is a thin layer over a library crate: `tweed cidr` prints what
+//! `tweed_control::cidr::report` computes, `tweed pcap dissect` runs `tweed_wire::dissect` over each frame of a
+//! capture. Subcommands return a [`Failure`] rather than exiting, so `main` is the one place that maps outcomes to
+//! exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input (clap's own usage errors are 2 as well).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tweed_control::cidr::{Ipv4Cidr, report, report_json};
+
+mod describe;
+mod pcap;
+
+/// The exit code table, shown at the end of every `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  runtime failure (an I/O error while reading input or writing output)
+  2  bad usage or bad input (an invalid argument, a missing, unreadable or malformed file)";
+
+/// A userspace overlay dataplane: flannel-compatible VXLAN, a learning bridge and an LPM route table.
+#[derive(Debug, Parser)]
+#[command(name = "tweed", version, after_help = EXIT_CODES, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The top-level subcommands; each carries its own arguments struct, so a new one is one variant and one module.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the facts of an IPv4 CIDR block: network, broadcast, netmask, usable hosts.
+    #[command(after_help = EXIT_CODES)]
+    Cidr(CidrArgs),
+    /// Read pcap capture files.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Pcap(PcapCommand),
+}
+
+/// `tweed cidr`.
+#[derive(Debug, Args)]
+struct CidrArgs {
+    /// An IPv4 address with a prefix length, host bits allowed (e.g. 192.168.20.125/27).
+    #[arg(value_name = "CIDR", value_parser = parse_cidr, allow_hyphen_values = true)]
+    cidr: Ipv4Cidr,
+    /// Print the facts as a JSON object instead of aligned text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `tweed pcap …`.
+#[derive(Debug, Subcommand)]
+enum PcapCommand {
+    /// Print one line per frame through every layer: outer Ethernet/IPv4/UDP, VXLAN, inner Ethernet/IPv4/ICMP or UDP.
+    ///
+    /// Reads classic pcap (either byte order, microsecond or nanosecond timestamps) with Ethernet link type, the
+    /// format `tcpdump -w` writes. Each line is the frame number, its captured length, then the layers; a frame the
+    /// dissector stops early on says which layer is absent or invalid and why.
+    #[command(after_help = EXIT_CODES)]
+    Dissect(DissectArgs),
+}
+
+/// `tweed pcap dissect`.
+#[derive(Debug, Args)]
+struct DissectArgs {
+    /// The capture file to read.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+/// Why a subcommand did not succeed, which decides the exit code.
+#[derive(Debug)]
+enum Failure {
+    /// Bad usage or bad input: exit code 2.
+    Input(String),
+    /// The input was fine but the work failed (an I/O error): exit code 1.
+    Runtime(String),
+}
+
+impl Failure {
+    const fn exit_code(&self) -> u8 {
+        match self {
+            Self::Input(_) => 2,
+            Self::Runtime(_) => 1,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Self::Input(m) | Self::Runtime(m) => m,
+        }
+    }
+}
+
+/// A failed write to the output. A closed pipe (`tweed pcap dissect big.pcap | head`) is not worth a message.
+fn output_error(e: &io::Error) -> Option<Failure> {
+    (e.kind() != io::ErrorKind::BrokenPipe).then(|| Failure::Runtime(format!("cannot write output: {e}")))
+}
+
+/// Parses the `<CIDR>` argument; the message says what a valid one looks like.
+fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
+    s.parse().map_err(|e| format!("{e} (a valid CIDR looks like 192.168.20.125/27)"))
+}
+
+fn run_cidr(args: &CidrArgs, out: &mut impl Write) -> io::Result<()> {
+    if args.json {
+        let text = serde_json::to_string_pretty(&report_json(&args.cidr)).map_err(io::Error::other)?;
+        writeln!(out, "{text}")?;
+    } else {
+        out.write_all(report(&args.cidr).as_bytes())?;
+    }
+    out.flush()
+}
+
+/// Reads a whole input file; a file that is missing, unreadable or a directory is bad input, anything else (a disk
+/// error) a runtime failure.
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| {
+        let message = format!("cannot read {}: {e}", path.display());
+        match e.kind() {
+            io::ErrorKind::NotFound
+            | io::ErrorKind::PermissionDenied
+            | io::ErrorKind::IsADirectory
+            | io::ErrorKind::InvalidInput
+            | io::ErrorKind::InvalidData => Failure::Input(message),
+            _ => Failure::Runtime(message),
+        }
+    })
+}
+
+fn run_dissect(args: &DissectArgs, out: &mut impl Write) -> Result<(), Failure> {
+    let file = read_input(&args.file)?;
+    let name = args.file.display();
+    let reader = pcap::Reader::new(&file).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+    let write = |out: &mut dyn Write, record: &pcap::Record<'_>| -> io::Result<()> {
+        let len = record.data.len();
+        let desc = describe::describe(record.data);
+        if u64::from(record.orig_len) > len as u64 {
+            // Snapped: say how long the frame was on the wire.
+            writeln!(out, "{:>5} {len:>5}B of {}  {desc}", record.number, record.orig_len)
+        } else {
+            writeln!(out, "{:>5} {len:>5}B  {desc}", record.number)
+        }
+    };
+    for record in reader {
+        // The frames before a truncated record are printed; the error comes after them, as tcpdump does.
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let _ = out.flush();
+                return Err(Failure::Input(format!("{name}: {e}")));
+            }
+        };
+        if let Err(e) = write(out, &record) {
+            return output_error(&e).map_or(Ok(()), Err);
+        }
+    }
+    out.flush().or_else(|e| output_error(&e).map_or(Ok(()), Err))
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match &cli.command {
+        Command::Cidr(args) => run_cidr(args, &mut out).or_else(|e| output_error(&e).map_or(Ok(()), Err)),
+        Command::Pcap(PcapCommand::Dissect(args)) => run_dissect(args, &mut out),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message());
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cidr_parse_error_says_what_valid_looks_like() {
+        let e = parse_cidr("10.0.0.0/33").expect_err("prefix too long");
+        assert!(e.contains("\"33\"") && e.contains("192.168.20.125/27"), "{e}");
+    }
+}
