@@ -357,6 +357,31 @@ mod tests {
     }
 
     #[test]
+    fn corrupt_header_bytes_never_panic() {
+        // Every byte of the file header and of the first two record headers set to each of a few hostile values:
+        // the reader returns frames or an error, and the frames it returns lie inside the file.
+        let file = &CAPTURE[..FILE_HEADER_LEN + 2 * (RECORD_HEADER_LEN + 0x94)];
+        let positions = (0..FILE_HEADER_LEN + RECORD_HEADER_LEN)
+            .chain(FILE_HEADER_LEN + RECORD_HEADER_LEN + 0x94..FILE_HEADER_LEN + 2 * RECORD_HEADER_LEN + 0x94);
+        let mut errors = 0;
+        for at in positions {
+            for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+                let mut bad = file.to_vec();
+                bad[at] = value;
+                match Reader::new(&bad).map(|r| r.collect::<Result<Vec<_>, _>>()) {
+                    Ok(Ok(records)) => {
+                        let total: usize = records.iter().map(|r| RECORD_HEADER_LEN + r.data.len()).sum();
+                        assert!(FILE_HEADER_LEN + total <= bad.len(), "byte {at} = {value:#x}");
+                    }
+                    Ok(Err(_)) | Err(_) => errors += 1,
+                }
+            }
+        }
+        // Magic, version, link type and record lengths are checked, so many of these corruptions are caught.
+        assert!(errors > 20, "{errors}");
+    }
+
+    #[test]
     fn messages_name_the_record_and_what_is_wrong() {
         let e = Error::RecordData { record: 7, offset: 1000, declared: 148, actual: 20 };
         assert_eq!(
