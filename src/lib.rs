@@ -8,8 +8,12 @@
 //! | [`packet`] | `tweed-packet` | packet buffers with headroom, batches and a pool: no allocation in steady state |
 //! | [`switch`] | `tweed-switch` | the learning switch: FDB with ageing and limits, flooding, ARP responder |
 //! | [`route`] | `tweed-route` | IPv4 longest-prefix-match route table with next hops |
+//! | [`overlay`] | `tweed-overlay` | the node pipeline, sans-I/O: bridge, router, vxlan / udp / host-gw backends |
+//! | [`control`] | `tweed-control` | CIDR math, flannel network config, subnet allocation, lease stores |
 #![forbid(unsafe_code)]
 
+pub use tweed_control as control;
+pub use tweed_overlay as overlay;
 pub use tweed_packet as packet;
 pub use tweed_route as route;
 pub use tweed_switch as switch;
