@@ -7,10 +7,9 @@
 //! Without an argument it reads the kernel flannel capture shipped in `tests/data/`. Only classic pcap files with
 //! Ethernet link type are read (the format `tcpdump -w` writes).
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use tweed::wire::dissect::{Stop, dissect};
+use tweed::wire::dissect::dissect;
 
 const DEFAULT_CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kernel-flannel-vxlan.pcap");
 
@@ -40,46 +39,6 @@ fn frames(file: &[u8]) -> Result<Vec<&[u8]>, String> {
     Ok(out)
 }
 
-/// One line for one frame: each layer found, then why the walk stopped if it did not reach the inner transport.
-fn describe(frame: &[u8]) -> String {
-    let d = dissect(frame);
-    let mut line = String::new();
-    if let Some(eth) = d.outer_ethernet() {
-        let _ = write!(line, "{} > {}", eth.src_addr(), eth.dst_addr());
-    }
-    if let Some(ip) = d.outer_ipv4() {
-        let _ = write!(line, " | {} > {} ttl {}", ip.src_addr(), ip.dst_addr(), ip.ttl());
-    }
-    if let Some(udp) = d.outer_udp() {
-        let _ = write!(line, " | udp {} > {}", udp.src_port(), udp.dst_port());
-    }
-    if let Some(vx) = d.vxlan() {
-        let _ = write!(line, " | vxlan vni {}", vx.vni());
-    }
-    if let Some(eth) = d.inner_ethernet() {
-        let _ = write!(line, " | {} > {}", eth.src_addr(), eth.dst_addr());
-    }
-    if let Some(ip) = d.inner_ipv4() {
-        let _ = write!(line, " | {} > {} ttl {} {}", ip.src_addr(), ip.dst_addr(), ip.ttl(), ip.protocol());
-    }
-    if let Some(icmp) = d.inner_icmp() {
-        let _ = write!(line, " | icmp type {} code {}", icmp.msg_type().0, icmp.msg_code());
-    }
-    if let Some(udp) = d.inner_udp() {
-        let _ = write!(line, " | udp {} > {}", udp.src_port(), udp.dst_port());
-    }
-    match d.stop() {
-        Stop::Complete => {}
-        Stop::Absent(stage) => {
-            let _ = write!(line, " | (no {stage})");
-        }
-        Stop::Invalid(stage, error) => {
-            let _ = write!(line, " | {stage} invalid: {error}");
-        }
-    }
-    line
-}
-
 fn main() -> ExitCode {
     let path = std::env::args().nth(1).unwrap_or_else(|| DEFAULT_CAPTURE.to_owned());
     let file = match std::fs::read(&path) {
@@ -97,7 +56,7 @@ fn main() -> ExitCode {
         }
     };
     for (i, frame) in frames.iter().enumerate() {
-        println!("{:>5} {:>5}B  {}", i + 1, frame.len(), describe(frame));
+        println!("{:>5} {:>5}B  {}", i + 1, frame.len(), dissect(frame));
     }
     ExitCode::SUCCESS
 }

@@ -1,53 +1,11 @@
 //! One line of text for one frame, through every layer the dissector found.
 
-use core::fmt::Write as _;
+use tweed_wire::dissect::dissect;
 
-use tweed_wire::dissect::{Stop, dissect};
-
-/// Each layer found, outer to inner, separated by ` | `, then why the walk stopped if it did not reach the inner
-/// transport. Any byte string is accepted: a frame that is not an overlay frame says where it stopped.
+/// The dissector's one-line summary of `frame` (see `Dissection`'s `Display`). Any byte string is accepted: a
+/// frame that is not an overlay frame says where it stopped.
 pub(crate) fn describe(frame: &[u8]) -> String {
-    let d = dissect(frame);
-    let mut line = String::new();
-    // Writing to a `String` cannot fail; the `fmt::Result`s are dropped on purpose.
-    if let Some(eth) = d.outer_ethernet() {
-        let _ = write!(line, "{} > {}", eth.src_addr(), eth.dst_addr());
-    }
-    if let Some(ip) = d.outer_ipv4() {
-        let _ = write!(line, " | {} > {} ttl {}", ip.src_addr(), ip.dst_addr(), ip.ttl());
-    }
-    if let Some(udp) = d.outer_udp() {
-        let _ = write!(line, " | udp {} > {}", udp.src_port(), udp.dst_port());
-    }
-    if let Some(vx) = d.vxlan() {
-        let _ = write!(line, " | vxlan vni {}", vx.vni());
-    }
-    if let Some(eth) = d.inner_ethernet() {
-        let _ = write!(line, " | {} > {}", eth.src_addr(), eth.dst_addr());
-    }
-    if let Some(ip) = d.inner_ipv4() {
-        let _ = write!(line, " | {} > {} ttl {} {}", ip.src_addr(), ip.dst_addr(), ip.ttl(), ip.protocol());
-    }
-    if let Some(icmp) = d.inner_icmp() {
-        let _ = write!(line, " | icmp type {} code {}", icmp.msg_type().0, icmp.msg_code());
-    }
-    if let Some(udp) = d.inner_udp() {
-        let _ = write!(line, " | udp {} > {}", udp.src_port(), udp.dst_port());
-    }
-    match d.stop() {
-        Stop::Complete => {}
-        Stop::Absent(stage) => {
-            let _ = write!(line, " | (no {stage})");
-        }
-        Stop::Invalid(stage, error) => {
-            let _ = write!(line, " | {stage} invalid: {error}");
-        }
-    }
-    // A frame too short for Ethernet has no first layer to follow.
-    match line.strip_prefix(" | ") {
-        Some(rest) => rest.to_owned(),
-        None => line,
-    }
+    dissect(frame).to_string()
 }
 
 #[cfg(test)]

@@ -133,6 +133,51 @@ pub struct Dissection<'a> {
     stop: Stop,
 }
 
+/// One line through every layer found, outer to inner, separated by ` | `, then why the walk stopped when it did
+/// not reach the inner transport:
+/// `e2:c6:cd:ac:0e:fd > 62:f5:f9:f2:75:3e | 192.0.2.1 > 192.0.2.2 ttl 64 | udp 49028 > 8472 | vxlan vni 1 | …`.
+/// Any byte string has a line: a frame that is not an overlay frame says where it stopped.
+impl core::fmt::Display for Dissection<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // A frame too short for Ethernet has no first layer: the separator goes only between two parts.
+        let mut sep = "";
+        let mut part = |f: &mut core::fmt::Formatter<'_>, args: core::fmt::Arguments<'_>| {
+            let result = write!(f, "{sep}{args}");
+            sep = " | ";
+            result
+        };
+        if let Some(eth) = self.outer_ethernet() {
+            part(f, format_args!("{} > {}", eth.src_addr(), eth.dst_addr()))?;
+        }
+        if let Some(ip) = self.outer_ipv4() {
+            part(f, format_args!("{} > {} ttl {}", ip.src_addr(), ip.dst_addr(), ip.ttl()))?;
+        }
+        if let Some(udp) = self.outer_udp() {
+            part(f, format_args!("udp {} > {}", udp.src_port(), udp.dst_port()))?;
+        }
+        if let Some(vx) = self.vxlan() {
+            part(f, format_args!("vxlan vni {}", vx.vni()))?;
+        }
+        if let Some(eth) = self.inner_ethernet() {
+            part(f, format_args!("{} > {}", eth.src_addr(), eth.dst_addr()))?;
+        }
+        if let Some(ip) = self.inner_ipv4() {
+            part(f, format_args!("{} > {} ttl {} {}", ip.src_addr(), ip.dst_addr(), ip.ttl(), ip.protocol()))?;
+        }
+        if let Some(icmp) = self.inner_icmp() {
+            part(f, format_args!("icmp type {} code {}", icmp.msg_type().0, icmp.msg_code()))?;
+        }
+        if let Some(udp) = self.inner_udp() {
+            part(f, format_args!("udp {} > {}", udp.src_port(), udp.dst_port()))?;
+        }
+        match self.stop {
+            Stop::Complete => Ok(()),
+            Stop::Absent(stage) => part(f, format_args!("(no {stage})")),
+            Stop::Invalid(stage, error) => part(f, format_args!("{stage} invalid: {error}")),
+        }
+    }
+}
+
 /// Dissects `frame` with [`Config::DEFAULT`].
 #[inline]
 #[must_use]
@@ -399,5 +444,37 @@ impl<'a> Dissection<'a> {
         } else {
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn display_has_no_separator_before_the_first_part() {
+        // Too short for Ethernet: only the reason, no leading " | ".
+        assert_eq!(
+            dissect(&[0u8; 5]).to_string(),
+            "outer ethernet invalid: ethernet: truncated: need 14 bytes, have 5"
+        );
+        // Ethernet carrying ARP: the addresses, then where the walk stopped.
+        let mut frame = [0u8; 14];
+        frame[..6].copy_from_slice(&[0xff; 6]);
+        frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+        frame[12..].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(dissect(&frame).to_string(), "02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff | (no outer ipv4)");
+    }
+
+    #[test]
+    fn display_of_a_vxlan_frame_lists_every_layer() {
+        let capture = include_bytes!("../../../tests/data/kernel-flannel-vxlan.pcap");
+        let frame = &capture[24 + 16..24 + 16 + 148];
+        assert_eq!(
+            dissect(frame).to_string(),
+            "e2:c6:cd:ac:0e:fd > 62:f5:f9:f2:75:3e | 192.0.2.1 > 192.0.2.2 ttl 64 | udp 49028 > 8472 | vxlan vni 1 \
+             | 02:00:00:00:00:01 > 02:00:00:00:00:02 | 10.244.1.2 > 10.244.2.2 ttl 63 ICMP | icmp type 8 code 0"
+        );
     }
 }
