@@ -10,6 +10,23 @@
 //! [`DropReason`], counted in [`Counters`].
 //!
 //! # The data path
+//! [`Node::process`] runs stage by stage over the batch, as VPP does: each stage runs over every packet of the
+//! batch (up to 256 at a time) while its code and tables are hot, and each packet leaves a stage with its state
+//! for the next one or a verdict (a drop counted by its reason).
+//! 1. **Classify**, by ingress: underlay frames are checked against the peers and decapsulated (the outer headers
+//!    pulled off); pod frames go through the bridge, 32 frames per call of
+//!    [`Bridge::process`](tweed_switch::Bridge::process), which switches, floods, answers ARP or hands the frame to
+//!    the router.
+//! 2. **Route**, every packet for the router: the RFC 1812 checks (packets for the node itself are answered or
+//!    go to the host here), then one LPM lookup over all the batch's destinations
+//!    ([`RouteTable::lookup_batch`](tweed_route::RouteTable::lookup_batch)), then no route, TTL, MTU and the TTL
+//!    decrement.
+//! 3. **Rewrite**, every routed packet: local delivery (the pod's MAC from the ARP table, or the ARP queue) or
+//!    the backend's encapsulation with the peer's template.
+//! 4. **Emit**: every packet to [`Outputs`] with its verdict, in order of arrival, after the packets the node
+//!    originated on the way (ARP, ICMP errors, flood copies).
+//!
+//! What each stage does, by where the packet comes from:
 //! - **From a pod:** the bridge learns the source, answers ARP requests for the gateway, switches frames between
 //!   pods of the node, and hands frames for the gateway MAC to the router: RFC 1812 §5.2.2 checks, martian
 //!   addresses, echo requests to the gateway answered, TTL check (ICMP time exceeded), LPM route lookup (ICMP

@@ -1,6 +1,11 @@
 //! [`Node`]: one worker's pipeline. Frames from pod ports go through the bridge, then (when addressed to the
 //! gateway) the router, then local delivery or the backend; frames from the underlay are checked against the
 //! peers, decapsulated, routed and delivered to a pod.
+//!
+//! [`Node::process`] runs this stage by stage over the batch: `stage_classify` (decapsulation, the bridge),
+//! `stage_route` (checks, one `lookup_batch`, TTL and MTU), `stage_rewrite` (ARP resolution or encapsulation),
+//! then the emission of the verdicts. Between stages each packet's state is a `Step` in vectors allocated
+//! with the node; packets the node originates itself (ICMP errors) are routed alone by `route_frame`.
 
 use core::net::Ipv4Addr;
 use std::collections::HashMap;
@@ -101,6 +106,49 @@ enum Origin {
     Node,
 }
 
+/// Packets one pass of the stages takes at most: the length of the per-packet state vectors.
+const STAGE_BATCH: usize = 256;
+/// Pod frames per call of [`Bridge::process`] (their list is an array on the stack).
+const BRIDGE_BATCH: usize = 32;
+
+/// Where a packet of the batch stands between stages.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// From a pod port, for the bridge.
+    Bridge,
+    /// For the router.
+    Route { origin: Origin, from_peer: Option<(u32, u32)> },
+    /// Checked by the router; its destination is in the lookup list.
+    Lookup { origin: Origin },
+    /// Routed: to this next hop.
+    Forward { id: NextHopId, dst: Ipv4Addr },
+    /// Finished: its verdict, or `None` to wait for ARP (see `deliver_pod`).
+    Done(Option<Verdict>),
+}
+
+impl Step {
+    /// The verdict of a finished packet (every packet is, after the last stage).
+    fn verdict(self) -> Option<Verdict> {
+        match self {
+            Self::Done(verdict) => verdict,
+            _ => {
+                debug_assert!(false, "a packet left the stages unfinished: {self:?}");
+                Some(Verdict::Drop(DropReason::StaleNextHop))
+            }
+        }
+    }
+}
+
+/// The per-packet state of the stages, allocated at construction.
+#[derive(Debug, Default)]
+struct Scratch {
+    steps: Vec<Step>,
+    /// The destinations to look up, in batch order.
+    addrs: Vec<u32>,
+    /// Their next hops.
+    hops: Vec<Option<NextHopId>>,
+}
+
 struct Pending {
     ip: Ipv4Addr,
     since: u64,
@@ -156,6 +204,7 @@ pub struct Node {
     pending: Vec<Pending>,
     asked: Vec<(Ipv4Addr, u64)>,
     counters: Counters,
+    scratch: Scratch,
 }
 
 impl core::fmt::Debug for Node {
@@ -250,6 +299,11 @@ impl Node {
             pending: Vec::with_capacity(usize::from(limits.arp_queue)),
             asked: Vec::with_capacity(usize::from(limits.arp_queue)),
             counters: Counters::default(),
+            scratch: Scratch {
+                steps: Vec::with_capacity(STAGE_BATCH),
+                addrs: Vec::with_capacity(STAGE_BATCH),
+                hops: Vec::with_capacity(STAGE_BATCH),
+            },
             config: NodeConfig { peers: Vec::new(), ..config },
         };
         for peer in peers {
@@ -438,35 +492,149 @@ impl Node {
     }
 
     /// Runs every packet of `input` (each with `meta().ingress` set to a pod port or the underlay port) through
-    /// the pipeline at time `now`, leaving `input` empty. Every packet ends in `out` with its verdict, unless it
-    /// waits for ARP (it comes out, delivered or dropped, in a later call); packets the node originates (ARP
-    /// replies and requests, ICMP errors and echo replies, flood copies) come from `pool` and go to `out` too.
+    /// the pipeline at time `now`, stage by stage over the batch (see [the data path](crate#the-data-path)),
+    /// leaving `input` empty. Every packet ends in `out` with its verdict, unless it waits for ARP (it comes out,
+    /// delivered or dropped, in a later call); packets the node originates (ARP replies and requests, ICMP errors
+    /// and echo replies, flood copies) come from `pool` and go to `out` too, ahead of the batch's own packets.
     ///
-    /// When `out` is full, the remaining inputs are left in `input`.
+    /// The stages run over at most 256 packets at a time, and over no more than `out` has room for: inputs
+    /// beyond the room left in `out` stay in `input`, in order.
     pub fn process(&mut self, now: Instant, pool: &mut Pool, input: &mut Batch, out: &mut Outputs) {
         let now = now.as_nanos();
         self.service_pending(now, pool, out);
-        let n = input.len();
-        let mut done = 0;
-        // Inputs are taken from the back (no shifting), so they are handled in reverse order within a batch;
-        // reversing first keeps the order of arrival.
-        input.as_mut_slice().reverse();
-        while done < n && !out.is_full() {
-            let Some(mut buf) = input.pop() else { break };
-            done += 1;
+        // The per-packet state lives in vectors sized at construction; taken out of `self` for the call.
+        let mut s = core::mem::take(&mut self.scratch);
+        loop {
+            let k = input.len().min(out.items.capacity() - out.items.len()).min(STAGE_BATCH);
+            if k == 0 {
+                break;
+            }
+            let bufs = &mut input.as_mut_slice()[..k];
+            s.steps.clear();
+            self.stage_classify(now, pool, bufs, &mut s.steps, out);
+            self.stage_route(now, pool, bufs, &mut s, out);
+            self.stage_rewrite(now, pool, bufs, &mut s.steps, out);
+            // Emit, in order of arrival.
+            if k == input.len() {
+                for (buf, step) in input.drain().zip(&s.steps) {
+                    self.emit(now, buf, step.verdict(), pool, out);
+                }
+            } else {
+                // The first `k` to the back, last first, so that popping takes them in order without shifting.
+                input.as_mut_slice()[..k].reverse();
+                input.as_mut_slice().rotate_left(k);
+                for step in &s.steps {
+                    let Some(buf) = input.pop() else { break };
+                    self.emit(now, buf, step.verdict(), pool, out);
+                }
+            }
+        }
+        self.scratch = s;
+    }
+
+    /// Stage 1, classify: by ingress. Underlay frames are checked against the peers and decapsulated (their
+    /// outer headers pulled off); pod frames go through the bridge, [`BRIDGE_BATCH`] frames per call of
+    /// [`Bridge::process`], and its decisions are carried out (switching, flooding, ARP replies); frames the
+    /// bridge hands to the host are bound for the router.
+    fn stage_classify(
+        &mut self,
+        now: u64,
+        pool: &mut Pool,
+        bufs: &mut [PacketBuf],
+        steps: &mut Vec<Step>,
+        out: &mut Outputs,
+    ) {
+        for buf in bufs.iter_mut() {
             let ingress = buf.meta().ingress;
-            let verdict = if ingress == self.underlay_port {
+            let step = if ingress == self.underlay_port {
                 self.counters.rx_underlay += 1;
-                self.rx_underlay_frame(now, pool, &mut buf, out)
+                self.rx_underlay_frame(buf)
             } else if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
                 self.counters.rx_pod += 1;
-                self.rx_pod_frame(now, pool, &mut buf, ingress, out)
+                Step::Bridge
             } else {
-                Some(Verdict::Drop(DropReason::UnknownPort))
+                Step::Done(Some(Verdict::Drop(DropReason::UnknownPort)))
             };
-            self.emit(now, buf, verdict, pool, out);
+            steps.push(step);
         }
-        input.as_mut_slice().reverse();
+        let at = Instant::from_nanos(now);
+        let mut i = 0;
+        while i < bufs.len() {
+            let mut idx = [0usize; BRIDGE_BATCH];
+            let mut decisions = [Decision::Local; BRIDGE_BATCH];
+            let mut m = 0;
+            {
+                let mut frames: [(tweed_switch::PortId, &[u8]); BRIDGE_BATCH] =
+                    [(tweed_switch::PortId(0), &[]); BRIDGE_BATCH];
+                while i < bufs.len() && m < BRIDGE_BATCH {
+                    if matches!(steps[i], Step::Bridge) {
+                        frames[m] = (sw(bufs[i].meta().ingress), bufs[i].data());
+                        idx[m] = i;
+                        m += 1;
+                    }
+                    i += 1;
+                }
+                if m == 0 {
+                    break;
+                }
+                self.bridge.process(at, &frames[..m], &mut decisions[..m]);
+            }
+            for (&i, &decision) in idx[..m].iter().zip(&decisions[..m]) {
+                steps[i] = self.rx_pod_frame(now, pool, &mut bufs[i], decision, out);
+            }
+        }
+    }
+
+    /// Stage 2, route: the RFC 1812 checks of every packet bound for the router (packets for the node itself
+    /// are answered or sent to the host here), then one LPM lookup over the batch's destinations, then per
+    /// packet: no route, TTL, MTU, TTL decrement.
+    fn stage_route(&mut self, now: u64, pool: &mut Pool, bufs: &mut [PacketBuf], s: &mut Scratch, out: &mut Outputs) {
+        s.addrs.clear();
+        for (buf, step) in bufs.iter_mut().zip(s.steps.iter_mut()) {
+            if let Step::Route { origin, from_peer } = *step {
+                *step = match self.route_check(now, pool, buf, origin, from_peer, out) {
+                    Ok(dst) => {
+                        s.addrs.push(dst);
+                        Step::Lookup { origin }
+                    }
+                    Err(verdict) => Step::Done(verdict),
+                };
+            }
+        }
+        if s.addrs.is_empty() {
+            return;
+        }
+        s.hops.clear();
+        s.hops.resize(s.addrs.len(), None);
+        let found = self.routes.lookup_batch(&s.addrs, &mut s.hops);
+        debug_assert_eq!(found, s.addrs.len());
+        let mut hops = s.hops.iter();
+        for (buf, step) in bufs.iter_mut().zip(s.steps.iter_mut()) {
+            if let Step::Lookup { origin } = *step {
+                let hop = hops.next().copied().flatten();
+                *step = match self.route_hop(now, pool, buf, origin, hop, out) {
+                    Ok((id, dst)) => Step::Forward { id, dst },
+                    Err(verdict) => Step::Done(verdict),
+                };
+            }
+        }
+    }
+
+    /// Stage 3, rewrite: every routed packet to its next hop: local delivery (the pod's MAC from the ARP table,
+    /// or the ARP queue) or the backend's encapsulation with the peer's template.
+    fn stage_rewrite(
+        &mut self,
+        now: u64,
+        pool: &mut Pool,
+        bufs: &mut [PacketBuf],
+        steps: &mut [Step],
+        out: &mut Outputs,
+    ) {
+        for (buf, step) in bufs.iter_mut().zip(steps.iter_mut()) {
+            if let Step::Forward { id, dst } = *step {
+                *step = Step::Done(self.forward(now, pool, buf, id, dst, out));
+            }
+        }
     }
 
     /// Puts `buf` in `out` with its verdict; `None` queues it for ARP (see `deliver_pod`).
@@ -494,53 +662,53 @@ impl Node {
         }
     }
 
-    /// A frame from a pod: the bridge first.
+    /// A frame from a pod, after the bridge: carries out its decision.
     fn rx_pod_frame(
         &mut self,
         now: u64,
         pool: &mut Pool,
         buf: &mut PacketBuf,
-        ingress: PortId,
+        decision: Decision,
         out: &mut Outputs,
-    ) -> Option<Verdict> {
-        let decision = self.bridge.process_one(Instant::from_nanos(now), sw(ingress), buf.data());
+    ) -> Step {
+        let ingress = buf.meta().ingress;
         let is_arp = buf.data().get(12..14) == Some(&[0x08, 0x06][..]);
         if is_arp && !self.pending.is_empty() {
             self.release_pending(now, buf.data(), pool, out);
         }
-        match decision {
+        Step::Done(Some(match decision {
             Decision::Forward(p) => {
                 self.counters.switched += 1;
-                Some(Verdict::Pod(PortId(p.0)))
+                Verdict::Pod(PortId(p.0))
             }
-            Decision::Flood { .. } => Some(self.flood(buf, ingress, pool, out)),
+            Decision::Flood { .. } => self.flood(buf, ingress, pool, out),
             Decision::ArpReply { mac } => {
                 let mut reply = [0u8; 64];
                 let Ok(len) = tweed_switch::write_arp_reply(buf.data(), mac, &mut reply) else {
-                    return Some(Verdict::Drop(DropReason::ArpMalformed));
+                    return Step::Done(Some(Verdict::Drop(DropReason::ArpMalformed)));
                 };
                 buf.truncate(0);
                 if buf.extend_from_slice(&reply[..len]).is_err() {
-                    return Some(Verdict::Drop(DropReason::NoHeadroom));
+                    return Step::Done(Some(Verdict::Drop(DropReason::NoHeadroom)));
                 }
                 self.counters.arp_replies += 1;
-                Some(Verdict::Pod(ingress))
+                Verdict::Pod(ingress)
             }
             Decision::Local => {
                 if is_arp {
                     self.counters.arp_consumed += 1;
-                    return Some(Verdict::Consumed);
+                    return Step::Done(Some(Verdict::Consumed));
                 }
-                self.route_frame(now, pool, buf, Origin::Pod, None, out)
+                return Step::Route { origin: Origin::Pod, from_peer: None };
             }
-            Decision::Drop(r) => Some(Verdict::Drop(match r {
+            Decision::Drop(r) => Verdict::Drop(match r {
                 tweed_switch::DropReason::Truncated => DropReason::BridgeTruncated,
                 tweed_switch::DropReason::InvalidSource => DropReason::BridgeInvalidSource,
                 tweed_switch::DropReason::Filtered => DropReason::BridgeFiltered,
                 tweed_switch::DropReason::ArpMalformed => DropReason::ArpMalformed,
                 _ => DropReason::UnknownPort,
-            })),
-        }
+            }),
+        }))
     }
 
     /// Copies of `buf` to every other pod port; `buf` itself goes to the last one.
@@ -603,7 +771,8 @@ impl Node {
         Ok(())
     }
 
-    /// Routes the IPv4 packet of an Ethernet frame that reached the router.
+    /// Routes the IPv4 packet of an Ethernet frame that reached the router, alone: for packets the node
+    /// originates (ICMP errors); the batch goes through [`Node::stage_route`].
     fn route_frame(
         &mut self,
         now: u64,
@@ -613,40 +782,77 @@ impl Node {
         from_peer: Option<(u32, u32)>,
         out: &mut Outputs,
     ) -> Option<Verdict> {
-        if let Err(r) = Self::check_ipv4(buf) {
-            return Some(Verdict::Drop(r));
+        let dst = match self.route_check(now, pool, buf, origin, from_peer, out) {
+            Ok(dst) => dst,
+            Err(verdict) => return verdict,
+        };
+        let hop = self.routes.lookup(dst);
+        match self.route_hop(now, pool, buf, origin, hop, out) {
+            Ok((id, dst)) => self.forward(now, pool, buf, id, dst, out),
+            Err(verdict) => verdict,
         }
+    }
+
+    /// The router before the lookup: RFC 1812 §5.2.2 checks, the peer's subnet for decapsulated packets, and
+    /// packets for the node itself (answered or sent to the host: `Err` with their verdict). `Ok`: the
+    /// destination to look up.
+    fn route_check(
+        &mut self,
+        now: u64,
+        pool: &mut Pool,
+        buf: &mut PacketBuf,
+        origin: Origin,
+        from_peer: Option<(u32, u32)>,
+        out: &mut Outputs,
+    ) -> Result<u32, Option<Verdict>> {
+        Self::check_ipv4(buf).map_err(|r| Some(Verdict::Drop(r)))?;
         let ip = ipv4::Packet::new_unchecked(&buf.data()[ETH..]);
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         if let Some((net, mask)) = from_peer
             && u32::from(src) & mask != net
         {
-            return Some(Verdict::Drop(DropReason::SpoofedSource));
+            return Err(Some(Verdict::Drop(DropReason::SpoofedSource)));
         }
         if dst == self.gw_ip || dst == self.node_ip {
-            return self.deliver_self(now, pool, buf, origin, out);
+            return Err(self.deliver_self(now, pool, buf, origin, out));
         }
-        let Some(id) = self.routes.lookup(u32::from(dst)) else {
+        Ok(u32::from(dst))
+    }
+
+    /// The router after the lookup (`hop`): no route (ICMP net unreachable), TTL (ICMP time exceeded), the MTU
+    /// rule, then the TTL decrement. `Ok`: the next hop and the destination.
+    fn route_hop(
+        &mut self,
+        now: u64,
+        pool: &mut Pool,
+        buf: &mut PacketBuf,
+        origin: Origin,
+        hop: Option<NextHopId>,
+        out: &mut Outputs,
+    ) -> Result<(NextHopId, Ipv4Addr), Option<Verdict>> {
+        let ip = ipv4::Packet::new_unchecked(&buf.data()[ETH..]);
+        let dst = ip.dst_addr();
+        let Some(id) = hop else {
             self.icmp_error(now, pool, buf, ErrorKind::DstUnreachable(icmpv4::DstUnreachable::NetUnreachable), out);
-            return Some(Verdict::Drop(DropReason::NoRoute));
+            return Err(Some(Verdict::Drop(DropReason::NoRoute)));
         };
         if ip.ttl() <= 1 {
             self.icmp_error(now, pool, buf, ErrorKind::TTL_EXPIRED, out);
-            return Some(Verdict::Drop(DropReason::TtlExpired));
+            return Err(Some(Verdict::Drop(DropReason::TtlExpired)));
         }
         let is_local = matches!(self.hops.get(id.0 as usize), Some(Hop::Local));
         if origin == Origin::Peer && !is_local {
-            return Some(Verdict::Drop(DropReason::NotLocal));
+            return Err(Some(Verdict::Drop(DropReason::NotLocal)));
         }
         if !is_local {
             let total = ip.total_len();
             if total > self.inner_mtu {
                 if !ip.dont_frag() {
-                    return Some(Verdict::Drop(DropReason::TooBigNoDf));
+                    return Err(Some(Verdict::Drop(DropReason::TooBigNoDf)));
                 }
                 let mtu = self.inner_mtu;
                 self.icmp_error(now, pool, buf, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
-                return Some(Verdict::Drop(DropReason::TooBig));
+                return Err(Some(Verdict::Drop(DropReason::TooBig)));
             }
         }
         if origin != Origin::Node {
@@ -654,7 +860,7 @@ impl Node {
             // TTL > 1 was checked above.
             let _ = ipm.decrement_ttl();
         }
-        self.forward(now, pool, buf, id, dst, out)
+        Ok((id, dst))
     }
 
     /// Sends a routed packet on to its next hop.
@@ -881,24 +1087,18 @@ impl Node {
         self.emit(now, err, verdict, pool, out);
     }
 
-    /// A frame from the underlay: only from a known peer, with the backend's encapsulation.
-    fn rx_underlay_frame(
-        &mut self,
-        now: u64,
-        pool: &mut Pool,
-        buf: &mut PacketBuf,
-        out: &mut Outputs,
-    ) -> Option<Verdict> {
+    /// A frame from the underlay: only from a known peer, with the backend's encapsulation, which is pulled off.
+    fn rx_underlay_frame(&mut self, buf: &mut PacketBuf) -> Step {
         let id = match self.check_underlay(buf) {
             Ok(id) => id,
-            Err(r) => return Some(Verdict::Drop(r)),
+            Err(r) => return Step::Done(Some(Verdict::Drop(r))),
         };
         let Some(Hop::Peer(peer)) = self.hops.get(id.0 as usize) else {
-            return Some(Verdict::Drop(DropReason::UnknownPeer));
+            return Step::Done(Some(Verdict::Drop(DropReason::UnknownPeer)));
         };
         let subnet = (peer.net, peer.mask);
         self.counters.from_peer += 1;
-        self.route_frame(now, pool, buf, Origin::Peer, Some(subnet), out)
+        Step::Route { origin: Origin::Peer, from_peer: Some(subnet) }
     }
 
     /// Checks the outer headers and pulls them off; leaves an Ethernet frame with the inner IPv4 packet.
