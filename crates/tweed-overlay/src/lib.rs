@@ -14,7 +14,7 @@
 //! batch (up to 256 at a time) while its code and tables are hot, and each packet leaves a stage with its state
 //! for the next one or a verdict (a drop counted by its reason).
 //! 1. **Classify**, by ingress: underlay frames are checked against the peers and decapsulated (the outer headers
-//!    pulled off); pod frames go through the bridge, 32 frames per call of
+//!    pulled off); pod frames go through the bridge, 16 frames per call of
 //!    [`Bridge::process`](tweed_switch::Bridge::process), which switches, floods, answers ARP or hands the frame to
 //!    the router.
 //! 2. **Route**, every packet for the router: the RFC 1812 checks (packets for the node itself are answered or

@@ -109,7 +109,7 @@ enum Origin {
 /// Packets one pass of the stages takes at most: the length of the per-packet state vectors.
 const STAGE_BATCH: usize = 256;
 /// Pod frames per call of [`Bridge::process`] (their list is an array on the stack).
-const BRIDGE_BATCH: usize = 32;
+const BRIDGE_BATCH: usize = 16;
 
 /// Where a packet of the batch stands between stages.
 #[derive(Clone, Copy, Debug)]
@@ -544,6 +544,7 @@ impl Node {
         steps: &mut Vec<Step>,
         out: &mut Outputs,
     ) {
+        let mut pods = 0;
         for buf in bufs.iter_mut() {
             let ingress = buf.meta().ingress;
             let step = if ingress == self.underlay_port {
@@ -551,16 +552,20 @@ impl Node {
                 self.rx_underlay_frame(buf)
             } else if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
                 self.counters.rx_pod += 1;
+                pods += 1;
                 Step::Bridge
             } else {
                 Step::Done(Some(Verdict::Drop(DropReason::UnknownPort)))
             };
             steps.push(step);
         }
+        if pods == 0 {
+            return;
+        }
         let at = Instant::from_nanos(now);
         let mut i = 0;
         while i < bufs.len() {
-            let mut idx = [0usize; BRIDGE_BATCH];
+            let mut idx = [0u16; BRIDGE_BATCH];
             let mut decisions = [Decision::Local; BRIDGE_BATCH];
             let mut m = 0;
             {
@@ -569,7 +574,7 @@ impl Node {
                 while i < bufs.len() && m < BRIDGE_BATCH {
                     if matches!(steps[i], Step::Bridge) {
                         frames[m] = (sw(bufs[i].meta().ingress), bufs[i].data());
-                        idx[m] = i;
+                        idx[m] = i as u16;
                         m += 1;
                     }
                     i += 1;
@@ -580,6 +585,7 @@ impl Node {
                 self.bridge.process(at, &frames[..m], &mut decisions[..m]);
             }
             for (&i, &decision) in idx[..m].iter().zip(&decisions[..m]) {
+                let i = usize::from(i);
                 steps[i] = self.rx_pod_frame(now, pool, &mut bufs[i], decision, out);
             }
         }
