@@ -90,10 +90,10 @@ reasons! {
     TtlExpired => "ttl_expired",
     /// No route to the destination.
     NoRoute => "no_route",
-    /// The route's next hop was removed an instant before (a peer removed at run time).
+    /// The route's next hop is not a peer the node has (or a vxlan/udp peer has no outer header template). The
+    /// public API cannot produce it: peers change only between calls of `process`, and a peer's route goes before
+    /// its next hop. It is an invariant guard that counts instead of panicking; a non-zero counter is a bug.
     StaleNextHop => "stale_next_hop",
-    /// A blackhole or unreachable route.
-    Blackhole => "blackhole",
     /// Too big for the underlay after encapsulation with DF set (an ICMP fragmentation needed was sent, unless
     /// rate-limited).
     TooBig => "too_big",

@@ -3,10 +3,7 @@
 //! that nothing was delivered (no pod, underlay or TUN verdict) unless the test says otherwise. Each has a control
 //! case next to it (the same traffic without the fault goes through) so that the assertion is about the reason.
 //!
-//! Two reasons cannot be produced through the public API, and have no test here:
-//! - [`DropReason::Blackhole`]: nothing in `src/` returns it. A node's route table holds only its pod subnet
-//!   (local) and its peers' subnets (`NodeConfig` has no route list, `Node` no method to add a route), so there is
-//!   no blackhole or unreachable next hop to look up. It is a reserved counter.
+//! One reason cannot be produced through the public API, and has no test here:
 //! - [`DropReason::StaleNextHop`]: `Node::forward` returns it when the looked-up next hop is no longer a peer
 //!   (`Hop::Empty`), and `encap_with` when a vxlan/udp peer has no template. `Node::remove_peer` removes the route
 //!   before the next hop (the route table refuses to remove a next hop a route still uses), peers can only be
