@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tweed_control::cidr::{Ipv4Cidr, report, report_json};
 
+mod agent;
 mod describe;
 mod pcap;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Read pcap capture files.
     #[command(subcommand, after_help = EXIT_CODES)]
     Pcap(PcapCommand),
+    /// Run a node on real devices: pod TAPs, the underlay's UDP socket or interface, from a TOML config (root).
+    #[command(after_help = EXIT_CODES)]
+    Agent(agent::AgentArgs),
 }
 
 /// `tweed cidr`.
@@ -168,6 +172,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Cidr(args) => run_cidr(args, &mut out).or_else(|e| output_error(&e).map_or(Ok(()), Err)),
         Command::Pcap(PcapCommand::Dissect(args)) => run_dissect(args, &mut out),
+        Command::Agent(args) => agent::run(args),
     }
 }
 
