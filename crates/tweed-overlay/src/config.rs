@@ -123,6 +123,12 @@ pub struct UnderlayConfig {
     /// port.
     #[serde(default = "default_underlay_port")]
     pub port: u16,
+    /// The port number of packets a UDP socket received from the underlay (`vxlan` and `udp` only): their buffer
+    /// holds the UDP payload (the VXLAN header and the inner frame, or the inner IP packet), and `meta.remote` the
+    /// sender's address, which must be a peer's. `None` (the default): the underlay gives whole Ethernet frames
+    /// only. It must not be a pod port or the underlay port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_port: Option<u16>,
 }
 
 /// A remote node: one per remote pod subnet (one flannel lease).
@@ -386,8 +392,14 @@ impl NodeConfig {
                 return Err(ConfigError::InvalidPortRange(v.source_ports.0, v.source_ports.1));
             }
         }
+        if let Some(p) = self.underlay.socket_port
+            && (p == self.underlay.port || self.backend.kind() == BackendKind::HostGw)
+        {
+            return Err(ConfigError::InvalidPort(p));
+        }
         for (i, &p) in self.pod_ports.iter().enumerate() {
             if p == self.underlay.port
+                || Some(p) == self.underlay.socket_port
                 || usize::from(p) >= tweed_switch::PortId::MAX
                 || self.pod_ports[..i].contains(&p)
             {
@@ -429,7 +441,14 @@ impl NodeBuilder {
                 gateway_ip: None,
                 gateway_mac: None,
                 pod_ports: Vec::new(),
-                underlay: UnderlayConfig { node_ip, node_mac, mtu: 1500, gateway_mac: None, port: 0 },
+                underlay: UnderlayConfig {
+                    node_ip,
+                    node_mac,
+                    mtu: 1500,
+                    gateway_mac: None,
+                    port: 0,
+                    socket_port: None,
+                },
                 backend: BackendConfig::HostGw,
                 peers: Vec::new(),
                 limits: Limits::default(),
@@ -483,6 +502,12 @@ impl NodeBuilder {
     /// The underlay port number.
     pub const fn underlay_port(mut self, port: PortId) -> Self {
         self.config.underlay.port = port.0;
+        self
+    }
+
+    /// The port number of UDP payloads from an underlay socket (see [`UnderlayConfig::socket_port`]).
+    pub const fn socket_port(mut self, port: PortId) -> Self {
+        self.config.underlay.socket_port = Some(port.0);
         self
     }
 

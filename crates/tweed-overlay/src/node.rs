@@ -192,6 +192,7 @@ pub struct Node {
     peers_by_mac: HashMap<u64, NextHopId, RandomState>,
     pod_port: Vec<bool>,
     underlay_port: PortId,
+    socket_port: Option<PortId>,
     backend: Backend,
     gw_ip: Ipv4Addr,
     gw_mac: MacAddr,
@@ -283,6 +284,7 @@ impl Node {
             peers_by_mac: HashMap::with_capacity_and_hasher(limits.max_peers as usize, RandomState::default()),
             pod_port,
             underlay_port: PortId(config.underlay.port),
+            socket_port: config.underlay.socket_port.map(PortId),
             backend,
             gw_ip,
             gw_mac,
@@ -549,7 +551,10 @@ impl Node {
             let ingress = buf.meta().ingress;
             let step = if ingress == self.underlay_port {
                 self.counters.rx_underlay += 1;
-                self.rx_underlay_frame(buf)
+                self.rx_underlay(buf, false)
+            } else if Some(ingress) == self.socket_port {
+                self.counters.rx_underlay += 1;
+                self.rx_underlay(buf, true)
             } else if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
                 self.counters.rx_pod += 1;
                 pods += 1;
@@ -1093,9 +1098,11 @@ impl Node {
         self.emit(now, err, verdict, pool, out);
     }
 
-    /// A frame from the underlay: only from a known peer, with the backend's encapsulation, which is pulled off.
-    fn rx_underlay_frame(&mut self, buf: &mut PacketBuf) -> Step {
-        let id = match self.check_underlay(buf) {
+    /// A frame (or, from a UDP socket, a datagram's payload) from the underlay: only from a known peer, with the
+    /// backend's encapsulation, which is pulled off.
+    fn rx_underlay(&mut self, buf: &mut PacketBuf, datagram: bool) -> Step {
+        let checked = if datagram { self.check_datagram(buf) } else { self.check_underlay(buf) };
+        let id = match checked {
             Ok(id) => id,
             Err(r) => return Step::Done(Some(Verdict::Drop(r))),
         };
@@ -1135,10 +1142,9 @@ impl Node {
         }
         let hl = ip.header_len();
         let udp = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::UnderlayMalformed)?;
-        let (port, pull) = match self.backend {
-            Backend::Vxlan { port, .. } => (port, ETH + hl + udp::HEADER_LEN + vxlan::HEADER_LEN),
-            Backend::Udp { port } => (port, ETH + hl + udp::HEADER_LEN),
-            Backend::HostGw => (0, 0),
+        let port = match self.backend {
+            Backend::Vxlan { port, .. } | Backend::Udp { port } => port,
+            Backend::HostGw => 0,
         };
         if udp.dst_port() != port {
             return Err(DropReason::UnderlayWrongPort);
@@ -1149,20 +1155,47 @@ impl Node {
             return Err(DropReason::UnderlayChecksum);
         }
         let end = ETH + hl + usize::from(udp.len());
-        if let Backend::Vxlan { vni, vtep_mac, .. } = self.backend {
-            let vx = vxlan::Packet::new_checked(udp.payload()).map_err(|_| DropReason::VxlanMalformed)?;
-            if vx.flags() != vxlan::FLAG_VNI {
-                return Err(DropReason::VxlanMalformed);
-            }
-            if vx.vni().get() != vni {
-                return Err(DropReason::WrongVni);
-            }
-            let inner = vx.payload();
-            let Some(Hop::Peer(peer)) = self.hops.get(id.0 as usize) else { return Err(DropReason::UnknownPeer) };
-            if inner.len() < ETH || inner[0..6] != *vtep_mac.as_bytes() || inner[6..12] != *peer.dst_mac.as_bytes() {
-                return Err(DropReason::InnerMismatch);
-            }
+        self.check_payload(id, buf, ETH + hl + udp::HEADER_LEN, end)?;
+        Ok(id)
+    }
+
+    /// Checks the payload of a datagram a UDP socket on the backend's port received from `meta.remote`, and
+    /// pulls the VXLAN header off (vxlan) or puts an Ethernet header in front of the IP packet (udp).
+    fn check_datagram(&self, buf: &mut PacketBuf) -> Result<NextHopId, DropReason> {
+        if let Backend::HostGw = self.backend {
+            return Err(DropReason::UnderlayWrongPort);
         }
+        let src = buf.meta().remote;
+        let id = self.peers_by_ip.get(&u32::from(src)).copied().ok_or(DropReason::UnknownPeer)?;
+        let end = buf.len();
+        self.check_payload(id, buf, 0, end)?;
+        Ok(id)
+    }
+
+    /// Checks the UDP payload at `start..end` of the buffer, from peer `id`, and leaves the inner packet behind an
+    /// Ethernet header.
+    fn check_payload(&self, id: NextHopId, buf: &mut PacketBuf, start: usize, end: usize) -> Result<(), DropReason> {
+        let pull = match self.backend {
+            Backend::Vxlan { vni, vtep_mac, .. } => {
+                let vx = vxlan::Packet::new_checked(&buf.data()[start..end]).map_err(|_| DropReason::VxlanMalformed)?;
+                if vx.flags() != vxlan::FLAG_VNI {
+                    return Err(DropReason::VxlanMalformed);
+                }
+                if vx.vni().get() != vni {
+                    return Err(DropReason::WrongVni);
+                }
+                let inner = vx.payload();
+                let Some(Hop::Peer(peer)) = self.hops.get(id.0 as usize) else {
+                    return Err(DropReason::UnknownPeer);
+                };
+                if inner.len() < ETH || inner[0..6] != *vtep_mac.as_bytes() || inner[6..12] != *peer.dst_mac.as_bytes()
+                {
+                    return Err(DropReason::InnerMismatch);
+                }
+                start + vxlan::HEADER_LEN
+            }
+            Backend::Udp { .. } | Backend::HostGw => start,
+        };
         buf.truncate(end);
         buf.pull_front(pull).map_err(|_| DropReason::UnderlayMalformed)?;
         if let Backend::Udp { .. } = self.backend {
@@ -1171,7 +1204,7 @@ impl Node {
             eth[6..12].copy_from_slice(self.gw_mac.as_bytes());
             eth[12..14].copy_from_slice(&[0x08, 0x00]);
         }
-        Ok(id)
+        Ok(())
     }
 }
 

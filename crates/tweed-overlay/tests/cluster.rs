@@ -9,8 +9,10 @@ use tweed_overlay::Verdict;
 use tweed_wire::dissect;
 
 fn exchange(kind: &str) -> Cluster {
-    let mut c = Cluster::new(kind, 3);
+    exchange_in(Cluster::new(kind, 3))
+}
 
+fn exchange_in(mut c: Cluster) -> Cluster {
     // Same node: switched by the bridge, TTL untouched, nothing on the underlay.
     let f = c.pod(1, 1).ping(pod_ip(1, 2), 1, 64);
     c.send_from_pod(1, f, 1);
@@ -123,4 +125,64 @@ fn test_cluster_host_gw() {
         let inner = tweed_wire::ipv4::Packet::new_checked(&bytes[14..]).unwrap();
         assert_eq!(u32::from(inner.src_addr()) >> 16, 0x0af4);
     }
+}
+
+/// The same exchanges with the underlay as a UDP socket gives it (payload + sender), for the two backends that
+/// run over UDP; the checks on the datagram are those on a frame.
+#[test]
+fn test_cluster_over_sockets() {
+    for kind in ["vxlan", "udp"] {
+        let c = exchange_in(Cluster::over_sockets(kind, 3));
+        for n in &c.nodes {
+            assert_eq!(n.counters().total_drops(), 0, "{kind}: {:?}", n.counters().nonzero_drops().collect::<Vec<_>>());
+            assert!(n.counters().from_peer > 0, "{kind}");
+        }
+    }
+}
+
+/// A datagram from an address that is no peer's, or whose VXLAN header is wrong, is a counted drop; a socket port
+/// is refused for host-gw and when it is a pod port.
+#[test]
+fn test_socket_datagram_checks() {
+    use common::{SOCKET, node_ip};
+    use tweed_overlay::{ConfigError, DropReason, Node, Outputs};
+    use tweed_packet::{Batch, Pool, PoolConfig};
+    use tweed_switch::Instant;
+
+    let mut c = Cluster::over_sockets("vxlan", 2);
+    let f = c.pod(1, 1).ping(pod_ip(2, 1), 1, 64);
+    c.send_from_pod(1, f, 1);
+    c.run();
+    let (_, verdict, frame) = c.underlay_log.last().cloned().expect("a tunnelled packet");
+    let Verdict::Underlay { payload_offset, .. } = verdict else { panic!("{verdict:?}") };
+    let payload = frame[usize::from(payload_offset)..].to_vec();
+    let mut bad_flags = payload.clone();
+    bad_flags[0] = 0;
+    let mut pool = Pool::new(PoolConfig::default()).unwrap();
+    for (remote, bytes, reason) in [
+        (Ipv4Addr::new(192, 168, 0, 9), &payload, DropReason::UnknownPeer),
+        (node_ip(1), &bad_flags, DropReason::VxlanMalformed),
+        (node_ip(1), &payload[..4].to_vec(), DropReason::VxlanMalformed),
+    ] {
+        let node = &mut c.nodes[1];
+        let before = node.counters().drop_count(reason);
+        let mut buf = pool.get().unwrap();
+        buf.extend_from_slice(bytes).unwrap();
+        buf.meta_mut().ingress = SOCKET;
+        buf.meta_mut().remote = remote;
+        let mut batch = Batch::new(4);
+        batch.push(buf).unwrap();
+        let mut out = Outputs::new(8);
+        node.process(Instant::from_secs(2), &mut pool, &mut batch, &mut out);
+        assert_eq!(out.as_slice().last().map(|(_, v)| *v), Some(Verdict::Drop(reason)));
+        assert_eq!(node.counters().drop_count(reason), before + 1, "{reason:?}");
+        out.recycle(&mut pool);
+    }
+
+    let mut config = c.nodes[0].config().clone();
+    config.underlay.socket_port = Some(1);
+    assert_eq!(Node::new(config).err(), Some(ConfigError::InvalidPort(1)));
+    let mut config = Cluster::new("host-gw", 2).nodes[0].config().clone();
+    config.underlay.socket_port = Some(SOCKET.0);
+    assert_eq!(Node::new(config).err(), Some(ConfigError::InvalidPort(SOCKET.0)));
 }

@@ -591,7 +591,14 @@ mod tests {
     #[test]
     fn test_meta() {
         let mut pkt = PacketBuf::default();
-        let meta = Meta { ingress: PortId(1), egress: Some(PortId(2)), flow_hash: 7, timestamp: 1_000, user: 9 };
+        let meta = Meta {
+            ingress: PortId(1),
+            egress: Some(PortId(2)),
+            flow_hash: 7,
+            timestamp: 1_000,
+            user: 9,
+            remote: core::net::Ipv4Addr::new(192, 168, 0, 2),
+        };
         *pkt.meta_mut() = meta;
         assert_eq!(*pkt.meta(), meta);
         let copy = pkt.clone();

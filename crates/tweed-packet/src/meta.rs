@@ -5,6 +5,7 @@
 //! [`Meta::default`] when a buffer comes back.
 
 use core::fmt;
+use core::net::Ipv4Addr;
 
 /// A port of the node's pipeline: a TAP device, a UDP socket, a VXLAN tunnel endpoint. Which number means which
 /// device is the pipeline's business; this crate only carries it.
@@ -45,7 +46,7 @@ impl fmt::Display for PortId {
 /// let meta = Meta { ingress: PortId(1), flow_hash: 0x9e37_79b9, ..Meta::default() };
 /// assert_eq!(meta.egress, None);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Meta {
     /// The port the packet came in on.
     pub ingress: PortId,
@@ -58,6 +59,15 @@ pub struct Meta {
     pub timestamp: u64,
     /// Scratch for the pipeline: a verdict code, a peer index, whatever one stage tells the next.
     pub user: u64,
+    /// The underlay address a packet came from when a UDP socket received it (the kernel took the outer headers
+    /// off, so the source is only known from the socket); `0.0.0.0` otherwise.
+    pub remote: Ipv4Addr,
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Self { ingress: PortId(0), egress: None, flow_hash: 0, timestamp: 0, user: 0, remote: Ipv4Addr::UNSPECIFIED }
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +97,6 @@ mod tests {
         assert_eq!(meta.flow_hash, 0);
         assert_eq!(meta.timestamp, 0);
         assert_eq!(meta.user, 0);
+        assert_eq!(meta.remote, Ipv4Addr::UNSPECIFIED);
     }
 }

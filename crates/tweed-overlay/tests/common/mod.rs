@@ -12,6 +12,8 @@ use tweed_wire::ethernet::MacAddr;
 use tweed_wire::{arp, checksum, icmpv4, ipv4, udp};
 
 pub const UNDERLAY: PortId = PortId(0);
+/// The port of UDP payloads when the cluster runs as a UDP-socket driver would ([`Cluster::over_sockets`]).
+pub const SOCKET: PortId = PortId(100);
 
 pub fn node_ip(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(192, 168, 0, i)
@@ -234,7 +236,9 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     pub pools: Vec<Pool>,
     pub pods: Vec<[Pod; 2]>,
-    inbox: Vec<VecDeque<(PortId, Vec<u8>)>>,
+    inbox: Vec<VecDeque<(PortId, Vec<u8>, Ipv4Addr)>>,
+    /// Underlay traffic goes as UDP payloads with the sender in `meta.remote`, as from a UDP socket.
+    sockets: bool,
     pub now: Instant,
     /// Every frame a node sent on the underlay: (from node index, verdict, bytes).
     pub underlay_log: Vec<(usize, Verdict, Vec<u8>)>,
@@ -261,13 +265,27 @@ impl Cluster {
             underlay_log: Vec::new(),
             tun_log: Vec::new(),
             drops: Vec::new(),
+            sockets: false,
         }
+    }
+
+    /// A cluster whose nodes take the underlay's traffic as a UDP-socket driver gives it: the UDP payload, with
+    /// the sender's address in `meta.remote`, on port [`SOCKET`].
+    pub fn over_sockets(kind: &str, n: u8) -> Self {
+        let mut c = Self::new(kind, n);
+        for (i, node) in c.nodes.iter_mut().enumerate() {
+            let mut config = node.config().clone();
+            config.underlay.socket_port = Some(SOCKET.0);
+            *node = Node::new(config).unwrap_or_else(|e| panic!("node {}: {e}", i + 1));
+        }
+        c.sockets = true;
+        c
     }
 
     /// Pod `p` (1 or 2) of node `n` (1-based) puts frames on its port.
     pub fn send_from_pod(&mut self, n: u8, frames: Vec<Vec<u8>>, p: u8) {
         for f in frames {
-            self.inbox[usize::from(n - 1)].push_back((PortId(u16::from(p)), f));
+            self.inbox[usize::from(n - 1)].push_back((PortId(u16::from(p)), f, Ipv4Addr::UNSPECIFIED));
         }
     }
 
@@ -276,7 +294,7 @@ impl Cluster {
     }
 
     pub fn inject(&mut self, node: usize, port: PortId, frame: Vec<u8>) {
-        self.inbox[node].push_back((port, frame));
+        self.inbox[node].push_back((port, frame, Ipv4Addr::UNSPECIFIED));
     }
 
     /// Runs until no frame is in flight; returns how many rounds it took.
@@ -288,10 +306,11 @@ impl Cluster {
             assert!(rounds < 100, "the cluster does not settle");
             for i in 0..self.nodes.len() {
                 let mut batch = Batch::new(256);
-                while let Some((port, frame)) = self.inbox[i].pop_front() {
+                while let Some((port, frame, remote)) = self.inbox[i].pop_front() {
                     let mut buf = self.pools[i].get().expect("pool");
                     buf.extend_from_slice(&frame).unwrap();
                     buf.meta_mut().ingress = port;
+                    buf.meta_mut().remote = remote;
                     batch.push(buf).unwrap();
                 }
                 self.nodes[i].process(self.now, &mut self.pools[i], &mut batch, &mut out);
@@ -311,13 +330,19 @@ impl Cluster {
             Verdict::Pod(port) => {
                 let answers = self.pods[from][usize::from(port.0 - 1)].receive(&bytes);
                 for a in answers {
-                    self.inbox[from].push_back((port, a));
+                    self.inbox[from].push_back((port, a, Ipv4Addr::UNSPECIFIED));
                 }
             }
-            Verdict::Underlay { dst, .. } => {
+            Verdict::Underlay { dst, payload_offset, .. } => {
                 self.underlay_log.push((from, verdict, bytes.clone()));
                 let to = self.nodes.iter().position(|n| n.config().underlay.node_ip == dst).expect("no such node");
-                self.inbox[to].push_back((UNDERLAY, bytes));
+                if self.sockets {
+                    let payload = bytes[usize::from(payload_offset)..].to_vec();
+                    let remote = self.nodes[from].config().underlay.node_ip;
+                    self.inbox[to].push_back((SOCKET, payload, remote));
+                } else {
+                    self.inbox[to].push_back((UNDERLAY, bytes, Ipv4Addr::UNSPECIFIED));
+                }
             }
             Verdict::Tun => self.tun_log.push((from, bytes)),
             Verdict::Drop(_) => self.drops.push((from, verdict)),
