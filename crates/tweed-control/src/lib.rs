@@ -6,6 +6,9 @@
 //! - [`store`]: the [`LeaseStore`] trait (atomic acquisition, TTLs, a watch stream) and the in-memory store.
 //! - [`alloc`]: the [`SubnetManager`] that gives each node a subnet, keeps it across restarts and renews it.
 //! - [`file_store`]: the default store, one JSON file under a file lock.
+//! - `etcd_store` (cargo feature `etcd`, off by default): the store in etcd, in flannel's key layout, so a cluster
+//!   outgrows one machine. Turn it on with `cargo build --features etcd` (or `tweed-control = { features = ["etcd"] }`);
+//!   the `etcd-client` crate it uses needs `protoc` at build time (Debian: `apt-get install protobuf-compiler`).
 //!
 //! The core reads no clock: every operation that depends on time takes `now` as an argument, so tests are
 //! deterministic and a driver decides when to renew.
@@ -15,6 +18,8 @@
 pub mod alloc;
 pub mod cidr;
 pub mod config;
+#[cfg(feature = "etcd")]
+pub mod etcd_store;
 pub mod file_store;
 pub mod lease;
 pub mod store;
@@ -22,6 +27,8 @@ pub mod store;
 pub use alloc::{AllocError, SubnetManager};
 pub use cidr::Ipv4Cidr;
 pub use config::{BackendType, ConfigError, NetworkConfig};
+#[cfg(feature = "etcd")]
+pub use etcd_store::{EtcdOptions, EtcdStore};
 pub use file_store::FileStore;
 pub use lease::{Lease, LeaseAttrs, VxlanData};
 pub use store::{LeaseStore, MemoryStore, StoreError};
