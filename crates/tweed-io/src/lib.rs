@@ -1,3 +1,23 @@
-//! tweed's Linux edges: TAP/TUN devices, AF_PACKET ports, batched UDP sockets, and the driver that runs a
+//! tweed's Linux edges: TAP/TUN devices, AF_PACKET ports, batched UDP sockets, and the [`Driver`] that runs a
 //! [`tweed_overlay::Node`] over them.
-#![cfg_attr(not(target_os = "linux"), allow(unused))]
+//!
+//! This is the only tweed crate with `unsafe` code, all of it in the private `sys` module, each block with the
+//! reason it is sound. Everything above the system calls is ordinary Rust: the [`Device`] (TAP/TUN, created by
+//! tweed, deleted when dropped), the [`PacketSocket`] (an existing interface), the [`UdpPort`] (the underlay,
+//! `recvmmsg`/`sendmmsg`), and the [`Driver`]: one worker, its node, its pool and its ports, polling for input,
+//! running batches through the node and sending each packet where its verdict says.
+#![cfg(target_os = "linux")]
+
+mod device;
+mod driver;
+mod error;
+mod sys;
+mod udp;
+
+pub use device::{Device, DeviceKind, DeviceOptions, PacketSocket, has_net_admin, interface_mac, netns_path};
+pub use driver::{
+    Driver, DriverConfig, DriverStats, PodPort, Underlay, install_signal_handlers, request_stop, stats_requested,
+    stop_requested,
+};
+pub use error::{Error, Result};
+pub use udp::{UdpOptions, UdpPort, UdpStats};

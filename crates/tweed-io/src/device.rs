@@ -1,0 +1,297 @@
+//! TAP (L2) and TUN (L3) devices, and AF_PACKET sockets on existing interfaces: the ports that carry one frame
+//! (or IP packet) per system call.
+//!
+//! A [`Device`] is created by tweed and lives as long as its descriptors: dropping the last one deletes the
+//! device from the kernel, so a stopped driver leaves nothing behind. It can be created inside another network
+//! namespace (a pod's `eth0` that the tweed process holds), non-blocking, without a packet-information header.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use tweed_packet::PacketBuf;
+use tweed_wire::ethernet::MacAddr;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// A TAP or a TUN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// Ethernet frames (L2).
+    Tap,
+    /// IP packets (L3).
+    Tun,
+}
+
+/// How to create a [`Device`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct DeviceOptions {
+    /// The device's name (at most 15 bytes).
+    pub name: String,
+    /// TAP or TUN.
+    pub kind: DeviceKind,
+    /// The network namespace to create it in (a path such as `/var/run/netns/pod1`); `None`: the process's own.
+    pub netns: Option<PathBuf>,
+    /// The MTU to set; `None` leaves the kernel's default (1500).
+    pub mtu: Option<u32>,
+    /// The MAC to set (TAP only); `None` leaves the kernel's random one.
+    pub mac: Option<MacAddr>,
+    /// Bring the device up.
+    pub up: bool,
+    /// Create it with several queues (`IFF_MULTI_QUEUE`): one [`Device::add_queue`] per worker.
+    pub multi_queue: bool,
+}
+
+impl DeviceOptions {
+    /// A device of this kind and name, in the process's namespace, brought up, single queue.
+    pub fn new(name: impl Into<String>, kind: DeviceKind) -> Self {
+        Self { name: name.into(), kind, netns: None, mtu: None, mac: None, up: true, multi_queue: false }
+    }
+
+    /// In this network namespace: a name (looked up under `/var/run/netns`) or a path.
+    pub fn netns(mut self, netns: impl AsRef<Path>) -> Self {
+        self.netns = Some(netns_path(netns.as_ref()));
+        self
+    }
+
+    /// With this MTU.
+    pub const fn mtu(mut self, mtu: u32) -> Self {
+        self.mtu = Some(mtu);
+        self
+    }
+
+    /// With this MAC.
+    pub const fn mac(mut self, mac: MacAddr) -> Self {
+        self.mac = Some(mac);
+        self
+    }
+
+    /// With several queues.
+    pub const fn multi_queue(mut self, on: bool) -> Self {
+        self.multi_queue = on;
+        self
+    }
+}
+
+/// A network namespace's file: `name` under `/var/run/netns`, or `name` itself when it is a path.
+#[must_use]
+pub fn netns_path(name: &Path) -> PathBuf {
+    if name.components().count() > 1 { name.to_path_buf() } else { Path::new("/var/run/netns").join(name) }
+}
+
+/// Runs `f` in `netns` (or here when `None`).
+fn within<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> io::Result<T> + Send) -> Result<T> {
+    match netns {
+        None => f().map_err(|e| Error::io("", e)),
+        Some(ns) => {
+            if !ns.exists() {
+                return Err(Error::NoSuchNetns(ns.to_path_buf()));
+            }
+            sys::in_netns(ns, f).map_err(|e| Error::io(format!("entering network namespace {}", ns.display()), e))
+        }
+    }
+}
+
+fn annotate(e: Error, what: &str) -> Error {
+    match e {
+        Error::Io { what: w, source } if w.is_empty() => Error::io(what, source),
+        Error::Privilege { what: w } if w.is_empty() => Error::Privilege { what: what.to_owned() },
+        e => e,
+    }
+}
+
+/// A TAP or TUN device tweed created; each [`Device`] value is one queue of it.
+#[derive(Debug)]
+pub struct Device {
+    fd: OwnedFd,
+    options: DeviceOptions,
+}
+
+impl Device {
+    /// Creates the device, in its namespace, with its MTU and MAC, up.
+    ///
+    /// # Errors
+    /// [`Error::Exists`] when the namespace has an interface of that name already, [`Error::Privilege`] without
+    /// `CAP_NET_ADMIN`, [`Error::NoSuchNetns`], [`Error::Io`] for anything else.
+    pub fn create(options: &DeviceOptions) -> Result<Self> {
+        let what = format!("creating {:?} device {}", options.kind, options.name);
+        let o = options.clone();
+        let created = within(options.netns.as_deref(), move || {
+            if sys::if_index(&o.name)?.is_some() {
+                return Ok(None);
+            }
+            let fd = sys::open_tun(&o.name, o.kind == DeviceKind::Tap, o.multi_queue)?;
+            if let Some(mtu) = o.mtu {
+                sys::set_mtu(&o.name, mtu)?;
+            }
+            if let (Some(mac), DeviceKind::Tap) = (o.mac, o.kind) {
+                sys::set_mac(&o.name, *mac.as_bytes())?;
+            }
+            if o.up {
+                sys::set_up(&o.name, true)?;
+            }
+            Ok(Some(fd))
+        })
+        .map_err(|e| annotate(e, &what))?;
+        let fd = created.ok_or_else(|| Error::Exists { name: options.name.clone(), netns: options.netns.clone() })?;
+        Ok(Self { fd, options: options.clone() })
+    }
+
+    /// Opens one more queue of a multi-queue device (for another worker).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the device is not multi-queue or the kernel refuses.
+    pub fn add_queue(&self) -> Result<Self> {
+        let o = self.options.clone();
+        let fd = within(self.options.netns.as_deref(), move || sys::open_tun(&o.name, o.kind == DeviceKind::Tap, true))
+            .map_err(|e| annotate(e, &format!("adding a queue to {}", self.options.name)))?;
+        Ok(Self { fd, options: self.options.clone() })
+    }
+
+    /// The options it was created with.
+    pub const fn options(&self) -> &DeviceOptions {
+        &self.options
+    }
+
+    /// The device's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.options.name
+    }
+
+    /// Reads one frame (TAP) or IP packet (TUN) into `buf`'s receive area. `Ok(false)` when none is waiting.
+    ///
+    /// # Errors
+    /// The kernel's.
+    pub fn recv(&self, buf: &mut PacketBuf) -> io::Result<bool> {
+        recv_one(self.fd.as_fd(), buf)
+    }
+
+    /// Writes one frame or packet. `Ok(false)` when the device's queue is full (the packet is not sent).
+    ///
+    /// # Errors
+    /// The kernel's (`EIO` while the device is down).
+    pub fn send(&self, bytes: &[u8]) -> io::Result<bool> {
+        send_one(self.fd.as_fd(), bytes)
+    }
+}
+
+impl AsFd for Device {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Device {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn recv_one(fd: BorrowedFd<'_>, buf: &mut PacketBuf) -> io::Result<bool> {
+    match sys::read(fd, buf.recv_area_mut()) {
+        Ok(n) => {
+            // The kernel wrote at most the area's length.
+            buf.commit_recv(n).map_err(|e| io::Error::other(e.to_string()))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn send_one(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<bool> {
+    match sys::write(fd, bytes) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock) || e.raw_os_error() == Some(libc::ENOBUFS) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// An AF_PACKET socket on an existing interface (the host end of a pod's veth, or the underlay interface for
+/// host-gw): every frame the interface receives comes up, every frame written goes out of it.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+    name: String,
+    mac: MacAddr,
+}
+
+impl PacketSocket {
+    /// Attaches to interface `name` in `netns` (or the process's namespace).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchInterface`], [`Error::Privilege`] without `CAP_NET_RAW`, [`Error::Io`].
+    pub fn attach(name: &str, netns: Option<&Path>) -> Result<Self> {
+        let n = name.to_owned();
+        let found = within(netns, move || {
+            let Some(index) = sys::if_index(&n)? else { return Ok(None) };
+            let fd = sys::packet_socket(index)?;
+            Ok(Some((fd, sys::mac(&n)?)))
+        })
+        .map_err(|e| annotate(e, &format!("attaching to {name}")))?;
+        let (fd, mac) = found
+            .ok_or_else(|| Error::NoSuchInterface { name: name.to_owned(), netns: netns.map(Path::to_path_buf) })?;
+        Ok(Self { fd, name: name.to_owned(), mac: MacAddr::from(mac) })
+    }
+
+    /// The interface's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The interface's MAC.
+    #[must_use]
+    pub const fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    /// Reads one frame into `buf`. `Ok(false)` when none is waiting.
+    ///
+    /// # Errors
+    /// The kernel's.
+    pub fn recv(&self, buf: &mut PacketBuf) -> io::Result<bool> {
+        recv_one(self.fd.as_fd(), buf)
+    }
+
+    /// Sends one frame. `Ok(false)` when the interface's queue is full.
+    ///
+    /// # Errors
+    /// The kernel's.
+    pub fn send(&self, frame: &[u8]) -> io::Result<bool> {
+        send_one(self.fd.as_fd(), frame)
+    }
+}
+
+impl AsFd for PacketSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for PacketSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The MAC of interface `name` in `netns` (or the process's namespace).
+///
+/// # Errors
+/// [`Error::NoSuchInterface`], [`Error::Io`].
+pub fn interface_mac(name: &str, netns: Option<&Path>) -> Result<MacAddr> {
+    let n = name.to_owned();
+    let mac = within(netns, move || if sys::if_index(&n)?.is_some() { sys::mac(&n).map(Some) } else { Ok(None) })
+        .map_err(|e| annotate(e, &format!("reading the MAC of {name}")))?;
+    mac.map(MacAddr::from)
+        .ok_or_else(|| Error::NoSuchInterface { name: name.to_owned(), netns: netns.map(Path::to_path_buf) })
+}
+
+/// Whether this process may create devices and raw sockets (`CAP_NET_ADMIN`).
+#[must_use]
+pub fn has_net_admin() -> bool {
+    sys::has_net_admin()
+}

@@ -1,0 +1,449 @@
+//! The driver: one worker that owns a [`Node`], its pool, and its ports, and moves packets between them.
+//!
+//! Each round it waits for input on every port (`poll`, with a short timeout so that the node's timers run),
+//! reads up to a batch from each ready port straight into pool buffers, runs the whole batch through
+//! [`Node::process`], and sends each output where its verdict says: UDP payloads to the underlay in one
+//! `sendmmsg`, frames to pod ports, IP packets to the TUN. Everything is sized when the driver is made; a round
+//! allocates nothing.
+//!
+//! The design is one driver per queue (a multi-queue TAP has one [`Device`] per queue, the underlay one
+//! `SO_REUSEPORT` socket per worker), each with its own node and buffers: shared nothing, as DESIGN.md says. The
+//! agent runs one.
+
+use std::io;
+use std::net::SocketAddrV4;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
+
+use tweed_overlay::{Node, Outputs, Verdict};
+use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+use tweed_switch::Instant;
+
+use crate::device::{Device, PacketSocket};
+use crate::error::{Error, Result};
+use crate::sys::{self, MAX_BATCH};
+use crate::udp::UdpPort;
+
+/// A pod's port: a TAP that tweed created (the pod's `eth0`), or an AF_PACKET socket on the host end of a veth.
+#[derive(Debug)]
+pub enum PodPort {
+    /// A TAP device.
+    Tap(Device),
+    /// An existing interface.
+    Packet(PacketSocket),
+}
+
+impl PodPort {
+    fn fd(&self) -> RawFd {
+        match self {
+            Self::Tap(d) => d.as_raw_fd(),
+            Self::Packet(p) => p.as_raw_fd(),
+        }
+    }
+
+    fn recv(&self, buf: &mut tweed_packet::PacketBuf) -> io::Result<bool> {
+        match self {
+            Self::Tap(d) => d.recv(buf),
+            Self::Packet(p) => p.recv(buf),
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) -> io::Result<bool> {
+        match self {
+            Self::Tap(d) => d.send(bytes),
+            Self::Packet(p) => p.send(bytes),
+        }
+    }
+
+    /// The device or interface name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Tap(d) => d.name(),
+            Self::Packet(p) => p.name(),
+        }
+    }
+}
+
+/// The underlay: a UDP socket (vxlan, udp: the kernel routes and resolves the peers) or an AF_PACKET socket on
+/// the underlay interface (host-gw, or whole frames as the node builds them).
+#[derive(Debug)]
+pub enum Underlay {
+    /// A UDP socket; the node must have a `socket_port`.
+    Udp(UdpPort),
+    /// An interface; frames come in on the node's underlay port.
+    Packet(PacketSocket),
+}
+
+/// Sizes and timing of a [`Driver`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct DriverConfig {
+    /// The most packets read from one port per round (64 by default; at most 256).
+    pub batch: usize,
+    /// The longest wait for input, in milliseconds: how late the node's timers (ARP retries) may run.
+    pub poll_ms: i32,
+    /// Buffers in the pool.
+    pub buffers: usize,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        Self { batch: 64, poll_ms: 20, buffers: 4096 }
+    }
+}
+
+/// What a [`Driver`] has done (the node's own counters are [`Node::counters`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// Rounds run.
+    pub rounds: u64,
+    /// Packets read from pod ports.
+    pub rx_pod: u64,
+    /// Packets written to pod ports.
+    pub tx_pod: u64,
+    /// Packets for pod ports that could not be written (queue full, device down).
+    pub tx_pod_dropped: u64,
+    /// Packets read from the underlay.
+    pub rx_underlay: u64,
+    /// Packets sent on the underlay.
+    pub tx_underlay: u64,
+    /// Packets for the underlay that could not be sent.
+    pub tx_underlay_dropped: u64,
+    /// Packets written to the TUN.
+    pub tx_tun: u64,
+    /// Packets for the host with no TUN to take them, or that it refused.
+    pub tx_tun_dropped: u64,
+    /// Packets not read because the pool was empty.
+    pub pool_empty: u64,
+    /// Reads that failed (other than "nothing waiting").
+    pub rx_errors: u64,
+}
+
+/// One worker: a node and its ports.
+#[derive(Debug)]
+pub struct Driver {
+    node: Node,
+    pool: Pool,
+    batch: Batch,
+    out: Outputs,
+    pods: Vec<(PortId, PodPort)>,
+    /// Port number → index in `pods`.
+    pod_index: Vec<Option<usize>>,
+    underlay: Underlay,
+    underlay_port: PortId,
+    tun: Option<Device>,
+    config: DriverConfig,
+    epoch: std::time::Instant,
+    stats: DriverStats,
+    fds: Vec<RawFd>,
+    ready: Vec<bool>,
+}
+
+impl Driver {
+    /// A driver for `node` over these ports: each pod port under the number the node's config gives it, the
+    /// underlay, and a TUN for the packets the node hands to the host (`None`: they are dropped and counted).
+    ///
+    /// # Errors
+    /// [`Error::Io`] (kind `InvalidInput`) when a port number is not one of the node's pod ports, when a
+    /// UDP underlay is given to a node without `underlay.socket_port`, or when the pool cannot be made.
+    pub fn new(
+        node: Node,
+        pods: Vec<(PortId, PodPort)>,
+        underlay: Underlay,
+        tun: Option<Device>,
+        config: DriverConfig,
+    ) -> Result<Self> {
+        let invalid = |m: String| Error::io("building the driver", io::Error::new(io::ErrorKind::InvalidInput, m));
+        let cfg = node.config();
+        let mut pod_index = vec![None; usize::from(cfg.pod_ports.iter().copied().max().unwrap_or(0)) + 1];
+        for (i, (id, port)) in pods.iter().enumerate() {
+            if !cfg.pod_ports.contains(&id.0) {
+                return Err(invalid(format!(
+                    "{} is on port {}, which is not a pod port of the node",
+                    port.name(),
+                    id.0
+                )));
+            }
+            pod_index[usize::from(id.0)] = Some(i);
+        }
+        let underlay_port = match &underlay {
+            Underlay::Udp(_) => PortId(
+                cfg.underlay
+                    .socket_port
+                    .ok_or_else(|| invalid("a UDP underlay needs the node's underlay.socket_port".to_owned()))?,
+            ),
+            Underlay::Packet(_) => PortId(cfg.underlay.port),
+        };
+        let batch_size = config.batch.clamp(1, MAX_BATCH);
+        let outputs = cfg.limits.max_outputs;
+        let pool =
+            Pool::new(PoolConfig { buffers: config.buffers.max(4 * MAX_BATCH + outputs), ..PoolConfig::default() })
+                .map_err(|e| invalid(format!("pool: {e}")))?;
+        let mut fds: Vec<RawFd> = pods.iter().map(|(_, p)| p.fd()).collect();
+        fds.push(match &underlay {
+            Underlay::Udp(u) => u.as_raw_fd(),
+            Underlay::Packet(p) => p.as_raw_fd(),
+        });
+        if let Some(t) = &tun {
+            fds.push(t.as_raw_fd());
+        }
+        let ready = vec![false; fds.len()];
+        Ok(Self {
+            node,
+            pool,
+            batch: Batch::new(MAX_BATCH),
+            out: Outputs::new(outputs),
+            pods,
+            pod_index,
+            underlay,
+            underlay_port,
+            tun,
+            config: DriverConfig { batch: batch_size, ..config },
+            epoch: std::time::Instant::now(),
+            stats: DriverStats::default(),
+            fds,
+            ready,
+        })
+    }
+
+    /// The node.
+    #[must_use]
+    pub const fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The node, to change its peers between rounds.
+    pub const fn node_mut(&mut self) -> &mut Node {
+        &mut self.node
+    }
+
+    /// What the driver has done.
+    #[must_use]
+    pub const fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// The underlay port.
+    #[must_use]
+    pub const fn underlay(&self) -> &Underlay {
+        &self.underlay
+    }
+
+    /// The pod ports.
+    #[must_use]
+    pub fn pods(&self) -> &[(PortId, PodPort)] {
+        &self.pods
+    }
+
+    /// Runs rounds until `stop()` says so (checked at least every `poll_ms`).
+    ///
+    /// # Errors
+    /// A failure of `poll` itself (not of a port's read or write, which are counted).
+    pub fn run(&mut self, mut stop: impl FnMut(&mut Self) -> bool) -> Result<()> {
+        while !stop(self) {
+            self.round(self.config.poll_ms)?;
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// One round: wait up to `timeout_ms` for input, read, process, send. Returns how many packets were read.
+    ///
+    /// # Errors
+    /// A failure of `poll`.
+    pub fn round(&mut self, timeout_ms: i32) -> Result<usize> {
+        self.stats.rounds += 1;
+        sys::poll_in(&self.fds, &mut self.ready, timeout_ms).map_err(|e| Error::io("poll", e))?;
+        let now = self.now();
+        let mut read = 0;
+        for i in 0..self.pods.len() {
+            if self.ready[i] {
+                read += self.read_pod(i, now);
+            }
+        }
+        let u = self.pods.len();
+        if self.ready[u] {
+            read += self.read_underlay(now);
+        }
+        if self.tun.is_some() && self.ready[u + 1] {
+            // The node takes no input from the host yet: drain the TUN so that it does not fill up.
+            self.drain_tun();
+        }
+        // Always run the node, even with nothing read: its ARP timers live in `process`.
+        while !self.batch.is_empty() || read == 0 {
+            self.node.process(Instant::from_nanos(now), &mut self.pool, &mut self.batch, &mut self.out);
+            self.dispatch();
+            if self.batch.is_empty() {
+                break;
+            }
+        }
+        Ok(read)
+    }
+
+    fn read_pod(&mut self, i: usize, now: u64) -> usize {
+        let (id, port) = &self.pods[i];
+        let mut n = 0;
+        while n < self.config.batch && !self.batch.is_full() {
+            let Some(mut buf) = self.pool.get() else {
+                self.stats.pool_empty += 1;
+                break;
+            };
+            match port.recv(&mut buf) {
+                Ok(true) => {
+                    let meta = buf.meta_mut();
+                    meta.ingress = *id;
+                    meta.timestamp = now;
+                    // The batch has room: checked above.
+                    let _ = self.batch.push(buf);
+                    n += 1;
+                }
+                Ok(false) => {
+                    self.pool.put(buf);
+                    break;
+                }
+                Err(_) => {
+                    self.pool.put(buf);
+                    self.stats.rx_errors += 1;
+                    break;
+                }
+            }
+        }
+        self.stats.rx_pod += n as u64;
+        n
+    }
+
+    fn read_underlay(&mut self, now: u64) -> usize {
+        let n = match &mut self.underlay {
+            Underlay::Udp(u) => {
+                match u.recv_batch(&mut self.pool, &mut self.batch, self.config.batch, self.underlay_port, now) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        self.stats.rx_errors += 1;
+                        0
+                    }
+                }
+            }
+            Underlay::Packet(p) => {
+                let mut n = 0;
+                while n < self.config.batch && !self.batch.is_full() {
+                    let Some(mut buf) = self.pool.get() else {
+                        self.stats.pool_empty += 1;
+                        break;
+                    };
+                    match p.recv(&mut buf) {
+                        Ok(true) => {
+                            let meta = buf.meta_mut();
+                            meta.ingress = self.underlay_port;
+                            meta.timestamp = now;
+                            let _ = self.batch.push(buf);
+                            n += 1;
+                        }
+                        Ok(false) => {
+                            self.pool.put(buf);
+                            break;
+                        }
+                        Err(_) => {
+                            self.pool.put(buf);
+                            self.stats.rx_errors += 1;
+                            break;
+                        }
+                    }
+                }
+                n
+            }
+        };
+        self.stats.rx_underlay += n as u64;
+        n
+    }
+
+    fn drain_tun(&mut self) {
+        let (Some(tun), Some(mut buf)) = (&self.tun, self.pool.get()) else { return };
+        for _ in 0..self.config.batch {
+            if !matches!(tun.recv(&mut buf), Ok(true)) {
+                break;
+            }
+        }
+        self.pool.put(buf);
+    }
+
+    /// Sends every output where its verdict says, then gives the buffers back.
+    fn dispatch(&mut self) {
+        let items = self.out.as_slice();
+        let mut start = 0;
+        while start < items.len() {
+            // UDP payloads are gathered (in order) and sent in one call per chunk.
+            let mut msgs: [(&[u8], SocketAddrV4); MAX_BATCH] =
+                [(&[][..], SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)); MAX_BATCH];
+            let mut m = 0;
+            let mut i = start;
+            while i < items.len() && m < MAX_BATCH {
+                let (buf, verdict) = &items[i];
+                i += 1;
+                match *verdict {
+                    Verdict::Pod(port) => {
+                        let target = self.pod_index.get(usize::from(port.0)).copied().flatten();
+                        match target.map(|k| self.pods[k].1.send(buf.data())) {
+                            Some(Ok(true)) => self.stats.tx_pod += 1,
+                            _ => self.stats.tx_pod_dropped += 1,
+                        }
+                    }
+                    Verdict::Underlay { dst, port, payload_offset } => match &self.underlay {
+                        Underlay::Udp(_) => {
+                            let payload = buf.data().get(usize::from(payload_offset)..).unwrap_or(&[]);
+                            msgs[m] = (payload, SocketAddrV4::new(dst, port));
+                            m += 1;
+                        }
+                        Underlay::Packet(p) => match p.send(buf.data()) {
+                            Ok(true) => self.stats.tx_underlay += 1,
+                            _ => self.stats.tx_underlay_dropped += 1,
+                        },
+                    },
+                    Verdict::Tun => match self.tun.as_ref().map(|t| t.send(buf.data())) {
+                        Some(Ok(true)) => self.stats.tx_tun += 1,
+                        _ => self.stats.tx_tun_dropped += 1,
+                    },
+                    Verdict::Consumed | Verdict::Drop(_) => {}
+                }
+            }
+            if m > 0
+                && let Underlay::Udp(u) = &mut self.underlay
+            {
+                let sent = u.send_batch(&msgs[..m]);
+                self.stats.tx_underlay += sent as u64;
+                self.stats.tx_underlay_dropped += (m - sent) as u64;
+            }
+            start = i;
+        }
+        self.out.recycle(&mut self.pool);
+    }
+}
+
+/// Makes SIGINT and SIGTERM request a stop ([`stop_requested`]) and SIGUSR1 request the counters
+/// ([`stats_requested`]), interrupting a driver's wait at once.
+///
+/// # Errors
+/// [`Error::Io`] when `sigaction` fails.
+pub fn install_signal_handlers() -> Result<()> {
+    sys::install_signal_flags().map_err(|e| Error::io("installing signal handlers", e))
+}
+
+/// Whether SIGINT or SIGTERM arrived (or [`request_stop`] was called).
+#[must_use]
+pub fn stop_requested() -> bool {
+    sys::STOP.load(Ordering::Relaxed)
+}
+
+/// Asks every driver loop that checks [`stop_requested`] to stop.
+pub fn request_stop() {
+    sys::STOP.store(true, Ordering::Relaxed);
+}
+
+/// Whether SIGUSR1 arrived since the last call (which clears it).
+#[must_use]
+pub fn stats_requested() -> bool {
+    sys::DUMP.swap(false, Ordering::Relaxed)
+}

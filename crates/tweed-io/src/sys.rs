@@ -1,0 +1,502 @@
+//! Every system call tweed makes, and the only `unsafe` code in tweed: TUN/TAP creation, interface ioctls,
+//! network namespaces, AF_PACKET sockets, `recvmmsg`/`sendmmsg`, `poll` and signal flags.
+//!
+//! Each function takes and returns safe types (`OwnedFd`, slices, `io::Result`); each `unsafe` block says why it
+//! is sound. Nothing here allocates on the data path: the batch calls build their message headers on the stack.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::mem::{MaybeUninit, size_of, zeroed};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The most messages one `recvmmsg`/`sendmmsg` call takes (the headers live on the stack).
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// `IFNAMSIZ` less the terminating zero.
+pub(crate) const MAX_IFNAME: usize = libc::IFNAMSIZ - 1;
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as usize) }
+}
+
+/// An `ifreq` with `name` in it.
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    if name.is_empty()
+        || name.len() > MAX_IFNAME
+        || name.bytes().any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace())
+    {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid interface name {name:?}")));
+    }
+    // SAFETY: `ifreq` is a C struct of integers, arrays and a union of them; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { zeroed() };
+    for (dst, &src) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *dst = src as libc::c_char;
+    }
+    Ok(req)
+}
+
+/// Opens `/dev/net/tun` and attaches it to the TUN (`tap == false`) or TAP device `name`, created when it does not
+/// exist; no packet-information header; non-blocking. With `multi_queue`, every call on the same name adds a queue.
+pub(crate) fn open_tun(name: &str, tap: bool, multi_queue: bool) -> io::Result<OwnedFd> {
+    let mut req = ifreq(name)?;
+    let path = c"/dev/net/tun";
+    // SAFETY: `path` is a valid NUL-terminated string; the returned descriptor is checked before use.
+    let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+    // SAFETY: `fd` was just opened by us and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut flags = libc::IFF_NO_PI | if tap { libc::IFF_TAP } else { libc::IFF_TUN };
+    if multi_queue {
+        flags |= libc::IFF_MULTI_QUEUE;
+    }
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes one `ifreq`, which `req` is, alive for the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) })?;
+    Ok(fd)
+}
+
+/// A datagram socket for interface ioctls.
+fn ctl_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the result is checked.
+    let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: a descriptor we just created and own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn if_ioctl(req_code: libc::c_ulong, req: &mut libc::ifreq) -> io::Result<()> {
+    let sock = ctl_socket()?;
+    // SAFETY: the SIOC[GS]IF* requests read and write one `ifreq`, alive for the call.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), req_code, req as *mut libc::ifreq) })?;
+    Ok(())
+}
+
+/// Brings interface `name` up (or down).
+pub(crate) fn set_up(name: &str, up: bool) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    if_ioctl(libc::SIOCGIFFLAGS, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
+    let mut flags = unsafe { req.ifr_ifru.ifru_flags };
+    if up {
+        flags |= libc::IFF_UP as libc::c_short;
+    } else {
+        flags &= !(libc::IFF_UP as libc::c_short);
+    }
+    req.ifr_ifru.ifru_flags = flags;
+    if_ioctl(libc::SIOCSIFFLAGS, &mut req)
+}
+
+/// Sets interface `name`'s MTU.
+pub(crate) fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_mtu = mtu as libc::c_int;
+    if_ioctl(libc::SIOCSIFMTU, &mut req)
+}
+
+/// Interface `name`'s MAC address.
+pub(crate) fn mac(name: &str) -> io::Result<[u8; 6]> {
+    let mut req = ifreq(name)?;
+    if_ioctl(libc::SIOCGIFHWADDR, &mut req)?;
+    // SAFETY: SIOCGIFHWADDR filled the `ifru_hwaddr` member of the union.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (m, &b) in mac.iter_mut().zip(&sa.sa_data[..6]) {
+        *m = b as u8;
+    }
+    Ok(mac)
+}
+
+/// Sets interface `name`'s MAC address (an Ethernet device, down or up as the driver allows).
+pub(crate) fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    // SAFETY: writing plain integers into the `ifru_hwaddr` member of the union.
+    unsafe {
+        req.ifr_ifru.ifru_hwaddr.sa_family = libc::ARPHRD_ETHER;
+        for (d, &b) in req.ifr_ifru.ifru_hwaddr.sa_data.iter_mut().zip(&mac) {
+            *d = b as libc::c_char;
+        }
+    }
+    if_ioctl(libc::SIOCSIFHWADDR, &mut req)
+}
+
+/// Interface `name`'s index, or `None` when the calling thread's network namespace has no such interface.
+pub(crate) fn if_index(name: &str) -> io::Result<Option<u32>> {
+    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
+    // SAFETY: `c` is a valid NUL-terminated string alive for the call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENODEV) { Ok(None) } else { Err(e) };
+    }
+    Ok(Some(index))
+}
+
+/// Runs `f` on a new thread that has entered the network namespace `netns` (a file such as
+/// `/var/run/netns/pod1`), and returns what it returns. Devices `f` creates are created in that namespace, and
+/// descriptors it opens stay usable from any thread; the calling thread's namespace is untouched.
+pub(crate) fn in_netns<T: Send>(netns: &Path, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+    let ns = File::open(netns)?;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // SAFETY: setns(2) on a descriptor we hold open; it changes only this thread's namespace.
+            cvt(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("thread in network namespace panicked")))
+    })
+}
+
+/// An AF_PACKET raw socket bound to interface `ifindex`, receiving every protocol, non-blocking, not looping back
+/// what it sends itself.
+pub(crate) fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket(2); the result is checked.
+    let fd = cvt(unsafe {
+        libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, i32::from(proto))
+    })?;
+    // SAFETY: a descriptor we just created and own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `sockaddr_ll` is plain integers; all zeroes is valid.
+    let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: `sll` is a valid `sockaddr_ll` of the length passed.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const sll).cast::<libc::sockaddr>(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    let one: libc::c_int = 1;
+    // SAFETY: PACKET_IGNORE_OUTGOING takes an int; `one` lives for the call. Kernels before 4.20 refuse it, and
+    // then the frames we send come back to us: the node drops them (not addressed to it), so that is harmless.
+    let _ = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            (&raw const one).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Ok(fd)
+}
+
+/// Turns path-MTU discovery off on a UDP socket (`IP_PMTUDISC_DONT`): datagrams go out with DF clear, and the
+/// kernel fragments them rather than refusing them.
+pub(crate) fn set_pmtudisc_dont(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let v: libc::c_int = libc::IP_PMTUDISC_DONT;
+    // SAFETY: IP_MTU_DISCOVER takes an int; `v` lives for the call.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&raw const v).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+/// One `read(2)`.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length for the call.
+    cvt_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// One `write(2)`.
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of its length for the call.
+    cvt_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+}
+
+/// What one received datagram was: its length, its sender, whether it was cut short.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Received {
+    pub(crate) len: usize,
+    pub(crate) from: SocketAddrV4,
+    pub(crate) truncated: bool,
+}
+
+impl Default for Received {
+    fn default() -> Self {
+        Self { len: 0, from: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), truncated: false }
+    }
+}
+
+fn to_sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
+    // SAFETY: `sockaddr_in` is plain integers; all zeroes is valid.
+    let mut sa: libc::sockaddr_in = unsafe { zeroed() };
+    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+    sa.sin_port = addr.port().to_be();
+    sa.sin_addr.s_addr = u32::from(*addr.ip()).to_be();
+    sa
+}
+
+fn from_sockaddr(sa: &libc::sockaddr_in) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)), u16::from_be(sa.sin_port))
+}
+
+/// `recvmmsg(2)` without waiting: receives up to `bufs.len()` (at most [`MAX_BATCH`]) datagrams, one into each
+/// buffer, and says what each was in `meta`. Returns how many arrived (0 when none is waiting).
+pub(crate) fn recvmmsg(fd: BorrowedFd<'_>, bufs: &mut [&mut [u8]], meta: &mut [Received]) -> io::Result<usize> {
+    let n = bufs.len().min(meta.len()).min(MAX_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut iovs = [MaybeUninit::<libc::iovec>::uninit(); MAX_BATCH];
+    let mut addrs = [MaybeUninit::<libc::sockaddr_in>::zeroed(); MAX_BATCH];
+    let mut hdrs = [MaybeUninit::<libc::mmsghdr>::zeroed(); MAX_BATCH];
+    for i in 0..n {
+        iovs[i].write(libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: bufs[i].len() });
+        // SAFETY: all zeroes is a valid `mmsghdr`; we fill the fields recvmmsg reads.
+        let h = unsafe { hdrs[i].assume_init_mut() };
+        h.msg_hdr.msg_name = addrs[i].as_mut_ptr().cast();
+        h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        h.msg_hdr.msg_iov = iovs[i].as_mut_ptr();
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first `n` headers are initialised and point at iovecs and addresses on this stack frame and at
+    // the caller's buffers, all alive for the call; the kernel writes at most each iovec's length.
+    let r = unsafe {
+        libc::recvmmsg(
+            fd.as_raw_fd(),
+            hdrs.as_mut_ptr().cast(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    let got = match cvt(r) {
+        Ok(got) => got as usize,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for i in 0..got {
+        // SAFETY: initialised above and written by the kernel.
+        let h = unsafe { hdrs[i].assume_init_ref() };
+        // SAFETY: zero-initialised above; the kernel wrote the sender (an IPv4 socket gives `sockaddr_in`).
+        let sa = unsafe { addrs[i].assume_init_ref() };
+        meta[i] = Received {
+            len: (h.msg_len as usize).min(bufs[i].len()),
+            from: from_sockaddr(sa),
+            truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+        };
+    }
+    Ok(got)
+}
+
+/// `recvfrom(2)` without waiting: one datagram, or `None` when none is waiting.
+pub(crate) fn recvfrom(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<Received>> {
+    let mut sa = MaybeUninit::<libc::sockaddr_in>::zeroed();
+    let mut len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `buf` is valid for writes of its length, `sa` for a `sockaddr_in` of `len` bytes, for the call.
+    let r = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            sa.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    match cvt_size(r) {
+        Ok(n) => {
+            // SAFETY: zero-initialised, then written by the kernel.
+            let from = from_sockaddr(unsafe { sa.assume_init_ref() });
+            Ok(Some(Received { len: n.min(buf.len()), from, truncated: n > buf.len() }))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `sendmmsg(2)` without waiting: sends each `(bytes, destination)` (at most [`MAX_BATCH`]) as one datagram.
+/// Returns how many the kernel took; the rest were not sent (the socket's buffer is full, or an error stopped it
+/// after the first message).
+pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, msgs: &[(&[u8], SocketAddrV4)]) -> io::Result<usize> {
+    let n = msgs.len().min(MAX_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut iovs = [MaybeUninit::<libc::iovec>::uninit(); MAX_BATCH];
+    let mut addrs = [MaybeUninit::<libc::sockaddr_in>::uninit(); MAX_BATCH];
+    let mut hdrs = [MaybeUninit::<libc::mmsghdr>::zeroed(); MAX_BATCH];
+    for (i, (bytes, dst)) in msgs[..n].iter().enumerate() {
+        iovs[i].write(libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() });
+        addrs[i].write(to_sockaddr(*dst));
+        // SAFETY: all zeroes is a valid `mmsghdr`; we fill the fields sendmmsg reads.
+        let h = unsafe { hdrs[i].assume_init_mut() };
+        h.msg_hdr.msg_name = addrs[i].as_mut_ptr().cast();
+        h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        h.msg_hdr.msg_iov = iovs[i].as_mut_ptr();
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first `n` headers are initialised and point at iovecs, addresses and the caller's bytes, all
+    // alive for the call; the kernel only reads them (and writes `msg_len`).
+    let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr().cast(), n as libc::c_uint, libc::MSG_DONTWAIT) };
+    match cvt(r) {
+        Ok(sent) => Ok(sent as usize),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// `sendto(2)` without waiting: one datagram. `Ok(false)` when the socket's buffer is full.
+pub(crate) fn sendto(fd: BorrowedFd<'_>, bytes: &[u8], dst: SocketAddrV4) -> io::Result<bool> {
+    let sa = to_sockaddr(dst);
+    // SAFETY: `bytes` is valid for reads of its length and `sa` is a `sockaddr_in`, both alive for the call.
+    let r = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT,
+            (&raw const sa).cast(),
+            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    match cvt_size(r) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `poll(2)` on `fds` (each asking for input); sets `ready[i]` for each descriptor with input (or an error to
+/// report). Returns how many are ready; 0 on timeout or when a signal interrupted the wait.
+pub(crate) fn poll_in(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::Result<usize> {
+    const MAX_FDS: usize = 64;
+    let n = fds.len().min(MAX_FDS).min(ready.len());
+    let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; MAX_FDS];
+    for (p, &fd) in pfds.iter_mut().zip(&fds[..n]) {
+        *p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    }
+    // SAFETY: `pfds` holds `n` initialised `pollfd`s, alive for the call.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    match cvt(r) {
+        Ok(k) => {
+            for (r, p) in ready.iter_mut().zip(&pfds[..n]) {
+                *r = p.revents != 0;
+            }
+            Ok(k as usize)
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            ready.iter_mut().for_each(|r| *r = false);
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Set by SIGINT and SIGTERM once [`install_signal_flags`] ran.
+pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by SIGUSR1 once [`install_signal_flags`] ran.
+pub(crate) static DUMP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    if sig == libc::SIGUSR1 {
+        DUMP.store(true, Ordering::Relaxed);
+    } else {
+        STOP.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Makes SIGINT and SIGTERM set [`STOP`], and SIGUSR1 set [`DUMP`], without `SA_RESTART`, so a `poll` in progress
+/// returns at once.
+pub(crate) fn install_signal_flags() -> io::Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
+        // SAFETY: `sigaction` is plain data; all zeroes is valid (empty mask, no flags).
+        let mut sa: libc::sigaction = unsafe { zeroed() };
+        sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: installs a handler that only stores to atomics; `sa` is valid for the call.
+        cvt(unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) })?;
+    }
+    Ok(())
+}
+
+/// Whether the process runs with the capability to administer the network (`CAP_NET_ADMIN` in its effective set).
+pub(crate) fn has_net_admin() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
+            u64::from_str_radix(line.trim_start_matches("CapEff:").trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << 12) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn ifreq_refuses_bad_names() {
+        for bad in ["", "a/b", "with space", "sixteen-chars-xx"] {
+            assert_eq!(ifreq(bad).err().map(|e| e.kind()), Some(io::ErrorKind::InvalidInput), "{bad:?}");
+        }
+        assert!(ifreq("fifteen-chars-x").is_ok());
+    }
+
+    #[test]
+    fn loopback_index_and_missing_interface() {
+        assert!(if_index("lo").unwrap().is_some());
+        assert_eq!(if_index("tweed-nosuch0").unwrap(), None);
+    }
+
+    /// recvmmsg/sendmmsg on loopback: every datagram arrives whole with its sender; a short buffer says truncated.
+    #[test]
+    fn mmsg_on_loopback() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let std::net::SocketAddr::V4(to) = b.local_addr().unwrap() else { unreachable!("bound to IPv4") };
+        let std::net::SocketAddr::V4(from) = a.local_addr().unwrap() else { unreachable!("bound to IPv4") };
+        let payloads: Vec<Vec<u8>> = (0u8..5).map(|i| vec![i; 100 + usize::from(i)]).collect();
+        let msgs: Vec<(&[u8], SocketAddrV4)> = payloads.iter().map(|p| (p.as_slice(), to)).collect();
+        assert_eq!(sendmmsg(a.as_fd(), &msgs).unwrap(), 5);
+        let mut storage = vec![[0u8; 2048]; 3];
+        let mut short = [0u8; 50];
+        let mut bufs: Vec<&mut [u8]> = storage.iter_mut().map(|b| &mut b[..]).collect();
+        bufs.push(&mut short[..]);
+        let mut meta = [Received::default(); 4];
+        // Loopback delivers synchronously, so all five are queued.
+        assert_eq!(recvmmsg(b.as_fd(), &mut bufs, &mut meta).unwrap(), 4);
+        for i in 0..3 {
+            assert_eq!(meta[i], Received { len: 100 + i, from, truncated: false });
+            assert!(bufs[i][..100 + i].iter().all(|&x| x == i as u8));
+        }
+        assert_eq!(meta[3], Received { len: 50, from, truncated: true });
+        let mut one = [0u8; 2048];
+        assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap(), Some(Received { len: 104, from, truncated: false }));
+        assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap(), None);
+        assert_eq!(recvmmsg(b.as_fd(), &mut bufs, &mut meta).unwrap(), 0);
+        assert!(sendto(a.as_fd(), b"x", to).unwrap());
+        assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap().map(|r| r.len), Some(1));
+    }
+
+    #[test]
+    fn poll_times_out_and_sees_input() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut ready = [true];
+        assert_eq!(poll_in(&[a.as_raw_fd()], &mut ready, 0).unwrap(), 0);
+        assert_eq!(ready, [false]);
+        a.send_to(b"x", a.local_addr().unwrap()).unwrap();
+        assert_eq!(poll_in(&[a.as_raw_fd()], &mut ready, 1000).unwrap(), 1);
+        assert_eq!(ready, [true]);
+    }
+}
