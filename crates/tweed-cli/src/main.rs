@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use tweed_control::cidr::{Ipv4Cidr, report, report_json};
 
 mod agent;
+mod demo;
 mod describe;
 mod pcap;
 
@@ -43,6 +44,13 @@ enum Command {
     /// Run a node on real devices: pod TAPs, the underlay's UDP socket or interface, from a TOML config (root).
     #[command(after_help = EXIT_CODES)]
     Agent(agent::AgentArgs),
+    /// Run a cluster in this process (no root): smoltcp pods ping and send TCP across tweed nodes, per backend.
+    ///
+    /// Three nodes (10.244.{1,2,3}.0/24, underlay 192.168.0.0/24) with two pods each by default. For each backend
+    /// it checks ARP, pings and a 1 MiB TCP transfer, walks one packet hop by hop, and prints a table of the
+    /// traffic; a failed step exits with code 1 and says which.
+    #[command(after_help = EXIT_CODES)]
+    Demo(demo::DemoArgs),
 }
 
 /// `tweed cidr`.
@@ -173,6 +181,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Cidr(args) => run_cidr(args, &mut out).or_else(|e| output_error(&e).map_or(Ok(()), Err)),
         Command::Pcap(PcapCommand::Dissect(args)) => run_dissect(args, &mut out),
         Command::Agent(args) => agent::run(args),
+        Command::Demo(args) => demo::run(args, &mut out),
     }
 }
 
