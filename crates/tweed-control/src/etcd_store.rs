@@ -186,6 +186,8 @@ struct Entry {
 #[derive(Debug)]
 struct Read {
     revision: i64,
+    /// The newest modification revision of any key under the prefix: the watch task must have seen it.
+    newest: i64,
     leases: BTreeMap<Ipv4Net, Entry>,
 }
 
@@ -340,6 +342,7 @@ impl Inner {
         let exp_dir = self.expirations_dir();
         let mut expirations: BTreeMap<Ipv4Net, (i64, u64)> = BTreeMap::new();
         let mut found: Vec<(Ipv4Net, &KeyValue)> = Vec::new();
+        let newest = resp.kvs().iter().map(KeyValue::mod_revision).max().unwrap_or(0);
         for kv in resp.kvs() {
             let Ok(key) = kv.key_str() else { continue };
             if let Some(name) = key.strip_prefix(&exp_dir) {
@@ -372,7 +375,7 @@ impl Inner {
                 Entry { key, attrs, mod_revision: kv.mod_revision(), lease_id: kv.lease(), expires_ms },
             );
         }
-        Ok(Read { revision, leases })
+        Ok(Read { revision, newest, leases })
     }
 
     /// Deletes `entry` (and its expiration key) if it is unchanged; true when it was.
@@ -536,9 +539,10 @@ impl Inner {
 
     async fn watch(&self, since: u64, now: SystemTime) -> Result<Watch, StoreError> {
         // Lapsed leases become events first, as in the other stores.
-        self.read_live(now).await?;
-        // This store's own writes are in the buffer before answering.
-        let target = self.written.load(Ordering::SeqCst);
+        let read = self.read_live(now).await?;
+        // Before answering, the buffer holds this store's own writes and every key's latest write. (Only other
+        // nodes' deletions can still be on their way; they come with a later call.)
+        let target = self.written.load(Ordering::SeqCst).max(rev(read.newest));
         let mut seen = self.seen.subscribe();
         if tokio::time::timeout(self.options.request_timeout, seen.wait_for(|s| *s >= target)).await.is_err() {
             return Err(self.unavailable("watching the leases", "the watch stream is behind"));
@@ -603,6 +607,8 @@ impl Inner {
                     buffer.events.clear();
                     buffer.complete_after = buffer.complete_after.max(rev(compacted));
                     *next = compacted + 1;
+                    drop(buffer);
+                    self.seen.send_modify(|s| *s = (*s).max(rev(compacted)));
                 }
                 return Err(self.unavailable("watching", format!("canceled: {}", resp.cancel_reason())));
             }

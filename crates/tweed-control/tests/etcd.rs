@@ -1,0 +1,355 @@
+//! The etcd store against a real etcd server (Debian's `etcd`, started per test on loopback ports with a temporary
+//! data dir). Skipped with a note when there is no `etcd` binary, unless `TWEED_REQUIRE_ALL=1`.
+//!
+//! The raw `etcd_client` is used beside the store to see exactly what lands in etcd, and to write what flannel
+//! would.
+
+#![cfg(feature = "etcd")]
+
+mod etcd_harness;
+
+use core::net::Ipv4Addr;
+use core::time::Duration;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use etcd_client::{Client, GetOptions, PutOptions};
+use etcd_harness::Etcd;
+use ipnet::Ipv4Net;
+use tweed_control::alloc::SubnetManager;
+use tweed_control::config::{BackendType, NetworkConfig};
+use tweed_control::etcd_store::{EtcdOptions, EtcdStore};
+use tweed_control::lease::{DEFAULT_PREFIX, LeaseAttrs, VxlanData};
+use tweed_control::store::{EventKind, LeaseStore, StoreError, Watch};
+
+const FLANNEL_CONFIG: &str = r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#;
+/// What flannel writes for a vxlan node (its `LeaseAttrs`, as Go's encoding/json renders it).
+const FLANNEL_LEASE: &str =
+    r#"{"PublicIP":"192.168.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:2a:5b:7c:11:01"}}"#;
+
+fn options() -> EtcdOptions {
+    EtcdOptions {
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(2),
+        ..EtcdOptions::default()
+    }
+}
+
+fn store(etcd: &Etcd) -> EtcdStore {
+    EtcdStore::connect(&etcd.endpoints(), DEFAULT_PREFIX, options()).expect("etcd answers")
+}
+
+fn node(last: u8) -> LeaseAttrs {
+    LeaseAttrs::vxlan(
+        Ipv4Addr::new(192, 168, 0, last),
+        VxlanData { vni: 1, vtep_mac: format!("0e:2a:5b:7c:11:{last:02x}").parse().expect("mac literal") },
+    )
+}
+
+fn net(s: &str) -> Ipv4Net {
+    s.parse().expect("test literal")
+}
+
+/// A raw etcd client on its own runtime, to look at and write keys the way etcdctl or flannel would.
+struct Raw {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Raw {
+    fn new(etcd: &Etcd) -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let client = rt.block_on(Client::connect(etcd.endpoints(), None)).expect("raw client");
+        Self { rt, client }
+    }
+
+    /// The value and the etcd lease id of `key`.
+    fn get(&self, key: &str) -> Option<(String, i64)> {
+        let mut c = self.client.clone();
+        let resp = self.rt.block_on(c.get(key, None)).expect("get");
+        resp.kvs().first().map(|kv| (kv.value_str().expect("utf-8").to_owned(), kv.lease()))
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut c = self.client.clone();
+        let resp =
+            self.rt.block_on(c.get(prefix, Some(GetOptions::new().with_prefix().with_keys_only()))).expect("get");
+        resp.kvs().iter().map(|kv| kv.key_str().expect("utf-8").to_owned()).collect()
+    }
+
+    fn put(&self, key: &str, value: &str, ttl_secs: Option<i64>) {
+        let mut c = self.client.clone();
+        let lease = ttl_secs.map(|s| self.rt.block_on(c.lease_grant(s, None)).expect("grant").id());
+        self.rt.block_on(c.put(key, value, lease.map(|id| PutOptions::new().with_lease(id)))).expect("put");
+    }
+
+    fn ttl(&self, lease: i64) -> i64 {
+        let mut c = self.client.clone();
+        self.rt.block_on(c.lease_time_to_live(lease, None)).expect("ttl").ttl()
+    }
+
+    fn compact_now(&self) -> i64 {
+        let mut c = self.client.clone();
+        let rev = self.rt.block_on(c.get("x", None)).expect("get").header().expect("header").revision();
+        self.rt.block_on(c.compact(rev, None)).expect("compact");
+        rev
+    }
+}
+
+/// The wall clock to the millisecond, the precision the stores keep expirations in.
+fn now_ms() -> SystemTime {
+    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("after 1970");
+    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(since.as_millis()).expect("fits"))
+}
+
+/// Polls `cond` every 100 ms until it holds or `limit` passes.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+#[test]
+fn config_round_trip_and_a_hand_written_flannel_config() {
+    let Some(etcd) = Etcd::start() else { return };
+    let s = Arc::new(store(&etcd));
+    let raw = Raw::new(&etcd);
+    assert_eq!(s.get_config(), Ok(None));
+    // Written by hand, as an operator does for flannel (`etcdctl put /coreos.com/network/config '…'`).
+    raw.put("/coreos.com/network/config", FLANNEL_CONFIG, None);
+    assert_eq!(s.get_config(), Ok(Some(FLANNEL_CONFIG.to_owned())));
+    let m = SubnetManager::from_store(Arc::clone(&s)).expect("flannel's config reads");
+    // Read as flannel reads it: SubnetLen 24, SubnetMin .1.0, SubnetMax .255.0, vxlan with VNI 1 and port 8472.
+    assert_eq!(m.config().network, net("10.244.0.0/16"));
+    assert_eq!(m.config().subnet_len, 24);
+    assert_eq!(m.config().subnet_min, Ipv4Addr::new(10, 244, 1, 0));
+    assert_eq!(m.config().subnet_max, Ipv4Addr::new(10, 244, 255, 0));
+    assert_eq!(m.config().backend.backend_type, BackendType::Vxlan);
+    assert_eq!(m.config().backend.vni_or_default(), 1);
+    assert_eq!(m.config().backend.port_or_default(), Some(8472));
+
+    // Written through the store, read back byte for byte, by the store and by etcd.
+    let text = r#"{"Network":"10.9.0.0/16","SubnetLen":26,"Backend":{"Type":"host-gw"}}"#;
+    let r = s.put_config(text).expect("put");
+    assert!(r > 1);
+    assert_eq!(s.get_config(), Ok(Some(text.to_owned())));
+    assert_eq!(raw.get("/coreos.com/network/config").map(|v| v.0), Some(text.to_owned()));
+    assert_eq!(NetworkConfig::from_json(text).map(|c| c.subnet_len), Ok(26));
+}
+
+#[test]
+fn stored_value_is_flannels_byte_for_byte_and_flannels_lease_is_read() {
+    let Some(etcd) = Etcd::start() else { return };
+    let s = store(&etcd);
+    let raw = Raw::new(&etcd);
+    let attrs = LeaseAttrs::vxlan(
+        Ipv4Addr::new(192, 168, 0, 1),
+        VxlanData { vni: 1, vtep_mac: "0e:2a:5b:7c:11:01".parse().expect("mac literal") },
+    );
+    let now = now_ms();
+    let lease = s.acquire(net("10.244.1.0/24"), &attrs, Duration::from_secs(60), now).expect("free");
+    assert_eq!(lease.expiration, now + Duration::from_secs(60));
+    // flannel's key, flannel's value, an etcd lease of the TTL.
+    let (value, id) = raw.get("/coreos.com/network/subnets/10.244.1.0-24").expect("written");
+    assert_eq!(value, FLANNEL_LEASE);
+    assert!(id != 0, "attached to an etcd lease");
+    assert!((58..=60).contains(&raw.ttl(id)), "ttl {}", raw.ttl(id));
+    // The only other key is tweed's expiration, outside flannel's subnets directory.
+    assert_eq!(
+        raw.keys("/coreos.com/network/"),
+        vec!["/coreos.com/network/subnets/10.244.1.0-24", "/coreos.com/network/tweed/expirations/10.244.1.0-24"]
+    );
+
+    // A lease written the way flannel writes it (no expiration key), with a 30 s etcd lease: the store sees it,
+    // with an expiration from etcd's TTL, and refuses the subnet to others.
+    let flannel_node = r#"{"PublicIP":"10.0.0.7","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:2a:5b:7c:11:07"}}"#;
+    raw.put("/coreos.com/network/subnets/10.244.7.0-24", flannel_node, Some(30));
+    let now = SystemTime::now();
+    let snap = s.leases(now).expect("read");
+    assert_eq!(snap.leases.len(), 2);
+    let theirs = &snap.leases[1];
+    assert_eq!(theirs.subnet, net("10.244.7.0/24"));
+    assert_eq!(theirs.attrs.public_ip, Ipv4Addr::new(10, 0, 0, 7));
+    assert_eq!(theirs.attrs.vxlan_data().map(|d| d.vtep_mac.to_string()), Some("0e:2a:5b:7c:11:07".to_owned()));
+    let left = theirs.expiration.duration_since(now).expect("in the future");
+    assert!((Duration::from_secs(28)..=Duration::from_secs(30)).contains(&left), "{left:?}");
+    assert_eq!(
+        s.acquire(net("10.244.7.0/24"), &node(2), Duration::from_secs(60), now),
+        Err(StoreError::Taken {
+            subnet: net("10.244.7.0/24"),
+            held: net("10.244.7.0/24"),
+            holder: Ipv4Addr::new(10, 0, 0, 7)
+        })
+    );
+}
+
+#[test]
+fn three_racing_managers_get_distinct_subnets() {
+    let Some(etcd) = Etcd::start() else { return };
+    store(&etcd)
+        .put_config(r#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.3.0"}"#)
+        .expect("put");
+    let now = SystemTime::now();
+    // Three nodes (one store each, as three processes), a range of exactly three subnets, all at once.
+    let barrier = std::sync::Barrier::new(3);
+    let mut got: Vec<Ipv4Net> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (1..=3u8)
+            .map(|i| {
+                let m = SubnetManager::from_store(store(&etcd)).expect("config");
+                let barrier = &barrier;
+                sc.spawn(move || {
+                    barrier.wait();
+                    m.acquire(&node(i), now).expect("room for three").subnet
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("no panic")).collect()
+    });
+    got.sort();
+    assert_eq!(got, vec![net("10.244.1.0/24"), net("10.244.2.0/24"), net("10.244.3.0/24")]);
+    // A fourth finds the range full.
+    let m = SubnetManager::from_store(store(&etcd)).expect("config");
+    assert!(matches!(m.acquire(&node(4), now), Err(tweed_control::AllocError::Exhausted { count: 3, .. })));
+    assert_eq!(store(&etcd).leases(now).expect("read").leases.len(), 3);
+}
+
+#[test]
+fn unrenewed_lease_expires_in_etcd_renewed_one_stays_and_a_watcher_sees_it() {
+    let Some(etcd) = Etcd::start() else { return };
+    let raw = Raw::new(&etcd);
+    let watcher = store(&etcd);
+    watcher.put_config(FLANNEL_CONFIG).expect("put");
+    let ttl = Duration::from_secs(2);
+    let keeper = SubnetManager::from_store(store(&etcd)).expect("config").with_ttl(ttl);
+    let quitter = SubnetManager::from_store(store(&etcd)).expect("config").with_ttl(ttl);
+    let start = watcher.leases(SystemTime::now()).expect("read").revision;
+    let mut kept = keeper.acquire(&node(1), SystemTime::now()).expect("room");
+    let gone = quitter.acquire(&node(2), SystemTime::now()).expect("room");
+    let gone_key = format!("/coreos.com/network/subnets/{}-24", gone.subnet.addr());
+    let kept_key = format!("/coreos.com/network/subnets/{}-24", kept.subnet.addr());
+
+    // The keeper renews every 700 ms; nobody reads through a store meanwhile, so only etcd can remove the other.
+    let began = Instant::now();
+    let mut expired_after = None;
+    while began.elapsed() < Duration::from_millis(4500) {
+        std::thread::sleep(Duration::from_millis(700));
+        kept = keeper.renew(&kept, SystemTime::now()).expect("own lease");
+        if expired_after.is_none() && raw.get(&gone_key).is_none() {
+            expired_after = Some(began.elapsed());
+        }
+    }
+    let expired_after = expired_after.expect("etcd removed the unrenewed lease");
+    assert!(expired_after >= Duration::from_millis(1400), "not before its TTL: {expired_after:?}");
+    assert!(raw.get(&kept_key).is_some(), "the renewed lease is still there");
+    assert!(raw.keys("/coreos.com/network/tweed/").iter().all(|k| !k.ends_with(&format!("{}-24", gone.subnet.addr()))));
+
+    // The watcher sees both adds, the renewals, and the expiry of the quitter's lease (and nothing removes kept).
+    let Ok(Watch::Events { events, .. }) = watcher.watch(start, SystemTime::now()) else { panic!("history kept") };
+    let removed: Vec<_> = events.iter().filter(|e| e.kind == EventKind::Removed).map(|e| e.lease.subnet).collect();
+    assert_eq!(removed, vec![gone.subnet]);
+    let removal = events.iter().find(|e| e.kind == EventKind::Removed).expect("one");
+    assert_eq!(removal.lease.attrs, node(2), "the removed lease as it was");
+    assert!(events.iter().filter(|e| e.kind == EventKind::Added && e.lease.subnet == kept.subnet).count() >= 5);
+    assert_eq!(watcher.leases(SystemTime::now()).expect("read").leases, vec![kept]);
+}
+
+#[test]
+fn restarted_manager_gets_its_subnet_back() {
+    let Some(etcd) = Etcd::start() else { return };
+    store(&etcd).put_config(FLANNEL_CONFIG).expect("put");
+    let now = now_ms();
+    let (first, other) = {
+        let m = SubnetManager::from_store(store(&etcd)).expect("config");
+        let first = m.acquire(&node(1), now).expect("room");
+        let other = m.acquire(&node(2), now).expect("room");
+        (first, other)
+        // The process ends: its store and runtime go.
+    };
+    assert_ne!(first.subnet, other.subnet);
+    let m = SubnetManager::from_store(store(&etcd)).expect("config");
+    let again = m.acquire(&node(1), now + Duration::from_secs(5)).expect("own lease");
+    assert_eq!(again.subnet, first.subnet);
+    assert_eq!(again.expiration, now + Duration::from_secs(5) + m.ttl());
+    assert_eq!(m.acquire(&node(2), now + Duration::from_secs(6)).expect("own lease").subnet, other.subnet);
+    assert_eq!(m.store().leases(now + Duration::from_secs(6)).expect("read").leases.len(), 2);
+}
+
+#[test]
+fn etcd_restart_loses_nothing_and_the_same_store_works_again() {
+    let Some(mut etcd) = Etcd::start() else { return };
+    let s = Arc::new(store(&etcd));
+    s.put_config(FLANNEL_CONFIG).expect("put");
+    let m = SubnetManager::from_store(Arc::clone(&s)).expect("config");
+    let now = SystemTime::now();
+    let a = m.acquire(&node(1), now).expect("room");
+    let b = m.acquire(&node(2), now).expect("room");
+    let before = s.leases(now).expect("read");
+
+    etcd.kill();
+    // During the outage: a clear error, in bounded time.
+    let began = Instant::now();
+    let err = s.leases(now).expect_err("etcd is down");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains(&etcd.endpoint()), "{err}");
+    assert!(began.elapsed() < Duration::from_secs(5), "took {:?}", began.elapsed());
+    assert!(matches!(m.acquire(&node(3), now), Err(tweed_control::AllocError::Store(StoreError::Unavailable { .. }))));
+
+    etcd.restart();
+    // The same store, not rebuilt: everything is there, with the same expirations, and it works.
+    let after = eventually(Duration::from_secs(10), || s.leases(now).is_ok());
+    assert!(after, "the store reconnects");
+    let snap = s.leases(now).expect("read");
+    assert_eq!(snap.leases, before.leases);
+    assert_eq!(snap.revision, before.revision);
+    assert_eq!(s.get_config(), Ok(Some(FLANNEL_CONFIG.to_owned())));
+    let c = m.acquire(&node(3), now).expect("room");
+    assert!(c.subnet != a.subnet && c.subnet != b.subnet);
+    assert_eq!(m.renew(&a, now + Duration::from_secs(1)).expect("own").subnet, a.subnet);
+    // The watch task reconnected and resumed: the changes after the restart follow the ones before.
+    let Ok(Watch::Events { events, .. }) = s.watch(before.revision, now) else { panic!("history kept") };
+    let seen: Vec<(EventKind, Ipv4Net)> = events.iter().map(|e| (e.kind, e.lease.subnet)).collect();
+    assert_eq!(seen, vec![(EventKind::Added, c.subnet), (EventKind::Added, a.subnet)]);
+    // A new store after the restart sees the whole history too.
+    let Ok(Watch::Events { events, .. }) = store(&etcd).watch(0, now) else { panic!("history kept") };
+    assert_eq!(events.len(), 4);
+}
+
+#[test]
+fn watch_from_a_compacted_revision_resets() {
+    let Some(etcd) = Etcd::start() else { return };
+    let raw = Raw::new(&etcd);
+    let s = store(&etcd);
+    let now = SystemTime::now();
+    let ttl = Duration::from_secs(60);
+    let r0 = s.leases(now).expect("read").revision;
+    s.acquire(net("10.244.1.0/24"), &node(1), ttl, now).expect("free");
+    s.acquire(net("10.244.2.0/24"), &node(2), ttl, now).expect("free");
+    s.release(net("10.244.1.0/24"), node(1).public_ip, now).expect("own");
+    let compacted = raw.compact_now();
+    s.acquire(net("10.244.3.0/24"), &node(3), ttl, now).expect("free");
+
+    // The store that watched all along still has the history.
+    let Ok(Watch::Events { events, .. }) = s.watch(r0, now) else { panic!("kept in the buffer") };
+    assert_eq!(events.len(), 4);
+    // A store started after the compaction cannot have it: a reset with every live lease.
+    let late = store(&etcd);
+    match late.watch(r0, now) {
+        Ok(Watch::Reset(snap)) => {
+            let subnets: Vec<Ipv4Net> = snap.leases.iter().map(|l| l.subnet).collect();
+            assert_eq!(subnets, vec![net("10.244.2.0/24"), net("10.244.3.0/24")]);
+            // From the snapshot's revision on, events flow again.
+            late.release(net("10.244.2.0/24"), node(2).public_ip, now).expect("own");
+            let Ok(Watch::Events { events, .. }) = late.watch(snap.revision, now) else { panic!("after the reset") };
+            assert_eq!(events.len(), 1);
+            assert_eq!((events[0].kind, events[0].lease.subnet), (EventKind::Removed, net("10.244.2.0/24")));
+        }
+        other => panic!("expected a reset, got {other:?}"),
+    }
+    // From the compaction revision itself on, nothing is missing.
+    assert!(matches!(late.watch(u64::try_from(compacted).expect("positive"), now), Ok(Watch::Events { .. })));
+}
