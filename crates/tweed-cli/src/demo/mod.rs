@@ -13,8 +13,10 @@ mod report;
 mod walk;
 mod world;
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -33,7 +35,7 @@ const TCP_BYTES: usize = 1 << 20;
 const TCP_PORT: u16 = 5201;
 /// The sending pod's TCP port.
 const TCP_CLIENT_PORT: u16 = 49_152;
-/// Simulated time a ping may take before the demo gives up, in microseconds.
+/// Simulated time a ping may take before the demo gives up, in microseconds (per ping of a round).
 const PING_LIMIT_US: u64 = 5_000_000;
 /// Simulated time the TCP transfer may take, in microseconds.
 const TCP_LIMIT_US: u64 = 60_000_000;
@@ -192,9 +194,10 @@ fn run_backend(world: &mut World, pods: u8, print: &mut Print<'_>) -> Result<(),
     say(
         print,
         &format!(
-            "  ping  ok  {} -> {} other pods: {across} on other nodes through the overlay, {same_text}\n",
+            "  ping  ok  {} -> {} other pod{}: {across} on other nodes through the overlay, {same_text}\n",
             pod_ip(1, 1),
-            targets.len()
+            targets.len(),
+            if targets.len() == 1 { "" } else { "s" }
         ),
     )?;
 
@@ -209,34 +212,39 @@ fn run_backend(world: &mut World, pods: u8, print: &mut Print<'_>) -> Result<(),
 }
 
 /// Pod 1 of node 1 pings each (node, pod) of `targets`, sequence numbers from `first_seq`; every reply must
-/// come back.
+/// come back. Requests are queued as the pod's socket has room: a pod, like Linux, asks ARP for one new neighbour
+/// at a time (smoltcp waits a second between requests), so pings to many pods of its own node take a while of
+/// simulated time.
 fn ping_all(world: &mut World, targets: &[(u8, u8)], first_seq: u16) -> Result<(), String> {
+    let mut to_send: VecDeque<(Ipv4Addr, u16)> = targets
+        .iter()
+        .enumerate()
+        .map(|(k, &(i, p))| (pod_ip(i, p), first_seq.wrapping_add(u16::try_from(k).unwrap_or(u16::MAX))))
+        .collect();
     let mut waiting = Vec::with_capacity(targets.len());
-    for (k, &(i, p)) in targets.iter().enumerate() {
-        let seq = first_seq.wrapping_add(u16::try_from(k).unwrap_or(u16::MAX));
-        let dst = pod_ip(i, p);
-        world.pod(1, 1).ok_or("no pod 1 on node 1")?.ping(dst, seq)?;
-        waiting.push((dst, seq));
-        // The socket's queue is bounded: let the cluster carry a few at a time.
-        if waiting.len() % 16 == 0 {
-            world.settle()?;
-        }
-    }
-    let done = world.run_until(PING_LIMIT_US, |w| {
-        let replies = w.pod(1, 1).ok_or("no pod 1 on node 1")?.take_echo_replies()?;
-        for reply in replies {
+    let limit = PING_LIMIT_US * (1 + targets.len() as u64);
+    let done = world.run_until(limit, |w| {
+        let pod = w.pod(1, 1).ok_or("no pod 1 on node 1")?;
+        for reply in pod.take_echo_replies()? {
             let Some(at) = waiting.iter().position(|&r| r == reply) else {
                 return Err(format!("an unexpected echo reply from {} seq {}", reply.0, reply.1));
             };
             waiting.swap_remove(at);
         }
-        Ok(waiting.is_empty())
+        while let Some(&(dst, seq)) = to_send.front() {
+            if !pod.ping(dst, seq)? {
+                break;
+            }
+            waiting.push((dst, seq));
+            to_send.pop_front();
+        }
+        Ok(waiting.is_empty() && to_send.is_empty())
     })?;
     if done {
         Ok(())
     } else {
-        let missing: Vec<_> = waiting.iter().map(|(ip, seq)| format!("{ip} seq {seq}")).collect();
-        Err(format!("no echo reply within {} s (simulated) from {}", PING_LIMIT_US / 1_000_000, missing.join(", ")))
+        let missing: Vec<_> = waiting.iter().chain(&to_send).map(|(ip, seq)| format!("{ip} seq {seq}")).collect();
+        Err(format!("no echo reply within {} s (simulated) from {}", limit / 1_000_000, missing.join(", ")))
     }
 }
 

@@ -152,15 +152,18 @@ impl Pod {
         self.dev.tx.pop_front()
     }
 
-    /// Queues an ICMP echo request to `dst` with sequence number `seq`.
-    pub(crate) fn ping(&mut self, dst: Ipv4Addr, seq: u16) -> Result<(), PodError> {
+    /// Queues an ICMP echo request to `dst` with sequence number `seq`; `Ok(false)` when the socket's queue is
+    /// full (try again after the world ran).
+    pub(crate) fn ping(&mut self, dst: Ipv4Addr, seq: u16) -> Result<bool, PodError> {
         let repr = Icmpv4Repr::EchoRequest { ident: PING_IDENT, seq_no: seq, data: PING_DATA };
         let mut bytes = vec![0; repr.buffer_len()];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut bytes), &ChecksumCapabilities::default());
-        self.sockets
-            .get_mut::<icmp::Socket<'_>>(self.icmp)
-            .send_slice(&bytes, IpAddress::Ipv4(dst))
-            .map_err(|e| format!("{}: cannot queue an echo request to {dst}: {e}", self.ip))
+        let socket = self.sockets.get_mut::<icmp::Socket<'_>>(self.icmp);
+        match socket.send_slice(&bytes, IpAddress::Ipv4(dst)) {
+            Ok(()) => Ok(true),
+            Err(icmp::SendError::BufferFull) => Ok(false),
+            Err(e) => Err(format!("{}: cannot queue an echo request to {dst}: {e}", self.ip)),
+        }
     }
 
     /// The echo replies received since the last call: (from, sequence number), each checked to carry the data
