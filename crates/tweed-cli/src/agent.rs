@@ -1,6 +1,11 @@
 //! `tweed agent`: a node on real devices (pod TAPs, the underlay's UDP socket or interface), from a TOML file.
+//!
+//! The file's format is [`tweed_io::agent`]'s; this module reads it, builds the driver, logs with `tracing`,
+//! prints the counters on SIGUSR1, every `--stats` seconds and at exit, and stops on SIGINT or SIGTERM, which
+//! deletes every device the agent created.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 
@@ -9,12 +14,93 @@ use crate::Failure;
 /// `tweed agent`.
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
-    /// The node's configuration file (TOML).
+    /// The node's configuration file (TOML; see the README's "Running the agent").
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
+    /// Also print the counters every this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    stats: Option<u64>,
+    /// Check the file and exit without creating anything.
+    #[arg(long)]
+    check: bool,
 }
 
 /// Runs the agent until SIGINT or SIGTERM.
+#[cfg(target_os = "linux")]
 pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
-    Err(Failure::Runtime(format!("{}: the agent is being built (tweed-io)", args.config.display())))
+    use tweed_io::agent::{AgentConfig, build_driver};
+
+    init_logging();
+    let name = args.config.display();
+    let text = std::fs::read_to_string(&args.config).map_err(|e| Failure::Input(format!("cannot read {name}: {e}")))?;
+    let mut config = AgentConfig::from_toml_str(&text).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+    if args.check {
+        println!("{name}: ok ({} pods, {} peers)", config.pods.len(), config.node.peers.len());
+        return Ok(());
+    }
+    if !tweed_io::has_net_admin() {
+        return Err(Failure::Input(
+            "tweed agent creates TAP devices and raw sockets: it needs CAP_NET_ADMIN (run it as root)".into(),
+        ));
+    }
+    config.resolve().map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+    tweed_io::install_signal_handlers().map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut driver = build_driver(&config).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+    let backend = format!("{:?}", config.node.backend.kind()).to_lowercase();
+    tracing::info!(
+        pod_subnet = %config.node.pod_subnet,
+        node_ip = %config.node.underlay.node_ip,
+        backend,
+        pods = ?driver.pods().iter().map(|(id, p)| format!("{}={}", id.0, p.name())).collect::<Vec<_>>(),
+        peers = config.node.peers.len(),
+        "agent running"
+    );
+    let interval = args.stats.or((config.agent.stats_interval_s > 0).then_some(config.agent.stats_interval_s));
+    let mut next = interval.map(|s| Instant::now() + Duration::from_secs(s.max(1)));
+    let result = driver.run(|d| {
+        let due = next.is_some_and(|t| Instant::now() >= t);
+        if tweed_io::stats_requested() || due {
+            log_stats(d);
+            if let (Some(t), Some(s)) = (next.as_mut(), interval) {
+                *t = Instant::now() + Duration::from_secs(s.max(1));
+            }
+        }
+        tweed_io::stop_requested()
+    });
+    log_stats(&driver);
+    drop(driver);
+    tracing::info!("agent stopped; its devices are deleted");
+    result.map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+#[cfg(target_os = "linux")]
+fn log_stats(d: &tweed_io::Driver) {
+    let s = d.stats();
+    let c = d.node().counters();
+    let drops: Vec<String> = c.nonzero_drops().map(|(n, k)| format!("{n}={k}")).collect();
+    tracing::info!(
+        rx_pod = s.rx_pod,
+        tx_pod = s.tx_pod,
+        rx_underlay = s.rx_underlay,
+        tx_underlay = s.tx_underlay,
+        tx_dropped = s.tx_pod_dropped + s.tx_underlay_dropped + s.tx_tun_dropped,
+        to_peer = c.to_peer,
+        from_peer = c.from_peer,
+        switched = c.switched,
+        drops = %drops.join(" "),
+        "counters"
+    );
+}
+
+#[cfg(target_os = "linux")]
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// The agent drives Linux devices only.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn run(_args: &AgentArgs) -> Result<(), Failure> {
+    Err(Failure::Input("tweed agent runs on Linux only".into()))
 }

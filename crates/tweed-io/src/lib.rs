@@ -8,6 +8,7 @@
 //! running batches through the node and sending each packet where its verdict says.
 #![cfg(target_os = "linux")]
 
+pub mod agent;
 mod device;
 mod driver;
 mod error;

@@ -143,7 +143,9 @@ pub struct PeerConfig {
     #[serde(default, with = "opt_mac_serde", skip_serializing_if = "Option::is_none")]
     pub vtep_mac: Option<MacAddr>,
     /// The peer's MAC on the underlay. Required by `host-gw` (the peer is the next hop); for `vxlan` and `udp` it
-    /// is the outer destination MAC, and when absent the underlay's `gateway_mac` is used instead.
+    /// is the outer destination MAC, and when absent the underlay's `gateway_mac` is used instead, or, when the node
+    /// sends through a UDP socket (`underlay.socket_port`), none is needed (the kernel resolves the next hop; the
+    /// outer destination MAC in the output frame is then zero).
     #[serde(default, with = "opt_mac_serde", skip_serializing_if = "Option::is_none")]
     pub node_mac: Option<MacAddr>,
 }

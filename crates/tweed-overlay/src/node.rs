@@ -352,7 +352,8 @@ impl Node {
 
     fn build_peer(&self, cfg: &PeerConfig) -> Result<(Peer, NextHopKind), ConfigError> {
         let missing = |field| ConfigError::MissingMac { subnet: cfg.subnet, field };
-        let outer_mac = cfg.node_mac.or(self.config.underlay.gateway_mac);
+        // Through a UDP socket the kernel picks the next hop's MAC; the frame's outer destination is then zero.
+        let outer_mac = cfg.node_mac.or(self.config.underlay.gateway_mac).or(self.socket_port.map(|_| MacAddr::ZERO));
         for (field, mac) in [("vtep_mac", cfg.vtep_mac), ("node_mac", cfg.node_mac)] {
             if let Some(mac) = mac
                 && (mac.is_multicast() || mac.is_zero())

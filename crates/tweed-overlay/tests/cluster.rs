@@ -179,6 +179,15 @@ fn test_socket_datagram_checks() {
         out.recycle(&mut pool);
     }
 
+    // Through a socket, a peer needs no underlay MAC (the kernel resolves it); without one it does.
+    let mut config = c.nodes[0].config().clone();
+    config.peers[0].node_mac = None;
+    assert!(Node::new(config.clone()).is_ok());
+    config.underlay.socket_port = None;
+    assert_eq!(
+        Node::new(config).err(),
+        Some(ConfigError::MissingMac { subnet: "10.244.2.0/24".parse().unwrap(), field: "node_mac" })
+    );
     let mut config = c.nodes[0].config().clone();
     config.underlay.socket_port = Some(1);
     assert_eq!(Node::new(config).err(), Some(ConfigError::InvalidPort(1)));

@@ -1,0 +1,321 @@
+//! The node agent's configuration file, and the building of a [`Driver`] from it: a node on real devices.
+//!
+//! ```toml
+//! [node]                       # a tweed_overlay::NodeConfig; pod_ports and socket_port are set by the agent
+//! pod_subnet = "10.244.1.0/24"
+//! [node.underlay]
+//! node_ip = "192.168.0.1"      # the address the underlay socket binds
+//! mtu = 1500                   # node_mac may be left out when [underlay].interface is given
+//! [node.backend]
+//! type = "vxlan"
+//! vtep_mac = "02:00:00:00:00:01"
+//! [[node.peers]]
+//! subnet = "10.244.2.0/24"
+//! node_ip = "192.168.0.2"
+//! vtep_mac = "02:00:00:00:00:02"
+//!
+//! [underlay]
+//! interface = "eth0"           # host-gw: tweed sends and receives frames on it (AF_PACKET)
+//! batching = true              # recvmmsg/sendmmsg; false: one datagram per system call
+//!
+//! [[pods]]
+//! tap = "eth0"                 # a TAP created by tweed...
+//! netns = "pod1"               # ...inside this network namespace (the pod's eth0)
+//! [[pods]]
+//! interface = "veth-pod2"      # or an existing interface (a veth's host end), attached with AF_PACKET
+//! ```
+
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use tweed_overlay::{BackendConfig, Node, NodeConfig};
+use tweed_packet::PortId;
+
+use crate::device::{Device, DeviceKind, DeviceOptions, PacketSocket, interface_mac, netns_path};
+use crate::driver::{Driver, DriverConfig, PodPort, Underlay};
+use crate::error::Error;
+use crate::udp::{UdpOptions, UdpPort};
+
+/// The port number the agent gives the underlay's UDP socket in the node.
+pub const SOCKET_PORT: u16 = 65000;
+
+/// A pod's port in the agent's file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodSpec {
+    /// Create a TAP device of this name (the pod's `eth0`).
+    #[serde(default)]
+    pub tap: Option<String>,
+    /// Attach to this existing interface instead (AF_PACKET).
+    #[serde(default)]
+    pub interface: Option<String>,
+    /// The network namespace of the TAP or the interface: a name under `/var/run/netns` or a path. `None`: the
+    /// agent's own.
+    #[serde(default)]
+    pub netns: Option<PathBuf>,
+    /// The TAP's MTU (1500 by default).
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+/// The underlay section of the agent's file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnderlaySpec {
+    /// The underlay interface: host-gw sends and receives frames on it; its MAC is the node's `node_mac` when the
+    /// node section gives none.
+    #[serde(default)]
+    pub interface: Option<String>,
+    /// Batch system calls (on by default).
+    #[serde(default = "yes")]
+    pub batching: bool,
+}
+
+impl Default for UnderlaySpec {
+    fn default() -> Self {
+        Self { interface: None, batching: true }
+    }
+}
+
+const fn yes() -> bool {
+    true
+}
+
+/// Sizes and logging.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSpec {
+    /// The most packets read from one port per round.
+    pub batch: usize,
+    /// Buffers in the pool.
+    pub buffers: usize,
+    /// Print the counters every this many seconds (0: only on SIGUSR1 and at exit).
+    pub stats_interval_s: u64,
+}
+
+impl Default for AgentSpec {
+    fn default() -> Self {
+        let d = DriverConfig::default();
+        Self { batch: d.batch, buffers: d.buffers, stats_interval_s: 0 }
+    }
+}
+
+/// The agent's configuration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// The node (with `pod_ports` and `underlay.socket_port` filled in by [`AgentConfig::from_toml_str`]).
+    pub node: NodeConfig,
+    /// The underlay.
+    pub underlay: UnderlaySpec,
+    /// The pods, on ports 1, 2, … in this order.
+    pub pods: Vec<PodSpec>,
+    /// Sizes and logging.
+    pub agent: AgentSpec,
+    /// The node section gave no `node_mac`: [`AgentConfig::resolve`] reads `[underlay].interface`'s.
+    pub node_mac_from_interface: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    node: toml::Table,
+    #[serde(default)]
+    underlay: UnderlaySpec,
+    #[serde(default)]
+    pods: Vec<PodSpec>,
+    #[serde(default)]
+    agent: AgentSpec,
+}
+
+/// Why a configuration file was refused: what to fix, in which field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl AgentConfig {
+    /// Reads the file's text. The node section is a [`NodeConfig`] without `pod_ports` (the agent numbers the
+    /// pods) and, when `[underlay].interface` is given, optionally without `underlay.node_mac` (the interface's
+    /// MAC is read then: see [`AgentConfig::resolve`]).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let mut node = file.node;
+        if node.contains_key("pod_ports") {
+            return Err(ConfigError("node.pod_ports: leave it out, the agent numbers the [[pods]] 1, 2, …".into()));
+        }
+        let n = u16::try_from(file.pods.len()).map_err(|_| ConfigError("too many [[pods]]".into()))?;
+        node.insert("pod_ports".into(), toml::Value::Array((1..=n).map(|p| toml::Value::Integer(p.into())).collect()));
+        let underlay = node.get_mut("underlay").and_then(toml::Value::as_table_mut).ok_or_else(|| {
+            ConfigError("node.underlay: missing (node_ip, and node_mac or [underlay].interface)".into())
+        })?;
+        if underlay.contains_key("socket_port") {
+            return Err(ConfigError("node.underlay.socket_port: leave it out, the agent sets it".into()));
+        }
+        let node_mac_from_interface = !underlay.contains_key("node_mac");
+        if node_mac_from_interface {
+            if file.underlay.interface.is_none() {
+                return Err(ConfigError(
+                    "node.underlay.node_mac: missing (give it, or [underlay].interface to read it from)".into(),
+                ));
+            }
+            // A placeholder until `resolve` reads the interface's MAC.
+            underlay.insert("node_mac".into(), toml::Value::String("02:00:00:00:00:00".into()));
+        }
+        let mut config: NodeConfig =
+            toml::Value::Table(node).try_into().map_err(|e: toml::de::Error| ConfigError(format!("node: {e}")))?;
+        if !matches!(config.backend, BackendConfig::HostGw) {
+            config.underlay.socket_port = Some(SOCKET_PORT);
+        }
+        for (i, pod) in file.pods.iter().enumerate() {
+            match (&pod.tap, &pod.interface) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => {
+                    return Err(ConfigError(format!(
+                        "pods[{i}]: give exactly one of tap = \"…\" or interface = \"…\""
+                    )));
+                }
+            }
+        }
+        if matches!(config.backend, BackendConfig::HostGw) && file.underlay.interface.is_none() {
+            return Err(ConfigError("underlay.interface: host-gw needs the underlay interface".into()));
+        }
+        config.validate().map_err(|e| ConfigError(format!("node: {e}")))?;
+        Ok(Self { node: config, underlay: file.underlay, pods: file.pods, agent: file.agent, node_mac_from_interface })
+    }
+
+    /// Reads what the file left to the machine: the node MAC from `[underlay].interface` when the node section
+    /// gave none.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchInterface`].
+    pub fn resolve(&mut self) -> Result<(), Error> {
+        if self.node_mac_from_interface
+            && let Some(name) = &self.underlay.interface
+        {
+            self.node.underlay.node_mac = interface_mac(name, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the node and its devices: creates the TAPs (in their namespaces), attaches to the interfaces, binds
+/// the underlay socket (vxlan, udp) or attaches to the underlay interface (host-gw). Dropping the driver deletes
+/// every TAP it created.
+///
+/// # Errors
+/// The first device or socket that could not be made ([`Error::Exists`], [`Error::Privilege`], …), or the node's
+/// configuration error.
+pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
+    let node = Node::new(config.node.clone()).map_err(|e| {
+        Error::io("building the node", std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))
+    })?;
+    let mut pods = Vec::with_capacity(config.pods.len());
+    for (i, pod) in config.pods.iter().enumerate() {
+        let id = PortId(u16::try_from(i + 1).unwrap_or(u16::MAX));
+        let port = if let Some(tap) = &pod.tap {
+            let mut o = DeviceOptions::new(tap.clone(), DeviceKind::Tap);
+            if let Some(ns) = &pod.netns {
+                o = o.netns(ns);
+            }
+            if let Some(mtu) = pod.mtu {
+                o = o.mtu(mtu);
+            }
+            PodPort::Tap(Device::create(&o)?)
+        } else {
+            let name = pod.interface.as_deref().unwrap_or_default();
+            let ns = pod.netns.as_deref().map(netns_path);
+            PodPort::Packet(PacketSocket::attach(name, ns.as_deref())?)
+        };
+        pods.push((id, port));
+    }
+    let underlay = match &config.node.backend {
+        BackendConfig::HostGw => {
+            let name = config.underlay.interface.as_deref().unwrap_or_default();
+            Underlay::Packet(PacketSocket::attach(name, None)?)
+        }
+        backend => {
+            let port = match backend {
+                BackendConfig::Vxlan(v) => v.port,
+                BackendConfig::Udp(u) => u.port,
+                BackendConfig::HostGw => 0,
+            };
+            let options = UdpOptions { batching: config.underlay.batching, ..UdpOptions::default() };
+            Underlay::Udp(UdpPort::bind(SocketAddrV4::new(config.node.underlay.node_ip, port), options)?)
+        }
+    };
+    let driver_config = DriverConfig {
+        batch: if config.underlay.batching { config.agent.batch } else { 1 },
+        buffers: config.agent.buffers,
+        ..DriverConfig::default()
+    };
+    Driver::new(node, pods, underlay, None, driver_config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[node]
+pod_subnet = "10.244.1.0/24"
+[node.underlay]
+node_ip = "192.168.0.1"
+node_mac = "02:00:c0:a8:00:01"
+[node.backend]
+type = "vxlan"
+vtep_mac = "02:00:00:00:00:01"
+[[node.peers]]
+subnet = "10.244.2.0/24"
+node_ip = "192.168.0.2"
+vtep_mac = "02:00:00:00:00:02"
+
+[[pods]]
+tap = "eth0"
+netns = "pod1"
+[[pods]]
+interface = "veth-p2"
+"#;
+
+    #[test]
+    fn good_file() {
+        let c = AgentConfig::from_toml_str(GOOD).unwrap();
+        assert_eq!(c.node.pod_ports, [1, 2]);
+        assert_eq!(c.node.underlay.socket_port, Some(SOCKET_PORT));
+        assert_eq!(c.pods[0].netns.as_deref(), Some(std::path::Path::new("pod1")));
+        assert!(c.underlay.batching);
+        assert!(!c.node_mac_from_interface);
+        assert_eq!(c.agent, AgentSpec::default());
+    }
+
+    /// Every mistake names its field.
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (GOOD.replace("pod_subnet = \"10.244.1.0/24\"", "pod_subnet = \"10.244.1.0/33\""), "pod_subnet"),
+            (GOOD.replace("type = \"vxlan\"", "type = \"geneve\""), "geneve"),
+            (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\ninterface = \"x\""), "pods[0]"),
+            (GOOD.replace("[[pods]]\ntap", "[[pods]]\ncolour = \"red\"\ntap"), "colour"),
+            (GOOD.replace("node_mac = \"02:00:c0:a8:00:01\"\n", ""), "node.underlay.node_mac"),
+            (GOOD.replace("[node.underlay]", "pod_ports = [1]\n[node.underlay]"), "node.pod_ports"),
+            (GOOD.replace("vtep_mac = \"02:00:00:00:00:01\"", "vtep_mac = \"ff:ff:ff:ff:ff:ff\""), "vtep_mac"),
+            (
+                GOOD.replace("type = \"vxlan\"\nvtep_mac = \"02:00:00:00:00:01\"", "type = \"host-gw\""),
+                "underlay.interface",
+            ),
+        ];
+        for (text, field) in cases {
+            let e = AgentConfig::from_toml_str(&text).unwrap_err();
+            assert!(e.0.contains(field), "{field}: {e}");
+        }
+    }
+}
