@@ -183,9 +183,20 @@ fn run_backend(world: &mut World, pods: u8, print: &mut Print<'_>) -> Result<(),
     let nodes = (1..=u8::MAX).take_while(|&i| world.node(i).is_some()).last().unwrap_or(1);
     let targets: Vec<(u8, u8)> =
         (1..=nodes).flat_map(|i| (1..=pods).map(move |p| (i, p))).filter(|&t| t != (1, 1)).collect();
+    let before = world.traffic().underlay_frames;
     ping_all(world, &targets, 100).map_err(|e| format!("ping from {}: {e}", pod_ip(1, 1)))?;
     let same = targets.iter().filter(|(i, _)| *i == 1).count();
     let across = targets.len() - same;
+    // Each ping to another node crosses the underlay twice (request, reply); one on node 1 never does.
+    let underlay = world.traffic().underlay_frames - before;
+    if underlay != 2 * across as u64 {
+        return Err(Step::Failed(format!(
+            "ping from {}: {underlay} frames crossed the underlay, expected {} (a request and a reply for each of \
+             the {across} pods on other nodes)",
+            pod_ip(1, 1),
+            2 * across
+        )));
+    }
     let same_text = if same == 0 {
         "no other pod on node1 (--pods 1)".to_owned()
     } else {
@@ -397,6 +408,38 @@ mod tests {
         for period in [256, 512, 1024, 1410, 1448, 4096] {
             assert!((0..1000).any(|i| pattern(i) != pattern(i + period)), "period {period}");
         }
+    }
+
+    #[test]
+    fn test_a_lost_underlay_fails_the_ping_step_by_name() {
+        let mut world = World::new(BackendKind::Vxlan, 2, 1, 1_000_000, None).expect("world");
+        world.cut_underlay();
+        let mut printed = String::new();
+        let result = run_backend(&mut world, 1, &mut |t| {
+            printed.push_str(t);
+            Ok(())
+        });
+        let Err(Step::Failed(message)) = result else { panic!("the demo did not fail: {printed}") };
+        assert_eq!(
+            message,
+            "ping 10.244.1.2 -> 10.244.2.2: no echo reply within 10 s (simulated) from 10.244.2.2 seq 1"
+        );
+        assert!(printed.is_empty(), "{printed}");
+    }
+
+    #[test]
+    fn test_one_backend_runs_every_step() {
+        let mut world = World::new(BackendKind::Udp, 2, 2, 1_000_000, None).expect("world");
+        let mut printed = String::new();
+        let result = run_backend(&mut world, 2, &mut |t| {
+            printed.push_str(t);
+            Ok(())
+        });
+        assert!(result.is_ok(), "{printed}");
+        let steps: Vec<_> = printed.lines().filter_map(|l| l.get(2..8)).collect();
+        assert_eq!(steps[..4], ["arp   ", "ping  ", "tcp   ", "walk  "]);
+        assert_eq!(world.counters().total_drops(), 0);
+        assert_eq!(world.counters().to_tun, 0);
     }
 
     #[test]

@@ -131,6 +131,8 @@ pub(crate) struct World {
     pcap: Option<PcapWriter>,
     /// Every frame with where it was seen, while tracing.
     trace: Option<Vec<(Link, Vec<u8>)>>,
+    /// The underlay loses every frame (tests of the demo's failure messages).
+    underlay_cut: bool,
 }
 
 impl core::fmt::Debug for World {
@@ -190,6 +192,7 @@ impl World {
             traffic: Traffic::default(),
             pcap,
             trace: None,
+            underlay_cut: false,
         })
     }
 
@@ -245,6 +248,12 @@ impl World {
             }
         }
         sum
+    }
+
+    /// Makes the underlay lose every frame from now on.
+    #[cfg(test)]
+    pub(crate) const fn cut_underlay(&mut self) {
+        self.underlay_cut = true;
     }
 
     /// Starts recording every frame with where it was seen.
@@ -372,7 +381,9 @@ impl World {
                 self.traffic.underlay_bytes += frame.len() as u64;
                 self.traffic.underlay_inner_bytes += inner_frame_len(self.kind, &frame);
                 self.record(Link::Underlay { from, to: (to + 1) as u8 }, &frame)?;
-                self.stations[to].inbox.push_back((UNDERLAY_PORT, frame));
+                if !self.underlay_cut {
+                    self.stations[to].inbox.push_back((UNDERLAY_PORT, frame));
+                }
             }
             // No pod talks to a node's own address beyond its gateway's echo: nothing goes to a TUN, and drops
             // are counted by the node.
