@@ -1,0 +1,409 @@
+//! `tweed agent` on real devices, in network namespaces built by the test (root; skipped with one line elsewhere,
+//! a failure under `TWEED_REQUIRE_ALL=1`):
+//! 1. two tweed nodes, two pods each (a TAP the agent creates in the pod, and a veth whose host end it attaches
+//!    to): ping and iperf3 TCP both ways between pods on different nodes, for vxlan, udp and host-gw;
+//! 2. interop: a tweed node and a kernel node set up as flannel sets up `flannel.1`, ping and TCP both ways;
+//! 3. MTU: an underlay of 1400, `ping -M do -s 1400` gets "fragmentation needed" with the inner MTU, TCP completes;
+//! 4. a pod sending garbage (random bytes, truncated headers, a MAC flood) does not stop the others' traffic;
+//! 5. the README's example world and configs run, and stopping leaves no device behind.
+#![cfg(target_os = "linux")]
+
+#[path = "../../tweed-io/tests/common/mod.rs"]
+mod common;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::netns::{
+    self, Iperf3Server, KernelFlannel, NetNs, Pod, Process, disable_offloads, iperf3_tcp, node_ip, node_mac, ping,
+    ping_until_ok, subnet, underlay_pair, vtep_mac,
+};
+
+const TWEED: &str = env!("CARGO_BIN_EXE_tweed");
+const WARM_UP: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Vxlan,
+    Udp,
+    HostGw,
+}
+
+impl Backend {
+    const fn overhead(self) -> u32 {
+        match self {
+            Self::Vxlan => 50,
+            Self::Udp => 28,
+            Self::HostGw => 0,
+        }
+    }
+}
+
+/// A pod port in an agent's file.
+enum PodPort<'a> {
+    Tap(&'a Pod),
+    Attach(&'a str),
+}
+
+/// Node `i`'s agent file, peered with node `j`.
+fn agent_toml(i: u8, j: u8, backend: Backend, mtu: u32, pods: &[PodPort<'_>], pod_mtu: u32) -> String {
+    let mut t = format!(
+        "[node]\npod_subnet = \"{}\"\n[node.underlay]\nnode_ip = \"{}\"\nmtu = {mtu}\n[node.backend]\n",
+        subnet(i),
+        node_ip(i)
+    );
+    match backend {
+        Backend::Vxlan => writeln!(t, "type = \"vxlan\"\nvtep_mac = \"{}\"", vtep_mac(i)),
+        Backend::Udp => writeln!(t, "type = \"udp\""),
+        Backend::HostGw => writeln!(t, "type = \"host-gw\""),
+    }
+    .unwrap();
+    writeln!(t, "[[node.peers]]\nsubnet = \"{}\"\nnode_ip = \"{}\"", subnet(j), node_ip(j)).unwrap();
+    match backend {
+        Backend::Vxlan => writeln!(t, "vtep_mac = \"{}\"", vtep_mac(j)),
+        Backend::HostGw => writeln!(t, "node_mac = \"{}\"", node_mac(j)),
+        Backend::Udp => Ok(()),
+    }
+    .unwrap();
+    t.push_str("[underlay]\ninterface = \"eth0\"\n");
+    for pod in pods {
+        match pod {
+            PodPort::Tap(p) => {
+                writeln!(t, "[[pods]]\ntap = \"eth0\"\nnetns = \"{}\"\nmtu = {pod_mtu}", p.ns.name()).unwrap();
+            }
+            PodPort::Attach(name) => writeln!(t, "[[pods]]\ninterface = \"{name}\"").unwrap(),
+        }
+    }
+    t
+}
+
+/// Starts `tweed agent` with `toml` inside `node`, and waits until it runs.
+fn start_agent(node: &NetNs, label: &str, toml: &str) -> (Process, tempfile::TempPath) {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
+    let path = file.into_temp_path();
+    let config = path.to_str().unwrap().to_owned();
+    let mut agent = node.spawn(label, &[TWEED, "agent", "--config", &config]).unwrap();
+    agent.wait_for_log("agent running", Duration::from_secs(10)).unwrap_or_else(|e| panic!("{label}: {e}"));
+    (agent, path)
+}
+
+/// Stops an agent with SIGTERM: it must exit 0, having deleted its TAPs.
+fn stop_agent(mut agent: Process, taps_in: &[&Pod]) {
+    let status = agent.stop(Duration::from_secs(5));
+    assert!(status.success(), "agent exited with {status}: {}", agent.log());
+    assert!(agent.log().contains("agent stopped"), "{}", agent.log());
+    for pod in taps_in {
+        assert!(!pod.ns.has_link("eth0"), "the agent left eth0 in {}", pod.ns.name());
+    }
+}
+
+fn tcp_both_ways(client: &Pod, server: &Pod, what: &str) -> (f64, f64) {
+    let srv = Iperf3Server::start(&server.ns, server.ip()).unwrap();
+    let fwd = iperf3_tcp(&client.ns, &srv, 2, false).unwrap_or_else(|e| panic!("{what}: iperf3: {e}"));
+    let rev = iperf3_tcp(&client.ns, &srv, 2, true).unwrap_or_else(|e| panic!("{what}: iperf3 -R: {e}"));
+    for (dir, run) in [("forward", &fwd), ("reverse", &rev)] {
+        assert!(run.received_bytes > 1 << 20, "{what} {dir}: only {} bytes arrived", run.received_bytes);
+    }
+    eprintln!("{what}: TCP {:.2} Gbit/s forward, {:.2} Gbit/s reverse", fwd.received_gbps, rev.received_gbps);
+    (fwd.received_gbps, rev.received_gbps)
+}
+
+/// Two tweed nodes, each with a TAP pod (.2) and a veth pod (.3); pings and TCP across nodes, a ping on one node.
+fn two_nodes(backend: Backend) {
+    skip_unless!(Root, Netns, Veth, Tun, Ping, Iperf3, Ethtool);
+    let pod_mtu = 1500 - backend.overhead();
+    let [n1, n2] = underlay_pair(1500).unwrap();
+    let nodes = [&n1, &n2];
+    let mut taps = Vec::new();
+    let mut veths = Vec::new();
+    for i in 1..=2u8 {
+        taps.push(Pod::new(i, 2).unwrap().with_mtu(pod_mtu));
+        let v = Pod::new(i, 3).unwrap().with_mtu(pod_mtu);
+        v.veth_to(nodes[usize::from(i - 1)], "vpod3").unwrap();
+        // A packet socket sees what the pod sends as is: no segmentation or checksum offloads.
+        disable_offloads(&v.ns, "eth0").unwrap();
+        veths.push(v);
+    }
+    let agents: Vec<_> = (1..=2u8)
+        .map(|i| {
+            let k = usize::from(i - 1);
+            let toml =
+                agent_toml(i, 3 - i, backend, 1500, &[PodPort::Tap(&taps[k]), PodPort::Attach("vpod3")], pod_mtu);
+            start_agent(nodes[k], &format!("agent{i}"), &toml)
+        })
+        .collect();
+    for p in &taps {
+        p.wait_eth0(Duration::from_secs(5)).unwrap();
+    }
+    let what = format!("{backend:?}");
+    for (a, b) in [(&taps[0], &taps[1]), (&veths[0], &veths[1]), (&taps[0], &veths[1]), (&veths[1], &taps[0])] {
+        ping_until_ok(&a.ns, b.ip(), WARM_UP).unwrap_or_else(|e| panic!("{what}: {} -> {}: {e}", a.ip(), b.ip()));
+        let p = ping(&a.ns, b.ip(), 3, &["-i", "0.2"]).unwrap();
+        assert!(p.all_received(), "{what}: {} -> {}: {}", a.ip(), b.ip(), p.output);
+    }
+    let same = ping(&taps[0].ns, veths[0].ip(), 3, &["-i", "0.2"]).unwrap();
+    assert!(same.all_received(), "{what}: same node: {}", same.output);
+    tcp_both_ways(&taps[0], &taps[1], &format!("{what} tap-tap"));
+    tcp_both_ways(&veths[0], &taps[1], &format!("{what} veth-tap"));
+    for ((agent, _file), tap) in agents.into_iter().zip(&taps) {
+        stop_agent(agent, &[tap]);
+    }
+}
+
+#[test]
+fn vxlan_between_two_tweed_nodes() {
+    two_nodes(Backend::Vxlan);
+}
+
+#[test]
+fn udp_between_two_tweed_nodes() {
+    two_nodes(Backend::Udp);
+}
+
+#[test]
+fn host_gw_between_two_tweed_nodes() {
+    two_nodes(Backend::HostGw);
+}
+
+/// A tweed node and a kernel node configured as flannel configures `flannel.1`: ping and TCP both ways.
+#[test]
+fn interop_with_kernel_flannel_vxlan() {
+    skip_unless!(Root, Netns, Veth, Bridge, Vxlan, Tun, Ping, Iperf3, Ethtool);
+    let [n1, n2] = underlay_pair(1500).unwrap();
+    // A veth hands the kernel's packets over with the inner TCP checksum unfinished (CHECKSUM_PARTIAL: only
+    // another kernel on the same host may trust that); a NIC finishes it on the way to the wire, and so does the
+    // kernel when the underlay has no checksum offload. The wire then carries what a real network would.
+    disable_offloads(&n2, "eth0").unwrap();
+    let kernel = KernelFlannel::new(n2, 2, "eth0", 1500).unwrap();
+    kernel.add_peer(1, vtep_mac(1), node_ip(1)).unwrap();
+    let kpod = kernel.add_pod(2).unwrap();
+    let tpod = Pod::new(1, 2).unwrap().with_mtu(1450);
+    let (agent, _file) =
+        start_agent(&n1, "agent1", &agent_toml(1, 2, Backend::Vxlan, 1500, &[PodPort::Tap(&tpod)], 1450));
+    tpod.wait_eth0(Duration::from_secs(5)).unwrap();
+    for (a, b, dir) in [(&tpod, &kpod, "tweed -> kernel"), (&kpod, &tpod, "kernel -> tweed")] {
+        ping_until_ok(&a.ns, b.ip(), WARM_UP).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let p = ping(&a.ns, b.ip(), 3, &["-i", "0.2"]).unwrap();
+        assert!(p.all_received(), "{dir}: {}", p.output);
+        assert!(p.output.contains("ttl=62"), "{dir}: two routers on the path: {}", p.output);
+    }
+    tcp_both_ways(&tpod, &kpod, "interop tweed client");
+    tcp_both_ways(&kpod, &tpod, "interop kernel client");
+    stop_agent(agent, &[&tpod]);
+}
+
+/// An underlay MTU of 1400: a pod (MTU 1500) that pings with DF and 1400 bytes is told "fragmentation needed" with
+/// the inner MTU (1400 − 50), and TCP still gets through (the pod learns the path MTU).
+#[test]
+fn mtu_fragmentation_needed_and_pmtu() {
+    skip_unless!(Root, Netns, Veth, Tun, Ping, Iperf3);
+    let [n1, n2] = underlay_pair(1400).unwrap();
+    let pods = [Pod::new(1, 2).unwrap().with_mtu(1500), Pod::new(2, 2).unwrap().with_mtu(1500)];
+    let agents: Vec<_> = [&n1, &n2]
+        .iter()
+        .zip(1..=2u8)
+        .map(|(n, i)| {
+            let toml = agent_toml(i, 3 - i, Backend::Vxlan, 1400, &[PodPort::Tap(&pods[usize::from(i - 1)])], 1500);
+            start_agent(n, &format!("agent{i}"), &toml)
+        })
+        .collect();
+    for p in &pods {
+        p.wait_eth0(Duration::from_secs(5)).unwrap();
+    }
+    ping_until_ok(&pods[0].ns, pods[1].ip(), WARM_UP).unwrap();
+    let big = ping(&pods[0].ns, pods[1].ip(), 2, &["-M", "do", "-s", "1400", "-i", "0.3"]).unwrap();
+    assert_eq!(big.received, 0, "{}", big.output);
+    assert_eq!(big.frag_needed_mtu(), Some(1350), "{}", big.output);
+    let fits = ping(&pods[0].ns, pods[1].ip(), 2, &["-M", "do", "-s", "1322", "-i", "0.3"]).unwrap();
+    assert!(fits.all_received(), "1322 + 28 = 1350 fits: {}", fits.output);
+    tcp_both_ways(&pods[0], &pods[1], "pmtu");
+    for ((agent, _), pod) in agents.into_iter().zip(&pods) {
+        stop_agent(agent, &[pod]);
+    }
+}
+
+/// SplitMix64: the garbage is random but the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// One frame of garbage: random bytes, a header that lies about its length, a truncated ARP, or a frame from a
+/// new random source MAC (a MAC flood).
+fn garbage(rng: &mut Rng, gw: [u8; 6]) -> Vec<u8> {
+    let kind = rng.next() % 4;
+    let mut src = rng.bytes(6);
+    src[0] &= 0xfe; // unicast, so the bridge would learn it
+    match kind {
+        0 => {
+            let n = 14 + (rng.next() % 1500) as usize;
+            rng.bytes(n)
+        }
+        1 => {
+            // IPv4 to the gateway whose IHL and total length lie.
+            let mut f = gw.to_vec();
+            f.extend_from_slice(&src);
+            f.extend_from_slice(&[0x08, 0x00, 0x4f, 0, 0xff, 0xff]);
+            let extra = (rng.next() % 40) as usize;
+            f.extend(rng.bytes(extra));
+            f
+        }
+        2 => {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&src);
+            f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+            f
+        }
+        _ => {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&src);
+            f.extend_from_slice(&[0x88, 0xb5]);
+            f.extend(rng.bytes(46));
+            f
+        }
+    }
+}
+
+/// A pod floods its node with garbage while two other pods ping and run TCP through the same node.
+#[test]
+fn garbage_from_a_pod_does_not_stop_the_others() {
+    skip_unless!(Root, Netns, Veth, Tun, Ping, Iperf3);
+    let [n1, n2] = underlay_pair(1500).unwrap();
+    let bad = Pod::new(1, 2).unwrap().with_mtu(1450);
+    let good = Pod::new(1, 3).unwrap().with_mtu(1450);
+    let far = Pod::new(2, 2).unwrap().with_mtu(1450);
+    let (mut a1, _f1) = start_agent(
+        &n1,
+        "agent1",
+        &agent_toml(1, 2, Backend::Vxlan, 1500, &[PodPort::Tap(&bad), PodPort::Tap(&good)], 1450),
+    );
+    let (a2, _f2) = start_agent(&n2, "agent2", &agent_toml(2, 1, Backend::Vxlan, 1500, &[PodPort::Tap(&far)], 1450));
+    for p in [&bad, &good, &far] {
+        p.wait_eth0(Duration::from_secs(5)).unwrap();
+    }
+    ping_until_ok(&good.ns, far.ip(), WARM_UP).unwrap();
+
+    let netns = PathBuf::from("/var/run/netns").join(bad.ns.name());
+    let flood = std::thread::spawn(move || {
+        let sock = tweed_io::PacketSocket::attach("eth0", Some(&netns)).expect("packet socket in the bad pod");
+        let gw = [0x0a, 0x58, 10, 244, 1, 1];
+        let mut rng = Rng(0x7eed);
+        let (mut sent, start) = (0u64, Instant::now());
+        while start.elapsed() < Duration::from_secs(4) {
+            let f = garbage(&mut rng, gw);
+            if matches!(sock.send(&f), Ok(true)) {
+                sent += 1;
+            }
+        }
+        sent
+    });
+    let during = ping(&good.ns, far.ip(), 5, &["-i", "0.2"]).unwrap();
+    let (fwd, _) = tcp_both_ways(&good, &far, "during the flood");
+    let sent = flood.join().unwrap();
+    assert!(sent > 10_000, "the flood sent only {sent} frames");
+    assert!(during.received >= 4, "pings during the flood: {}", during.output);
+    assert!(fwd > 0.01, "TCP during the flood: {fwd} Gbit/s");
+    let after = ping(&good.ns, far.ip(), 3, &["-i", "0.2"]).unwrap();
+    assert!(after.all_received(), "after the flood: {}", after.output);
+    assert!(a1.exited().is_none(), "the agent died: {}", a1.log());
+    a1.signal(libc::SIGUSR1);
+    a1.wait_for_log("counters", Duration::from_secs(3)).unwrap();
+    eprintln!("garbage: {sent} frames sent; agent log:\n{}", a1.log());
+    stop_agent(a1, &[&bad, &good]);
+    stop_agent(a2, &[&far]);
+}
+
+/// The README's example: `examples/agent/world.sh up`, the two agents on `examples/agent/node{1,2}.toml`,
+/// `world.sh pods`, a ping across; SIGTERM stops both cleanly and no device is left in the pods; `world.sh down`
+/// leaves no namespace.
+#[test]
+fn readme_example_world() {
+    skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let world = root.join("examples/agent/world.sh");
+    let world = world.to_str().unwrap();
+    /// Deletes the example's fixed-name namespaces, also when the test fails.
+    struct Down<'a>(&'a str);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = netns::run(&[self.0, "down"]);
+        }
+    }
+    let _ = netns::run(&[world, "down"]);
+    let down = Down(world);
+    netns::run(&[world, "up"]).unwrap();
+    let mut agents = Vec::new();
+    for i in 1..=2 {
+        let config = root.join(format!("examples/agent/node{i}.toml"));
+        let argv =
+            ["ip", "netns", "exec", &format!("tweed-node{i}"), TWEED, "agent", "--config", config.to_str().unwrap()];
+        let mut agent = Process::spawn(&format!("readme-agent{i}"), &argv).unwrap();
+        agent.wait_for_log("agent running", Duration::from_secs(10)).unwrap();
+        agents.push(agent);
+    }
+    netns::run(&[world, "pods"]).unwrap();
+    let pod11 = netns::run(&["ip", "netns", "exec", "tweed-pod11", "ping", "-c", "1", "-W", "1", "10.244.2.3"]);
+    let mut ok = pod11.is_ok();
+    let start = Instant::now();
+    while !ok && start.elapsed() < WARM_UP {
+        ok = netns::run(&["ip", "netns", "exec", "tweed-pod11", "ping", "-c", "1", "-W", "1", "10.244.2.3"]).is_ok();
+    }
+    assert!(ok, "pod11 cannot reach 10.244.2.3");
+    for mut agent in agents {
+        let status = agent.stop(Duration::from_secs(5));
+        assert!(status.success(), "{}", agent.log());
+    }
+    for pod in ["tweed-pod11", "tweed-pod12", "tweed-pod21", "tweed-pod22"] {
+        let links = netns::run(&["ip", "-n", pod, "-o", "link"]).unwrap();
+        assert!(!links.contains("eth0"), "{pod} still has eth0: {links}");
+    }
+    drop(down);
+    let left = netns::run(&["ip", "netns", "list"]).unwrap();
+    assert!(!left.contains("tweed-"), "namespaces left behind: {left}");
+}
+
+/// A device that exists already, and a missing privilege, are refused with a message that says what to do; a
+/// bad field is named.
+#[test]
+fn agent_errors_say_what_to_do() {
+    let bad = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(bad.path(), "[node]\npod_subnet = \"10.244.1.0/24\"\n[node.underlay]\nnode_ip = \"192.168.0.1\"\nnode_mac = \"02:00:00:00:00:01\"\n[node.backend]\ntype = \"vxlan\"\nvtep_mac = \"01:00:00:00:00:01\"\n").unwrap();
+    let out = std::process::Command::new(TWEED).args(["agent", "--config"]).arg(bad.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("backend.vtep_mac") && err.contains(bad.path().to_str().unwrap()), "{err}");
+
+    skip_unless!(Root, Netns, Tun);
+    let [n1, _n2] = underlay_pair(1500).unwrap();
+    let pod = Pod::new(1, 2).unwrap();
+    pod.ns.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]).unwrap();
+    let toml = agent_toml(1, 2, Backend::Vxlan, 1500, &[PodPort::Tap(&pod)], 1450);
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), &toml).unwrap();
+    // Readable by the unprivileged user below.
+    std::fs::set_permissions(file.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let config = file.path().to_str().unwrap();
+    let out = n1.exec(&[TWEED, "agent", "--config", config], Duration::from_secs(10)).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stderr.contains("device eth0 exists already") && out.stderr.contains(pod.ns.name()), "{}", out.stderr);
+
+    if netns::run(&["which", "setpriv"]).is_ok() {
+        let argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TWEED, "agent", "--config", config];
+        let out = netns::exec(&argv, Duration::from_secs(10)).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(out.stderr.contains("needs CAP_NET_ADMIN"), "{}", out.stderr);
+    }
+}
