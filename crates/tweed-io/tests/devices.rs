@@ -1,0 +1,119 @@
+//! TAP, TUN and AF_PACKET ports against the real kernel, in network namespaces (root; skipped with one line
+//! elsewhere, a failure under `TWEED_REQUIRE_ALL=1`).
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::netns::{End, NetNs, ping, veth};
+use tweed_io::{Device, DeviceKind, DeviceOptions, Error, PacketSocket, netns_path};
+use tweed_packet::PacketBuf;
+use tweed_wire::{checksum, icmpv4, ipv4};
+
+fn path(ns: &NetNs) -> std::path::PathBuf {
+    netns_path(std::path::Path::new(ns.name()))
+}
+
+/// Receives one packet within `timeout`.
+fn recv_within(recv: impl Fn(&mut PacketBuf) -> std::io::Result<bool>, timeout: Duration) -> Option<PacketBuf> {
+    let start = Instant::now();
+    let mut buf = PacketBuf::default();
+    while start.elapsed() < timeout {
+        if recv(&mut buf).expect("recv") {
+            return Some(buf);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
+}
+
+/// A TAP made in a namespace is there, with its MTU and MAC, up; a second one of the same name is refused with
+/// `Exists`; dropping the device deletes it.
+#[test]
+fn tap_in_a_namespace_lives_as_long_as_its_descriptor() {
+    skip_unless!(Root, Netns, Tun);
+    let ns = NetNs::new("tap").unwrap();
+    let mac = tweed_wire::ethernet::MacAddr::new(0x02, 0, 0, 0, 0x42, 1);
+    let tap = Device::create(&DeviceOptions::new("eth0", DeviceKind::Tap).netns(path(&ns)).mtu(1400).mac(mac)).unwrap();
+    let show = ns.ip(&["-o", "link", "show", "dev", "eth0"]).unwrap();
+    assert!(show.contains("mtu 1400") && show.contains("02:00:00:00:42:01") && show.contains(",UP"), "{show}");
+    let again = Device::create(&DeviceOptions::new("eth0", DeviceKind::Tap).netns(path(&ns))).unwrap_err();
+    assert!(matches!(again, Error::Exists { ref name, .. } if name == "eth0"), "{again}");
+    assert!(again.to_string().contains("exists already"), "{again}");
+    drop(tap);
+    assert!(!ns.has_link("eth0"), "the TAP outlived its descriptor");
+    let missing =
+        Device::create(&DeviceOptions::new("eth0", DeviceKind::Tap).netns("tweed-no-such-netns")).unwrap_err();
+    assert!(matches!(missing, Error::NoSuchNetns(_)), "{missing}");
+}
+
+/// The kernel's ping through a TUN: we read the echo request as an IP packet and write the reply back.
+#[test]
+fn tun_carries_ip_packets_both_ways() {
+    skip_unless!(Root, Netns, Tun, Ping);
+    let ns = NetNs::new("tun").unwrap();
+    let tun = Device::create(&DeviceOptions::new("tun0", DeviceKind::Tun).netns(path(&ns))).unwrap();
+    ns.ip(&["addr", "add", "10.9.0.1/24", "dev", "tun0"]).unwrap();
+    let answer = std::thread::scope(|s| {
+        let pinger = s.spawn(|| ping(&ns, "10.9.0.2".parse().unwrap(), 1, &["-W", "3"]).unwrap());
+        // The kernel may send IPv6 router solicitations first: wait for the IPv4 echo request.
+        let start = Instant::now();
+        let mut req = loop {
+            assert!(start.elapsed() < Duration::from_secs(5), "no echo request on tun0");
+            let Some(p) = recv_within(|b| tun.recv(b), Duration::from_secs(5)) else { continue };
+            if p.data().first().is_some_and(|b| b >> 4 == 4) {
+                break p;
+            }
+        };
+        let data = req.data_mut();
+        let mut ip = ipv4::Packet::new_checked(&mut data[..]).expect("an IPv4 packet");
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        assert_eq!((src.to_string().as_str(), dst.to_string().as_str()), ("10.9.0.1", "10.9.0.2"));
+        ip.set_src_addr(dst);
+        ip.set_dst_addr(src);
+        let hl = ip.header_len();
+        let mut icmp = icmpv4::Packet::new_checked(&mut data[hl..]).expect("ICMP");
+        assert_eq!(icmp.msg_type(), icmpv4::Message::ECHO_REQUEST);
+        icmp.set_msg_type(icmpv4::Message::ECHO_REPLY);
+        let c = checksum::update16(icmp.checksum(), 0x0800, 0x0000);
+        icmp.set_checksum(c);
+        assert!(tun.send(req.data()).unwrap());
+        pinger.join().unwrap()
+    });
+    assert!(answer.all_received(), "{}", answer.output);
+}
+
+/// An AF_PACKET port on a veth's end sees what the other end sends, and what it writes comes out there.
+#[test]
+fn packet_socket_on_a_veth() {
+    skip_unless!(Root, Netns, Veth);
+    let a = NetNs::new("pa").unwrap();
+    let b = NetNs::new("pb").unwrap();
+    let _veth = veth(End::new(&a, "va"), End::new(&b, "vb")).unwrap();
+    let sa = PacketSocket::attach("va", Some(&path(&a))).unwrap();
+    let sb = PacketSocket::attach("vb", Some(&path(&b))).unwrap();
+    let mut frame = Vec::new();
+    frame.extend_from_slice(sb.mac().as_bytes());
+    frame.extend_from_slice(sa.mac().as_bytes());
+    frame.extend_from_slice(&[0x88, 0xb5]);
+    frame.extend_from_slice(b"tweed packet socket test, padded to sixty bytes ..");
+    assert!(sa.send(&frame).unwrap());
+    let got = recv_within(|buf| sb.recv(buf), Duration::from_secs(3)).expect("the frame at the other end");
+    assert_eq!(got.data(), &frame[..]);
+    let missing = PacketSocket::attach("nosuch0", Some(&path(&a))).unwrap_err();
+    assert!(matches!(missing, Error::NoSuchInterface { .. }), "{missing}");
+}
+
+/// A multi-queue TAP takes one descriptor per worker; the device goes when the last one closes.
+#[test]
+fn multi_queue_tap() {
+    skip_unless!(Root, Netns, Tun);
+    let ns = NetNs::new("mq").unwrap();
+    let q0 = Device::create(&DeviceOptions::new("mq0", DeviceKind::Tap).netns(path(&ns)).multi_queue(true)).unwrap();
+    let q1 = q0.add_queue().unwrap();
+    drop(q0);
+    assert!(ns.has_link("mq0"), "one queue is still open");
+    drop(q1);
+    assert!(!ns.has_link("mq0"));
+}
