@@ -6,6 +6,8 @@
 //! - [`store`]: the [`LeaseStore`] trait (atomic acquisition, TTLs, a watch stream) and the in-memory store.
 //! - [`alloc`]: the [`SubnetManager`] that gives each node a subnet, keeps it across restarts and renews it.
 //! - [`file_store`]: the default store, one JSON file under a file lock.
+//! - [`sync`]: the agent's side: our own lease kept ([`Membership`]), the others' followed as peers of a running
+//!   node ([`PeerSync`]).
 //! - `etcd_store` (cargo feature `etcd`, off by default): the store in etcd, in flannel's key layout, so a cluster
 //!   outgrows one machine. Turn it on with `cargo build --features etcd` (or `tweed-control = { features = ["etcd"] }`);
 //!   the `etcd-client` crate it uses needs `protoc` at build time (Debian: `apt-get install protobuf-compiler`).
@@ -23,6 +25,7 @@ pub mod etcd_store;
 pub mod file_store;
 pub mod lease;
 pub mod store;
+pub mod sync;
 
 pub use alloc::{AllocError, SubnetManager};
 pub use cidr::Ipv4Cidr;
@@ -32,3 +35,4 @@ pub use etcd_store::{EtcdOptions, EtcdStore};
 pub use file_store::FileStore;
 pub use lease::{Lease, LeaseAttrs, VxlanData};
 pub use store::{LeaseStore, MemoryStore, StoreError};
+pub use sync::{Membership, PeerSync, SkipReason, Skipped, SyncReport, lease_attrs, peer_from_lease};
