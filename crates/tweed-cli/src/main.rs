@@ -13,9 +13,13 @@ use clap::{Args, Parser, Subcommand};
 use tweed_control::cidr::{Ipv4Cidr, report, report_json};
 
 mod agent;
+#[cfg(target_os = "linux")]
+mod control;
 mod demo;
 mod describe;
 mod pcap;
+mod pcap_write;
+mod replay;
 
 /// The exit code table, shown at the end of every `--help`.
 const EXIT_CODES: &str = "\
@@ -74,6 +78,14 @@ enum PcapCommand {
     /// dissector stops early on says which layer is absent or invalid and why.
     #[command(after_help = EXIT_CODES)]
     Dissect(DissectArgs),
+    /// Run every frame of a capture through a node's pipeline; write what leaves it, print the drop counters.
+    ///
+    /// The node comes from `--config`: the agent's file (its `[node]` table) or a bare node TOML. Underlay
+    /// frames (to or from the node's underlay MAC, or UDP to the backend's port) enter on the underlay, the rest
+    /// on `--pod-port`; each frame is processed at its capture timestamp. Frames to pods and to the underlay are
+    /// written whole to OUT; packets for the host's TUN get an Ethernet header with zero addresses.
+    #[command(after_help = EXIT_CODES)]
+    Replay(replay::ReplayArgs),
 }
 
 /// `tweed pcap dissect`.
@@ -180,6 +192,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Cidr(args) => run_cidr(args, &mut out).or_else(|e| output_error(&e).map_or(Ok(()), Err)),
         Command::Pcap(PcapCommand::Dissect(args)) => run_dissect(args, &mut out),
+        Command::Pcap(PcapCommand::Replay(args)) => replay::run(args, &mut out),
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args, &mut out),
     }

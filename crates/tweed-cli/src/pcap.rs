@@ -27,6 +27,9 @@ mod field {
     pub(super) const VERSION_MINOR: Field = 6..8;
     pub(super) const LINK_TYPE: Field = 20..24;
 
+    pub(super) const TS_SEC: Field = 0..4;
+    pub(super) const TS_FRAC: Field = 4..8;
+
     pub(super) const INCL_LEN: Field = 8..12;
     pub(super) const ORIG_LEN: Field = 12..16;
 }
@@ -151,6 +154,8 @@ pub(crate) struct Record<'a> {
     pub(crate) number: u64,
     /// The frame's length on the wire, which is more than `data.len()` when the capture was snapped.
     pub(crate) orig_len: u32,
+    /// When the frame was captured, in nanoseconds since the Unix epoch (microsecond files are scaled up).
+    pub(crate) time_ns: u64,
     /// The captured bytes.
     pub(crate) data: &'a [u8],
 }
@@ -159,6 +164,8 @@ pub(crate) struct Record<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct Reader<'a> {
     endian: Endian,
+    /// The timestamps' fractional part is in nanoseconds (magic `a1b23c4d`), not microseconds.
+    nanos: bool,
     file: &'a [u8],
     offset: usize,
     next_record: u64,
@@ -173,10 +180,12 @@ impl<'a> Reader<'a> {
         };
         let mut magic = [0u8; 4];
         magic.copy_from_slice(&header[field::MAGIC]);
-        let endian = match magic {
+        let (endian, nanos) = match magic {
             // Microsecond and nanosecond timestamps; the frames read the same either way.
-            [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => Endian::Little,
-            [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => Endian::Big,
+            [0xd4, 0xc3, 0xb2, 0xa1] => (Endian::Little, false),
+            [0x4d, 0x3c, 0xb2, 0xa1] => (Endian::Little, true),
+            [0xa1, 0xb2, 0xc3, 0xd4] => (Endian::Big, false),
+            [0xa1, 0xb2, 0x3c, 0x4d] => (Endian::Big, true),
             // The section header block type, the same in both byte orders.
             [0x0a, 0x0d, 0x0d, 0x0a] => return Err(Error::Pcapng),
             _ => return Err(Error::Magic { magic }),
@@ -191,7 +200,7 @@ impl<'a> Reader<'a> {
         if link_type != LINKTYPE_ETHERNET {
             return Err(Error::LinkType { link_type });
         }
-        Ok(Self { endian, file, offset: FILE_HEADER_LEN, next_record: 1, done: false })
+        Ok(Self { endian, nanos, file, offset: FILE_HEADER_LEN, next_record: 1, done: false })
     }
 
     /// Reads the record at `self.offset`.
@@ -204,6 +213,9 @@ impl<'a> Reader<'a> {
         };
         let declared = self.endian.u32(header, field::INCL_LEN);
         let orig_len = self.endian.u32(header, field::ORIG_LEN);
+        let frac = u64::from(self.endian.u32(header, field::TS_FRAC));
+        let frac_ns = if self.nanos { frac } else { frac * 1000 };
+        let time_ns = u64::from(self.endian.u32(header, field::TS_SEC)) * 1_000_000_000 + frac_ns;
         let body = &rest[RECORD_HEADER_LEN..];
         let data = usize::try_from(declared).ok().and_then(|len| body.get(..len));
         let Some(data) = data else {
@@ -211,7 +223,7 @@ impl<'a> Reader<'a> {
         };
         self.offset = offset + RECORD_HEADER_LEN + data.len();
         self.next_record += 1;
-        Ok(Record { number: record, orig_len, data })
+        Ok(Record { number: record, orig_len, time_ns, data })
     }
 }
 
@@ -273,6 +285,9 @@ mod tests {
         // Frame 1 starts with the outer destination MAC of the flannel.1 peer.
         assert_eq!(&records[0].data[..6], &[0x62, 0xf5, 0xf9, 0xf2, 0x75, 0x3e]);
         assert_eq!(records.last().map(|r| r.number), Some(40));
+        // Timestamps: seconds 1795355138, microseconds 175568 (first) and 893585 (last), in nanoseconds.
+        assert_eq!(records[0].time_ns, 1_795_355_138_175_568_000);
+        assert_eq!(records.last().map(|r| r.time_ns), Some(1_795_355_138_893_585_000));
         let total: usize = records.iter().map(|r| RECORD_HEADER_LEN + r.data.len()).sum();
         assert_eq!(FILE_HEADER_LEN + total, CAPTURE.len());
     }
@@ -285,6 +300,12 @@ mod tests {
         assert_eq!(frames(&nano_le).expect("little-endian nanosecond"), little);
         assert_eq!(frames(&to_big_endian(CAPTURE, false)).expect("big-endian"), little);
         assert_eq!(frames(&to_big_endian(CAPTURE, true)).expect("big-endian nanosecond"), little);
+        // The nanosecond magic reads the fraction as nanoseconds: 175568 ns after the second.
+        let first_ns =
+            |file: &[u8]| Reader::new(file).ok().and_then(|mut r| r.next()).and_then(Result::ok).map(|r| r.time_ns);
+        assert_eq!(first_ns(&nano_le), Some(1_795_355_138_000_175_568));
+        assert_eq!(first_ns(&to_big_endian(CAPTURE, true)), Some(1_795_355_138_000_175_568));
+        assert_eq!(first_ns(&to_big_endian(CAPTURE, false)), Some(1_795_355_138_175_568_000));
     }
 
     #[test]

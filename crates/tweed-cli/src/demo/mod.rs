@@ -7,7 +7,6 @@
 //! walks one echo request hop by hop, and ends with a table of what crossed the links. Any failed step fails the
 //! demo (exit code 1) with a message naming the backend and the step.
 
-mod pcap_out;
 mod pod;
 mod report;
 mod walk;
@@ -24,7 +23,7 @@ use tweed_overlay::BackendKind;
 use tweed_wire::arp;
 
 use crate::Failure;
-use pcap_out::PcapWriter;
+use crate::pcap_write::PcapWriter;
 use report::Row;
 use walk::kind_name;
 use world::{Link, World, gateway_ip, pod_ip};

@@ -18,8 +18,8 @@ use tweed_overlay::{
 use tweed_packet::{Batch, Pool, PoolConfig, PortId};
 use tweed_wire::ethernet::MacAddr;
 
-use super::pcap_out::PcapWriter;
 use super::pod::Pod;
+use crate::pcap_write::PcapWriter;
 
 /// The port frames from the underlay come in on, at every node.
 pub(crate) const UNDERLAY_PORT: PortId = PortId(0);

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 /// `LINKTYPE_ETHERNET`.
 const LINKTYPE_ETHERNET: u32 = 1;
-/// The snapshot length the header announces: no frame of the demo is longer.
+/// The snapshot length the header announces: no frame the demo or a replay writes is longer.
 pub(crate) const SNAPLEN: u32 = 65_535;
 
 /// Writes frames to a pcap stream.
