@@ -45,7 +45,14 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     }
     config.resolve().map_err(|e| Failure::Input(format!("{name}: {e}")))?;
     tweed_io::install_signal_handlers().map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut control = match config.store.clone() {
+        Some(spec) => Some(crate::control::Control::start(&spec, &mut config)?),
+        None => None,
+    };
     let mut driver = build_driver(&config).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+    if let Some(c) = &mut control {
+        c.tick(driver.node_mut());
+    }
     let backend = format!("{:?}", config.node.backend.kind()).to_lowercase();
     tracing::info!(
         pod_subnet = %config.node.pod_subnet,
@@ -58,6 +65,9 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     let interval = args.stats.or((config.agent.stats_interval_s > 0).then_some(config.agent.stats_interval_s));
     let mut next = interval.map(|s| Instant::now() + Duration::from_secs(s.max(1)));
     let result = driver.run(|d| {
+        if let Some(c) = &mut control {
+            c.tick(d.node_mut());
+        }
         let due = next.is_some_and(|t| Instant::now() >= t);
         if tweed_io::stats_requested() || due {
             log_stats(d);
@@ -96,7 +106,9 @@ fn log_stats(d: &tweed_io::Driver) {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only on a terminal: logs written to files stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 /// The agent drives Linux devices only.

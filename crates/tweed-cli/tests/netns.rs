@@ -407,3 +407,121 @@ fn agent_errors_say_what_to_do() {
         assert!(out.stderr.contains("needs CAP_NET_ADMIN"), "{}", out.stderr);
     }
 }
+
+/// Three nodes on one L2 underlay (a bridge in its own namespace), 192.168.0.1–3.
+fn three_node_underlay() -> (NetNs, Vec<NetNs>, Vec<netns::Veth>) {
+    let sw = NetNs::new("sw").unwrap();
+    sw.ip(&["link", "add", "br0", "type", "bridge"]).unwrap();
+    sw.ip(&["addr", "add", "192.168.0.254/24", "dev", "br0"]).unwrap();
+    sw.ip(&["link", "set", "br0", "up"]).unwrap();
+    let nodes: Vec<NetNs> = (1..=3).map(|i| NetNs::new(&format!("node{i}")).unwrap()).collect();
+    let links = nodes
+        .iter()
+        .zip(1..=3u8)
+        .map(|(n, i)| {
+            let addr = format!("{}/24", node_ip(i)).parse().unwrap();
+            netns::veth(
+                netns::End::new(n, "eth0").mac(node_mac(i)).addr(addr),
+                netns::End::new(&sw, &format!("p{i}")).master("br0"),
+            )
+            .unwrap()
+        })
+        .collect();
+    (sw, nodes, links)
+}
+
+/// The subnet an agent's log says it leased.
+fn leased_subnet(agent: &mut Process) -> ipnet::Ipv4Net {
+    agent.wait_for_log("lease acquired", Duration::from_secs(10)).unwrap();
+    let log = agent.log();
+    let line = log.lines().find(|l| l.contains("lease acquired")).unwrap();
+    let at = line.find("subnet=").unwrap() + "subnet=".len();
+    let text: String = line[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '/').collect();
+    text.parse().unwrap_or_else(|e| panic!("{text:?} in {line:?}: {e}"))
+}
+
+/// Gives a pod's eth0 (a TAP the agent made) the second address of `subnet` and a default route via the first.
+fn address_pod(ns: &NetNs, subnet: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
+    ns.wait_for_link("eth0", Duration::from_secs(5)).unwrap();
+    let net = u32::from(subnet.network());
+    let (gw, ip) = (std::net::Ipv4Addr::from(net + 1), std::net::Ipv4Addr::from(net + 2));
+    ns.ip(&["addr", "add", &format!("{ip}/{}", subnet.prefix_len()), "dev", "eth0"]).unwrap();
+    ns.ip(&["link", "set", "eth0", "up"]).unwrap();
+    ns.ip(&["route", "add", "default", "via", &gw.to_string()]).unwrap();
+    ip
+}
+
+/// Node `i`'s agent file with a lease store and no pod subnet.
+fn store_toml(i: u8, pod: &NetNs, store: &str) -> String {
+    format!(
+        "[node]\n[node.underlay]\nnode_ip = \"{}\"\n[node.backend]\ntype = \"vxlan\"\nvtep_mac = \"{}\"\n\
+         [underlay]\ninterface = \"eth0\"\n[[pods]]\ntap = \"eth0\"\nnetns = \"{}\"\nmtu = 1450\n\
+         [store]\n{store}\nttl_s = 3\npoll_ms = 200\n\
+         network = '{{\"Network\": \"10.244.0.0/16\", \"SubnetLen\": 24, \"Backend\": {{\"Type\": \"vxlan\"}}}}'\n",
+        node_ip(i),
+        vtep_mac(i),
+        pod.name()
+    )
+}
+
+/// Three agents on one lease store: distinct subnets, every pod reaches every other; a stopped agent's lease
+/// expires and the others drop its route (their gateway answers "net unreachable"); restarted, it gets its old
+/// subnet back and is reachable again.
+fn agents_follow_the_store(store: &str, extra: impl FnOnce()) {
+    let (_sw, nodes, _links) = three_node_underlay();
+    let pods: Vec<NetNs> = (1..=3).map(|i| NetNs::new(&format!("pod{i}")).unwrap()).collect();
+    let mut agents = Vec::new();
+    let mut files = Vec::new();
+    let mut ips = Vec::new();
+    let mut subnets = Vec::new();
+    for (k, (node, pod)) in nodes.iter().zip(&pods).enumerate() {
+        let i = k as u8 + 1;
+        let (mut agent, file) = start_agent(node, &format!("agent{i}"), &store_toml(i, pod, store));
+        let subnet = leased_subnet(&mut agent);
+        ips.push(address_pod(pod, subnet));
+        subnets.push(subnet);
+        agents.push(agent);
+        files.push(file);
+    }
+    let mut distinct = subnets.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "subnets {subnets:?}");
+    for (a, pod) in pods.iter().enumerate() {
+        for (b, ip) in ips.iter().enumerate().filter(|&(b, _)| b != a) {
+            ping_until_ok(pod, *ip, WARM_UP).unwrap_or_else(|e| panic!("pod {a} -> pod {b}: {e}"));
+        }
+    }
+    extra();
+    // Node 3 stops without releasing: its lease runs out (TTL 3 s), the others remove its route.
+    let third = agents.pop().unwrap();
+    stop_agent(third, &[]);
+    let start = Instant::now();
+    loop {
+        let p = ping(&pods[0], ips[2], 1, &["-W", "1"]).unwrap();
+        if p.output.contains("Unreachable") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "node 3's route outlived its lease: {}", p.output);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(agents[0].log().contains("removed"), "{}", agents[0].log());
+    // Restarted, it gets the same subnet, and the others take it back as a peer.
+    let (mut again, _file) = start_agent(&nodes[2], "agent3-again", &store_toml(3, &pods[2], store));
+    assert_eq!(leased_subnet(&mut again), subnets[2]);
+    pods[2].wait_for_link("eth0", Duration::from_secs(5)).unwrap();
+    address_pod(&pods[2], subnets[2]);
+    ping_until_ok(&pods[0], ips[2], WARM_UP).unwrap();
+    stop_agent(again, &[]);
+    for agent in agents {
+        stop_agent(agent, &[]);
+    }
+}
+
+#[test]
+fn agents_follow_a_file_store() {
+    skip_unless!(Root, Netns, Veth, Bridge, Tun, Ping);
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("kind = \"file\"\npath = \"{}\"", dir.path().join("leases.json").display());
+    agents_follow_the_store(&store, || {});
+}

@@ -23,7 +23,16 @@
 //! netns = "pod1"               # ...inside this network namespace (the pod's eth0)
 //! [[pods]]
 //! interface = "veth-pod2"      # or an existing interface (a veth's host end), attached with AF_PACKET
+//!
+//! [store]                      # optional: subnet leases and peers from a lease store, as flannel does
+//! kind = "file"                # "file" (path = …) or "etcd" (endpoints = […], with the `etcd` feature)
+//! path = "/var/lib/tweed/leases.json"
+//! ttl_s = 86400                # the lease's TTL, renewed before it runs out
 //! ```
+//!
+//! With a `[store]`, `node.pod_subnet` may be left out: the agent acquires a subnet from the network config in the
+//! store (flannel's `Network`, `SubnetLen`, …), keeps it across restarts, and follows the other nodes' leases as
+//! its peers.
 
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -101,6 +110,58 @@ impl Default for AgentSpec {
     }
 }
 
+/// Where subnet leases live (the agent's `[store]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    /// `"file"` or `"etcd"`.
+    pub kind: StoreKind,
+    /// The file store's path.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The etcd endpoints, e.g. `["http://127.0.0.1:2379"]`.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// The key prefix (flannel's `/coreos.com/network` by default).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// The lease's TTL in seconds (24 h by default, as flannel's).
+    #[serde(default = "default_ttl")]
+    pub ttl_s: u64,
+    /// How often the agent reads the store's changes, in milliseconds.
+    #[serde(default = "default_poll")]
+    pub poll_ms: u64,
+    /// flannel's network config (JSON, e.g. `{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}`),
+    /// written to the store when it holds none yet; a store that holds one keeps its own.
+    #[serde(default)]
+    pub network: Option<String>,
+}
+
+/// A kind of lease store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// A JSON file on this machine (a single host or a static cluster sharing a file).
+    File,
+    /// An etcd cluster, in flannel's key layout.
+    Etcd,
+}
+
+fn default_prefix() -> String {
+    "/coreos.com/network".to_owned()
+}
+
+const fn default_ttl() -> u64 {
+    24 * 3600
+}
+
+const fn default_poll() -> u64 {
+    500
+}
+
+/// The placeholder pod subnet of a file that leaves it to the store (TEST-NET-1, never a real pod subnet).
+pub const PENDING_SUBNET: &str = "192.0.2.0/24";
+
 /// The agent's configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentConfig {
@@ -114,6 +175,10 @@ pub struct AgentConfig {
     pub agent: AgentSpec,
     /// The node section gave no `node_mac`: [`AgentConfig::resolve`] reads `[underlay].interface`'s.
     pub node_mac_from_interface: bool,
+    /// The lease store, if any.
+    pub store: Option<StoreSpec>,
+    /// The node section gave no `pod_subnet`: it comes from a lease ([`PENDING_SUBNET`] until then).
+    pub pod_subnet_from_store: bool,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +191,8 @@ struct File {
     pods: Vec<PodSpec>,
     #[serde(default)]
     agent: AgentSpec,
+    #[serde(default)]
+    store: Option<StoreSpec>,
 }
 
 /// Why a configuration file was refused: what to fix, in which field.
@@ -152,6 +219,24 @@ impl AgentConfig {
         let mut node = file.node;
         if node.contains_key("pod_ports") {
             return Err(ConfigError("node.pod_ports: leave it out, the agent numbers the [[pods]] 1, 2, …".into()));
+        }
+        let pod_subnet_from_store = !node.contains_key("pod_subnet");
+        if pod_subnet_from_store {
+            if file.store.is_none() {
+                return Err(ConfigError("node.pod_subnet: missing (give it, or a [store] to lease one from)".into()));
+            }
+            node.insert("pod_subnet".into(), toml::Value::String(PENDING_SUBNET.into()));
+        }
+        if let Some(store) = &file.store {
+            match store.kind {
+                StoreKind::File if store.path.is_none() => {
+                    return Err(ConfigError("store.path: a file store needs its path".into()));
+                }
+                StoreKind::Etcd if store.endpoints.is_empty() => {
+                    return Err(ConfigError("store.endpoints: an etcd store needs at least one endpoint".into()));
+                }
+                _ => {}
+            }
         }
         let n = u16::try_from(file.pods.len()).map_err(|_| ConfigError("too many [[pods]]".into()))?;
         node.insert("pod_ports".into(), toml::Value::Array((1..=n).map(|p| toml::Value::Integer(p.into())).collect()));
@@ -190,7 +275,15 @@ impl AgentConfig {
             return Err(ConfigError("underlay.interface: host-gw needs the underlay interface".into()));
         }
         config.validate().map_err(|e| ConfigError(format!("node: {e}")))?;
-        Ok(Self { node: config, underlay: file.underlay, pods: file.pods, agent: file.agent, node_mac_from_interface })
+        Ok(Self {
+            node: config,
+            underlay: file.underlay,
+            pods: file.pods,
+            agent: file.agent,
+            node_mac_from_interface,
+            store: file.store,
+            pod_subnet_from_store,
+        })
     }
 
     /// Reads what the file left to the machine: the node MAC from `[underlay].interface` when the node section
@@ -312,6 +405,10 @@ interface = "veth-p2"
                 GOOD.replace("type = \"vxlan\"\nvtep_mac = \"02:00:00:00:00:01\"", "type = \"host-gw\""),
                 "underlay.interface",
             ),
+            (GOOD.replace("pod_subnet = \"10.244.1.0/24\"\n", ""), "node.pod_subnet"),
+            (format!("{GOOD}[store]\nkind = \"file\"\n"), "store.path"),
+            (format!("{GOOD}[store]\nkind = \"etcd\"\n"), "store.endpoints"),
+            (format!("{GOOD}[store]\nkind = \"zookeeper\"\n"), "zookeeper"),
         ];
         for (text, field) in cases {
             let e = AgentConfig::from_toml_str(&text).unwrap_err();
