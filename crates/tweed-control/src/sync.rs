@@ -476,15 +476,22 @@ impl PeerSync {
         report
     }
 
-    /// Makes the node's peers for `touched` match `self.leases`, then, when that removed or updated a peer, tries
-    /// the leases the node refused before once more.
+    /// Makes the node's peers for `touched` match `self.leases`; then, as long as that removed or updated a peer
+    /// (which frees an address, or room), tries the leases the node refused once more. A lease refused again is
+    /// reported once, with its last reason.
     fn apply(&mut self, node: &mut Node, touched: &BTreeSet<Ipv4Net>, report: &mut SyncReport) {
+        let freeing = |r: &SyncReport| r.removed.len() + r.updated.len();
         self.reconcile(node, touched, report);
-        if !(report.removed.is_empty() && report.updated.is_empty()) {
-            let retry: BTreeSet<Ipv4Net> = self.refused.difference(touched).copied().collect();
-            if !retry.is_empty() {
-                self.reconcile(node, &retry, report);
-            }
+        let mut freed = freeing(report);
+        // Each round that frees something settles at least one refused lease for good: the bound is never hit.
+        let mut rounds = touched.len() + self.refused.len();
+        while freed > 0 && !self.refused.is_empty() && rounds > 0 {
+            rounds -= 1;
+            let retry = core::mem::take(&mut self.refused);
+            report.skipped.retain(|s| !(retry.contains(&s.subnet) && matches!(s.reason, SkipReason::Node(_))));
+            let before = freeing(report);
+            self.reconcile(node, &retry, report);
+            freed = freeing(report) - before;
         }
     }
 
@@ -668,7 +675,11 @@ impl<S: LeaseStore> Membership<S> {
         self.renew_at().is_none_or(|at| now >= at)
     }
 
-    /// Extends the lease by the TTL from `now`, or acquires one when none is held.
+    /// Extends the lease by the TTL from `now`, publishing [`Membership::attrs`]; acquires one when none is held.
+    ///
+    /// When the attributes name another `PublicIP` than the lease (see [`Membership::set_attrs`]), the store cannot
+    /// renew it (a lease belongs to an address): the old lease is released and the same subnet taken under the new
+    /// address, or another subnet when someone took it meanwhile.
     ///
     /// # Errors
     /// Those of [`SubnetManager::renew`]. When the lease lapsed and another node took the subnet
@@ -676,9 +687,12 @@ impl<S: LeaseStore> Membership<S> {
     /// subnet, and the next call acquires another, which needs a node built on it. Any other error keeps the lease;
     /// try again.
     pub fn renew(&mut self, now: SystemTime) -> Result<&Lease, AllocError> {
-        let Some(held) = &self.lease else { return self.acquire(now) };
-        let held = Lease { attrs: self.attrs.clone(), ..held.clone() };
-        match self.manager.renew(&held, now) {
+        let Some(held) = self.lease.clone() else { return self.acquire(now) };
+        if held.attrs.public_ip != self.attrs.public_ip {
+            return self.relocate(&held, now);
+        }
+        let want = Lease { attrs: self.attrs.clone(), ..held };
+        match self.manager.renew(&want, now) {
             Ok(lease) => Ok(self.lease.insert(lease)),
             Err(e) => {
                 if matches!(e, AllocError::Store(StoreError::Taken { .. })) {
@@ -689,29 +703,33 @@ impl<S: LeaseStore> Membership<S> {
         }
     }
 
-    /// Publishes new attributes (a new VTEP MAC, a new `PublicIP`) on the subnet held, at once. With the same
-    /// `PublicIP` it is a renewal with the new values (peers see an update); with another, the old lease is
-    /// released and the same subnet taken under the new address (peers that see both changes in one poll see an
-    /// update; otherwise a removal, then an addition), or another subnet when someone took it meanwhile. Without a
-    /// lease it only stores `attrs` for the next [`Membership::acquire`].
+    /// Moves `held` to our new `PublicIP`.
+    fn relocate(&mut self, held: &Lease, now: SystemTime) -> Result<&Lease, AllocError> {
+        match self.manager.release(held, now) {
+            // Taken: it lapsed and is someone else's now; ours is gone either way.
+            Ok(()) | Err(AllocError::Store(StoreError::Taken { .. })) => self.lease = None,
+            Err(e) => return Err(e),
+        }
+        match self.manager.store().acquire(held.subnet, &self.attrs, self.manager.ttl(), now) {
+            Ok(lease) => Ok(self.lease.insert(lease)),
+            Err(StoreError::Taken { .. }) => self.acquire(now),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Publishes new attributes (a new VTEP MAC, a new `PublicIP`) at once: a [`Membership::renew`] with them (the
+    /// others see an update; after a `PublicIP` change, a removal and an addition unless they see both in one
+    /// poll). Without a lease they wait for the next acquisition and this returns `Ok(None)`.
     ///
     /// # Errors
-    /// Those of [`SubnetManager::renew`] and [`SubnetManager::acquire`].
+    /// Those of [`Membership::renew`]; the new attributes are kept either way, and the next renewal publishes
+    /// them.
     pub fn set_attrs(&mut self, attrs: LeaseAttrs, now: SystemTime) -> Result<Option<&Lease>, AllocError> {
-        let old = core::mem::replace(&mut self.attrs, attrs);
-        let Some(held) = self.lease.clone() else { return Ok(None) };
-        if old.public_ip == self.attrs.public_ip {
-            return self.renew(now).map(Some);
+        self.attrs = attrs;
+        if self.lease.is_none() {
+            return Ok(None);
         }
-        self.manager.release(&held, now)?;
-        self.lease = None;
-        let store = self.manager.store();
-        let lease = match store.acquire(held.subnet, &self.attrs, self.manager.ttl(), now) {
-            Ok(lease) => lease,
-            Err(StoreError::Taken { .. }) => self.manager.acquire(&self.attrs, now)?,
-            Err(e) => return Err(e.into()),
-        };
-        Ok(Some(self.lease.insert(lease)))
+        self.renew(now).map(Some)
     }
 
     /// Gives the lease back (a node leaving for good; a node restarting keeps it instead, to get its subnet back).

@@ -353,6 +353,31 @@ fn foreign_and_malformed_leases_are_skipped_and_reported() {
 }
 
 #[test]
+fn two_peers_swapping_addresses_end_swapped() {
+    let store = MemoryStore::new();
+    let (s101, s102) = (net("10.244.101.0/24"), net("10.244.102.0/24"));
+    let attrs = |j: u8| lease_attrs(&node_config("vxlan", j, net("10.0.0.0/24")));
+    store.acquire(s101, &attrs(101), TTL, t(0)).expect("free");
+    store.acquire(s102, &attrs(102), TTL, t(0)).expect("free");
+    let (mut a, r) = Member::join(store.clone(), "vxlan", 1, t(0));
+    assert_eq!(r.added, vec![s101, s102]);
+
+    // Both leave and come back under each other's address before node 1 polls: the update of the first collides
+    // with the second's address, so the first goes, the second is updated, and the first comes back.
+    store.release(s101, ip(101), t(1)).expect("own");
+    store.release(s102, ip(102), t(1)).expect("own");
+    store.acquire(s101, &attrs(102), TTL, t(1)).expect("free");
+    store.acquire(s102, &attrs(101), TTL, t(1)).expect("free");
+    let r = a.poll(t(2));
+    assert!(r.skipped.is_empty(), "{r}");
+    assert_eq!((r.removed, r.updated, r.added), (vec![s101], vec![s102], vec![s101]));
+    let expected: BTreeMap<Ipv4Net, PeerConfig> =
+        [(s101, vxlan_peer(s101, 102, vtep(102))), (s102, vxlan_peer(s102, 101, vtep(101)))].into();
+    assert_eq!(a.peers(), expected);
+    assert!(a.poll(t(3)).is_quiet());
+}
+
+#[test]
 fn static_peers_stay_unless_a_lease_takes_them_over() {
     let store = MemoryStore::new();
     let (s200, s201) = (net("10.244.200.0/24"), net("10.244.201.0/24"));
@@ -471,6 +496,19 @@ fn membership_keeps_the_lease() {
     me.release(t(153)).expect("release");
     me.release(t(154)).expect("nothing held");
     assert_eq!(store.leases(t(155)).expect("read").leases.len(), 1);
+    // A move to another address while the subnet lapsed and was taken: the node ends on a free subnet.
+    let held = me.acquire(t(160)).expect("own").subnet;
+    store.acquire(held, &LeaseAttrs::new(ip(3), BackendType::Vxlan), TTL, t(260)).expect("lapsed, free");
+    let moved = me.set_attrs(LeaseAttrs::new(ip(4), BackendType::Vxlan), t(261)).expect("moved").cloned();
+    let moved = moved.expect("a lease");
+    assert_ne!(moved.subnet, held);
+    assert_eq!(moved.attrs.public_ip, ip(4));
+    // Node 2's lease from 150 has lapsed meanwhile; ip(1) holds nothing.
+    let holders: BTreeMap<Ipv4Net, Ipv4Addr> =
+        store.leases(t(262)).expect("read").leases.iter().map(|l| (l.subnet, l.attrs.public_ip)).collect();
+    assert_eq!(holders, [(held, ip(3)), (moved.subnet, ip(4))].into());
+    me.release(t(263)).expect("release");
+
     // Attributes set without a lease wait for the next acquisition.
     assert_eq!(me.set_attrs(LeaseAttrs::new(ip(9), BackendType::Vxlan), t(156)), Ok(None));
     assert_eq!(me.acquire(t(157)).expect("room").attrs.public_ip, ip(9));
