@@ -102,7 +102,7 @@ use tweed_wire::ethernet::MacAddr;
 use crate::alloc::{AllocError, SubnetManager};
 use crate::config::BackendType;
 use crate::lease::{Lease, LeaseAttrs, VxlanData};
-use crate::store::{LeaseStore, Snapshot, StoreError, Watch};
+use crate::store::{EventKind, LeaseStore, Snapshot, StoreError, Watch};
 
 /// The `BackendData` field tweed writes (host-gw) and reads for a node's underlay MAC: `{"NodeMAC":"…"}`.
 pub const NODE_MAC: &str = "NodeMAC";
@@ -442,10 +442,10 @@ impl PeerSync {
                         continue;
                     }
                     match event.kind {
-                        crate::store::EventKind::Added => {
+                        EventKind::Added => {
                             self.leases.insert(subnet, event.lease);
                         }
-                        crate::store::EventKind::Removed => {
+                        EventKind::Removed => {
                             self.leases.remove(&subnet);
                         }
                     }
