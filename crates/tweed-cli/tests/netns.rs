@@ -467,8 +467,8 @@ fn store_toml(i: u8, pod: &NetNs, store: &str) -> String {
 /// Three agents on one lease store: distinct subnets, every pod reaches every other; a stopped agent's lease
 /// expires and the others drop its route (their gateway answers "net unreachable"); restarted, it gets its old
 /// subnet back and is reachable again.
-fn agents_follow_the_store(store: &str, extra: impl FnOnce()) {
-    let (_sw, nodes, _links) = three_node_underlay();
+fn agents_follow_the_store(world: (NetNs, Vec<NetNs>, Vec<netns::Veth>), store: &str, extra: impl FnOnce()) {
+    let (_sw, nodes, _links) = world;
     let pods: Vec<NetNs> = (1..=3).map(|i| NetNs::new(&format!("pod{i}")).unwrap()).collect();
     let mut agents = Vec::new();
     let mut files = Vec::new();
@@ -523,5 +523,59 @@ fn agents_follow_a_file_store() {
     skip_unless!(Root, Netns, Veth, Bridge, Tun, Ping);
     let dir = tempfile::tempdir().unwrap();
     let store = format!("kind = \"file\"\npath = \"{}\"", dir.path().join("leases.json").display());
-    agents_follow_the_store(&store, || {});
+    agents_follow_the_store(three_node_underlay(), &store, || {});
+}
+
+/// etcd on the underlay's switch, at 192.168.0.254:2379, its data in `dir`.
+#[cfg(feature = "etcd")]
+fn etcd(sw: &str, dir: &std::path::Path) -> Process {
+    let data = dir.to_str().unwrap();
+    let argv = [
+        "ip",
+        "netns",
+        "exec",
+        sw,
+        "etcd",
+        "--name",
+        "tweed-test",
+        "--data-dir",
+        data,
+        "--listen-client-urls",
+        "http://192.168.0.254:2379",
+        "--advertise-client-urls",
+        "http://192.168.0.254:2379",
+        "--listen-peer-urls",
+        "http://127.0.0.1:2380",
+        "--initial-advertise-peer-urls",
+        "http://127.0.0.1:2380",
+        "--initial-cluster",
+        "tweed-test=http://127.0.0.1:2380",
+    ];
+    let mut p = Process::spawn("etcd", &argv).unwrap();
+    p.wait_for_log("ready to serve client requests", Duration::from_secs(15)).unwrap();
+    p
+}
+
+/// The same with etcd (flannel's key layout), and etcd restarted while the agents run: nothing is lost, and the
+/// lease expiry and the restart that follow go through the restarted etcd.
+#[cfg(feature = "etcd")]
+#[test]
+fn agents_follow_etcd_across_its_restart() {
+    skip_unless!(Root, Netns, Veth, Bridge, Tun, Ping);
+    if netns::run(&["which", "etcd"]).is_err() {
+        assert!(std::env::var_os("TWEED_REQUIRE_ALL").is_none_or(|v| v != "1"), "etcd is not installed");
+        eprintln!("skipped agents_follow_etcd_across_its_restart: no etcd binary (Debian: etcd-server)");
+        return;
+    }
+    let world = three_node_underlay();
+    let dir = tempfile::tempdir().unwrap();
+    let sw = world.0.name().to_owned();
+    let server = std::cell::RefCell::new(Some(etcd(&sw, dir.path())));
+    let store = "kind = \"etcd\"\nendpoints = [\"http://192.168.0.254:2379\"]";
+    agents_follow_the_store(world, store, || {
+        let mut old = server.borrow_mut().take().unwrap();
+        old.stop(Duration::from_secs(3));
+        std::thread::sleep(Duration::from_secs(1));
+        *server.borrow_mut() = Some(etcd(&sw, dir.path()));
+    });
 }
