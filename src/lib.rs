@@ -10,9 +10,12 @@
 //! | [`route`] | `tweed-route` | IPv4 longest-prefix-match route table with next hops |
 //! | [`overlay`] | `tweed-overlay` | the node pipeline, sans-I/O: bridge, router, vxlan / udp / host-gw backends |
 //! | [`control`] | `tweed-control` | CIDR math, flannel network config, subnet allocation, lease stores |
+//! | `io` (Linux) | `tweed-io` | TAP/TUN devices, AF_PACKET ports, batched UDP sockets, the driver of a node on them |
 #![forbid(unsafe_code)]
 
 pub use tweed_control as control;
+#[cfg(target_os = "linux")]
+pub use tweed_io as io;
 pub use tweed_overlay as overlay;
 pub use tweed_packet as packet;
 pub use tweed_route as route;
