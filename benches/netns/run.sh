@@ -168,6 +168,14 @@ now_s() { date +%s.%N; }
 pod1_tx() { ip -n "$POD1" -j -s link show eth0 | jq -r '.[0].stats64.tx | "\(.packets) \(.bytes) \(.dropped)"'; }
 # Pod 2's eth0 received packets.
 pod2_rx() { ip -n "$POD2" -j -s link show eth0 | jq -r '.[0].stats64.rx.packets'; }
+# Packets dropped at node 2's underlay sockets: the kernel's UDP receive-buffer drops, plus the drops of the
+# agent's AF_PACKET socket (ss's skmem d), which no UDP counter sees.
+node2_sock_drops() {
+    local udp packet
+    udp=$(udp_counter "$N2" UdpRcvbufErrors)
+    packet=$(ip netns exec "$N2" ss -0ap -m 2>/dev/null | grep -o ',d[0-9]*)' | tr -dc '0-9\n' | awk '{ s += $1 } END { print s + 0 }')
+    echo $((udp + packet))
+}
 # A UDP counter of a namespace (absolute: every namespace here is new).
 udp_counter() { ip netns exec "$1" nstat -az "$2" | awk -v c="$2" '$1 == c { print $2 }'; }
 
@@ -219,6 +227,12 @@ kernel_drops() { # tag
             echo "${ns#"$P"} eth0: $(ip -n "$ns" -j -s link show eth0 | jq -r '.[0].stats64 |
                 "rx_packets=\(.rx.packets) rx_dropped=\(.rx.dropped) tx_packets=\(.tx.packets) tx_dropped=\(.tx.dropped)"')"
         done
+        for ns in "$N1" "$N2"; do
+            echo "${ns#"$P"} ul: $(ip -n "$ns" -j -s link show ul | jq -r '.[0].stats64 |
+                "rx_packets=\(.rx.packets) rx_dropped=\(.rx.dropped) tx_packets=\(.tx.packets) tx_dropped=\(.tx.dropped)"')"
+            # The agent's sockets (UDP underlay, AF_PACKET on ul): skmem d = packets dropped at the socket.
+            echo "${ns#"$P"} sockets: $(ip netns exec "$ns" ss -uap0 -m 2>/dev/null | tr -s ' \n' ' ')"
+        done
         for ns in "$N1" "$N2" "$POD2"; do
             echo "${ns#"$P"} nstat: $(ip netns exec "$ns" nstat -az UdpRcvbufErrors UdpSndbufErrors UdpInErrors \
                 2>/dev/null | awk 'NR > 1 { printf "%s=%s ", $1, $2 }')"
@@ -228,7 +242,7 @@ kernel_drops() { # tag
 
 # One row of $WORK/results (fields 1-13): v name repeat tcp1_gbps tcp4_gbps udp_pps udp_loss% tcp1_retransmits
 # agent_cpu%_tcp1 (n1/n2) agent_cpu%_udp (n1/n2) pod1_mean_frame_tcp1 pod1_eth0_drops_udp
-# iperf3_server_UdpRcvbufErrors node2_UdpRcvbufErrors agent_us_per_packet_udp (n1/n2)
+# iperf3_server_UdpRcvbufErrors node2_socket_drops agent_us_per_packet_udp (n1/n2)
 run_variant() { # letter repeat
     local v=$1 r=$2 name kind="" agents=no i line cpu_tcp cpu_udp tag frame_tcp tapdrop_udp us_udp
     make_world
@@ -264,7 +278,7 @@ run_variant() { # letter repeat
     line+=" $(jq '(.end.sum.packets - .end.sum.lost_packets) / .end.sum.seconds' "$WORK/$tag-udp.json")"
     line+=" $(jq '.end.sum.lost_percent' "$WORK/$tag-udp.json") $(jq '.end.sum_sent.retransmits' "$WORK/$tag-tcp1.json")"
     line+=" $cpu_tcp $cpu_udp $frame_tcp $tapdrop_udp $(udp_counter "$POD2" UdpRcvbufErrors)"
-    line+=" $(udp_counter "$N2" UdpRcvbufErrors) $us_udp"
+    line+=" $(node2_sock_drops) $us_udp"
     echo "$line" >>"$WORK/results"
     if [[ -n $kind ]]; then
         kill -USR1 "$AGENT1" "$AGENT2" 2>/dev/null || true
