@@ -160,6 +160,8 @@ wait_ping() {
 
 # CPU seconds (user+system) of a process.
 cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# Seconds a process spent runnable but waiting for a CPU (the run queue delay of /proc/PID/schedstat).
+wait_s() { awk '{ printf "%.3f", $2 / 1e9 }' "/proc/$1/schedstat" 2>/dev/null || echo 0; }
 now_s() { date +%s.%N; }
 
 # --- measurements ---------------------------------------------------------------------------------------------
@@ -189,7 +191,7 @@ SYSCALLS+=",context-switches,task-clock"
 # variants it also samples the agents' CPU use over the run (AGENT_CPU="a1% a2%") and, with PERF=1, records both
 # agents with perf record -g and counts their system calls with perf stat (files $tag.perf.data, $tag.syscalls).
 iperf_run() { # tag agents? iperf3-args...
-    local tag=$1 agents=$2 t0 c0 t1 c1 x0 x1 r0 r1 pids=()
+    local tag=$1 agents=$2 t0 c0 t1 c1 q0 q1 x0 x1 r0 r1 pids=()
     shift 2
     if [[ $agents == yes && ${PERF:-0} == 1 ]]; then
         perf record -q -g -F 499 -p "$AGENT1,$AGENT2" -o "$WORK/$tag.perf.data" >/dev/null 2>&1 &
@@ -199,11 +201,15 @@ iperf_run() { # tag agents? iperf3-args...
         sleep 0.3
     fi
     x0=$(pod1_tx); r0=$(pod2_rx)
-    if [[ $agents == yes ]]; then t0=$(now_s); c0="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; fi
+    if [[ $agents == yes ]]; then
+        t0=$(now_s); c0="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; q0="$(wait_s "$AGENT1") $(wait_s "$AGENT2")"
+    fi
     ip netns exec "$POD1" iperf3 -c 10.244.2.2 -p 5201 -t "$DURATION" -J "$@" >"$WORK/$tag.json" ||
         die "$tag: iperf3 $* failed: $(jq -r .error "$WORK/$tag.json" 2>/dev/null)"
-    AGENT_CPU="-" AGENT_US="-"
-    if [[ $agents == yes ]]; then t1=$(now_s); c1="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; fi
+    AGENT_CPU="-" AGENT_US="-" AGENT_WAIT="-"
+    if [[ $agents == yes ]]; then
+        t1=$(now_s); c1="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; q1="$(wait_s "$AGENT1") $(wait_s "$AGENT2")"
+    fi
     x1=$(pod1_tx); r1=$(pod2_rx)
     read -r FRAME TAPDROP < <(awk -v a="$x0" -v b="$x1" \
         'BEGIN { split(a, x); split(b, y); n = y[1] - x[1]; printf "%.0f %d\n", n ? (y[2] - x[2]) / n : 0, y[3] - x[3] }')
@@ -214,6 +220,9 @@ iperf_run() { # tag agents? iperf3-args...
             split(a, x); split(b, y); w = y[1] - x[1]; c1 = y[2] - x[2]; c2 = y[3] - x[3]
             n1 = y[4] - x[4]; n2 = y[7] - x[7]
             printf "%.0f/%.0f %.1f/%.1f\n", 100 * c1 / w, 100 * c2 / w, n1 ? 1e6 * c1 / n1 : 0, n2 ? 1e6 * c2 / n2 : 0 }')
+        # The share of the run each agent was runnable but waiting for a CPU.
+        AGENT_WAIT=$(awk -v a="$t0 $q0" -v b="$t1 $q1" \
+            'BEGIN { split(a, x); split(b, y); w = y[1] - x[1]; printf "%.0f/%.0f", 100 * (y[2] - x[2]) / w, 100 * (y[3] - x[3]) / w }')
     fi
     local pid
     for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; wait "$pid" || true; done
@@ -242,9 +251,9 @@ kernel_drops() { # tag
 
 # One row of $WORK/results (fields 1-13): v name repeat tcp1_gbps tcp4_gbps udp_pps udp_loss% tcp1_retransmits
 # agent_cpu%_tcp1 (n1/n2) agent_cpu%_udp (n1/n2) pod1_mean_frame_tcp1 pod1_eth0_drops_udp
-# iperf3_server_UdpRcvbufErrors node2_socket_drops agent_us_per_packet_udp (n1/n2)
+# iperf3_server_UdpRcvbufErrors node2_socket_drops agent_us_per_packet_udp (n1/n2) agent_runqueue_wait%_udp (n1/n2)
 run_variant() { # letter repeat
-    local v=$1 r=$2 name kind="" agents=no i line cpu_tcp cpu_udp tag frame_tcp tapdrop_udp us_udp
+    local v=$1 r=$2 name kind="" agents=no i line cpu_tcp cpu_udp tag frame_tcp tapdrop_udp us_udp wait_udp
     make_world
     case $v in
         a) name=kernel-vxlan
@@ -271,14 +280,14 @@ run_variant() { # letter repeat
     echo "($v) $name, repeat $r: ${DURATION}s each of TCP, TCP -P 4, UDP 64 B -b 0" >&2
     iperf_run "$tag-tcp1" $agents; cpu_tcp=$AGENT_CPU; frame_tcp=$FRAME
     iperf_run "$tag-tcp4" $agents -P 4
-    iperf_run "$tag-udp" $agents -u -l 64 -b 0; cpu_udp=$AGENT_CPU; tapdrop_udp=$TAPDROP; us_udp=$AGENT_US
+    iperf_run "$tag-udp" $agents -u -l 64 -b 0; cpu_udp=$AGENT_CPU; tapdrop_udp=$TAPDROP; us_udp=$AGENT_US; wait_udp=$AGENT_WAIT
     kernel_drops "$tag"
     line="$v $name $r $(jq '.end.sum_received.bits_per_second / 1e9' "$WORK/$tag-tcp1.json")"
     line+=" $(jq '.end.sum_received.bits_per_second / 1e9' "$WORK/$tag-tcp4.json")"
     line+=" $(jq '(.end.sum.packets - .end.sum.lost_packets) / .end.sum.seconds' "$WORK/$tag-udp.json")"
     line+=" $(jq '.end.sum.lost_percent' "$WORK/$tag-udp.json") $(jq '.end.sum_sent.retransmits' "$WORK/$tag-tcp1.json")"
     line+=" $cpu_tcp $cpu_udp $frame_tcp $tapdrop_udp $(udp_counter "$POD2" UdpRcvbufErrors)"
-    line+=" $(node2_sock_drops) $us_udp"
+    line+=" $(node2_sock_drops) $us_udp $wait_udp"
     echo "$line" >>"$WORK/results"
     if [[ -n $kind ]]; then
         kill -USR1 "$AGENT1" "$AGENT2" 2>/dev/null || true
@@ -335,17 +344,18 @@ print(f"tweed(b)/unbatched(c): TCP {ratio('b','c',3)}, TCP -P 4 {ratio('b','c',4
 print()
 print("where it goes (medians): TCP retransmits (1 stream); pod 1's mean frame on eth0 in the TCP run; in the UDP run:")
 print("drops on pod 1's eth0 (veth or TAP queue full), at the iperf3 server's socket and at node 2's underlay socket,")
-print("agent CPU % and agent CPU µs per packet carried (node 1 / node 2)")
+print("agent CPU %, agent CPU µs per packet carried, and % of the time the agent was runnable but waiting for a CPU")
+print("(node 1 / node 2)")
 print()
 print("| variant | TCP retrans | pod frame B (TCP) | agent CPU % TCP | UDP: eth0 drops | server sock drops "
-      "| node 2 sock drops | agent CPU % | agent µs/pkt |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| node 2 sock drops | agent CPU % | agent µs/pkt | agent waits for CPU % |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for v in order:
     print(f"| ({v}) {by[v][0]} | {med(v,7):.0f} | {med(v,10):,.0f} | {pair(v,8,'.0f')} | {med(v,11):,.0f} | "
-          f"{med(v,12):,.0f} | {med(v,13):,.0f} | {pair(v,9,'.0f')} | {pair(v,14,'.1f')} |")
+          f"{med(v,12):,.0f} | {med(v,13):,.0f} | {pair(v,9,'.0f')} | {pair(v,14,'.1f')} | {pair(v,15,'.0f')} |")
 if len({r[2] for r in rows}) > 1:
     print("\nall runs (v name repeat tcp_gbps tcp4_gbps udp_pps loss% retrans cpu%_tcp cpu%_udp frame_tcp "
-          "eth0_drops_udp server_sock_drops node2_sock_drops us_per_pkt_udp):")
+          "eth0_drops_udp server_sock_drops node2_sock_drops us_per_pkt_udp wait%_udp):")
     for r in rows:
         print("  " + " ".join(r))
 PY
