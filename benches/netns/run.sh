@@ -4,7 +4,8 @@
 # Two node namespaces joined by a veth underlay (192.168.0.1/.2, MTU 1500), one pod namespace per node
 # (10.244.1.2 on node 1, 10.244.2.2 on node 2, pod MTU 1450 everywhere). For each variant it measures, from the
 # pod on node 1 to the pod on node 2: iperf3 TCP (receiver's Gbit/s, 1 stream and -P 4) and iperf3 UDP with
-# 64-byte payloads at full speed (-b 0: packets received per second, loss %). See README.md.
+# 64-byte payloads at full speed (-b 0: packets received per second, loss %, and packets per second that reached
+# pod 2's eth0). See README.md.
 #
 #   sudo benches/netns/run.sh                    # all variants: a b c d e
 #   VARIANTS="a b c" DURATION=5 benches/netns/run.sh
@@ -186,7 +187,8 @@ SYSCALLS+=",syscalls:sys_enter_write,syscalls:sys_enter_recvmmsg,syscalls:sys_en
 SYSCALLS+=",syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_recvmsg,syscalls:sys_enter_sendmsg"
 SYSCALLS+=",context-switches,task-clock"
 
-# One iperf3 client run from pod 1 to pod 2, JSON into $WORK/$tag.json. Sets FRAME (pod 1's mean transmitted
+# One iperf3 client run from pod 1 to pod 2, JSON into $WORK/$tag.json. Sets DELIVERED (packets per second that
+# arrived on pod 2's eth0, whether or not the iperf3 server kept up with them), FRAME (pod 1's mean transmitted
 # frame in bytes: the kernel's GSO super-packets show here) and TAPDROP (frames pod 1's eth0 dropped). For tweed
 # variants it also samples the agents' CPU use over the run (AGENT_CPU="a1% a2%") and, with PERF=1, records both
 # agents with perf record -g and counts their system calls with perf stat (files $tag.perf.data, $tag.syscalls).
@@ -211,6 +213,7 @@ iperf_run() { # tag agents? iperf3-args...
         t1=$(now_s); c1="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; q1="$(wait_s "$AGENT1") $(wait_s "$AGENT2")"
     fi
     x1=$(pod1_tx); r1=$(pod2_rx)
+    DELIVERED=$(awk -v a="$r0" -v b="$r1" -v d="$DURATION" 'BEGIN { printf "%.0f", (b - a) / d }')
     read -r FRAME TAPDROP < <(awk -v a="$x0" -v b="$x1" \
         'BEGIN { split(a, x); split(b, y); n = y[1] - x[1]; printf "%.0f %d\n", n ? (y[2] - x[2]) / n : 0, y[3] - x[3] }')
     if [[ $agents == yes ]]; then
@@ -252,8 +255,9 @@ kernel_drops() { # tag
 # One row of $WORK/results (fields 1-13): v name repeat tcp1_gbps tcp4_gbps udp_pps udp_loss% tcp1_retransmits
 # agent_cpu%_tcp1 (n1/n2) agent_cpu%_udp (n1/n2) pod1_mean_frame_tcp1 pod1_eth0_drops_udp
 # iperf3_server_UdpRcvbufErrors node2_socket_drops agent_us_per_packet_udp (n1/n2) agent_runqueue_wait%_udp (n1/n2)
+# udp_pps_into_pod2
 run_variant() { # letter repeat
-    local v=$1 r=$2 name kind="" agents=no i line cpu_tcp cpu_udp tag frame_tcp tapdrop_udp us_udp wait_udp
+    local v=$1 r=$2 name kind="" agents=no i line cpu_tcp cpu_udp tag frame_tcp tapdrop_udp us_udp wait_udp delivered_udp
     make_world
     case $v in
         a) name=kernel-vxlan
@@ -280,14 +284,16 @@ run_variant() { # letter repeat
     echo "($v) $name, repeat $r: ${DURATION}s each of TCP, TCP -P 4, UDP 64 B -b 0" >&2
     iperf_run "$tag-tcp1" $agents; cpu_tcp=$AGENT_CPU; frame_tcp=$FRAME
     iperf_run "$tag-tcp4" $agents -P 4
-    iperf_run "$tag-udp" $agents -u -l 64 -b 0; cpu_udp=$AGENT_CPU; tapdrop_udp=$TAPDROP; us_udp=$AGENT_US; wait_udp=$AGENT_WAIT
+    # -w: a 4 MB socket buffer for the server too, so that fewer bursts are lost at the receiving application.
+    iperf_run "$tag-udp" $agents -u -l 64 -b 0 -w 4M
+    cpu_udp=$AGENT_CPU; tapdrop_udp=$TAPDROP; us_udp=$AGENT_US; wait_udp=$AGENT_WAIT; delivered_udp=$DELIVERED
     kernel_drops "$tag"
     line="$v $name $r $(jq '.end.sum_received.bits_per_second / 1e9' "$WORK/$tag-tcp1.json")"
     line+=" $(jq '.end.sum_received.bits_per_second / 1e9' "$WORK/$tag-tcp4.json")"
     line+=" $(jq '(.end.sum.packets - .end.sum.lost_packets) / .end.sum.seconds' "$WORK/$tag-udp.json")"
     line+=" $(jq '.end.sum.lost_percent' "$WORK/$tag-udp.json") $(jq '.end.sum_sent.retransmits' "$WORK/$tag-tcp1.json")"
     line+=" $cpu_tcp $cpu_udp $frame_tcp $tapdrop_udp $(udp_counter "$POD2" UdpRcvbufErrors)"
-    line+=" $(node2_sock_drops) $us_udp $wait_udp"
+    line+=" $(node2_sock_drops) $us_udp $wait_udp $delivered_udp"
     echo "$line" >>"$WORK/results"
     if [[ -n $kind ]]; then
         kill -USR1 "$AGENT1" "$AGENT2" 2>/dev/null || true
@@ -332,15 +338,22 @@ def pair(v, i, fmt):  # the median of each half of an "n1/n2" field
         return "-"
     halves = [[float(x) for x in r[i].split("/")] for r in by[v][1]]
     return "/".join(format(statistics.median(h[k] for h in halves), fmt) for k in (0, 1))
-print("| variant | TCP Gbit/s | TCP -P 4 Gbit/s | UDP 64 B received pps | UDP loss % |")
-print("|---|---:|---:|---:|---:|")
+print("| variant | TCP Gbit/s | TCP -P 4 Gbit/s | UDP 64 B pps received by iperf3 | UDP loss % | UDP pps into pod 2 |")
+print("|---|---:|---:|---:|---:|---:|")
 for v in order:
-    print(f"| ({v}) {by[v][0]} | {med(v,3):.2f} | {med(v,4):.2f} | {med(v,5):,.0f} | {med(v,6):.1f} |")
+    print(f"| ({v}) {by[v][0]} | {med(v,3):.2f} | {med(v,4):.2f} | {med(v,5):,.0f} | {med(v,6):.1f} | {med(v,16):,.0f} |")
 def ratio(a, b, i):
     return f"{med(a, i) / med(b, i):.2f}" if a in by and b in by and med(b, i) else "n/a"
 print()
-print(f"tweed(b)/kernel(a):    TCP {ratio('b','a',3)}, TCP -P 4 {ratio('b','a',4)}, UDP pps {ratio('b','a',5)}")
-print(f"tweed(b)/unbatched(c): TCP {ratio('b','c',3)}, TCP -P 4 {ratio('b','c',4)}, UDP pps {ratio('b','c',5)}")
+print(f"tweed(b)/kernel(a):    TCP {ratio('b','a',3)}, TCP -P 4 {ratio('b','a',4)}, UDP pps {ratio('b','a',5)} "
+      f"(into pod 2: {ratio('b','a',16)})")
+print(f"tweed(b)/unbatched(c): TCP {ratio('b','c',3)}, TCP -P 4 {ratio('b','c',4)}, UDP pps {ratio('b','c',5)} "
+      f"(into pod 2: {ratio('b','c',16)})")
+def cost(v):  # the two agents' CPU µs per packet, summed
+    return sum(statistics.median(float(r[14].split("/")[k]) for r in by[v][1]) for k in (0, 1))
+if "b" in by and "c" in by:
+    print(f"agents' CPU per UDP packet (n1 + n2): batched {cost('b'):.1f} µs, unbatched {cost('c'):.1f} µs: "
+          f"batching costs {cost('c') / cost('b'):.2f}x less")
 print()
 print("where it goes (medians): TCP retransmits (1 stream); pod 1's mean frame on eth0 in the TCP run; in the UDP run:")
 print("drops on pod 1's eth0 (veth or TAP queue full), at the iperf3 server's socket and at node 2's underlay socket,")
@@ -355,7 +368,7 @@ for v in order:
           f"{med(v,12):,.0f} | {med(v,13):,.0f} | {pair(v,9,'.0f')} | {pair(v,14,'.1f')} | {pair(v,15,'.0f')} |")
 if len({r[2] for r in rows}) > 1:
     print("\nall runs (v name repeat tcp_gbps tcp4_gbps udp_pps loss% retrans cpu%_tcp cpu%_udp frame_tcp "
-          "eth0_drops_udp server_sock_drops node2_sock_drops us_per_pkt_udp wait%_udp):")
+          "eth0_drops_udp server_sock_drops node2_sock_drops us_per_pkt_udp wait%_udp pps_into_pod2):")
     for r in rows:
         print("  " + " ".join(r))
 PY
