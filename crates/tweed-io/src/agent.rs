@@ -17,6 +17,7 @@
 //! [underlay]
 //! interface = "eth0"           # host-gw: tweed sends and receives frames on it (AF_PACKET)
 //! batching = true              # recvmmsg/sendmmsg; false: one datagram per system call
+//! gso = true                   # equal-size datagrams to one peer as one UDP GSO train
 //!
 //! [[pods]]
 //! tap = "eth0"                 # a TAP created by tweed...
@@ -79,11 +80,14 @@ pub struct UnderlaySpec {
     /// Batch system calls (on by default).
     #[serde(default = "yes")]
     pub batching: bool,
+    /// Send runs of equal-size datagrams to one peer as UDP GSO trains (on by default, with batching).
+    #[serde(default = "yes")]
+    pub gso: bool,
 }
 
 impl Default for UnderlaySpec {
     fn default() -> Self {
-        Self { interface: None, batching: true }
+        Self { interface: None, batching: true, gso: true }
     }
 }
 
@@ -342,7 +346,8 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
                 BackendConfig::Udp(u) => u.port,
                 BackendConfig::HostGw => 0,
             };
-            let options = UdpOptions { batching: config.underlay.batching, ..UdpOptions::default() };
+            let options =
+                UdpOptions { batching: config.underlay.batching, gso: config.underlay.gso, ..UdpOptions::default() };
             Underlay::Udp(UdpPort::bind(SocketAddrV4::new(config.node.underlay.node_ip, port), options)?)
         }
     };
