@@ -167,6 +167,15 @@ now_s() { date +%s.%N; }
 
 # --- measurements ---------------------------------------------------------------------------------------------
 
+# The iperf3 server in pod 2, (re)started when it is not running.
+start_server() {
+    [[ -n ${SERVER:-} ]] && kill -0 "$SERVER" 2>/dev/null && return 0
+    ip netns exec "$POD2" iperf3 -s -p 5201 >>"$WORK/iperf3-server.log" 2>&1 &
+    SERVER=$!
+    PIDS+=("$SERVER")
+    sleep 0.3
+}
+
 # Pod 1's eth0 transmit counters: packets bytes dropped (what its stack handed to the veth or TAP).
 pod1_tx() { ip -n "$POD1" -j -s link show eth0 | jq -r '.[0].stats64.tx | "\(.packets) \(.bytes) \(.dropped)"'; }
 # Pod 2's eth0 received packets.
@@ -202,12 +211,22 @@ iperf_run() { # tag agents? iperf3-args...
         pids+=($!)
         sleep 0.3
     fi
-    x0=$(pod1_tx); r0=$(pod2_rx)
-    if [[ $agents == yes ]]; then
-        t0=$(now_s); c0="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; q0="$(wait_s "$AGENT1") $(wait_s "$AGENT2")"
-    fi
-    ip netns exec "$POD1" iperf3 -c 10.244.2.2 -p 5201 -t "$DURATION" -J "$@" >"$WORK/$tag.json" ||
-        die "$tag: iperf3 $* failed: $(jq -r .error "$WORK/$tag.json" 2>/dev/null)"
+    local attempt
+    for attempt in 1 2 3; do
+        start_server
+        x0=$(pod1_tx); r0=$(pod2_rx)
+        if [[ $agents == yes ]]; then
+            t0=$(now_s); c0="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; q0="$(wait_s "$AGENT1") $(wait_s "$AGENT2")"
+        fi
+        if ip netns exec "$POD1" iperf3 -c 10.244.2.2 -p 5201 -t "$DURATION" -J "$@" >"$WORK/$tag.json" &&
+            ! jq -e .error "$WORK/$tag.json" >/dev/null 2>&1; then
+            break
+        fi
+        # iperf3 can report an error with exit status 0; a server that died is restarted by start_server.
+        echo "   $tag: iperf3 $*: $(jq -r .error "$WORK/$tag.json" 2>/dev/null) (attempt $attempt)" >&2
+        [[ $attempt == 3 ]] && die "$tag: iperf3 failed three times"
+        sleep 1
+    done
     AGENT_CPU="-" AGENT_US="-" AGENT_WAIT="-"
     if [[ $agents == yes ]]; then
         t1=$(now_s); c1="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; q1="$(wait_s "$AGENT1") $(wait_s "$AGENT2")"
@@ -277,9 +296,8 @@ run_variant() { # letter repeat
     pod_addr "$POD1" 1
     pod_addr "$POD2" 2
     wait_ping "$name"
-    ip netns exec "$POD2" iperf3 -s -p 5201 >/dev/null 2>&1 &
-    PIDS+=($!)
-    sleep 0.3
+    SERVER=""
+    start_server
     tag="$name-r$r"
     echo "($v) $name, repeat $r: ${DURATION}s each of TCP, TCP -P 4, UDP 64 B -b 0" >&2
     iperf_run "$tag-tcp1" $agents; cpu_tcp=$AGENT_CPU; frame_tcp=$FRAME
