@@ -18,6 +18,7 @@
 //! interface = "eth0"           # host-gw: tweed sends and receives frames on it (AF_PACKET)
 //! batching = true              # recvmmsg/sendmmsg; false: one datagram per system call
 //! gso = true                   # equal-size datagrams to one peer as one UDP GSO train
+//! gro = true                   # and trains from a peer received coalesced (UDP GRO)
 //!
 //! [[pods]]
 //! tap = "eth0"                 # a TAP created by tweed...
@@ -83,11 +84,14 @@ pub struct UnderlaySpec {
     /// Send runs of equal-size datagrams to one peer as UDP GSO trains (on by default, with batching).
     #[serde(default = "yes")]
     pub gso: bool,
+    /// Take trains of datagrams coalesced by the kernel's UDP GRO (on by default, with batching).
+    #[serde(default = "yes")]
+    pub gro: bool,
 }
 
 impl Default for UnderlaySpec {
     fn default() -> Self {
-        Self { interface: None, batching: true, gso: true }
+        Self { interface: None, batching: true, gso: true, gro: true }
     }
 }
 
@@ -346,8 +350,8 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
                 BackendConfig::Udp(u) => u.port,
                 BackendConfig::HostGw => 0,
             };
-            let options =
-                UdpOptions { batching: config.underlay.batching, gso: config.underlay.gso, ..UdpOptions::default() };
+            let u = &config.underlay;
+            let options = UdpOptions { batching: u.batching, gso: u.gso, gro: u.gro, ..UdpOptions::default() };
             Underlay::Udp(UdpPort::bind(SocketAddrV4::new(config.node.underlay.node_ip, port), options)?)
         }
     };

@@ -221,17 +221,19 @@ pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
 }
 
-/// What one received datagram was: its length, its sender, whether it was cut short.
+/// What one received datagram was: its length, its sender, whether it was cut short, and, for a train of
+/// datagrams the kernel coalesced (UDP GRO), the size of each but the last (0 otherwise).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Received {
     pub(crate) len: usize,
     pub(crate) from: SocketAddrV4,
     pub(crate) truncated: bool,
+    pub(crate) segment: usize,
 }
 
 impl Default for Received {
     fn default() -> Self {
-        Self { len: 0, from: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), truncated: false }
+        Self { len: 0, from: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0), truncated: false, segment: 0 }
     }
 }
 
@@ -248,6 +250,28 @@ fn from_sockaddr(sa: &libc::sockaddr_in) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)), u16::from_be(sa.sin_port))
 }
 
+/// Room for one `cmsghdr` with an `int`, aligned as `cmsghdr` wants.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Cmsg([u8; 32]);
+
+/// Asks the kernel to hand trains of datagrams from one sender over coalesced (`UDP_GRO`); each then comes with its
+/// segment size ([`Received::segment`]).
+pub(crate) fn set_udp_gro(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: UDP_GRO takes an int; `one` lives for the call.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&raw const one).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
 /// `recvmmsg(2)` without waiting: receives up to `bufs.len()` (at most [`MAX_BATCH`]) datagrams, one into each
 /// buffer, and says what each was in `meta`. Returns how many arrived (0 when none is waiting).
 pub(crate) fn recvmmsg(fd: BorrowedFd<'_>, bufs: &mut [&mut [u8]], meta: &mut [Received]) -> io::Result<usize> {
@@ -258,6 +282,7 @@ pub(crate) fn recvmmsg(fd: BorrowedFd<'_>, bufs: &mut [&mut [u8]], meta: &mut [R
     let mut iovs = [MaybeUninit::<libc::iovec>::uninit(); MAX_BATCH];
     let mut addrs = [MaybeUninit::<libc::sockaddr_in>::zeroed(); MAX_BATCH];
     let mut hdrs = [MaybeUninit::<libc::mmsghdr>::zeroed(); MAX_BATCH];
+    let mut cmsgs = [Cmsg([0; 32]); MAX_BATCH];
     for i in 0..n {
         iovs[i].write(libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: bufs[i].len() });
         // SAFETY: all zeroes is a valid `mmsghdr`; we fill the fields recvmmsg reads.
@@ -266,6 +291,9 @@ pub(crate) fn recvmmsg(fd: BorrowedFd<'_>, bufs: &mut [&mut [u8]], meta: &mut [R
         h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
         h.msg_hdr.msg_iov = iovs[i].as_mut_ptr();
         h.msg_hdr.msg_iovlen = 1;
+        // Room for the UDP_GRO segment size, when the socket asked for coalescing.
+        h.msg_hdr.msg_control = cmsgs[i].0.as_mut_ptr().cast();
+        h.msg_hdr.msg_controllen = cmsgs[i].0.len();
     }
     // SAFETY: the first `n` headers are initialised and point at iovecs and addresses on this stack frame and at
     // the caller's buffers, all alive for the call; the kernel writes at most each iovec's length.
@@ -288,10 +316,23 @@ pub(crate) fn recvmmsg(fd: BorrowedFd<'_>, bufs: &mut [&mut [u8]], meta: &mut [R
         let h = unsafe { hdrs[i].assume_init_ref() };
         // SAFETY: zero-initialised above; the kernel wrote the sender (an IPv4 socket gives `sockaddr_in`).
         let sa = unsafe { addrs[i].assume_init_ref() };
+        let mut segment = 0;
+        // SAFETY: the kernel filled `msg_controllen` bytes of our control buffer with well-formed cmsghdrs;
+        // CMSG_FIRSTHDR/CMSG_NXTHDR walk them within that length.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&h.msg_hdr);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                    segment = libc::CMSG_DATA(c).cast::<libc::c_int>().read_unaligned() as usize;
+                }
+                c = libc::CMSG_NXTHDR(&h.msg_hdr, c);
+            }
+        }
         meta[i] = Received {
             len: (h.msg_len as usize).min(bufs[i].len()),
             from: from_sockaddr(sa),
             truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            segment,
         };
     }
     Ok(got)
@@ -316,7 +357,7 @@ pub(crate) fn recvfrom(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<
         Ok(n) => {
             // SAFETY: zero-initialised, then written by the kernel.
             let from = from_sockaddr(unsafe { sa.assume_init_ref() });
-            Ok(Some(Received { len: n.min(buf.len()), from, truncated: n > buf.len() }))
+            Ok(Some(Received { len: n.min(buf.len()), from, truncated: n > buf.len(), segment: 0 }))
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
         Err(e) => Err(e),
@@ -328,10 +369,6 @@ pub(crate) fn recvfrom(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<
 /// the stack is crossed once for the whole train). Returns how many messages the kernel took; the rest were not
 /// sent (the socket's buffer is full, or an error stopped it after the first message).
 pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, msgs: &[(&[u8], SocketAddrV4)], segments: &[u16]) -> io::Result<usize> {
-    /// Room for one `cmsghdr` with a `u16`, aligned as `cmsghdr` wants.
-    #[derive(Clone, Copy)]
-    #[repr(C, align(8))]
-    struct Cmsg([u8; 32]);
     let n = msgs.len().min(MAX_BATCH);
     if n == 0 {
         return Ok(0);
@@ -500,12 +537,15 @@ mod tests {
         // Loopback delivers synchronously, so all five are queued.
         assert_eq!(recvmmsg(b.as_fd(), &mut bufs, &mut meta).unwrap(), 4);
         for i in 0..3 {
-            assert_eq!(meta[i], Received { len: 100 + i, from, truncated: false });
+            assert_eq!(meta[i], Received { len: 100 + i, from, truncated: false, segment: 0 });
             assert!(bufs[i][..100 + i].iter().all(|&x| x == i as u8));
         }
-        assert_eq!(meta[3], Received { len: 50, from, truncated: true });
+        assert_eq!(meta[3], Received { len: 50, from, truncated: true, segment: 0 });
         let mut one = [0u8; 2048];
-        assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap(), Some(Received { len: 104, from, truncated: false }));
+        assert_eq!(
+            recvfrom(b.as_fd(), &mut one).unwrap(),
+            Some(Received { len: 104, from, truncated: false, segment: 0 })
+        );
         assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap(), None);
         assert_eq!(recvmmsg(b.as_fd(), &mut bufs, &mut meta).unwrap(), 0);
         assert!(sendto(a.as_fd(), b"x", to).unwrap());

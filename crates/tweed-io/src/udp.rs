@@ -32,11 +32,21 @@ pub struct UdpOptions {
     /// batching): the kernel crosses its stack once per train instead of once per datagram. Off for good after
     /// the kernel refuses it once.
     pub gso: bool,
+    /// Take trains of datagrams from one sender coalesced by the kernel (UDP GRO, on by default, with batching):
+    /// one receive per train, cut into pool buffers here (one copy).
+    pub gro: bool,
 }
 
 impl Default for UdpOptions {
     fn default() -> Self {
-        Self { batching: true, reuse_port: true, recv_buffer: Some(4 << 20), send_buffer: Some(4 << 20), gso: true }
+        Self {
+            batching: true,
+            reuse_port: true,
+            recv_buffer: Some(4 << 20),
+            send_buffer: Some(4 << 20),
+            gso: true,
+            gro: true,
+        }
     }
 }
 
@@ -53,6 +63,10 @@ pub struct UdpStats {
     pub tx_calls: u64,
     /// Trains sent with UDP GSO (each counts its datagrams in `tx`).
     pub tx_trains: u64,
+    /// Trains received coalesced by UDP GRO (each counts its datagrams in `rx`).
+    pub rx_trains: u64,
+    /// Datagrams of received trains dropped because the pool was empty.
+    pub rx_no_buffer: u64,
     /// Datagrams dropped on receipt because they did not fit a buffer.
     pub rx_truncated: u64,
     /// Datagrams not sent: the socket's buffer was full, or the kernel refused that one (no route, ...).
@@ -69,7 +83,25 @@ pub struct UdpPort {
     /// Where the datagrams of GSO trains are laid end to end (one copy, in exchange for one trip through the
     /// kernel's stack per train).
     arena: Vec<u8>,
+    /// Trains received with UDP GRO, not yet cut into buffers (`None`: GRO is off).
+    rx: Option<Box<RxTrains>>,
     stats: UdpStats,
+}
+
+/// Receive calls with UDP GRO take this many trains at most.
+const GRO_TRAINS: usize = 8;
+/// The room for one received train.
+const GRO_ROOM: usize = 65_536;
+
+/// Received trains, cut into datagrams as the batch has room: `items[next..n]` are left, the current one from
+/// byte `pos`.
+#[derive(Debug)]
+struct RxTrains {
+    arena: Vec<u8>,
+    items: [Received; GRO_TRAINS],
+    n: usize,
+    next: usize,
+    pos: usize,
 }
 
 /// The most datagrams in one GSO train (the kernel's `UDP_MAX_SEGMENTS`).
@@ -118,7 +150,18 @@ impl UdpPort {
             .ok_or_else(|| Error::io("getsockname", io::Error::other("not an IPv4 socket")))?;
         let gso = options.batching && options.gso;
         let arena = if gso { vec![0; ARENA] } else { Vec::new() };
-        Ok(Self { socket, local, batching: options.batching, gso, arena, stats: UdpStats::default() })
+        // A kernel without UDP GRO (before 5.0) refuses the option: then datagrams come one by one.
+        let gro = options.batching && options.gro && sys::set_udp_gro(socket.as_fd()).is_ok();
+        let rx = gro.then(|| {
+            Box::new(RxTrains {
+                arena: vec![0; GRO_TRAINS * GRO_ROOM],
+                items: [Received::default(); GRO_TRAINS],
+                n: 0,
+                next: 0,
+                pos: 0,
+            })
+        });
+        Ok(Self { socket, local, batching: options.batching, gso, arena, rx, stats: UdpStats::default() })
     }
 
     /// The bound address (with the port the kernel chose, if 0 was asked).
@@ -131,6 +174,12 @@ impl UdpPort {
     #[must_use]
     pub const fn is_batching(&self) -> bool {
         self.batching
+    }
+
+    /// Whether it takes trains coalesced by UDP GRO.
+    #[must_use]
+    pub const fn is_gro(&self) -> bool {
+        self.rx.is_some()
     }
 
     /// Whether it still sends trains with UDP GSO.
@@ -159,6 +208,9 @@ impl UdpPort {
         ingress: PortId,
         now_ns: u64,
     ) -> io::Result<usize> {
+        if self.rx.is_some() {
+            return self.recv_trains(pool, batch, max, ingress, now_ns);
+        }
         let start = batch.len();
         let want = max.min(batch.remaining()).min(MAX_BATCH);
         let got = pool.get_batch(batch, want);
@@ -196,6 +248,88 @@ impl UdpPort {
         }
         self.stats.rx += kept as u64;
         received.map(|_| kept)
+    }
+
+    /// With UDP GRO: cuts the trains left from the last call, then receives more, into buffers from `pool`,
+    /// until `max` datagrams or the batch is full; what does not fit waits for the next call.
+    fn recv_trains(
+        &mut self,
+        pool: &mut Pool,
+        batch: &mut Batch,
+        max: usize,
+        ingress: PortId,
+        now_ns: u64,
+    ) -> io::Result<usize> {
+        let Self { socket, rx, stats, .. } = self;
+        let Some(rx) = rx.as_deref_mut() else { return Ok(0) };
+        let want = max.min(batch.remaining());
+        let mut got = 0;
+        loop {
+            while rx.next < rx.n && got < want {
+                let m = rx.items[rx.next];
+                let seg = if m.segment == 0 { m.len } else { m.segment }.max(1);
+                let base = rx.next * GRO_ROOM;
+                let end = (rx.pos + seg).min(m.len);
+                let datagram = &rx.arena[base + rx.pos..base + end];
+                rx.pos = end;
+                if rx.pos >= m.len {
+                    rx.next += 1;
+                    rx.pos = 0;
+                }
+                let Some(mut buf) = pool.get() else {
+                    stats.rx_no_buffer += 1;
+                    continue;
+                };
+                let area = buf.recv_area_mut();
+                if datagram.len() > area.len() {
+                    stats.rx_truncated += 1;
+                    pool.put(buf);
+                    continue;
+                }
+                area[..datagram.len()].copy_from_slice(datagram);
+                // The length fits the receive area: checked above.
+                let _ = buf.commit_recv(datagram.len());
+                let meta = buf.meta_mut();
+                meta.ingress = ingress;
+                meta.timestamp = now_ns;
+                meta.remote = *m.from.ip();
+                // There is room: `want` is at most what the batch has left.
+                let _ = batch.push(buf);
+                got += 1;
+            }
+            if got >= want {
+                break;
+            }
+            let mut areas: [&mut [u8]; GRO_TRAINS] = std::array::from_fn(|_| &mut [][..]);
+            for (area, chunk) in areas.iter_mut().zip(rx.arena.chunks_mut(GRO_ROOM)) {
+                *area = chunk;
+            }
+            let mut meta = [Received::default(); GRO_TRAINS];
+            stats.rx_calls += 1;
+            let n = sys::recvmmsg(socket.as_fd(), &mut areas, &mut meta)?;
+            if n == 0 {
+                break;
+            }
+            let mut kept = 0;
+            for (i, m) in meta[..n].iter().enumerate() {
+                if m.truncated {
+                    stats.rx_truncated += 1;
+                    continue;
+                }
+                stats.rx_trains += u64::from(m.segment != 0 && m.segment < m.len);
+                // A train after a dropped one moves down, so that item `k` is in area `k`.
+                if kept != i {
+                    rx.arena.copy_within(i * GRO_ROOM..i * GRO_ROOM + m.len, kept * GRO_ROOM);
+                }
+                rx.items[kept] = *m;
+                kept += 1;
+            }
+            rx.n = kept;
+            rx.next = 0;
+            rx.pos = 0;
+        }
+        stats.rx += got as u64;
+        Ok(got)
     }
 
     /// `Ok(None)`: batching is refused by this kernel, use the fallback.
@@ -392,7 +526,7 @@ mod tests {
     }
 
     fn exchange(batching: bool) {
-        let opts = UdpOptions { batching, reuse_port: false, gso: false, ..UdpOptions::default() };
+        let opts = UdpOptions { batching, reuse_port: false, gso: false, gro: false, ..UdpOptions::default() };
         let mut a = UdpPort::bind(lo(), opts).unwrap();
         let mut b = UdpPort::bind(lo(), opts).unwrap();
         let payloads: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 64 + usize::from(i)]).collect();
@@ -448,8 +582,9 @@ mod tests {
         assert_eq!(a.send_batch(&msgs), 120);
         let mut pool = Pool::new(PoolConfig { buffers: 256, ..PoolConfig::default() }).unwrap();
         for (port, want) in [(&mut b, payloads.iter().filter(|(_, d)| *d != c.local_addr()).count()), (&mut c, 20)] {
+            // A few datagrams per call: trains are cut across calls, and nothing is lost or reordered.
             let mut batch = Batch::new(256);
-            while port.recv_batch(&mut pool, &mut batch, 256, PortId(1), 0).unwrap() > 0 {}
+            while port.recv_batch(&mut pool, &mut batch, 7, PortId(1), 0).unwrap() > 0 {}
             assert_eq!(batch.len(), want);
             let dst = port.local_addr();
             let expect: Vec<&Vec<u8>> = payloads.iter().filter(|(_, d)| *d == dst).map(|(p, _)| p).collect();
@@ -463,6 +598,10 @@ mod tests {
         if a.is_gso() {
             assert!(s.tx_trains > 0 && s.tx_calls <= 2, "{s:?}");
         }
+        if a.is_gso() && b.is_gro() {
+            assert!(b.stats().rx_trains > 0, "{:?}", b.stats());
+        }
+        assert_eq!(b.stats().rx, 100);
     }
 
     #[test]
