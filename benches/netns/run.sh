@@ -60,6 +60,10 @@ for tool in ip iperf3 jq ping bridge python3 nstat; do
     command -v "$tool" >/dev/null || die "$tool missing: apt-get install -y iproute2 iperf3 jq iputils-ping"
 done
 [[ -x $TWEED ]] || die "no tweed binary at $TWEED: cargo build --release -p tweed-cli"
+# A private copy: a rebuild during the run does not change what is measured.
+BUILD="$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown) (binary of $(date -u -r "$TWEED" +%Y-%m-%dT%H:%MZ))"
+cp "$TWEED" "$WORK/tweed"
+TWEED=$WORK/tweed
 
 # --- topology -------------------------------------------------------------------------------------------------
 
@@ -341,6 +345,7 @@ done
 echo
 echo "netns bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s per iperf3 run, median of $REPEAT," \
     "pod MTU 1450, underlay veth MTU 1500"
+echo "tweed: $BUILD; kernel $(uname -r); $(iperf3 --version | head -1)"
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
