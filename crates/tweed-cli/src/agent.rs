@@ -94,6 +94,7 @@ fn log_stats(d: &tweed_io::Driver) {
         rx_underlay = s.rx_underlay,
         tx_underlay = s.tx_underlay,
         tx_dropped = s.tx_pod_dropped + s.tx_underlay_dropped + s.tx_tun_dropped,
+        coalesced_writes = s.tx_pod_coalesced,
         to_peer = c.to_peer,
         from_peer = c.from_peer,
         switched = c.switched,

@@ -68,6 +68,10 @@ pub struct PodSpec {
     /// The TAP's MTU (1500 by default).
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// Write TCP segments for the pod coalesced into large frames (a TAP with a virtio-net header; on by
+    /// default).
+    #[serde(default = "yes")]
+    pub coalesce: bool,
 }
 
 /// The underlay section of the agent's file.
@@ -324,7 +328,8 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
     for (i, pod) in config.pods.iter().enumerate() {
         let id = PortId(u16::try_from(i + 1).unwrap_or(u16::MAX));
         let port = if let Some(tap) = &pod.tap {
-            let mut o = DeviceOptions::new(tap.clone(), DeviceKind::Tap);
+            // A virtio-net header on each frame, so that TCP segments for the pod are written coalesced.
+            let mut o = DeviceOptions::new(tap.clone(), DeviceKind::Tap).vnet_hdr(pod.coalesce);
             if let Some(ns) = &pod.netns {
                 o = o.netns(ns);
             }

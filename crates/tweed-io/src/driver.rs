@@ -48,13 +48,6 @@ impl PodPort {
         }
     }
 
-    fn send(&self, bytes: &[u8]) -> io::Result<bool> {
-        match self {
-            Self::Tap(d) => d.send(bytes),
-            Self::Packet(p) => p.send(bytes),
-        }
-    }
-
     /// The device or interface name.
     #[must_use]
     pub fn name(&self) -> &str {
@@ -104,6 +97,8 @@ pub struct DriverStats {
     pub tx_pod: u64,
     /// Packets for pod ports that could not be written (queue full, device down).
     pub tx_pod_dropped: u64,
+    /// Writes to a TAP that carried several TCP segments coalesced into one frame.
+    pub tx_pod_coalesced: u64,
     /// Packets read from the underlay.
     pub rx_underlay: u64,
     /// Packets sent on the underlay.
@@ -138,6 +133,8 @@ pub struct Driver {
     stats: DriverStats,
     fds: Vec<RawFd>,
     ready: Vec<bool>,
+    /// Where coalesced TCP segments are laid out before a TAP write.
+    scratch: Vec<u8>,
 }
 
 impl Driver {
@@ -204,6 +201,7 @@ impl Driver {
             stats: DriverStats::default(),
             fds,
             ready,
+            scratch: vec![0; crate::gro::COALESCE_ROOM],
         })
     }
 
@@ -370,57 +368,90 @@ impl Driver {
         self.pool.put(buf);
     }
 
-    /// Sends every output where its verdict says, then gives the buffers back.
+    /// Sends every output where its verdict says, then gives the buffers back. Consecutive frames for one TAP
+    /// pod go through [`Device::send_coalesced`], so that TCP segments of a flow reach the pod as one frame.
     fn dispatch(&mut self) {
-        let items = self.out.as_slice();
-        let mut start = 0;
-        while start < items.len() {
-            // UDP payloads are gathered (in order) and sent in one call per chunk.
-            let mut msgs: [(&[u8], SocketAddrV4); MAX_BATCH] =
-                [(&[][..], SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)); MAX_BATCH];
-            let mut m = 0;
-            let mut i = start;
-            while i < items.len() && m < MAX_BATCH {
-                let (buf, verdict) = &items[i];
-                i += 1;
-                match *verdict {
-                    Verdict::Pod(port) => {
-                        let target = self.pod_index.get(usize::from(port.0)).copied().flatten();
-                        match target.map(|k| self.pods[k].1.send(buf.data())) {
-                            Some(Ok(true)) => self.stats.tx_pod += 1,
-                            _ => self.stats.tx_pod_dropped += 1,
+        let Self { out, pods, pod_index, underlay, tun, stats, scratch, .. } = self;
+        let items = out.as_slice();
+        let mut msgs: [(&[u8], SocketAddrV4); MAX_BATCH] =
+            [(&[][..], SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)); MAX_BATCH];
+        let mut m = 0;
+        let mut i = 0;
+        while i < items.len() {
+            let (buf, verdict) = &items[i];
+            match *verdict {
+                Verdict::Pod(port) => {
+                    let Some(k) = pod_index.get(usize::from(port.0)).copied().flatten() else {
+                        stats.tx_pod_dropped += 1;
+                        i += 1;
+                        continue;
+                    };
+                    // The run of frames for this port, as the node left them.
+                    let mut frames: [&[u8]; RUN] = [&[]; RUN];
+                    let mut r = 0;
+                    while i + r < items.len() && r < RUN && items[i + r].1 == Verdict::Pod(port) {
+                        frames[r] = items[i + r].0.data();
+                        r += 1;
+                    }
+                    let mut j = 0;
+                    while j < r {
+                        let took = match &pods[k].1 {
+                            PodPort::Tap(d) => d.send_coalesced(&frames[j..r], scratch).unwrap_or(0),
+                            PodPort::Packet(p) => usize::from(matches!(p.send(frames[j]), Ok(true))),
+                        };
+                        if took == 0 {
+                            stats.tx_pod_dropped += 1;
+                            j += 1;
+                        } else {
+                            stats.tx_pod += took as u64;
+                            stats.tx_pod_coalesced += u64::from(took > 1);
+                            j += took;
                         }
                     }
-                    Verdict::Underlay { dst, port, payload_offset } => match &self.underlay {
-                        Underlay::Udp(_) => {
-                            let payload = buf.data().get(usize::from(payload_offset)..).unwrap_or(&[]);
-                            msgs[m] = (payload, SocketAddrV4::new(dst, port));
-                            m += 1;
-                        }
-                        Underlay::Packet(p) => match p.send(buf.data()) {
-                            Ok(true) => self.stats.tx_underlay += 1,
-                            _ => self.stats.tx_underlay_dropped += 1,
-                        },
-                    },
-                    Verdict::Tun => match self.tun.as_ref().map(|t| t.send(buf.data())) {
-                        Some(Ok(true)) => self.stats.tx_tun += 1,
-                        _ => self.stats.tx_tun_dropped += 1,
-                    },
-                    Verdict::Consumed | Verdict::Drop(_) => {}
+                    i += r;
+                    continue;
                 }
+                Verdict::Underlay { dst, port, payload_offset } => match underlay {
+                    Underlay::Udp(_) => {
+                        let payload = buf.data().get(usize::from(payload_offset)..).unwrap_or(&[]);
+                        msgs[m] = (payload, SocketAddrV4::new(dst, port));
+                        m += 1;
+                    }
+                    Underlay::Packet(p) => match p.send(buf.data()) {
+                        Ok(true) => stats.tx_underlay += 1,
+                        _ => stats.tx_underlay_dropped += 1,
+                    },
+                },
+                Verdict::Tun => match tun.as_ref().map(|t| t.send(buf.data())) {
+                    Some(Ok(true)) => stats.tx_tun += 1,
+                    _ => stats.tx_tun_dropped += 1,
+                },
+                Verdict::Consumed | Verdict::Drop(_) => {}
             }
-            if m > 0
-                && let Underlay::Udp(u) = &mut self.underlay
+            i += 1;
+            // UDP payloads are gathered (in order) and sent in one call per full array.
+            if m == MAX_BATCH
+                && let Underlay::Udp(u) = underlay
             {
                 let sent = u.send_batch(&msgs[..m]);
-                self.stats.tx_underlay += sent as u64;
-                self.stats.tx_underlay_dropped += (m - sent) as u64;
+                stats.tx_underlay += sent as u64;
+                stats.tx_underlay_dropped += (m - sent) as u64;
+                m = 0;
             }
-            start = i;
         }
-        self.out.recycle(&mut self.pool);
+        if m > 0
+            && let Underlay::Udp(u) = underlay
+        {
+            let sent = u.send_batch(&msgs[..m]);
+            stats.tx_underlay += sent as u64;
+            stats.tx_underlay_dropped += (m - sent) as u64;
+        }
+        out.recycle(&mut self.pool);
     }
 }
+
+/// The most frames for one pod port looked at together for coalescing (the kernel's GSO limit).
+const RUN: usize = 64;
 
 /// Makes SIGINT and SIGTERM request a stop ([`stop_requested`]) and SIGUSR1 request the counters
 /// ([`stats_requested`]), interrupting a driver's wait at once.

@@ -12,6 +12,7 @@ pub mod agent;
 mod device;
 mod driver;
 mod error;
+mod gro;
 mod sys;
 mod udp;
 

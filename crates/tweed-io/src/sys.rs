@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io;
 use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -46,7 +46,7 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
 
 /// Opens `/dev/net/tun` and attaches it to the TUN (`tap == false`) or TAP device `name`, created when it does not
 /// exist; no packet-information header; non-blocking. With `multi_queue`, every call on the same name adds a queue.
-pub(crate) fn open_tun(name: &str, tap: bool, multi_queue: bool) -> io::Result<OwnedFd> {
+pub(crate) fn open_tun(name: &str, tap: bool, multi_queue: bool, vnet_hdr: bool) -> io::Result<OwnedFd> {
     let mut req = ifreq(name)?;
     let path = c"/dev/net/tun";
     // SAFETY: `path` is a valid NUL-terminated string; the returned descriptor is checked before use.
@@ -57,10 +57,27 @@ pub(crate) fn open_tun(name: &str, tap: bool, multi_queue: bool) -> io::Result<O
     if multi_queue {
         flags |= libc::IFF_MULTI_QUEUE;
     }
+    if vnet_hdr {
+        flags |= libc::IFF_VNET_HDR;
+    }
     req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one `ifreq`, which `req` is, alive for the call.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) })?;
+    if vnet_hdr {
+        set_vnet_hdr(fd.as_fd())?;
+    }
     Ok(fd)
+}
+
+/// Makes a TAP/TUN descriptor opened with `IFF_VNET_HDR` read and write a 12-byte virtio-net header in front of
+/// each frame, and asks for no offload on what it reads (frames come whole, checksums done).
+pub(crate) fn set_vnet_hdr(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let size: libc::c_int = crate::gro::VNET_HDR_LEN as libc::c_int;
+    // SAFETY: TUNSETVNETHDRSZ reads one int, alive for the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size) })?;
+    // SAFETY: TUNSETOFFLOAD takes its flags by value.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, 0 as libc::c_uint) })?;
+    Ok(())
 }
 
 /// A datagram socket for interface ioctls.
@@ -213,6 +230,16 @@ pub(crate) fn set_pmtudisc_dont(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is valid for writes of its length for the call.
     cvt_size(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// One `writev(2)` of two pieces (a header and a frame), without copying them together.
+pub(crate) fn write2(fd: BorrowedFd<'_>, a: &[u8], b: &[u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec { iov_base: a.as_ptr().cast_mut().cast(), iov_len: a.len() },
+        libc::iovec { iov_base: b.as_ptr().cast_mut().cast(), iov_len: b.len() },
+    ];
+    // SAFETY: both iovecs point at the caller's slices, valid for reads of their lengths for the call.
+    cvt_size(unsafe { libc::writev(fd.as_raw_fd(), iov.as_ptr(), 2) })
 }
 
 /// One `write(2)`.
