@@ -7,11 +7,11 @@
 # 64-byte payloads at full speed (-b 0: packets received per second, loss %, and packets per second that reached
 # pod 2's eth0). See README.md.
 #
-#   sudo benches/netns/run.sh                    # all variants: a b c d e
+#   sudo benches/netns/run.sh                    # all variants: a b c d e f
 #   VARIANTS="a b c" DURATION=5 benches/netns/run.sh
 #
 # Environment: TWEED (the binary; default target/release/tweed), DURATION (seconds per iperf3 run, default 5),
-# VARIANTS (default "a b c d e"), REPEAT (rounds over all variants, the table shows medians; default 1),
+# VARIANTS (default "a b c d e f"; f is skipped when the binary has no [underlay] gso/gro keys), REPEAT (rounds over all variants, the table shows medians; default 1),
 # PERF=1 (perf record -g both agents during each run into the work directory), KEEP_LOGS=1 (keep the work directory with agent logs and iperf3 JSON).
 set -euo pipefail
 
@@ -19,7 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 TWEED=${TWEED:-$root/target/release/tweed}
 DURATION=${DURATION:-5}
-VARIANTS=${VARIANTS:-a b c d e}
+VARIANTS=${VARIANTS:-a b c d e f}
 P="twb$$"                       # unique prefix of every namespace this run makes
 N1="${P}n1" N2="${P}n2" POD1="${P}p1" POD2="${P}p2"
 WORK=$(mktemp -d "/tmp/${P}.XXXX")
@@ -114,11 +114,11 @@ kernel_node() { # ns pod i j
     ip netns exec "$ns" bridge fdb append "02:00:00:00:00:0$j" dev flannel.1 dst "192.168.0.$j"
 }
 
-# The agent's file for node i with peer j. $1: vxlan | vxlan-nobatch | udp | host-gw.
+# The agent's file for node i with peer j. $1: vxlan | vxlan-nobatch | vxlan-nogso | udp | host-gw.
 agent_toml() { # kind pod i j
     local kind=$1 pod=$2 i=$3 j=$4 backend peer underlay
     case $kind in
-        vxlan | vxlan-nobatch)
+        vxlan | vxlan-nobatch | vxlan-nogso)
             backend="type = \"vxlan\"
 vtep_mac = \"02:00:00:00:00:0$i\""
             peer="vtep_mac = \"02:00:00:00:00:0$j\"" ;;
@@ -127,6 +127,7 @@ vtep_mac = \"02:00:00:00:00:0$i\""
     esac
     underlay="interface = \"ul\""
     [[ $kind == vxlan-nobatch ]] && underlay+=$'\nbatching = false'
+    [[ $kind == vxlan-nogso ]] && underlay+=$'\ngso = false\ngro = false'
     cat <<EOF
 [node]
 pod_subnet = "10.244.$i.0/24"
@@ -290,6 +291,7 @@ run_variant() { # letter repeat
         c) name=tweed-vxlan-nobatch; kind=vxlan-nobatch ;;
         d) name=tweed-udp; kind=udp ;;
         e) name=tweed-host-gw; kind=host-gw ;;
+        f) name=tweed-vxlan-nogso; kind=vxlan-nogso ;;
         *) die "unknown variant $v" ;;
     esac
     if [[ -n $kind ]]; then
@@ -334,6 +336,14 @@ run_variant() { # letter repeat
     sed 's/^/   /' "$WORK/$tag-drops.txt" >&2
 }
 
+# Variant f needs the agent's [underlay] gso/gro keys: skip it for a binary without them.
+if [[ " $VARIANTS " == *" f "* ]]; then
+    agent_toml vxlan-nogso x 1 2 >"$WORK/probe.toml"
+    if ! "$TWEED" agent --check --config "$WORK/probe.toml" >/dev/null 2>&1; then
+        echo "variant f skipped: this tweed has no [underlay] gso/gro keys" >&2
+        VARIANTS=${VARIANTS//f/}
+    fi
+fi
 REPEAT=${REPEAT:-1}
 : >"$WORK/results"
 for r in $(seq "$REPEAT"); do
