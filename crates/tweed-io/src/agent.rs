@@ -68,8 +68,9 @@ pub struct PodSpec {
     /// The TAP's MTU (1500 by default).
     #[serde(default)]
     pub mtu: Option<u32>,
-    /// Write TCP segments for the pod coalesced into large frames (a TAP with a virtio-net header; on by
-    /// default).
+    /// Offloads between the pod and tweed (a TAP with a virtio-net header; on by default): TCP segments for the
+    /// pod are written coalesced into large frames, and the pod's large TCP frames (TSO) and unfinished checksums
+    /// are cut and finished by tweed.
     #[serde(default = "yes")]
     pub coalesce: bool,
 }
@@ -329,7 +330,7 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
         let id = PortId(u16::try_from(i + 1).unwrap_or(u16::MAX));
         let port = if let Some(tap) = &pod.tap {
             // A virtio-net header on each frame, so that TCP segments for the pod are written coalesced.
-            let mut o = DeviceOptions::new(tap.clone(), DeviceKind::Tap).vnet_hdr(pod.coalesce);
+            let mut o = DeviceOptions::new(tap.clone(), DeviceKind::Tap).vnet_hdr(pod.coalesce).tso(pod.coalesce);
             if let Some(ns) = &pod.netns {
                 o = o.netns(ns);
             }

@@ -47,6 +47,9 @@ pub struct DeviceOptions {
     /// driver write TCP segments coalesced into one large frame ([`Device::send_coalesced`]). [`Device::recv`]
     /// and [`Device::send`] handle the header themselves.
     pub vnet_hdr: bool,
+    /// With `vnet_hdr`: let the kernel hand over TCP segments unsegmented (up to 64 KiB, TSO) and checksums
+    /// unfinished; the driver cuts and finishes them ([`Device::recv`] refuses such frames).
+    pub tso: bool,
 }
 
 impl DeviceOptions {
@@ -61,6 +64,7 @@ impl DeviceOptions {
             up: true,
             multi_queue: false,
             vnet_hdr: false,
+            tso: false,
         }
     }
 
@@ -91,6 +95,12 @@ impl DeviceOptions {
     /// With a virtio-net header on each frame (TAP), for coalesced writes.
     pub const fn vnet_hdr(mut self, on: bool) -> Self {
         self.vnet_hdr = on;
+        self
+    }
+
+    /// With TCP segmentation and checksums left to tweed on what it reads (needs `vnet_hdr`).
+    pub const fn tso(mut self, on: bool) -> Self {
+        self.tso = on;
         self
     }
 }
@@ -142,7 +152,7 @@ impl Device {
             if sys::if_index(&o.name)?.is_some() {
                 return Ok(None);
             }
-            let fd = sys::open_tun(&o.name, o.kind == DeviceKind::Tap, o.multi_queue, o.vnet_hdr)?;
+            let fd = sys::open_tun(&o.name, o.kind == DeviceKind::Tap, o.multi_queue, o.vnet_hdr, o.tso && o.vnet_hdr)?;
             if let Some(mtu) = o.mtu {
                 sys::set_mtu(&o.name, mtu)?;
             }
@@ -166,7 +176,7 @@ impl Device {
     pub fn add_queue(&self) -> Result<Self> {
         let o = self.options.clone();
         let fd = within(self.options.netns.as_deref(), move || {
-            sys::open_tun(&o.name, o.kind == DeviceKind::Tap, true, o.vnet_hdr)
+            sys::open_tun(&o.name, o.kind == DeviceKind::Tap, true, o.vnet_hdr, o.tso && o.vnet_hdr)
         })
         .map_err(|e| annotate(e, &format!("adding a queue to {}", self.options.name)))?;
         Ok(Self { fd, options: self.options.clone() })
@@ -191,11 +201,39 @@ impl Device {
         if !recv_one(self.fd.as_fd(), buf)? {
             return Ok(false);
         }
-        if self.options.vnet_hdr && buf.pull_front(VNET_HDR_LEN).is_err() {
-            // Shorter than its header: nothing to hand on.
-            buf.truncate(0);
+        if self.options.vnet_hdr {
+            let plain = buf.data().get(..2) == Some(&[0, 0]);
+            if buf.pull_front(VNET_HDR_LEN).is_err() || !plain {
+                // Shorter than its header, or offloaded: nothing whole to hand on.
+                buf.truncate(0);
+            }
         }
         Ok(true)
+    }
+
+    /// Whether reads may give offloaded frames ([`DeviceOptions::tso`]).
+    pub(crate) const fn is_tso(&self) -> bool {
+        self.options.vnet_hdr && self.options.tso
+    }
+
+    /// With TSO: reads one frame (up to 64 KiB) into `scratch` and hands each complete frame it is made of to
+    /// `emit`, none longer than `max_frame`. `Ok(None)` when nothing is waiting.
+    pub(crate) fn recv_offloaded(
+        &self,
+        scratch: &mut [u8],
+        max_frame: usize,
+        emit: impl FnMut(&[u8]),
+    ) -> io::Result<Option<Result<usize, gro::OffloadError>>> {
+        let n = match sys::read(self.fd.as_fd(), scratch) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some((hdr, frame)) = scratch[..n].split_first_chunk_mut::<VNET_HDR_LEN>() else {
+            return Ok(Some(Err(gro::OffloadError::Malformed)));
+        };
+        let hdr = *hdr;
+        Ok(Some(gro::segment_offloaded(&hdr, frame, max_frame, emit)))
     }
 
     /// Writes one frame or packet. `Ok(false)` when the device's queue is full (the packet is not sent).

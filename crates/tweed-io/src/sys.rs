@@ -46,7 +46,7 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
 
 /// Opens `/dev/net/tun` and attaches it to the TUN (`tap == false`) or TAP device `name`, created when it does not
 /// exist; no packet-information header; non-blocking. With `multi_queue`, every call on the same name adds a queue.
-pub(crate) fn open_tun(name: &str, tap: bool, multi_queue: bool, vnet_hdr: bool) -> io::Result<OwnedFd> {
+pub(crate) fn open_tun(name: &str, tap: bool, multi_queue: bool, vnet_hdr: bool, tso: bool) -> io::Result<OwnedFd> {
     let mut req = ifreq(name)?;
     let path = c"/dev/net/tun";
     // SAFETY: `path` is a valid NUL-terminated string; the returned descriptor is checked before use.
@@ -64,19 +64,21 @@ pub(crate) fn open_tun(name: &str, tap: bool, multi_queue: bool, vnet_hdr: bool)
     // SAFETY: TUNSETIFF reads and writes one `ifreq`, which `req` is, alive for the call.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) })?;
     if vnet_hdr {
-        set_vnet_hdr(fd.as_fd())?;
+        set_vnet_hdr(fd.as_fd(), tso)?;
     }
     Ok(fd)
 }
 
 /// Makes a TAP/TUN descriptor opened with `IFF_VNET_HDR` read and write a 12-byte virtio-net header in front of
-/// each frame, and asks for no offload on what it reads (frames come whole, checksums done).
-pub(crate) fn set_vnet_hdr(fd: BorrowedFd<'_>) -> io::Result<()> {
+/// each frame; with `tso`, what it reads may be TCPv4 frames of up to 64 KiB and partial checksums (the header
+/// says), else frames come whole, checksums done.
+pub(crate) fn set_vnet_hdr(fd: BorrowedFd<'_>, tso: bool) -> io::Result<()> {
     let size: libc::c_int = crate::gro::VNET_HDR_LEN as libc::c_int;
     // SAFETY: TUNSETVNETHDRSZ reads one int, alive for the call.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size) })?;
+    let offload: libc::c_uint = if tso { libc::TUN_F_CSUM | libc::TUN_F_TSO4 } else { 0 };
     // SAFETY: TUNSETOFFLOAD takes its flags by value.
-    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, 0 as libc::c_uint) })?;
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, offload) })?;
     Ok(())
 }
 
