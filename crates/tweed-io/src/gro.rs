@@ -389,6 +389,46 @@ mod tests {
         assert_eq!(segment_offloaded(&gso, &mut f[..30].to_vec(), 1600, |_| {}), Err(OffloadError::Malformed));
     }
 
+    /// Random headers over random and real frames never panic, and what comes out is never longer than asked.
+    #[test]
+    fn hostile_offload_headers_never_panic() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let real = {
+            let frames = train(3, 1000, 10);
+            let mut out = vec![0u8; COALESCE_ROOM];
+            let n = coalesce(&frames, &mut out);
+            out[VNET_HDR_LEN..n].to_vec()
+        };
+        for round in 0..20_000 {
+            let mut hdr = [0u8; VNET_HDR_LEN];
+            for b in &mut hdr {
+                *b = next() as u8;
+            }
+            hdr[1] = [0, 1, 0x81, 3, next() as u8][round % 5];
+            let mut frame = if round % 2 == 0 {
+                let mut f = real.clone();
+                let i = (next() as usize) % f.len();
+                f[i] = next() as u8;
+                f.truncate(1 + (next() as usize) % f.len());
+                f
+            } else {
+                (0..(next() % 3000) as usize).map(|_| next() as u8).collect()
+            };
+            let _ = segment_offloaded(&hdr, &mut frame, 1600, |f| assert!(f.len() <= 1600));
+            let frames = [frame.clone(), frame];
+            if train_len(&frames) == 2 {
+                let mut out = vec![0u8; COALESCE_ROOM];
+                let _ = coalesce(&frames, &mut out);
+            }
+        }
+    }
+
     /// Everything that must stop a train does.
     #[test]
     fn trains_stop_where_linux_would() {
