@@ -335,78 +335,25 @@ impl Driver {
         if matches!(&self.pods[i].1, PodPort::Tap(d) if d.is_tso()) {
             return self.read_pod_offloaded(i, now);
         }
-        let (id, port) = &self.pods[i];
-        let mut n = 0;
-        while n < self.config.batch && !self.batch.is_full() {
-            let Some(mut buf) = self.pool.get() else {
-                self.stats.pool_empty += 1;
-                break;
-            };
-            match port.recv(&mut buf) {
-                Ok(true) => {
-                    let meta = buf.meta_mut();
-                    meta.ingress = *id;
-                    meta.timestamp = now;
-                    // The batch has room: checked above.
-                    let _ = self.batch.push(buf);
-                    n += 1;
-                }
-                Ok(false) => {
-                    self.pool.put(buf);
-                    break;
-                }
-                Err(_) => {
-                    self.pool.put(buf);
-                    self.stats.rx_errors += 1;
-                    break;
-                }
-            }
-        }
-        self.stats.rx_pod += n as u64;
+        let Self { pods, pool, batch, stats, config, .. } = self;
+        let (id, port) = &pods[i];
+        let n = read_frames(|buf| port.recv(buf), *id, now, config.batch, pool, batch, stats);
+        stats.rx_pod += n as u64;
         n
     }
 
     fn read_underlay(&mut self, now: u64) -> usize {
-        let n = match &mut self.underlay {
-            Underlay::Udp(u) => {
-                match u.recv_batch(&mut self.pool, &mut self.batch, self.config.batch, self.underlay_port, now) {
-                    Ok(n) => n,
-                    Err(_) => {
-                        self.stats.rx_errors += 1;
-                        0
-                    }
-                }
-            }
+        let Self { underlay, pool, batch, stats, config, underlay_port, .. } = self;
+        let n = match underlay {
+            Underlay::Udp(u) => u.recv_batch(pool, batch, config.batch, *underlay_port, now).unwrap_or_else(|_| {
+                stats.rx_errors += 1;
+                0
+            }),
             Underlay::Packet(p) => {
-                let mut n = 0;
-                while n < self.config.batch && !self.batch.is_full() {
-                    let Some(mut buf) = self.pool.get() else {
-                        self.stats.pool_empty += 1;
-                        break;
-                    };
-                    match p.recv(&mut buf) {
-                        Ok(true) => {
-                            let meta = buf.meta_mut();
-                            meta.ingress = self.underlay_port;
-                            meta.timestamp = now;
-                            let _ = self.batch.push(buf);
-                            n += 1;
-                        }
-                        Ok(false) => {
-                            self.pool.put(buf);
-                            break;
-                        }
-                        Err(_) => {
-                            self.pool.put(buf);
-                            self.stats.rx_errors += 1;
-                            break;
-                        }
-                    }
-                }
-                n
+                read_frames(|buf| p.recv(buf), *underlay_port, now, config.batch, pool, batch, stats)
             }
         };
-        self.stats.rx_underlay += n as u64;
+        stats.rx_underlay += n as u64;
         n
     }
 
@@ -500,6 +447,46 @@ impl Driver {
         }
         out.recycle(&mut self.pool);
     }
+}
+
+/// Reads up to `max` frames, one per call of `recv`, into buffers from `pool` pushed onto `batch` with this ingress
+/// and time; stops at the first "nothing waiting", error (counted) or full batch or empty pool (counted).
+fn read_frames(
+    recv: impl Fn(&mut tweed_packet::PacketBuf) -> io::Result<bool>,
+    ingress: PortId,
+    now: u64,
+    max: usize,
+    pool: &mut Pool,
+    batch: &mut Batch,
+    stats: &mut DriverStats,
+) -> usize {
+    let mut n = 0;
+    while n < max && !batch.is_full() {
+        let Some(mut buf) = pool.get() else {
+            stats.pool_empty += 1;
+            break;
+        };
+        match recv(&mut buf) {
+            Ok(true) => {
+                let meta = buf.meta_mut();
+                meta.ingress = ingress;
+                meta.timestamp = now;
+                // The batch has room: checked above.
+                let _ = batch.push(buf);
+                n += 1;
+            }
+            Ok(false) => {
+                pool.put(buf);
+                break;
+            }
+            Err(_) => {
+                pool.put(buf);
+                stats.rx_errors += 1;
+                break;
+            }
+        }
+    }
+    n
 }
 
 /// The most frames for one pod port looked at together for coalescing (the kernel's GSO limit).
