@@ -12,7 +12,7 @@
 #
 # Environment: TWEED (the binary; default target/release/tweed), DURATION (seconds per iperf3 run, default 5),
 # VARIANTS (default "a b c d e f"; f is skipped when the binary has no [underlay] gso/gro keys), REPEAT (rounds over all variants, the table shows medians; default 1),
-# PERF=1 (perf record -g both agents during each run into the work directory), KEEP_LOGS=1 (keep the work directory with agent logs and iperf3 JSON).
+# PIN=1 (iperf3 on CPU 0, the agents on CPU 1), PERF=1 (perf record -g both agents during each run into the work directory), KEEP_LOGS=1 (keep the work directory with agent logs and iperf3 JSON).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +20,9 @@ root=$(cd "$here/../.." && pwd)
 TWEED=${TWEED:-$root/target/release/tweed}
 DURATION=${DURATION:-5}
 VARIANTS=${VARIANTS:-a b c d e f}
+# PIN=1: the iperf3 client and server on CPU 0, both agents on CPU 1 (then the agents' CPU is what limits).
+PIN_PODS="" PIN_AGENT=""
+if [[ ${PIN:-0} == 1 ]]; then PIN_PODS="taskset -c 0" PIN_AGENT="taskset -c 1"; fi
 P="twb$$"                       # unique prefix of every namespace this run makes
 N1="${P}n1" N2="${P}n2" POD1="${P}p1" POD2="${P}p2"
 WORK=$(mktemp -d "/tmp/${P}.XXXX")
@@ -151,7 +154,7 @@ EOF
 start_agent() { # kind ns pod i j
     local kind=$1 ns=$2 pod=$3 i=$4 j=$5
     agent_toml "$kind" "$pod" "$i" "$j" >"$WORK/$kind-$i.toml"
-    ip netns exec "$ns" "$TWEED" agent --config "$WORK/$kind-$i.toml" >"$WORK/$kind-$i.log" 2>&1 &
+    $PIN_AGENT ip netns exec "$ns" "$TWEED" agent --config "$WORK/$kind-$i.toml" >"$WORK/$kind-$i.log" 2>&1 &
     PIDS+=($!)
     eval "AGENT$i=$!"
 }
@@ -175,7 +178,7 @@ now_s() { date +%s.%N; }
 # The iperf3 server in pod 2, (re)started when it is not running.
 start_server() {
     [[ -n ${SERVER:-} ]] && kill -0 "$SERVER" 2>/dev/null && return 0
-    ip netns exec "$POD2" iperf3 -s -p 5201 >>"$WORK/iperf3-server.log" 2>&1 &
+    $PIN_PODS ip netns exec "$POD2" iperf3 -s -p 5201 >>"$WORK/iperf3-server.log" 2>&1 &
     SERVER=$!
     PIDS+=("$SERVER")
     sleep 0.3
@@ -197,7 +200,8 @@ node2_sock_drops() {
 udp_counter() { ip netns exec "$1" nstat -az "$2" | awk -v c="$2" '$1 == c { print $2 }'; }
 
 SYSCALLS="raw_syscalls:sys_enter,syscalls:sys_enter_poll,syscalls:sys_enter_ppoll,syscalls:sys_enter_read"
-SYSCALLS+=",syscalls:sys_enter_write,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg"
+SYSCALLS+=",syscalls:sys_enter_write,syscalls:sys_enter_readv,syscalls:sys_enter_writev"
+SYSCALLS+=",syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg"
 SYSCALLS+=",syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_recvmsg,syscalls:sys_enter_sendmsg"
 SYSCALLS+=",context-switches,task-clock"
 
@@ -223,7 +227,7 @@ iperf_run() { # tag agents? iperf3-args...
         if [[ $agents == yes ]]; then
             t0=$(now_s); c0="$(cpu_s "$AGENT1") $(cpu_s "$AGENT2")"; q0="$(wait_s "$AGENT1") $(wait_s "$AGENT2")"
         fi
-        if ip netns exec "$POD1" iperf3 -c 10.244.2.2 -p 5201 -t "$DURATION" -J "$@" >"$WORK/$tag.json" &&
+        if $PIN_PODS ip netns exec "$POD1" iperf3 -c 10.244.2.2 -p 5201 -t "$DURATION" -J "$@" >"$WORK/$tag.json" &&
             ! jq -e .error "$WORK/$tag.json" >/dev/null 2>&1; then
             break
         fi
@@ -355,7 +359,7 @@ done
 echo
 echo "netns bench $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s per iperf3 run, median of $REPEAT," \
     "pod MTU 1450, underlay veth MTU 1500"
-echo "tweed: $BUILD; kernel $(uname -r); $(iperf3 --version | head -1)"
+echo "tweed: $BUILD; kernel $(uname -r); $(iperf3 --version | head -1)${PIN_AGENT:+; pinned: iperf3 on CPU 0, agents on CPU 1}"
 python3 - "$WORK/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
