@@ -196,6 +196,24 @@ pub(crate) fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
             size_of::<libc::sockaddr_ll>() as libc::socklen_t,
         )
     })?;
+    // A deep receive queue (4 MiB): the default (about 200 KiB) overflows under a TCP stream while the driver
+    // waits for a CPU. FORCE passes the sysctl limit when we have CAP_NET_ADMIN; otherwise the plain option.
+    let bytes: libc::c_int = 4 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: SO_RCVBUF(FORCE) takes an int; `bytes` lives for the call.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&raw const bytes).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+    }
     let one: libc::c_int = 1;
     // SAFETY: PACKET_IGNORE_OUTGOING takes an int; `one` lives for the call. Kernels before 4.20 refuse it, and
     // then the frames we send come back to us: the node drops them (not addressed to it), so that is harmless.
