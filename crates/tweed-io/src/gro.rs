@@ -223,14 +223,16 @@ pub(crate) fn segment_offloaded(
     let id0 = u16::from_be_bytes([frame[ETH + 4], frame[ETH + 5]]);
     let seq0 = u32::from_be_bytes([frame[tcp_at + 4], frame[tcp_at + 5], frame[tcp_at + 6], frame[tcp_at + 7]]);
     let flags0 = frame[tcp_at + 13];
-    let mut seg = [0u8; 65_535];
+    // Segments are built in place: segment i's headers go right in front of its payload, over the tail of
+    // segment i − 1's payload, which has been handed on by then. Only the headers are copied.
+    let mut headers = [0u8; ETH + 60 + 60];
+    headers[..hdr_len].copy_from_slice(&frame[..hdr_len]);
     let count = payload.div_ceil(gso_size).max(1);
     for i in 0..count {
         let from = hdr_len + i * gso_size;
         let len = gso_size.min(frame.len() - from);
-        let out = &mut seg[..hdr_len + len];
-        out[..hdr_len].copy_from_slice(&frame[..hdr_len]);
-        out[hdr_len..].copy_from_slice(&frame[from..from + len]);
+        let out = &mut frame[from - hdr_len..from + len];
+        out[..hdr_len].copy_from_slice(&headers[..hdr_len]);
         let total = (ihl + doff + len) as u16;
         out[ETH + 2..ETH + 4].copy_from_slice(&total.to_be_bytes());
         out[ETH + 4..ETH + 6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
