@@ -7,9 +7,10 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use tweed_control::sync::backend_type;
 use tweed_control::{LeaseStore, Membership, NetworkConfig, PeerSync, SubnetManager, lease_attrs};
 use tweed_io::agent::{AgentConfig, StoreKind, StoreSpec};
-use tweed_overlay::{BackendKind, Node};
+use tweed_overlay::Node;
 
 use crate::Failure;
 
@@ -47,14 +48,6 @@ fn open(spec: &StoreSpec) -> Result<Box<dyn LeaseStore>, Failure> {
     }
 }
 
-const fn kind_name(kind: BackendKind) -> &'static str {
-    match kind {
-        BackendKind::Vxlan => "vxlan",
-        BackendKind::Udp => "udp",
-        BackendKind::HostGw => "host-gw",
-    }
-}
-
 impl Control {
     /// Opens the store, writes the network config if it has none, checks that its backend is the node's, and
     /// acquires a lease (the same subnet as before when this node held one): `config.node.pod_subnet` becomes it.
@@ -77,8 +70,8 @@ impl Control {
         let manager = SubnetManager::from_store(store)
             .map_err(|e| Failure::Input(format!("store: {e}")))?
             .with_ttl(Duration::from_secs(spec.ttl_s.max(1)));
-        let theirs = manager.config().backend.backend_type.to_string().to_lowercase();
-        let ours = kind_name(config.node.backend.kind());
+        let theirs = manager.config().backend.backend_type;
+        let ours = backend_type(config.node.backend.kind());
         if theirs != ours {
             return Err(Failure::Input(format!(
                 "node.backend: the network config in the store says {theirs}, this node is {ours}"

@@ -1,7 +1,6 @@
 //! The summary table of the demo: one row per backend, numbers right-aligned under their headers.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use tweed_overlay::Counters;
 
@@ -12,20 +11,8 @@ use super::world::Traffic;
 pub(crate) struct Row {
     /// The backend's name.
     pub(crate) backend: &'static str,
-    /// Frames the pods sent, and their bytes.
-    pub(crate) pod_frames: u64,
-    /// Bytes of those frames.
-    pub(crate) pod_bytes: u64,
-    /// Frames on the underlay, and their bytes.
-    pub(crate) underlay_frames: u64,
-    /// Bytes of those frames.
-    pub(crate) underlay_bytes: u64,
-    /// What the underlay frames carried: the pod frames inside them.
-    pub(crate) underlay_inner_bytes: u64,
-    /// Packets the node pipelines processed, and the wall time they took.
-    pub(crate) processed: u64,
-    /// Wall time in `Node::process`.
-    pub(crate) process_time: Duration,
+    /// What crossed the links, and the time the pipelines took.
+    pub(crate) traffic: Traffic,
     /// The non-zero drop counters of all nodes, by name.
     pub(crate) drops: Vec<(&'static str, u64)>,
 }
@@ -33,29 +20,20 @@ pub(crate) struct Row {
 impl Row {
     /// The row of a backend's run.
     pub(crate) fn new(backend: &'static str, traffic: &Traffic, counters: &Counters) -> Self {
-        Self {
-            backend,
-            pod_frames: traffic.pod_frames,
-            pod_bytes: traffic.pod_bytes,
-            underlay_frames: traffic.underlay_frames,
-            underlay_bytes: traffic.underlay_bytes,
-            underlay_inner_bytes: traffic.underlay_inner_bytes,
-            processed: traffic.processed,
-            process_time: traffic.process_time,
-            drops: counters.nonzero_drops().collect(),
-        }
+        Self { backend, traffic: traffic.clone(), drops: counters.nonzero_drops().collect() }
     }
 
     /// Bytes the backend added per underlay packet, on average.
     pub(crate) fn overhead_per_packet(&self) -> Option<f64> {
-        (self.underlay_frames != 0)
-            .then(|| self.underlay_bytes.saturating_sub(self.underlay_inner_bytes) as f64 / self.underlay_frames as f64)
+        let t = &self.traffic;
+        (t.underlay_frames != 0)
+            .then(|| t.underlay_bytes.saturating_sub(t.underlay_inner_bytes) as f64 / t.underlay_frames as f64)
     }
 
     /// Packets per second through `Node::process`.
     pub(crate) fn packets_per_sec(&self) -> Option<f64> {
-        let secs = self.process_time.as_secs_f64();
-        (secs > 0.0).then(|| self.processed as f64 / secs)
+        let secs = self.traffic.process_time.as_secs_f64();
+        (secs > 0.0).then(|| self.traffic.processed as f64 / secs)
     }
 
     fn drops_text(&self) -> String {
@@ -107,10 +85,10 @@ pub(crate) fn table(rows: &[Row]) -> String {
         .map(|r| {
             [
                 r.backend.to_owned(),
-                r.pod_frames.to_string(),
-                bytes(r.pod_bytes),
-                r.underlay_frames.to_string(),
-                bytes(r.underlay_bytes),
+                r.traffic.pod_frames.to_string(),
+                bytes(r.traffic.pod_bytes),
+                r.traffic.underlay_frames.to_string(),
+                bytes(r.traffic.underlay_bytes),
                 r.overhead_per_packet().map_or_else(|| "-".to_owned(), |o| format!("{o:.0} B")),
                 r.packets_per_sec().map_or_else(|| "-".to_owned(), |p| format!("{}/s", si(p))),
                 r.drops_text(),
@@ -145,17 +123,20 @@ pub(crate) fn table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn row() -> Row {
         Row {
             backend: "vxlan",
-            pod_frames: 10,
-            pod_bytes: 1000,
-            underlay_frames: 4,
-            underlay_bytes: 600,
-            underlay_inner_bytes: 400,
-            processed: 2_000_000,
-            process_time: Duration::from_millis(250),
+            traffic: Traffic {
+                pod_frames: 10,
+                pod_bytes: 1000,
+                underlay_frames: 4,
+                underlay_bytes: 600,
+                underlay_inner_bytes: 400,
+                processed: 2_000_000,
+                process_time: Duration::from_millis(250),
+            },
             drops: vec![],
         }
     }
@@ -165,7 +146,9 @@ mod tests {
         let r = row();
         assert_eq!(r.overhead_per_packet(), Some(50.0));
         assert_eq!(r.packets_per_sec(), Some(8e6));
-        let idle = Row { underlay_frames: 0, process_time: Duration::ZERO, ..row() };
+        let mut idle = row();
+        idle.traffic.underlay_frames = 0;
+        idle.traffic.process_time = Duration::ZERO;
         assert_eq!((idle.overhead_per_packet(), idle.packets_per_sec()), (None, None));
     }
 

@@ -91,7 +91,7 @@ pub(crate) enum Link {
 }
 
 /// What crossed the links, for the summary table.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Traffic {
     /// Frames pods sent.
     pub(crate) pod_frames: u64,
