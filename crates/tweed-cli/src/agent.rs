@@ -51,7 +51,7 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     };
     let mut driver = build_driver(&config).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
     if let Some(c) = &mut control {
-        c.tick(driver.node_mut());
+        c.tick(driver.node_mut())?;
     }
     let backend = format!("{:?}", config.node.backend.kind()).to_lowercase();
     tracing::info!(
@@ -64,9 +64,13 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     );
     let interval = args.stats.or((config.agent.stats_interval_s > 0).then_some(config.agent.stats_interval_s));
     let mut next = interval.map(|s| Instant::now() + Duration::from_secs(s.max(1)));
+    let mut lost = None;
     let result = driver.run(|d| {
-        if let Some(c) = &mut control {
-            c.tick(d.node_mut());
+        if let Some(c) = &mut control
+            && let Err(e) = c.tick(d.node_mut())
+        {
+            lost = Some(e);
+            return true;
         }
         let due = next.is_some_and(|t| Instant::now() >= t);
         if tweed_io::stats_requested() || due {
@@ -80,7 +84,8 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     log_stats(&driver);
     drop(driver);
     tracing::info!("agent stopped; its devices are deleted");
-    result.map_err(|e| Failure::Runtime(e.to_string()))
+    result.map_err(|e| Failure::Runtime(e.to_string()))?;
+    lost.map_or(Ok(()), Err)
 }
 
 #[cfg(target_os = "linux")]

@@ -2,13 +2,13 @@
 //! leases followed as the node's peers, between rounds of the driver.
 //!
 //! The store is read from the driver's thread every `poll_ms`; a store that does not answer is retried with a
-//! growing pause (up to 30 s) so that an outage costs the data path at most one request timeout per pause. The
-//! etcd store is given short timeouts for that reason.
+//! growing pause (up to 30 s, and at most a quarter of the time the lease has left) so that an outage costs the
+//! data path at most one request timeout per pause. The etcd store is given short timeouts for that reason.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use tweed_control::sync::backend_type;
-use tweed_control::{LeaseStore, Membership, NetworkConfig, PeerSync, SubnetManager, lease_attrs};
+use tweed_control::{LeaseStore, Membership, NetworkConfig, PeerSync, SubnetEnv, SubnetManager, lease_attrs};
 use tweed_io::agent::{AgentConfig, StoreKind, StoreSpec};
 use tweed_overlay::Node;
 
@@ -77,10 +77,23 @@ impl Control {
                 "node.backend: the network config in the store says {theirs}, this node is {ours}"
             )));
         }
-        let mut membership = Membership::new(manager, lease_attrs(&config.node));
+        let previous = spec.subnet_file.as_deref().and_then(|path| match SubnetEnv::read(path) {
+            Ok(env) => env.map(|e| e.subnet),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "subnet file unreadable; not asking for its subnet");
+                None
+            }
+        });
+        let network = manager.config().network;
+        let mut membership = Membership::new(manager, lease_attrs(&config.node)).with_previous(previous);
         let lease = membership.acquire(SystemTime::now()).map_err(|e| Failure::Runtime(format!("store: {e}")))?;
         config.node.pod_subnet = lease.subnet;
         tracing::info!(subnet = %lease.subnet, "lease acquired");
+        if let Some(path) = &spec.subnet_file {
+            let mtu = u32::from(config.node.underlay.mtu.saturating_sub(config.node.backend.overhead()));
+            let env = SubnetEnv { network, subnet: lease.subnet, mtu, ip_masq: false };
+            env.write(path).map_err(|e| Failure::Runtime(format!("store.subnet_file: {}: {e}", path.display())))?;
+        }
         let sync = PeerSync::new(lease.subnet);
         let every = Duration::from_millis(spec.poll_ms.max(10));
         Ok(Self { membership, sync, every, next: Instant::now(), backoff: Duration::ZERO })
@@ -88,15 +101,30 @@ impl Control {
 
     /// Renews the lease when it is due, and applies the store's changes to the node's peers; at most every
     /// `poll_ms`, and less often while the store fails.
-    pub(crate) fn tick(&mut self, node: &mut Node) {
+    ///
+    /// # Errors
+    /// The lease ran out (the store was away longer than the TTL) and another node took the subnet: this node's
+    /// pods are numbered in a subnet it no longer owns, so the agent must stop (flannel exits too) and be restarted,
+    /// which leases another.
+    pub(crate) fn tick(&mut self, node: &mut Node) -> Result<(), Failure> {
         if Instant::now() < self.next {
-            return;
+            return Ok(());
         }
         let now = SystemTime::now();
         let mut failed = false;
         if self.membership.due(now) {
-            match self.membership.renew(now) {
-                Ok(lease) => tracing::info!(subnet = %lease.subnet, "lease renewed"),
+            let held = self.membership.subnet();
+            let renewed = self.membership.renew(now).map(|l| l.subnet);
+            match renewed {
+                Ok(subnet) => tracing::info!(%subnet, "lease renewed"),
+                Err(e) if self.membership.lease().is_none() => {
+                    let subnet = held.map_or_else(String::new, |s| s.to_string());
+                    tracing::error!(subnet, error = %e, "lease lost to another node");
+                    return Err(Failure::Runtime(format!(
+                        "the lease on {subnet} ran out and another node took the subnet ({e}); restart the agent to \
+                         lease another"
+                    )));
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "lease renewal failed; retrying");
                     failed = true;
@@ -116,6 +144,10 @@ impl Control {
         } else {
             Duration::ZERO
         };
-        self.next = Instant::now() + self.every.max(self.backoff);
+        // While the store is away, the lease is retried at least four times before it would run out.
+        let left = self.membership.lease().and_then(|l| l.expiration.duration_since(SystemTime::now()).ok());
+        let pause = left.map_or(self.backoff, |left| self.backoff.min(left / 4));
+        self.next = Instant::now() + self.every.max(pause);
+        Ok(())
     }
 }

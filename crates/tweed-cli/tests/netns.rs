@@ -464,24 +464,38 @@ fn address_pod(ns: &NetNs, subnet: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
     ip
 }
 
-/// Node `i`'s agent file with a lease store and no pod subnet.
-fn store_toml(i: u8, pod: &NetNs, store: &str) -> String {
+/// Node `i`'s agent file with a lease store (leases living `ttl_s`), a subnet file in `dir`, and no pod subnet.
+fn store_toml(i: u8, pod: &NetNs, store: &str, ttl_s: u64, dir: &std::path::Path) -> String {
     format!(
         "[node]\n[node.underlay]\nnode_ip = \"{}\"\n[node.backend]\ntype = \"vxlan\"\nvtep_mac = \"{}\"\n\
          [underlay]\ninterface = \"eth0\"\n[[pods]]\ntap = \"eth0\"\nnetns = \"{}\"\nmtu = 1450\n\
-         [store]\n{store}\nttl_s = 3\npoll_ms = 200\n\
+         [store]\n{store}\nttl_s = {ttl_s}\npoll_ms = 200\nsubnet_file = \"{}\"\n\
          network = '{{\"Network\": \"10.244.0.0/16\", \"SubnetLen\": 24, \"Backend\": {{\"Type\": \"vxlan\"}}}}'\n",
         node_ip(i),
         vtep_mac(i),
-        pod.name()
+        pod.name(),
+        subnet_file(dir, i).display()
     )
 }
 
-/// Three agents on one lease store: distinct subnets, every pod reaches every other; a stopped agent's lease
-/// expires and the others drop its route (their gateway answers "net unreachable"); restarted, it gets its old
-/// subnet back and is reachable again.
-fn agents_follow_the_store(world: (NetNs, Vec<NetNs>, Vec<netns::Veth>), store: &str, extra: impl FnOnce()) {
+/// Where node `i` writes flannel's subnet.env.
+fn subnet_file(dir: &std::path::Path, i: u8) -> std::path::PathBuf {
+    dir.join(format!("node{i}/subnet.env"))
+}
+
+/// Three agents on one lease store (leases living `ttl_s`): distinct subnets, every pod reaches every other, and
+/// each agent writes flannel's subnet.env; `extra` runs next (an etcd restart), after which every pod still reaches
+/// the others and no lease was lost. Then a stopped agent's lease expires and the others drop its route (their
+/// gateway answers "net unreachable"); restarted, it gets its old subnet back (from its subnet file) and is
+/// reachable again.
+fn agents_follow_the_store(
+    world: (NetNs, Vec<NetNs>, Vec<netns::Veth>),
+    store: &str,
+    ttl_s: u64,
+    extra: impl FnOnce(),
+) {
     let (_sw, nodes, _links) = world;
+    let dir = tempfile::tempdir().unwrap();
     let pods: Vec<NetNs> = (1..=3).map(|i| NetNs::new(&format!("pod{i}")).unwrap()).collect();
     let mut agents = Vec::new();
     let mut files = Vec::new();
@@ -489,8 +503,16 @@ fn agents_follow_the_store(world: (NetNs, Vec<NetNs>, Vec<netns::Veth>), store: 
     let mut subnets = Vec::new();
     for (k, (node, pod)) in nodes.iter().zip(&pods).enumerate() {
         let i = k as u8 + 1;
-        let (mut agent, file) = start_agent(node, &format!("agent{i}"), &store_toml(i, pod, store));
+        let (mut agent, file) = start_agent(node, &format!("agent{i}"), &store_toml(i, pod, store, ttl_s, dir.path()));
         let subnet = leased_subnet(&mut agent);
+        let env = std::fs::read_to_string(subnet_file(dir.path(), i)).unwrap();
+        let gateway = std::net::Ipv4Addr::from(u32::from(subnet.network()) + 1);
+        assert_eq!(
+            env,
+            format!(
+                "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET={gateway}/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"
+            )
+        );
         ips.push(address_pod(pod, subnet));
         subnets.push(subnet);
         agents.push(agent);
@@ -500,13 +522,21 @@ fn agents_follow_the_store(world: (NetNs, Vec<NetNs>, Vec<netns::Veth>), store: 
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 3, "subnets {subnets:?}");
-    for (a, pod) in pods.iter().enumerate() {
-        for (b, ip) in ips.iter().enumerate().filter(|&(b, _)| b != a) {
-            ping_until_ok(pod, *ip, WARM_UP).unwrap_or_else(|e| panic!("pod {a} -> pod {b}: {e}"));
+    let all_reach_all = |pods: &[NetNs], ips: &[std::net::Ipv4Addr]| {
+        for (a, pod) in pods.iter().enumerate() {
+            for (b, ip) in ips.iter().enumerate().filter(|&(b, _)| b != a) {
+                ping_until_ok(pod, *ip, WARM_UP).unwrap_or_else(|e| panic!("pod {a} -> pod {b}: {e}"));
+            }
         }
-    }
+    };
+    all_reach_all(&pods, &ips);
     extra();
-    // Node 3 stops without releasing: its lease runs out (TTL 3 s), the others remove its route.
+    all_reach_all(&pods, &ips);
+    for agent in &agents {
+        let log = agent.log();
+        assert!(!log.contains("removed") && !log.contains("lost"), "a lease was lost: {log}");
+    }
+    // Node 3 stops without releasing: its lease runs out, the others remove its route.
     let third = agents.pop().unwrap();
     stop_agent(third, &[]);
     let start = Instant::now();
@@ -515,12 +545,13 @@ fn agents_follow_the_store(world: (NetNs, Vec<NetNs>, Vec<netns::Veth>), store: 
         if p.output.contains("Unreachable") {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "node 3's route outlived its lease: {}", p.output);
+        assert!(start.elapsed() < Duration::from_secs(ttl_s + 12), "node 3's route outlived its lease: {}", p.output);
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(agents[0].log().contains("removed"), "{}", agents[0].log());
-    // Restarted, it gets the same subnet, and the others take it back as a peer.
-    let (mut again, _file) = start_agent(&nodes[2], "agent3-again", &store_toml(3, &pods[2], store));
+    // Restarted, it gets the same subnet (its lease is gone, its subnet file names it), and the others take it back
+    // as a peer.
+    let (mut again, _file) = start_agent(&nodes[2], "agent3-again", &store_toml(3, &pods[2], store, ttl_s, dir.path()));
     assert_eq!(leased_subnet(&mut again), subnets[2]);
     pods[2].wait_for_link("eth0", Duration::from_secs(5)).unwrap();
     address_pod(&pods[2], subnets[2]);
@@ -536,7 +567,7 @@ fn agents_follow_a_file_store() {
     skip_unless!(Root, Netns, Veth, Bridge, Tun, Ping);
     let dir = tempfile::tempdir().unwrap();
     let store = format!("kind = \"file\"\npath = \"{}\"", dir.path().join("leases.json").display());
-    agents_follow_the_store(three_node_underlay(), &store, || {});
+    agents_follow_the_store(three_node_underlay(), &store, 3, || {});
 }
 
 /// etcd on the underlay's switch, at 192.168.0.254:2379, its data in `dir`.
@@ -585,7 +616,8 @@ fn agents_follow_etcd_across_its_restart() {
     let sw = world.0.name().to_owned();
     let server = std::cell::RefCell::new(Some(etcd(&sw, dir.path())));
     let store = "kind = \"etcd\"\nendpoints = [\"http://192.168.0.254:2379\"]";
-    agents_follow_the_store(world, store, || {
+    // Leases live 10 s here, so that they outlast the restart (etcd takes about 3 s to be back).
+    agents_follow_the_store(world, store, 10, || {
         let mut old = server.borrow_mut().take().unwrap();
         old.stop(Duration::from_secs(3));
         std::thread::sleep(Duration::from_secs(1));

@@ -5,18 +5,20 @@
 //! 1. a live lease whose `PublicIP` is this node's is the node's own from before a restart: if the config still
 //!    allows it (length `SubnetLen`, between `SubnetMin` and `SubnetMax`) it is renewed and kept, otherwise
 //!    released;
-//! 2. otherwise the node takes a free subnet: walking from `SubnetMin` to `SubnetMax`, the first 100 subnets that
-//!    overlap no live lease are candidates, and one of them is picked (flannel picks at random; tweed picks with a
-//!    hash of the node's public IP and the attempt number, so racing nodes mostly try different subnets and every run
-//!    is reproducible);
-//! 3. the store's atomic create-if-absent decides races: the loser reads the leases again and retries.
+//! 2. otherwise, when the caller knows the node's previous subnet (flannel's `--subnet-file`; see
+//!    [`SubnetManager::acquire_preferring`]) and it is still free and allowed, the node takes it again;
+//! 3. otherwise the node takes a free subnet: walking from `SubnetMin` to `SubnetMax`, the first 100 subnets that
+//!    overlap no live lease are candidates, and one of them is picked. flannel picks at random; tweed ranks the
+//!    candidates by a hash of the node's public IP, the subnet and the attempt number (rendezvous hashing) and takes
+//!    the highest. Racing nodes mostly try different subnets, every run is reproducible, and a node whose lease ran
+//!    out gets the same subnet back as long as nobody took it, whatever happened to the other leases meanwhile;
+//! 4. the store's atomic create-if-absent decides races: the loser reads the leases again and retries.
 //!
 //! When no subnet is free the answer is [`AllocError::Exhausted`]. A lease lives for the TTL (24 hours by default,
 //! settable for tests); [`SubnetManager::renew_at`] says when to renew, and a node that stops renewing loses the
 //! subnet once the TTL has passed: it is free for any node after that.
 //!
-//! Not carried over from flannel: reservations (leases written by hand without a TTL) and the `--subnet-file`
-//! "previous subnet" hint; a node's own live lease, found by its public IP, is what keeps its subnet.
+//! Not carried over from flannel: reservations (leases written by hand without a TTL).
 
 use core::fmt;
 use core::time::Duration;
@@ -108,6 +110,21 @@ const fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// The candidate `attrs`' node tries on `attempt`: the one with the highest hash of (public IP, attempt, subnet).
+/// A node's first choice depends only on which candidates are free, not on their positions, so it stays the same
+/// when other subnets come and go.
+fn rank(attrs: &LeaseAttrs, attempt: usize, free: &[Ipv4Net]) -> Option<Ipv4Net> {
+    let seed = mix((u64::from(attrs.public_ip.to_bits()) << 32) | attempt as u64);
+    free.iter()
+        .copied()
+        .max_by_key(|n| mix(seed ^ u64::from(n.network().to_bits()) ^ (u64::from(n.prefix_len()) << 32)))
+}
+
+/// Whether two subnets share an address.
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// Hands out the subnets of one network config from one store.
@@ -208,6 +225,20 @@ impl<S: LeaseStore> SubnetManager<S> {
     /// Gets this node (`attrs.public_ip`) a subnet: its own live lease if it has one the config still allows, else
     /// a free one.
     pub fn acquire(&self, attrs: &LeaseAttrs, now: SystemTime) -> Result<Lease, AllocError> {
+        self.acquire_preferring(attrs, None, now)
+    }
+
+    /// [`SubnetManager::acquire`], trying `previous` (the subnet the node held before, as flannel reads it from its
+    /// `--subnet-file`) before the other free subnets when the node has no live lease: a node whose lease expired
+    /// while it was down gets its subnet back unless another node took it. A `previous` the config does not allow
+    /// any more is ignored.
+    pub fn acquire_preferring(
+        &self,
+        attrs: &LeaseAttrs,
+        previous: Option<Ipv4Net>,
+        now: SystemTime,
+    ) -> Result<Lease, AllocError> {
+        let previous = previous.filter(|p| self.config.is_compatible(p));
         for attempt in 0..self.attempts {
             let mut snapshot = self.store.leases(now)?;
             if let Some(own) = snapshot.leases.iter().find(|l| l.attrs.public_ip == attrs.public_ip).cloned() {
@@ -222,13 +253,15 @@ impl<S: LeaseStore> SubnetManager<S> {
                 self.store.release(own.subnet, attrs.public_ip, now)?;
                 snapshot.leases.retain(|l| l.subnet != own.subnet);
             }
-            let free = self.free_subnets(&snapshot, CANDIDATES);
-            if free.is_empty() {
-                return Err(self.exhausted());
+            if let Some(prev) = previous.filter(|p| !snapshot.leases.iter().any(|l| overlaps(&l.subnet, p))) {
+                match self.store.acquire(prev, attrs, self.ttl, now) {
+                    Ok(lease) => return Ok(lease),
+                    Err(StoreError::Taken { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
             }
-            let seed = (u64::from(attrs.public_ip.to_bits()) << 32) | attempt as u64;
-            // The modulo keeps the index below `free.len()`, which fits in a usize.
-            let pick = free[(mix(seed) % free.len() as u64) as usize];
+            let free = self.free_subnets(&snapshot, CANDIDATES);
+            let Some(pick) = rank(attrs, attempt, &free) else { return Err(self.exhausted()) };
             match self.store.acquire(pick, attrs, self.ttl, now) {
                 Ok(lease) => return Ok(lease),
                 Err(StoreError::Taken { .. }) => {}
@@ -376,6 +409,42 @@ mod tests {
         // Released, it is free at once.
         m.release(&b, t(17)).expect("own");
         assert_eq!(m.acquire(&node(1), t(17)).expect("free").subnet, a.subnet);
+    }
+
+    /// A node whose lease lapsed while it was down gets the same subnet back whatever happened to the other leases
+    /// meanwhile (its first choice depends on which subnets are free, not on where they sit in the list), and gets
+    /// its previous subnet (its subnet file) when that is free, even when it is not its first choice.
+    #[test]
+    fn a_lapsed_node_gets_its_subnet_back() {
+        let c = cfg(r#"{"Network":"10.244.0.0/16","SubnetLen":24}"#);
+        let m = SubnetManager::new(MemoryStore::new(), c).with_ttl(Duration::from_secs(10));
+        let first: Vec<Ipv4Net> = (1..=3).map(|i| m.acquire(&node(i), t(0)).expect("room").subnet).collect();
+        // Node 3 is down; node 2's lease lapses too and node 2 comes back later. Node 4 arrives meanwhile.
+        let _ = m.acquire(&node(1), t(15)).expect("renewed");
+        let fourth = m.acquire(&node(4), t(16)).expect("room").subnet;
+        assert!(!first.contains(&fourth));
+        assert_eq!(m.acquire(&node(3), t(17)).expect("room").subnet, first[2], "node 3 came back elsewhere");
+        assert_eq!(m.acquire(&node(2), t(18)).expect("room").subnet, first[1], "node 2 came back elsewhere");
+        // The previous subnet wins over the first choice when free, is ignored when taken or not allowed.
+        let m = SubnetManager::new(MemoryStore::new(), small());
+        let choice = m.acquire(&node(9), t(0)).expect("room").subnet;
+        let other = free_subnets(m.config(), [choice], 1)[0];
+        let m = SubnetManager::new(MemoryStore::new(), small());
+        assert_eq!(m.acquire_preferring(&node(9), Some(other), t(0)).expect("room").subnet, other);
+        assert_eq!(m.acquire_preferring(&node(8), Some(other), t(0)).expect("room").subnet, choice_of(&m, 8, other));
+        for outside in [net("10.9.0.0/29"), net("10.9.0.8/30"), net("10.10.0.8/29")] {
+            let m = SubnetManager::new(MemoryStore::new(), small());
+            assert_eq!(m.acquire_preferring(&node(9), Some(outside), t(0)).expect("room").subnet, choice);
+        }
+        // A live lease of its own wins over the previous subnet.
+        let m = SubnetManager::new(MemoryStore::new(), small());
+        let own = m.acquire(&node(9), t(0)).expect("room").subnet;
+        assert_eq!(m.acquire_preferring(&node(9), Some(other), t(1)).expect("own").subnet, own);
+    }
+
+    /// Node `i`'s first choice when `taken` is leased.
+    fn choice_of<S: LeaseStore>(m: &SubnetManager<S>, i: u8, taken: Ipv4Net) -> Ipv4Net {
+        rank(&node(i), 0, &free_subnets(m.config(), [taken], CANDIDATES)).expect("room")
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`store`]: the [`LeaseStore`] trait (atomic acquisition, TTLs, a watch stream) and the in-memory store.
 //! - [`alloc`]: the [`SubnetManager`] that gives each node a subnet, keeps it across restarts and renews it.
 //! - [`file_store`]: the default store, one JSON file under a file lock.
+//! - [`subnet_env`]: flannel's subnet file (`subnet.env`), written for the pods' plumbing and read back on restart.
 //! - [`sync`]: the agent's side: our own lease kept ([`Membership`]), the others' followed as peers of a running
 //!   node ([`PeerSync`]).
 //! - `etcd_store` (cargo feature `etcd`, off by default): the store in etcd, in flannel's key layout, so a cluster
@@ -25,6 +26,7 @@ pub mod etcd_store;
 pub mod file_store;
 pub mod lease;
 pub mod store;
+pub mod subnet_env;
 pub mod sync;
 
 pub use alloc::{AllocError, SubnetManager};
@@ -35,4 +37,5 @@ pub use etcd_store::{EtcdOptions, EtcdStore};
 pub use file_store::FileStore;
 pub use lease::{Lease, LeaseAttrs, VxlanData};
 pub use store::{LeaseStore, MemoryStore, StoreError};
+pub use subnet_env::SubnetEnv;
 pub use sync::{Membership, PeerSync, SkipReason, Skipped, SyncReport, lease_attrs, peer_from_lease};

@@ -619,13 +619,22 @@ pub struct Membership<S> {
     manager: SubnetManager<S>,
     attrs: LeaseAttrs,
     lease: Option<Lease>,
+    previous: Option<Ipv4Net>,
 }
 
 impl<S: LeaseStore> Membership<S> {
     /// A node publishing `attrs` (see [`lease_attrs`]) through `manager`, holding no lease yet.
     #[must_use]
     pub fn new(manager: SubnetManager<S>, attrs: LeaseAttrs) -> Self {
-        Self { manager, attrs, lease: None }
+        Self { manager, attrs, lease: None, previous: None }
+    }
+
+    /// The same node, remembering `subnet` as the one it held before (flannel's `--subnet-file`): an acquisition
+    /// without a live lease of its own takes it again when it is free (see [`SubnetManager::acquire_preferring`]).
+    #[must_use]
+    pub fn with_previous(mut self, subnet: Option<Ipv4Net>) -> Self {
+        self.previous = subnet;
+        self
     }
 
     /// The manager (its store, config and TTL).
@@ -658,13 +667,16 @@ impl<S: LeaseStore> Membership<S> {
         self.lease.as_ref().map(|l| self.manager.renew_at(l))
     }
 
-    /// Gets the node a subnet: its own live lease from before a restart when it has one, else a free one (see
-    /// [`SubnetManager::acquire`]).
+    /// Gets the node a subnet: its own live lease from before a restart when it has one, else the subnet it held
+    /// last (see [`Membership::with_previous`]) when that is free, else a free one (see
+    /// [`SubnetManager::acquire_preferring`]).
     ///
     /// # Errors
     /// Those of [`SubnetManager::acquire`]; the lease held before, if any, is kept.
     pub fn acquire(&mut self, now: SystemTime) -> Result<&Lease, AllocError> {
-        let lease = self.manager.acquire(&self.attrs, now)?;
+        let previous = self.lease.as_ref().map(|l| l.subnet).or(self.previous);
+        let lease = self.manager.acquire_preferring(&self.attrs, previous, now)?;
+        self.previous = Some(lease.subnet);
         Ok(self.lease.insert(lease))
     }
 

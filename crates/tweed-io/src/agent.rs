@@ -30,6 +30,7 @@
 //! kind = "file"                # "file" (path = …) or "etcd" (endpoints = […], with the `etcd` feature)
 //! path = "/var/lib/tweed/leases.json"
 //! ttl_s = 86400                # the lease's TTL, renewed before it runs out
+//! subnet_file = "/run/tweed/subnet.env"  # optional: flannel's subnet.env, written and read back on restart
 //! ```
 //!
 //! With a `[store]`, `node.pod_subnet` may be left out: the agent acquires a subnet from the network config in the
@@ -148,6 +149,12 @@ pub struct StoreSpec {
     /// written to the store when it holds none yet; a store that holds one keeps its own.
     #[serde(default)]
     pub network: Option<String>,
+    /// flannel's `--subnet-file` (flannel uses `/run/flannel/subnet.env`): the agent writes the network, its subnet
+    /// and the pods' MTU there in flannel's format (`FLANNEL_NETWORK=…`, `FLANNEL_SUBNET=…`, `FLANNEL_MTU=…`,
+    /// `FLANNEL_IPMASQ=false`, what flannel's CNI plugin reads), and on a restart takes the subnet found there again
+    /// when its lease has expired meanwhile and nobody took it.
+    #[serde(default)]
+    pub subnet_file: Option<PathBuf>,
 }
 
 /// A kind of lease store.
