@@ -570,6 +570,51 @@ fn agents_follow_a_file_store() {
     agents_follow_the_store(three_node_underlay(), &store, 3, || {});
 }
 
+/// A network with room for one subnet. Node 1's agent is frozen (SIGSTOP) past its lease's TTL and node 2 takes
+/// the subnet; node 3 finds none and says so; thawed, node 1 finds its subnet taken and stops with an error (exit
+/// code 1) rather than carry on with pods numbered in another node's subnet, deleting its TAP.
+#[test]
+fn an_agent_whose_subnet_was_taken_stops() {
+    skip_unless!(Root, Netns, Veth, Bridge, Tun, Ping);
+    let (_sw, nodes, _links) = three_node_underlay();
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("kind = \"file\"\npath = \"{}\"", dir.path().join("leases.json").display());
+    let pods: Vec<NetNs> = (1..=3).map(|i| NetNs::new(&format!("pod{i}")).unwrap()).collect();
+    let toml = |i: u8| {
+        store_toml(i, &pods[usize::from(i) - 1], &store, 2, dir.path()).replace(
+            "\"SubnetLen\": 24",
+            "\"SubnetLen\": 24, \"SubnetMin\": \"10.244.5.0\", \"SubnetMax\": \"10.244.5.0\"",
+        )
+    };
+    let (mut first, _f1) = start_agent(&nodes[0], "agent1", &toml(1));
+    let subnet = leased_subnet(&mut first);
+    assert_eq!(subnet, "10.244.5.0/24".parse().unwrap());
+    assert!(first.signal(libc::SIGSTOP));
+    std::thread::sleep(Duration::from_secs(3));
+    let (mut second, _f2) = start_agent(&nodes[1], "agent2", &toml(2));
+    assert_eq!(leased_subnet(&mut second), subnet);
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), toml(3)).unwrap();
+    let third = nodes[2].exec(&[TWEED, "agent", "--config", file.path().to_str().unwrap()], Duration::from_secs(15));
+    let third = third.unwrap();
+    assert_eq!(third.status.code(), Some(1), "{}", third.stderr);
+    assert!(third.stderr.contains("out of subnets: all 1 subnets from 10.244.5.0/24"), "{}", third.stderr);
+    assert!(first.signal(libc::SIGCONT));
+    first.wait_for_log("lease lost to another node", Duration::from_secs(10)).unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = first.exited() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "agent 1 runs on: {}", first.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(1), "{}", first.log());
+    assert!(first.log().contains("restart the agent to lease another"), "{}", first.log());
+    assert!(!pods[0].has_link("eth0"), "agent 1 left its TAP");
+    stop_agent(second, &[]);
+}
+
 /// etcd on the underlay's switch, at 192.168.0.254:2379, its data in `dir`.
 #[cfg(feature = "etcd")]
 fn etcd(sw: &str, dir: &std::path::Path) -> Process {
