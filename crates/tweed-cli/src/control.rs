@@ -1,12 +1,18 @@
 //! The agent's control plane: a subnet lease from a store (memory, file, etcd) kept alive, and the other nodes'
-//! leases followed as the node's peers, between rounds of the driver.
+//! leases followed as the node's peers.
 //!
-//! The store is read from the driver's thread every `poll_ms`; a store that does not answer is retried with a
-//! growing pause (up to 30 s, and at most a quarter of the time the lease has left) so that an outage costs the
-//! data path at most one request timeout per pause. The etcd store is given short timeouts for that reason.
+//! The lease is acquired before the node is built (its subnet is the node's). After that the store is only talked
+//! to from a control thread: it renews the lease when due and reads the store's changes every `poll_ms`, retrying
+//! with a growing pause (up to 30 s, and at most a quarter of the time the lease has left) while the store does
+//! not answer. What it reads goes to the data path through a channel, and the driver's thread applies it to the
+//! node between rounds ([`Control::tick`], a channel read when nothing changed), so a slow or absent store never
+//! holds up a packet.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
 
+use tweed_control::store::{Snapshot, Watch};
 use tweed_control::sync::backend_type;
 use tweed_control::{LeaseStore, Membership, NetworkConfig, PeerSync, SubnetEnv, SubnetManager, lease_attrs};
 use tweed_io::agent::{AgentConfig, StoreKind, StoreSpec};
@@ -14,13 +20,33 @@ use tweed_overlay::Node;
 
 use crate::Failure;
 
-/// A lease held and peers followed.
+/// What the control thread tells the data path.
+enum Update {
+    /// The store's changes, in the order read.
+    Watch(Watch),
+    /// The lease ran out and another node took the subnet: the agent must stop.
+    Lost(String),
+}
+
+/// A lease held and peers followed: the data path's end.
 pub(crate) struct Control {
-    membership: Membership<Box<dyn LeaseStore>>,
     sync: PeerSync,
+    /// The snapshot read at start, applied at the first tick.
+    first: Option<Snapshot>,
+    updates: Receiver<Update>,
+    /// Dropped to stop the thread.
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The control thread's state.
+struct Worker {
+    membership: Membership<Box<dyn LeaseStore>>,
+    /// The revision to read changes from; `None` until a snapshot was read.
+    since: Option<u64>,
     every: Duration,
-    next: Instant,
     backoff: Duration,
+    updates: Sender<Update>,
 }
 
 fn open(spec: &StoreSpec) -> Result<Box<dyn LeaseStore>, Failure> {
@@ -49,8 +75,9 @@ fn open(spec: &StoreSpec) -> Result<Box<dyn LeaseStore>, Failure> {
 }
 
 impl Control {
-    /// Opens the store, writes the network config if it has none, checks that its backend is the node's, and
-    /// acquires a lease (the same subnet as before when this node held one): `config.node.pod_subnet` becomes it.
+    /// Opens the store, writes the network config if it has none, checks that its backend is the node's, acquires
+    /// a lease (the same subnet as before when this node held one; `config.node.pod_subnet` becomes it), reads the
+    /// other leases, and starts the control thread.
     pub(crate) fn start(spec: &StoreSpec, config: &mut AgentConfig) -> Result<Self, Failure> {
         if !config.pod_subnet_from_store {
             return Err(Failure::Input("node.pod_subnet: leave it out with a [store], which leases one".into()));
@@ -86,7 +113,7 @@ impl Control {
         });
         let network = manager.config().network;
         let mut membership = Membership::new(manager, lease_attrs(&config.node)).with_previous(previous);
-        let lease = membership.acquire(SystemTime::now()).map_err(|e| Failure::Runtime(format!("store: {e}")))?;
+        let lease = membership.acquire(SystemTime::now()).map_err(|e| Failure::Runtime(format!("store: {e}")))?.clone();
         config.node.pod_subnet = lease.subnet;
         tracing::info!(subnet = %lease.subnet, "lease acquired");
         if let Some(path) = &spec.subnet_file {
@@ -94,22 +121,88 @@ impl Control {
             let env = SubnetEnv { network, subnet: lease.subnet, mtu, ip_masq: false };
             env.write(path).map_err(|e| Failure::Runtime(format!("store.subnet_file: {}: {e}", path.display())))?;
         }
-        let sync = PeerSync::new(lease.subnet);
-        let every = Duration::from_millis(spec.poll_ms.max(10));
-        Ok(Self { membership, sync, every, next: Instant::now(), backoff: Duration::ZERO })
+        let now = SystemTime::now();
+        let first = match membership.manager().store().leases(now) {
+            Ok(snapshot) => Some(snapshot),
+            Err(e) => {
+                tracing::warn!(error = %e, "lease store unavailable; peers follow when it answers");
+                None
+            }
+        };
+        let (updates_tx, updates) = mpsc::channel();
+        let (stop, stop_rx) = mpsc::channel();
+        let worker = Worker {
+            membership,
+            since: first.as_ref().map(|s| s.revision),
+            every: Duration::from_millis(spec.poll_ms.max(10)),
+            backoff: Duration::ZERO,
+            updates: updates_tx,
+        };
+        let thread = std::thread::Builder::new()
+            .name("tweed-control".into())
+            .spawn(move || worker.run(&stop_rx))
+            .map_err(|e| Failure::Runtime(format!("cannot start the control thread: {e}")))?;
+        Ok(Self { sync: PeerSync::new(lease.subnet), first, updates, stop: Some(stop), thread: Some(thread) })
     }
 
-    /// Renews the lease when it is due, and applies the store's changes to the node's peers; at most every
-    /// `poll_ms`, and less often while the store fails.
+    /// Applies what the control thread read since the last call to the node's peers; never waits.
     ///
     /// # Errors
     /// The lease ran out (the store was away longer than the TTL) and another node took the subnet: this node's
     /// pods are numbered in a subnet it no longer owns, so the agent must stop (flannel exits too) and be restarted,
     /// which leases another.
     pub(crate) fn tick(&mut self, node: &mut Node) -> Result<(), Failure> {
-        if Instant::now() < self.next {
-            return Ok(());
+        if let Some(snapshot) = self.first.take() {
+            log_report(&self.sync.start_with(snapshot, node));
         }
+        loop {
+            match self.updates.try_recv() {
+                Ok(Update::Watch(watch)) => log_report(&self.sync.apply_watch(watch, node)),
+                Ok(Update::Lost(message)) => return Err(Failure::Runtime(message)),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+            }
+        }
+    }
+}
+
+impl Drop for Control {
+    /// Stops the control thread (it is between two store calls within a request timeout) and waits for it.
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn log_report(report: &tweed_control::SyncReport) {
+    if !report.is_quiet() {
+        tracing::info!(%report, "peers");
+    }
+}
+
+impl Worker {
+    /// Renews and reads until `stop` says so (or its sender is gone), or the lease is lost.
+    fn run(mut self, stop: &Receiver<()>) {
+        let mut pause = self.every;
+        loop {
+            match stop.recv_timeout(pause) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+            match self.round() {
+                Ok(next) => pause = next,
+                Err(message) => {
+                    let _ = self.updates.send(Update::Lost(message));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Renews the lease when it is due and reads the store's changes; the pause before the next round, or why
+    /// the lease is lost.
+    fn round(&mut self) -> Result<Duration, String> {
         let now = SystemTime::now();
         let mut failed = false;
         if self.membership.due(now) {
@@ -120,10 +213,10 @@ impl Control {
                 Err(e) if self.membership.lease().is_none() => {
                     let subnet = held.map_or_else(String::new, |s| s.to_string());
                     tracing::error!(subnet, error = %e, "lease lost to another node");
-                    return Err(Failure::Runtime(format!(
+                    return Err(format!(
                         "the lease on {subnet} ran out and another node took the subnet ({e}); restart the agent to \
                          lease another"
-                    )));
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "lease renewal failed; retrying");
@@ -131,9 +224,23 @@ impl Control {
                 }
             }
         }
-        match self.sync.poll(self.membership.manager().store(), node, now) {
-            Ok(report) if !report.is_quiet() => tracing::info!(%report, "peers"),
-            Ok(_) => {}
+        let store = self.membership.manager().store();
+        let read = match self.since {
+            Some(since) => store.watch(since, now),
+            None => store.leases(now).map(Watch::Reset),
+        };
+        match read {
+            Ok(watch) => {
+                let (revision, news) = match &watch {
+                    Watch::Events { events, revision } => (*revision, !events.is_empty()),
+                    Watch::Reset(snapshot) => (snapshot.revision, true),
+                };
+                self.since = Some(revision);
+                if news && self.updates.send(Update::Watch(watch)).is_err() {
+                    // The data path is gone; the stop signal follows.
+                    return Ok(self.every);
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "lease store unavailable; peers unchanged");
                 failed = true;
@@ -146,8 +253,6 @@ impl Control {
         };
         // While the store is away, the lease is retried at least four times before it would run out.
         let left = self.membership.lease().and_then(|l| l.expiration.duration_since(SystemTime::now()).ok());
-        let pause = left.map_or(self.backoff, |left| self.backoff.min(left / 4));
-        self.next = Instant::now() + self.every.max(pause);
-        Ok(())
+        Ok(self.every.max(left.map_or(self.backoff, |left| self.backoff.min(left / 4))))
     }
 }

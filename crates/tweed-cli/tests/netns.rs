@@ -465,6 +465,11 @@ fn address_pod(ns: &NetNs, subnet: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
     ip
 }
 
+/// The longest round trip of a ping's summary (`rtt min/avg/max/mdev = 0.045/0.061/0.080/0.012 ms`).
+fn rtt_max_ms(output: &str) -> Option<f64> {
+    output.lines().find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))?.split('/').nth(2)?.parse().ok()
+}
+
 /// Node `i`'s agent file with a lease store (leases living `ttl_s`), a subnet file in `dir`, and no pod subnet.
 fn store_toml(i: u8, pod: &NetNs, store: &str, ttl_s: u64, dir: &std::path::Path) -> String {
     format!(
@@ -493,7 +498,7 @@ fn agents_follow_the_store(
     world: (NetNs, Vec<NetNs>, Vec<netns::Veth>),
     store: &str,
     ttl_s: u64,
-    extra: impl FnOnce(),
+    extra: impl FnOnce(&[NetNs], &[std::net::Ipv4Addr]),
 ) {
     let (_sw, nodes, _links) = world;
     let dir = tempfile::tempdir().unwrap();
@@ -531,7 +536,7 @@ fn agents_follow_the_store(
         }
     };
     all_reach_all(&pods, &ips);
-    extra();
+    extra(&pods, &ips);
     all_reach_all(&pods, &ips);
     for agent in &agents {
         let log = agent.log();
@@ -568,7 +573,7 @@ fn agents_follow_a_file_store() {
     skip_unless!(Root, Netns, Veth, Bridge, Tun, Ping);
     let dir = tempfile::tempdir().unwrap();
     let store = format!("kind = \"file\"\npath = \"{}\"", dir.path().join("leases.json").display());
-    agents_follow_the_store(three_node_underlay(), &store, 3, || {});
+    agents_follow_the_store(three_node_underlay(), &store, 3, |_, _| {});
 }
 
 /// A network with room for one subnet. Node 1's agent is frozen (SIGSTOP) past its lease's TTL and node 2 takes
@@ -647,7 +652,8 @@ fn etcd(sw: &str, dir: &std::path::Path) -> Process {
 }
 
 /// The same with etcd (flannel's key layout), and etcd restarted while the agents run: nothing is lost, and the
-/// lease expiry and the restart that follow go through the restarted etcd.
+/// lease expiry and the restart that follow go through the restarted etcd. Frozen for two seconds, etcd delays no
+/// packet.
 #[cfg(feature = "etcd")]
 #[test]
 fn agents_follow_etcd_across_its_restart() {
@@ -663,10 +669,20 @@ fn agents_follow_etcd_across_its_restart() {
     let server = std::cell::RefCell::new(Some(etcd(&sw, dir.path())));
     let store = "kind = \"etcd\"\nendpoints = [\"http://192.168.0.254:2379\"]";
     // Leases live 10 s here, so that they outlast the restart (etcd takes about 3 s to be back).
-    agents_follow_the_store(world, store, 10, || {
+    agents_follow_the_store(world, store, 10, |pods, ips| {
         let mut old = server.borrow_mut().take().unwrap();
         old.stop(Duration::from_secs(3));
         std::thread::sleep(Duration::from_secs(1));
-        *server.borrow_mut() = Some(etcd(&sw, dir.path()));
+        let mut etcd = etcd(&sw, dir.path());
+        // A store that hangs (etcd frozen: connections open, no answers) holds up no packet: the agents' control
+        // threads wait for it, their data paths do not.
+        assert!(etcd.signal(libc::SIGSTOP));
+        let p = ping(&pods[0], ips[1], 10, &["-i", "0.2", "-w", "6"]);
+        assert!(etcd.signal(libc::SIGCONT));
+        let p = p.unwrap();
+        assert_eq!(p.received, 10, "pings while etcd hangs: {}", p.output);
+        let max = rtt_max_ms(&p.output).unwrap_or(f64::MAX);
+        assert!(max < 250.0, "a ping waited {max} ms while etcd hung: {}", p.output);
+        *server.borrow_mut() = Some(etcd);
     });
 }

@@ -416,7 +416,7 @@ impl PeerSync {
         now: SystemTime,
     ) -> Result<SyncReport, StoreError> {
         let snapshot = store.leases(now)?;
-        Ok(self.resync(snapshot, node, false))
+        Ok(self.start_with(snapshot, node))
     }
 
     /// Applies the store's changes since the last call (or since [`PeerSync::start`], which it calls when it was
@@ -432,8 +432,21 @@ impl PeerSync {
         now: SystemTime,
     ) -> Result<SyncReport, StoreError> {
         let Some(since) = self.revision else { return self.start(store, node, now) };
-        match store.watch(since, now)? {
-            Watch::Reset(snapshot) => Ok(self.resync(snapshot, node, true)),
+        Ok(self.apply_watch(store.watch(since, now)?, node))
+    }
+
+    /// [`PeerSync::start`] with a snapshot read elsewhere: the store is read on one thread (a control thread that
+    /// may wait on the network) and the node changed on its own (the data path, which must not wait).
+    pub fn start_with(&mut self, snapshot: Snapshot, node: &mut Node) -> SyncReport {
+        self.resync(snapshot, node, false)
+    }
+
+    /// [`PeerSync::poll`] with the answer of a [`LeaseStore::watch`] read elsewhere, from the revision this sync
+    /// followed ([`PeerSync::revision`]) or the one the previous answer ended at. Answers must be applied in the
+    /// order they were read.
+    pub fn apply_watch(&mut self, watch: Watch, node: &mut Node) -> SyncReport {
+        match watch {
+            Watch::Reset(snapshot) => self.resync(snapshot, node, true),
             Watch::Events { events, revision } => {
                 let mut touched = BTreeSet::new();
                 for event in events {
@@ -454,7 +467,7 @@ impl PeerSync {
                 self.revision = Some(revision);
                 let mut report = SyncReport { revision, ..SyncReport::default() };
                 self.apply(node, &touched, &mut report);
-                Ok(report)
+                report
             }
         }
     }
