@@ -126,7 +126,8 @@ pub struct Iperf3Server {
 }
 
 impl Iperf3Server {
-    /// Starts a server on `addr` inside `ns` and waits (at most 5 s) until it listens.
+    /// Starts a server on `addr` inside `ns` and waits (at most 15 s: a loaded machine can be slow to start it)
+    /// until it listens.
     pub fn start(ns: &NetNs, addr: Ipv4Addr) -> Result<Self> {
         let port = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
         let (addr_s, port_s) = (addr.to_string(), port.to_string());
@@ -135,7 +136,7 @@ impl Iperf3Server {
         let filter = format!("sport = :{port}");
         let what = format!("iperf3 server on {addr}:{port} in {}", ns.name());
         let mut exited = None;
-        wait_for(&what, Duration::from_secs(5), || {
+        wait_for(&what, Duration::from_secs(15), || {
             exited = process.exited();
             let listening = ns.run(&["ss", "-Htln", &filter]).is_ok_and(|s| !s.trim().is_empty());
             (listening || exited.is_some()).then_some(())
@@ -256,6 +257,27 @@ impl UdpRun {
     }
 }
 
+/// How often a client is started again when the server turned it away for a moment, and how long apart.
+const IPERF3_RETRIES: u32 = 5;
+const IPERF3_RETRY_GAP: Duration = Duration::from_millis(300);
+
+/// True when a client failed because the server could not take it just then: right after a run ends, a
+/// persistent `iperf3 -s` still says it is busy, or refuses or resets the next connection. A connection that
+/// times out is not one of these: nothing answered, which is what a dead dataplane looks like.
+fn iperf3_turned_away(stdout: &str, stderr: &str) -> bool {
+    let error = serde_json::from_str::<serde_json::Value>(stdout)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    [error.as_str(), stderr].iter().any(|text| {
+        let text = text.to_ascii_lowercase();
+        !text.contains("timed out")
+            && ["busy", "refused", "reset", "unable to connect", "unable to receive control message"]
+                .iter()
+                .any(|m| text.contains(m))
+    })
+}
+
 fn iperf3_client(from: &NetNs, server: &Iperf3Server, seconds: u32, reverse: bool, extra: &[&str]) -> Result<String> {
     let (addr, port, secs) = (server.addr.to_string(), server.port.to_string(), seconds.to_string());
     let mut argv = vec!["iperf3", "-c", &addr, "-p", &port, "-t", &secs, "-J", "--connect-timeout", "3000"];
@@ -263,13 +285,23 @@ fn iperf3_client(from: &NetNs, server: &Iperf3Server, seconds: u32, reverse: boo
         argv.push("-R");
     }
     argv.extend_from_slice(extra);
-    // Start, the run, the final exchange: a dataplane that dies mid-run is cut off here, not after TCP's minutes.
-    let out = from.exec(&argv, Duration::from_secs(u64::from(seconds) + 10))?;
-    if out.stdout.trim().is_empty() {
-        let cmd = format!("ip netns exec {} {}", from.name(), argv.join(" "));
-        return Err(Error::Failed { cmd, status: out.status, stdout: out.stdout, stderr: out.stderr });
+    let cmd = || format!("ip netns exec {} {}", from.name(), argv.join(" "));
+    let mut retries = 0;
+    loop {
+        // Start, the run, the final exchange: a dataplane that dies mid-run is cut off here, not after TCP's
+        // minutes.
+        let out = from.exec(&argv, Duration::from_secs(u64::from(seconds) + 10))?;
+        if retries < IPERF3_RETRIES && iperf3_turned_away(&out.stdout, &out.stderr) {
+            retries += 1;
+            eprintln!("netns harness: `{}` turned away, try {} of {}", cmd(), retries + 1, IPERF3_RETRIES + 1);
+            thread::sleep(IPERF3_RETRY_GAP);
+            continue;
+        }
+        if out.stdout.trim().is_empty() {
+            return Err(Error::Failed { cmd: cmd(), status: out.status, stdout: out.stdout, stderr: out.stderr });
+        }
+        return Ok(out.stdout);
     }
-    Ok(out.stdout)
 }
 
 /// An iperf3 TCP run of `seconds` from `from` to `server`; `reverse` makes the server send (`-R`).
