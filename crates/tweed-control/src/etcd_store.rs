@@ -806,8 +806,11 @@ mod tests {
 
     #[test]
     fn unreachable_etcd_is_a_clear_error_in_bounded_time() {
-        // A port nothing listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        // A port nothing listens on: bound, so no test running beside this one can start a server there, but not
+        // listening, so a connection is refused as on a free port.
+        let held = tokio::net::TcpSocket::new_v4().expect("a socket");
+        held.bind((std::net::Ipv4Addr::LOCALHOST, 0).into()).expect("a free loopback port");
+        let port = held.local_addr().expect("bound").port();
         let options = EtcdOptions {
             connect_timeout: Duration::from_millis(300),
             request_timeout: Duration::from_millis(500),
@@ -818,5 +821,6 @@ mod tests {
         assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
         assert!(err.to_string().starts_with("lease store unavailable: "), "{err}");
         assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+        drop(held);
     }
 }

@@ -1,8 +1,8 @@
 //! Readers on other threads only ever see an answer that was right for their address at some instant, while the
 //! writer adds and removes routes and recycles tbl8 groups between /24s.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 use std::thread;
 
 use tweed_route::{Config, Ipv4Prefix, Lpm, NextHopId};
@@ -17,6 +17,8 @@ fn readers_see_only_answers_that_were_valid() {
     let mut lpm = Lpm::with_config(Config { max_tbl8_groups: 1 }).unwrap();
     lpm.insert(p("10.0.0.0/8"), NextHopId(1)).unwrap();
     let done = Arc::new(AtomicBool::new(false));
+    // The readers are running before the writer starts (the writer takes a tenth of a second).
+    let start = Arc::new(Barrier::new(3));
     // (address, answers that are ever right for it)
     let probes: [(u32, &[u32]); 4] = [
         (0x0a01_02c8, &[1, 2, 3]), // 10.1.2.200: /8, /24 flip, /25 flip
@@ -28,11 +30,16 @@ fn readers_see_only_answers_that_were_valid() {
         .map(|r| {
             let reader = lpm.reader();
             let done = Arc::clone(&done);
+            let start = Arc::clone(&start);
             thread::spawn(move || {
                 let mut seen = [0u64; 5];
                 let mut out = [None; 4];
                 let addrs = probes.map(|(a, _)| a);
-                while !done.load(Ordering::Relaxed) {
+                start.wait();
+                // One more round after the writer is done, however late this thread ran: that round sees the final
+                // table, where every probe but 11.0.0.0 answers the /8.
+                loop {
+                    let finished = done.load(Ordering::Acquire);
                     if r == 0 {
                         reader.lookup_batch(&addrs, &mut out);
                     } else {
@@ -47,11 +54,15 @@ fn readers_see_only_answers_that_were_valid() {
                             None => assert!(valid.is_empty(), "{addr:#x} -> none"),
                         }
                     }
+                    if finished {
+                        break;
+                    }
                 }
                 seen
             })
         })
         .collect();
+    start.wait();
     for i in 0..4_000 {
         if i % 2 == 0 {
             lpm.insert(p("10.1.2.0/24"), NextHopId(2)).unwrap();
@@ -68,7 +79,7 @@ fn readers_see_only_answers_that_were_valid() {
             thread::yield_now();
         }
     }
-    done.store(true, Ordering::Relaxed);
+    done.store(true, Ordering::Release);
     for r in readers {
         let seen = r.join().unwrap();
         assert!(seen[1] > 0, "{seen:?}");

@@ -1,15 +1,22 @@
 //! A throwaway etcd server for tests: Debian's `etcd` binary on loopback ports with a temporary data dir, killed and
 //! deleted on drop (also when the test panics).
 //!
+//! Tests run in parallel, each with its own etcd, so a port chosen free can be taken before etcd binds it (by
+//! another test choosing its ports, or by another etcd). An etcd that finds its port taken is started again on fresh
+//! ports, and an etcd only counts as up when the process this harness started is the one listening on the port.
+//!
 //! Shared by `tests/etcd.rs` and the crate's own conformance test (`src/etcd_store.rs`, through `#[path]`).
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// How many times an etcd whose port was taken is started again.
+const ATTEMPTS: usize = 5;
 
 /// A running etcd (or a stopped one that can be started again on the same port and data dir).
 pub struct Etcd {
@@ -19,8 +26,37 @@ pub struct Etcd {
     peer_port: u16,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+/// Why an etcd did not come up.
+enum Failure {
+    /// Its port was taken, or it never answered: worth another try. Holds etcd's log.
+    Retry(String),
+    /// It exited for another reason. Holds etcd's log.
+    Fatal(String),
+}
+
+/// Two distinct free loopback ports. Both listeners live until both ports are chosen, so the kernel cannot hand out
+/// the same port twice.
+fn free_ports() -> (u16, u16) {
+    let bind = || TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let port = |l: &TcpListener| l.local_addr().expect("a bound socket has an address").port();
+    let (a, b) = (bind(), bind());
+    (port(&a), port(&b))
+}
+
+/// The process `pid` holds the socket listening on 127.0.0.1:`port`: what answers there is that process, not
+/// another test's etcd that took the port. Read from `/proc/net/tcp` (the socket's inode) and `/proc/<pid>/fd`.
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return false };
+    // The kernel prints the address as the 32-bit word in host order, the port in hex; 0A is TCP_LISTEN.
+    let local = format!("{:08X}:{port:04X}", u32::from_ne_bytes(Ipv4Addr::LOCALHOST.octets()));
+    let inode = table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")).then(|| fields.get(9).copied())?
+    });
+    let Some(inode) = inode else { return false };
+    let socket = format!("socket:[{inode}]");
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == socket.as_str()))
 }
 
 /// The `etcd` binary is installed; when not, says why on stderr and returns false, unless `TWEED_REQUIRE_ALL=1`,
@@ -43,10 +79,20 @@ impl Etcd {
         if !available() {
             return None;
         }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut etcd = Self { child: None, dir, client_port: free_port(), peer_port: free_port() };
-        etcd.restart();
-        Some(etcd)
+        let mut last = String::new();
+        for _ in 0..ATTEMPTS {
+            let (client_port, peer_port) = free_ports();
+            // A fresh data dir too: a half-started etcd may have written its old ports into the last one.
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut etcd = Self { child: None, dir, client_port, peer_port };
+            match etcd.spawn() {
+                Ok(()) => return Some(etcd),
+                // Dropping `etcd` kills it and deletes its dir.
+                Err(Failure::Retry(log)) => last = log,
+                Err(Failure::Fatal(log)) => panic!("etcd did not start:\n{log}"),
+            }
+        }
+        panic!("etcd did not start in {ATTEMPTS} tries on fresh ports; the last one's log:\n{last}");
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -71,11 +117,27 @@ impl Etcd {
         }
     }
 
-    /// Starts the server (again) on the same ports and data dir, and waits until it answers.
+    /// Starts the server (again) on the same ports and data dir, and waits until it answers. Clients know the
+    /// ports, so they cannot change: a port taken meanwhile is waited for a little (another test may hold it for a
+    /// moment while choosing its own).
     pub fn restart(&mut self) {
         self.kill();
+        for attempt in 1..=ATTEMPTS {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(Failure::Retry(_)) if attempt < ATTEMPTS => {
+                    self.kill();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(Failure::Retry(log) | Failure::Fatal(log)) => panic!("etcd did not start again:\n{log}"),
+            }
+        }
+    }
+
+    /// Runs etcd on this harness's ports and data dir, and waits until it answers.
+    fn spawn(&mut self) -> Result<(), Failure> {
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let log = std::fs::File::create(self.dir.path().join("etcd.log")).expect("log file");
+        let log = std::fs::File::create(self.log_path()).expect("log file");
         let child = Command::new("etcd")
             .arg("--name=tweed-test")
             .arg(format!("--data-dir={}", self.dir.path().join("data").display()))
@@ -90,28 +152,43 @@ impl Etcd {
             .spawn()
             .expect("spawning etcd");
         self.child = Some(child);
-        self.wait_healthy();
+        self.wait_healthy()
     }
 
-    fn wait_healthy(&mut self) {
+    fn log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("etcd.log")
+    }
+
+    fn wait_healthy(&mut self) -> Result<(), Failure> {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
-                panic!("etcd exited with {status}:\n{log}");
+                let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                let log = format!("etcd exited with {status}:\n{log}");
+                return Err(if log.contains("address already in use") {
+                    Failure::Retry(log)
+                } else {
+                    Failure::Fatal(log)
+                });
             }
             if self.healthy() {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("etcd did not become healthy within 15 s");
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        self.kill();
+        Err(Failure::Retry(format!("etcd did not become healthy within 15 s:\n{log}")))
     }
 
-    /// etcd's `/health` says true.
+    /// This harness's etcd listens on the client port, and its `/health` says true.
     fn healthy(&self) -> bool {
+        let Some(child) = self.child.as_ref() else { return false };
+        if !listens(child.id(), self.client_port) {
+            return false;
+        }
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.client_port)) else { return false };
         let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
         let req = format!("GET /health HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.client_port);
