@@ -466,6 +466,7 @@ fn address_pod(ns: &NetNs, subnet: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
 }
 
 /// The longest round trip of a ping's summary (`rtt min/avg/max/mdev = 0.045/0.061/0.080/0.012 ms`).
+#[cfg(feature = "etcd")]
 fn rtt_max_ms(output: &str) -> Option<f64> {
     output.lines().find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))?.split('/').nth(2)?.parse().ok()
 }
