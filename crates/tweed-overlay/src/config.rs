@@ -221,6 +221,13 @@ pub struct NodeConfig {
     /// The ports pods are attached to (veths, TAPs), as `meta.ingress` numbers them.
     #[serde(default)]
     pub pod_ports: Vec<u16>,
+    /// The port number of IP packets from the host (a TUN device, no Ethernet header): the node routes them as a
+    /// router would those of a directly attached host, to a local pod or through a peer, without decrementing the
+    /// TTL (the host's own packets, as if the node were its kernel). The pods' replies to the host (to the gateway
+    /// or node address) leave with [`Verdict::Tun`](crate::Verdict::Tun). `None` (the default): no host input. It
+    /// must not be a pod port, the underlay port or the socket port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<u16>,
     /// The node's underlay.
     pub underlay: UnderlayConfig,
     /// The backend.
@@ -399,6 +406,11 @@ impl NodeConfig {
         {
             return Err(ConfigError::InvalidPort(p));
         }
+        if let Some(p) = self.host_port
+            && (p == self.underlay.port || Some(p) == self.underlay.socket_port || self.pod_ports.contains(&p))
+        {
+            return Err(ConfigError::InvalidPort(p));
+        }
         for (i, &p) in self.pod_ports.iter().enumerate() {
             if p == self.underlay.port
                 || Some(p) == self.underlay.socket_port
@@ -443,6 +455,7 @@ impl NodeBuilder {
                 gateway_ip: None,
                 gateway_mac: None,
                 pod_ports: Vec::new(),
+                host_port: None,
                 underlay: UnderlayConfig {
                     node_ip,
                     node_mac,
@@ -510,6 +523,12 @@ impl NodeBuilder {
     /// The port number of UDP payloads from an underlay socket (see [`UnderlayConfig::socket_port`]).
     pub const fn socket_port(mut self, port: PortId) -> Self {
         self.config.underlay.socket_port = Some(port.0);
+        self
+    }
+
+    /// The port number of IP packets from the host (see [`NodeConfig::host_port`]).
+    pub const fn host_port(mut self, port: PortId) -> Self {
+        self.config.host_port = Some(port.0);
         self
     }
 

@@ -103,7 +103,10 @@ enum Backend {
 enum Origin {
     Pod,
     Peer,
+    /// Originated by the node (ICMP errors).
     Node,
+    /// From the host's TUN: the host's own packets, not forwarded (no TTL decrement).
+    Host,
 }
 
 /// Packets one pass of the stages takes at most: the length of the per-packet state vectors.
@@ -193,6 +196,7 @@ pub struct Node {
     pod_port: Vec<bool>,
     underlay_port: PortId,
     socket_port: Option<PortId>,
+    host_port: Option<PortId>,
     backend: Backend,
     gw_ip: Ipv4Addr,
     gw_mac: MacAddr,
@@ -285,6 +289,7 @@ impl Node {
             pod_port,
             underlay_port: PortId(config.underlay.port),
             socket_port: config.underlay.socket_port.map(PortId),
+            host_port: config.host_port.map(PortId),
             backend,
             gw_ip,
             gw_mac,
@@ -556,6 +561,9 @@ impl Node {
             } else if Some(ingress) == self.socket_port {
                 self.counters.rx_underlay += 1;
                 self.rx_underlay(buf, true)
+            } else if Some(ingress) == self.host_port {
+                self.counters.rx_host += 1;
+                self.rx_host(buf)
             } else if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
                 self.counters.rx_pod += 1;
                 pods += 1;
@@ -783,6 +791,15 @@ impl Node {
         Ok(())
     }
 
+    /// An IP packet from the host's TUN: given an Ethernet header (from the gateway to the gateway, as if the
+    /// bridge had handed it to the router) and bound for the router.
+    fn rx_host(&mut self, buf: &mut PacketBuf) -> Step {
+        let Ok(eth) = buf.push_front(ETH) else { return Step::Done(Some(Verdict::Drop(DropReason::NoHeadroom))) };
+        set_macs(eth, self.gw_mac, self.gw_mac);
+        eth[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
+        Step::Route { origin: Origin::Host, from_peer: None }
+    }
+
     /// Routes the IPv4 packet of an Ethernet frame that reached the router, alone: for packets the node
     /// originates (ICMP errors); the batch goes through [`Node::stage_route`].
     fn route_frame(
@@ -826,6 +843,9 @@ impl Node {
             return Err(Some(Verdict::Drop(DropReason::SpoofedSource)));
         }
         if dst == self.gw_ip || dst == self.node_ip {
+            if origin == Origin::Host {
+                return Err(Some(Verdict::Drop(DropReason::HostToSelf)));
+            }
             return Err(self.deliver_self(now, pool, buf, origin, out));
         }
         Ok(u32::from(dst))
@@ -867,7 +887,7 @@ impl Node {
                 return Err(Some(Verdict::Drop(DropReason::TooBig)));
             }
         }
-        if origin != Origin::Node {
+        if matches!(origin, Origin::Pod | Origin::Peer) {
             let mut ipm = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]);
             // TTL > 1 was checked above.
             let _ = ipm.decrement_ttl();

@@ -133,6 +133,8 @@ reasons! {
     SpoofedSource => "spoofed_source",
     /// Underlay: the inner destination is not a pod of this node (the node does not relay between peers).
     NotLocal => "not_local",
+    /// From the host: addressed to the node itself (the gateway or node address), which is the host's own.
+    HostToSelf => "host_to_self",
 }
 
 impl fmt::Display for DropReason {
@@ -148,6 +150,8 @@ pub struct Counters {
     pub rx_pod: u64,
     /// Packets received from the underlay.
     pub rx_underlay: u64,
+    /// IP packets received from the host (see [`NodeConfig::host_port`](crate::NodeConfig::host_port)).
+    pub rx_host: u64,
     /// Frames switched between pods of this node.
     pub switched: u64,
     /// Packets routed to a local pod.
@@ -185,6 +189,7 @@ impl Default for Counters {
         Self {
             rx_pod: 0,
             rx_underlay: 0,
+            rx_host: 0,
             switched: 0,
             to_pod: 0,
             to_peer: 0,
