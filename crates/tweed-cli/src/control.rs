@@ -112,6 +112,11 @@ impl Control {
             }
         });
         let network = manager.config().network;
+        if let Some(host) = &mut config.host
+            && host.routes.is_empty()
+        {
+            host.routes.push(network);
+        }
         let mut membership = Membership::new(manager, lease_attrs(&config.node)).with_previous(previous);
         let lease = membership.acquire(SystemTime::now()).map_err(|e| Failure::Runtime(format!("store: {e}")))?.clone();
         config.node.pod_subnet = lease.subnet;

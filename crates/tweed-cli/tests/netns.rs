@@ -207,6 +207,42 @@ fn interop_with_kernel_flannel_vxlan() {
     stop_agent(agent, &[&tpod]);
 }
 
+/// The host of node 1 reaches its own pod and node 2's through the agent's `[host]` TUN (the gateway address,
+/// routes to the pod subnets): ping both (the far pod's answer routed once, by node 2), and TCP both ways with the
+/// far pod. The TUN goes with the agent.
+#[test]
+fn the_host_reaches_pods_through_its_tun() {
+    skip_unless!(Root, Netns, Veth, Tun, Ping, Iperf3);
+    let [n1, n2] = underlay_pair(1500).unwrap();
+    let near = Pod::new(1, 2).unwrap().with_mtu(1450);
+    let far = Pod::new(2, 2).unwrap().with_mtu(1450);
+    let host = "[host]\ntun = \"tweed0\"\n";
+    let toml1 = agent_toml(1, 2, Backend::Vxlan, 1500, &[PodPort::Tap(&near)], 1450) + host;
+    let (a1, _f1) = start_agent(&n1, "agent1", &toml1);
+    let (a2, _f2) = start_agent(&n2, "agent2", &agent_toml(2, 1, Backend::Vxlan, 1500, &[PodPort::Tap(&far)], 1450));
+    for p in [&near, &far] {
+        p.wait_eth0(Duration::from_secs(5)).unwrap();
+    }
+    let routes = n1.run(&["ip", "-4", "route", "show", "dev", "tweed0"]).unwrap();
+    assert!(routes.contains("10.244.1.0/24") && routes.contains("10.244.2.0/24"), "{routes}");
+    for (pod, ttl) in [(&near, "ttl=64"), (&far, "ttl=63")] {
+        ping_until_ok(&n1, pod.ip(), WARM_UP).unwrap_or_else(|e| panic!("host -> {}: {e}", pod.ip()));
+        let p = ping(&n1, pod.ip(), 3, &["-i", "0.2", "-w", "4"]).unwrap();
+        assert_eq!(p.received, 3, "host -> {}: {}", pod.ip(), p.output);
+        assert!(p.output.contains(ttl), "host -> {}: {}", pod.ip(), p.output);
+    }
+    let srv = Iperf3Server::start(&far.ns, far.ip()).unwrap();
+    for reverse in [false, true] {
+        let run = iperf3_tcp(&n1, &srv, 2, reverse).unwrap_or_else(|e| panic!("host iperf3 (-R {reverse}): {e}"));
+        assert!(run.received_bytes > 1 << 20, "host TCP (-R {reverse}): only {} bytes", run.received_bytes);
+        eprintln!("host <-> far pod (-R {reverse}): TCP {:.2} Gbit/s", run.received_gbps);
+    }
+    drop(srv);
+    stop_agent(a1, &[&near]);
+    assert!(!n1.has_link("tweed0"), "the agent left its TUN");
+    stop_agent(a2, &[&far]);
+}
+
 /// An underlay MTU of 1400: a pod (MTU 1500) that pings with DF and 1400 bytes is told "fragmentation needed" with
 /// the inner MTU (1400 − 50), and TCP still gets through (the pod learns the path MTU).
 #[test]

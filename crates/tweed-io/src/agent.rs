@@ -31,6 +31,9 @@
 //! path = "/var/lib/tweed/leases.json"
 //! ttl_s = 86400                # the lease's TTL, renewed before it runs out
 //! subnet_file = "/run/tweed/subnet.env"  # optional: flannel's subnet.env, written and read back on restart
+//!
+//! [host]                       # optional: the host's own traffic into the overlay
+//! tun = "tweed0"               # a TUN with the gateway address, routes to the pod subnets through it
 //! ```
 //!
 //! With a `[store]`, `node.pod_subnet` may be left out: the agent acquires a subnet from the network config in the
@@ -51,6 +54,24 @@ use crate::udp::{UdpOptions, UdpPort};
 
 /// The port number the agent gives the underlay's UDP socket in the node.
 pub const SOCKET_PORT: u16 = 65000;
+
+/// The port number the agent gives the host's TUN in the node (see [`HostSpec`]).
+pub const HOST_PORT: u16 = 65001;
+
+/// The host's own traffic into the overlay (the agent's `[host]`): a TUN in the agent's network namespace with the
+/// pods' gateway address (as a /32) and routes to the overlay through it, as `cni0` and `flannel.1` give a kernel
+/// node's host its way to the pods. The host's packets go through the node's router (see
+/// `NodeConfig::host_port`), the pods' answers come back through the TUN.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// The TUN's name, e.g. `"tweed0"`.
+    pub tun: String,
+    /// The subnets routed through it. Left out: the pod subnet and the static peers' subnets, or, with a
+    /// `[store]`, its whole `Network`.
+    #[serde(default)]
+    pub routes: Vec<ipnet::Ipv4Net>,
+}
 
 /// A pod's port in the agent's file.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -197,6 +218,8 @@ pub struct AgentConfig {
     pub node_mac_from_interface: bool,
     /// The lease store, if any.
     pub store: Option<StoreSpec>,
+    /// The host's TUN, if any.
+    pub host: Option<HostSpec>,
     /// The node section gave no `pod_subnet`: it comes from a lease ([`PENDING_SUBNET`] until then).
     pub pod_subnet_from_store: bool,
 }
@@ -213,6 +236,8 @@ struct File {
     agent: AgentSpec,
     #[serde(default)]
     store: Option<StoreSpec>,
+    #[serde(default)]
+    host: Option<HostSpec>,
 }
 
 /// Why a configuration file was refused: what to fix, in which field.
@@ -281,6 +306,15 @@ impl AgentConfig {
         if !matches!(config.backend, BackendConfig::HostGw) {
             config.underlay.socket_port = Some(SOCKET_PORT);
         }
+        if config.host_port.is_some() {
+            return Err(ConfigError("node.host_port: leave it out, a [host] section gives the agent a TUN".into()));
+        }
+        if let Some(host) = &file.host {
+            if host.tun.is_empty() || host.tun.len() > 15 {
+                return Err(ConfigError(format!("host.tun: {:?} is not an interface name", host.tun)));
+            }
+            config.host_port = Some(HOST_PORT);
+        }
         for (i, pod) in file.pods.iter().enumerate() {
             match (&pod.tap, &pod.interface) {
                 (Some(_), None) | (None, Some(_)) => {}
@@ -302,6 +336,7 @@ impl AgentConfig {
             agent: file.agent,
             node_mac_from_interface,
             store: file.store,
+            host: file.host,
             pod_subnet_from_store,
         })
     }
@@ -368,12 +403,32 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
             Underlay::Udp(UdpPort::bind(SocketAddrV4::new(config.node.underlay.node_ip, port), options)?)
         }
     };
+    let tun = match &config.host {
+        Some(host) => Some(host_tun(host, &config.node)?),
+        None => None,
+    };
     let driver_config = DriverConfig {
         batch: if config.underlay.batching { config.agent.batch } else { 1 },
         buffers: config.agent.buffers,
         ..DriverConfig::default()
     };
-    Driver::new(node, pods, underlay, None, driver_config)
+    Driver::new(node, pods, underlay, tun, driver_config)
+}
+
+/// The host's TUN: the inner MTU, the gateway address as a /32, and its routes (see [`HostSpec`]).
+fn host_tun(host: &HostSpec, node: &NodeConfig) -> Result<Device, Error> {
+    let mtu = node.underlay.mtu.saturating_sub(node.backend.overhead());
+    let tun = Device::create(&DeviceOptions::new(host.tun.clone(), DeviceKind::Tun).mtu(u32::from(mtu)))?;
+    tun.set_ipv4(node.gateway_ip(), 32)?;
+    let routes = if host.routes.is_empty() {
+        core::iter::once(node.pod_subnet).chain(node.peers.iter().map(|p| p.subnet)).collect()
+    } else {
+        host.routes.clone()
+    };
+    for net in routes {
+        tun.add_route(net.network(), net.prefix_len())?;
+    }
+    Ok(tun)
 }
 
 #[cfg(test)]
@@ -410,6 +465,12 @@ interface = "veth-p2"
         assert!(c.underlay.batching);
         assert!(!c.node_mac_from_interface);
         assert_eq!(c.agent, AgentSpec::default());
+        assert_eq!((c.host, c.node.host_port), (None, None));
+        let c = AgentConfig::from_toml_str(&format!("{GOOD}[host]\ntun = \"tweed0\"\nroutes = [\"10.244.0.0/16\"]\n"))
+            .unwrap();
+        assert_eq!(c.node.host_port, Some(HOST_PORT));
+        let host = c.host.unwrap();
+        assert_eq!((host.tun.as_str(), host.routes), ("tweed0", vec!["10.244.0.0/16".parse().unwrap()]));
     }
 
     /// Every mistake names its field.
@@ -431,6 +492,10 @@ interface = "veth-p2"
             (format!("{GOOD}[store]\nkind = \"file\"\n"), "store.path"),
             (format!("{GOOD}[store]\nkind = \"etcd\"\n"), "store.endpoints"),
             (format!("{GOOD}[store]\nkind = \"zookeeper\"\n"), "zookeeper"),
+            (format!("{GOOD}[host]\ntun = \"a-name-far-too-long\"\n"), "host.tun"),
+            (format!("{GOOD}[host]\ntun = \"tweed0\"\nroutes = [\"10.244.0.0/33\"]\n"), "routes"),
+            (format!("{GOOD}[host]\n"), "tun"),
+            (GOOD.replace("[node.underlay]", "host_port = 7\n[node.underlay]"), "node.host_port"),
         ];
         for (text, field) in cases {
             let e = AgentConfig::from_toml_str(&text).unwrap_err();

@@ -105,6 +105,8 @@ pub struct DriverStats {
     pub tx_underlay: u64,
     /// Packets for the underlay that could not be sent.
     pub tx_underlay_dropped: u64,
+    /// Packets read from the TUN (the host's, for a node with a `host_port`).
+    pub rx_tun: u64,
     /// Packets written to the TUN.
     pub tx_tun: u64,
     /// Packets for the host with no TUN to take them, or that it refused.
@@ -131,6 +133,8 @@ pub struct Driver {
     underlay: Underlay,
     underlay_port: PortId,
     tun: Option<Device>,
+    /// The node's port for the host's packets: the TUN is read into it (without one, the TUN is drained).
+    host_port: Option<PortId>,
     config: DriverConfig,
     epoch: std::time::Instant,
     stats: DriverStats,
@@ -144,7 +148,9 @@ pub struct Driver {
 
 impl Driver {
     /// A driver for `node` over these ports: each pod port under the number the node's config gives it, the
-    /// underlay, and a TUN for the packets the node hands to the host (`None`: they are dropped and counted).
+    /// underlay, and a TUN for the packets the node hands to the host (`None`: they are dropped and counted). When
+    /// the node has a `host_port`, what the host writes to the TUN goes into the node on that port; without one it
+    /// is read and dropped, so that the TUN's queue never fills.
     ///
     /// # Errors
     /// [`Error::Io`] (kind `InvalidInput`) when a port number is not one of the node's pod ports, when a
@@ -191,6 +197,7 @@ impl Driver {
             fds.push(t.as_raw_fd());
         }
         let ready = vec![false; fds.len()];
+        let host_port = cfg.host_port.map(PortId);
         Ok(Self {
             node,
             pool,
@@ -200,6 +207,7 @@ impl Driver {
             pod_index,
             underlay,
             underlay_port,
+            host_port,
             tun,
             config: DriverConfig { batch: batch_size, ..config },
             epoch: std::time::Instant::now(),
@@ -274,8 +282,7 @@ impl Driver {
             read += self.read_underlay(now);
         }
         if self.tun.is_some() && self.ready[u + 1] {
-            // The node takes no input from the host yet: drain the TUN so that it does not fill up.
-            self.drain_tun();
+            read += self.read_tun(now);
         }
         // Always run the node, even with nothing read: its ARP timers live in `process`.
         while !self.batch.is_empty() || read == 0 {
@@ -357,14 +364,22 @@ impl Driver {
         n
     }
 
-    fn drain_tun(&mut self) {
-        let (Some(tun), Some(mut buf)) = (&self.tun, self.pool.get()) else { return };
-        for _ in 0..self.config.batch {
-            if !matches!(tun.recv(&mut buf), Ok(true)) {
-                break;
+    /// Reads the host's packets into the node's host port, or drains them when the node has none.
+    fn read_tun(&mut self, now: u64) -> usize {
+        let Self { tun: Some(tun), pool, batch, stats, config, host_port, .. } = self else { return 0 };
+        let Some(port) = *host_port else {
+            let Some(mut buf) = pool.get() else { return 0 };
+            for _ in 0..config.batch {
+                if !matches!(tun.recv(&mut buf), Ok(true)) {
+                    break;
+                }
             }
-        }
-        self.pool.put(buf);
+            pool.put(buf);
+            return 0;
+        };
+        let n = read_frames(|buf| tun.recv(buf), port, now, config.batch, pool, batch, stats);
+        stats.rx_tun += n as u64;
+        n
     }
 
     /// Sends every output where its verdict says, then gives the buffers back. Consecutive frames for one TAP

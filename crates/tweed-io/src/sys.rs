@@ -145,6 +145,48 @@ pub(crate) fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
     if_ioctl(libc::SIOCSIFHWADDR, &mut req)
 }
 
+/// `addr` as the `sockaddr` the SIOC* requests take.
+fn sockaddr_v4(addr: std::net::Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(addr.octets()) },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sockaddr_in` and `sockaddr` are both 16-byte C structs of integers, and the kernel reads a
+    // `sockaddr` with family AF_INET as a `sockaddr_in`.
+    unsafe { core::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// Gives interface `name` the IPv4 address `addr`/`prefix` (replacing the one it had).
+pub(crate) fn set_ipv4_addr(name: &str, addr: std::net::Ipv4Addr, prefix: u8) -> io::Result<()> {
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_addr = sockaddr_v4(addr);
+    if_ioctl(libc::SIOCSIFADDR, &mut req)?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_netmask = sockaddr_v4(mask.into());
+    if_ioctl(libc::SIOCSIFNETMASK, &mut req)
+}
+
+/// Adds a route to `net`/`prefix` out of interface `name`, with no gateway (an error of kind `AlreadyExists`
+/// when there is one).
+pub(crate) fn add_route(name: &str, net: std::net::Ipv4Addr, prefix: u8) -> io::Result<()> {
+    let dev = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+    // SAFETY: `rtentry` is a C struct of integers, `sockaddr`s and one pointer; all zeroes is a valid value.
+    let mut rt: libc::rtentry = unsafe { zeroed() };
+    rt.rt_dst = sockaddr_v4(net);
+    rt.rt_genmask = sockaddr_v4(mask.into());
+    rt.rt_flags = libc::RTF_UP;
+    rt.rt_dev = dev.as_ptr().cast_mut();
+    let sock = ctl_socket()?;
+    // SAFETY: SIOCADDRT reads one `rtentry`, alive for the call, and the device name it points to (`dev`, alive
+    // until the end of the function); the kernel does not write through `rt_dev`.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCADDRT, &raw const rt) })?;
+    Ok(())
+}
+
 /// Interface `name`'s index, or `None` when the calling thread's network namespace has no such interface.
 pub(crate) fn if_index(name: &str) -> io::Result<Option<u32>> {
     let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
