@@ -473,6 +473,19 @@ interface = "veth-p2"
         assert_eq!((host.tun.as_str(), host.routes), ("tweed0", vec!["10.244.0.0/16".parse().unwrap()]));
     }
 
+    /// The README's agent snippets (`[store]`, `[host]`) are what the agent reads.
+    #[test]
+    fn readme_snippets_parse() {
+        let readme = include_str!("../../../README.md");
+        let blocks: Vec<&str> =
+            readme.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap_or_default()).collect();
+        assert!(blocks.len() >= 2, "the README lost its agent snippets");
+        for block in blocks {
+            let c = AgentConfig::from_toml_str(&format!("{GOOD}{block}")).unwrap_or_else(|e| panic!("{block}: {e}"));
+            assert!(c.store.is_some() || c.host.is_some(), "{block}");
+        }
+    }
+
     /// Every mistake names its field.
     #[test]
     fn errors_name_the_field() {
