@@ -122,7 +122,7 @@ impl Control {
         config.node.pod_subnet = lease.subnet;
         tracing::info!(subnet = %lease.subnet, "lease acquired");
         if let Some(path) = &spec.subnet_file {
-            let mtu = u32::from(config.node.underlay.mtu.saturating_sub(config.node.backend.overhead()));
+            let mtu = u32::from(config.node.inner_mtu());
             let env = SubnetEnv { network, subnet: lease.subnet, mtu, ip_masq: false };
             env.write(path).map_err(|e| Failure::Runtime(format!("store.subnet_file: {}: {e}", path.display())))?;
         }

@@ -501,12 +501,6 @@ fn address_pod(ns: &NetNs, subnet: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
     ip
 }
 
-/// The longest round trip of a ping's summary (`rtt min/avg/max/mdev = 0.045/0.061/0.080/0.012 ms`).
-#[cfg(feature = "etcd")]
-fn rtt_max_ms(output: &str) -> Option<f64> {
-    output.lines().find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))?.split('/').nth(2)?.parse().ok()
-}
-
 /// Node `i`'s agent file with a lease store (leases living `ttl_s`), a subnet file in `dir`, and no pod subnet.
 fn store_toml(i: u8, pod: &NetNs, store: &str, ttl_s: u64, dir: &std::path::Path) -> String {
     format!(
@@ -718,7 +712,7 @@ fn agents_follow_etcd_across_its_restart() {
         assert!(etcd.signal(libc::SIGCONT));
         let p = p.unwrap();
         assert_eq!(p.received, 10, "pings while etcd hangs: {}", p.output);
-        let max = rtt_max_ms(&p.output).unwrap_or(f64::MAX);
+        let max = p.rtt_max_ms.unwrap_or(f64::MAX);
         assert!(max < 250.0, "a ping waited {max} ms while etcd hung: {}", p.output);
         *server.borrow_mut() = Some(etcd);
     });

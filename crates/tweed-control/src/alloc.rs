@@ -26,6 +26,7 @@ use std::time::SystemTime;
 
 use ipnet::Ipv4Net;
 
+use crate::cidr::Ipv4Cidr;
 use crate::config::{ConfigError, NetworkConfig};
 use crate::lease::{DEFAULT_TTL, Lease, LeaseAttrs};
 use crate::store::{LeaseStore, Snapshot, StoreError};
@@ -120,11 +121,6 @@ fn rank(attrs: &LeaseAttrs, attempt: usize, free: &[Ipv4Net]) -> Option<Ipv4Net>
     free.iter()
         .copied()
         .max_by_key(|n| mix(seed ^ u64::from(n.network().to_bits()) ^ (u64::from(n.prefix_len()) << 32)))
-}
-
-/// Whether two subnets share an address.
-fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// Hands out the subnets of one network config from one store.
@@ -253,7 +249,9 @@ impl<S: LeaseStore> SubnetManager<S> {
                 self.store.release(own.subnet, attrs.public_ip, now)?;
                 snapshot.leases.retain(|l| l.subnet != own.subnet);
             }
-            if let Some(prev) = previous.filter(|p| !snapshot.leases.iter().any(|l| overlaps(&l.subnet, p))) {
+            if let Some(prev) = previous
+                .filter(|p| !snapshot.leases.iter().any(|l| Ipv4Cidr::from(l.subnet).overlaps(&Ipv4Cidr::from(*p))))
+            {
                 match self.store.acquire(prev, attrs, self.ttl, now) {
                     Ok(lease) => return Ok(lease),
                     Err(StoreError::Taken { .. }) => continue,

@@ -687,8 +687,8 @@ impl<S: LeaseStore> Membership<S> {
     /// # Errors
     /// Those of [`SubnetManager::acquire`]; the lease held before, if any, is kept.
     pub fn acquire(&mut self, now: SystemTime) -> Result<&Lease, AllocError> {
-        let previous = self.lease.as_ref().map(|l| l.subnet).or(self.previous);
-        let lease = self.manager.acquire_preferring(&self.attrs, previous, now)?;
+        // The subnet of the lease held, if any (every acquisition and relocation keeps it), else the one given.
+        let lease = self.manager.acquire_preferring(&self.attrs, self.previous, now)?;
         self.previous = Some(lease.subnet);
         Ok(self.lease.insert(lease))
     }

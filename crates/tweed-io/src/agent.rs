@@ -310,14 +310,13 @@ impl AgentConfig {
             return Err(ConfigError("node.host_port: leave it out, a [host] section gives the agent a TUN".into()));
         }
         if let Some(host) = &file.host {
-            if host.tun.is_empty() || host.tun.len() > 15 {
-                return Err(ConfigError(format!("host.tun: {:?} is not an interface name", host.tun)));
-            }
+            check_ifname("host.tun", &host.tun)?;
             config.host_port = Some(HOST_PORT);
         }
         for (i, pod) in file.pods.iter().enumerate() {
             match (&pod.tap, &pod.interface) {
-                (Some(_), None) | (None, Some(_)) => {}
+                (Some(tap), None) => check_ifname(&format!("pods[{i}].tap"), tap)?,
+                (None, Some(_)) => {}
                 _ => {
                     return Err(ConfigError(format!(
                         "pods[{i}]: give exactly one of tap = \"…\" or interface = \"…\""
@@ -354,6 +353,17 @@ impl AgentConfig {
         }
         Ok(())
     }
+}
+
+/// A device name the kernel takes (1 to 15 bytes, no `/`, whitespace or NUL), or an error naming `field`.
+fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
+    if !crate::sys::valid_ifname(name) {
+        return Err(ConfigError(format!(
+            "{field}: {name:?} is not an interface name (1 to {} bytes, no '/' or spaces)",
+            crate::sys::MAX_IFNAME
+        )));
+    }
+    Ok(())
 }
 
 /// Builds the node and its devices: creates the TAPs (in their namespaces), attaches to the interfaces, binds
@@ -417,16 +427,15 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
 
 /// The host's TUN: the inner MTU, the gateway address as a /32, and its routes (see [`HostSpec`]).
 fn host_tun(host: &HostSpec, node: &NodeConfig) -> Result<Device, Error> {
-    let mtu = node.underlay.mtu.saturating_sub(node.backend.overhead());
-    let tun = Device::create(&DeviceOptions::new(host.tun.clone(), DeviceKind::Tun).mtu(u32::from(mtu)))?;
-    tun.set_ipv4(node.gateway_ip(), 32)?;
+    let tun = Device::create(&DeviceOptions::new(host.tun.clone(), DeviceKind::Tun).mtu(u32::from(node.inner_mtu())))?;
+    tun.set_ipv4(ipnet::Ipv4Net::from(node.gateway_ip()))?;
     let routes = if host.routes.is_empty() {
         core::iter::once(node.pod_subnet).chain(node.peers.iter().map(|p| p.subnet)).collect()
     } else {
         host.routes.clone()
     };
     for net in routes {
-        tun.add_route(net.network(), net.prefix_len())?;
+        tun.add_route(net)?;
     }
     Ok(tun)
 }
@@ -506,6 +515,7 @@ interface = "veth-p2"
             (format!("{GOOD}[store]\nkind = \"etcd\"\n"), "store.endpoints"),
             (format!("{GOOD}[store]\nkind = \"zookeeper\"\n"), "zookeeper"),
             (format!("{GOOD}[host]\ntun = \"a-name-far-too-long\"\n"), "host.tun"),
+            (GOOD.replace("tap = \"eth0\"", "tap = \"eth/0\""), "pods[0].tap"),
             (format!("{GOOD}[host]\ntun = \"tweed0\"\nroutes = [\"10.244.0.0/33\"]\n"), "routes"),
             (format!("{GOOD}[host]\n"), "tun"),
             (GOOD.replace("[node.underlay]", "host_port = 7\n[node.underlay]"), "node.host_port"),

@@ -193,28 +193,29 @@ impl Device {
         &self.options.name
     }
 
-    /// Gives the device the IPv4 address `addr`/`prefix` (in its namespace), replacing the one it had.
+    /// Gives the device the IPv4 address and prefix length of `addr` (in its namespace), replacing the one it had.
     ///
     /// # Errors
     /// [`Error::Io`] when the kernel refuses.
-    pub fn set_ipv4(&self, addr: std::net::Ipv4Addr, prefix: u8) -> Result<()> {
+    pub fn set_ipv4(&self, addr: ipnet::Ipv4Net) -> Result<()> {
         let name = self.options.name.clone();
-        within(self.options.netns.as_deref(), move || sys::set_ipv4_addr(&name, addr, prefix))
-            .map_err(|e| annotate(e, &format!("giving {} the address {addr}/{prefix}", self.options.name)))
+        within(self.options.netns.as_deref(), move || sys::set_ipv4_addr(&name, addr.addr(), addr.netmask()))
+            .map_err(|e| annotate(e, &format!("giving {} the address {addr}", self.options.name)))
     }
 
-    /// Routes `net`/`prefix` out of the device (in its namespace), with no gateway: what a TUN into tweed needs.
-    /// A route that exists already is left as it is.
+    /// Routes `net` out of the device (in its namespace), with no gateway: what a TUN into tweed needs. A route
+    /// that exists already is left as it is.
     ///
     /// # Errors
     /// [`Error::Io`] when the kernel refuses.
-    pub fn add_route(&self, net: std::net::Ipv4Addr, prefix: u8) -> Result<()> {
+    pub fn add_route(&self, net: ipnet::Ipv4Net) -> Result<()> {
         let name = self.options.name.clone();
-        within(self.options.netns.as_deref(), move || match sys::add_route(&name, net, prefix) {
+        let net = net.trunc();
+        within(self.options.netns.as_deref(), move || match sys::add_route(&name, net.network(), net.netmask()) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
             other => other,
         })
-        .map_err(|e| annotate(e, &format!("routing {net}/{prefix} to {}", self.options.name)))
+        .map_err(|e| annotate(e, &format!("routing {net} to {}", self.options.name)))
     }
 
     /// Reads one frame (TAP) or IP packet (TUN) into `buf`'s receive area. `Ok(false)` when none is waiting.

@@ -28,12 +28,16 @@ fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as usize) }
 }
 
+/// A name the kernel takes for an interface: 1 to [`MAX_IFNAME`] bytes, no `/`, whitespace or NUL.
+pub(crate) fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_IFNAME
+        && !name.bytes().any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace())
+}
+
 /// An `ifreq` with `name` in it.
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
-    if name.is_empty()
-        || name.len() > MAX_IFNAME
-        || name.bytes().any(|b| b == 0 || b == b'/' || b.is_ascii_whitespace())
-    {
+    if !valid_ifname(name) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid interface name {name:?}")));
     }
     // SAFETY: `ifreq` is a C struct of integers, arrays and a union of them; all zeroes is a valid value.
@@ -158,26 +162,24 @@ fn sockaddr_v4(addr: std::net::Ipv4Addr) -> libc::sockaddr {
     unsafe { core::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
 
-/// Gives interface `name` the IPv4 address `addr`/`prefix` (replacing the one it had).
-pub(crate) fn set_ipv4_addr(name: &str, addr: std::net::Ipv4Addr, prefix: u8) -> io::Result<()> {
+/// Gives interface `name` the IPv4 address `addr` with `netmask` (replacing the one it had).
+pub(crate) fn set_ipv4_addr(name: &str, addr: std::net::Ipv4Addr, netmask: std::net::Ipv4Addr) -> io::Result<()> {
     let mut req = ifreq(name)?;
     req.ifr_ifru.ifru_addr = sockaddr_v4(addr);
     if_ioctl(libc::SIOCSIFADDR, &mut req)?;
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
     let mut req = ifreq(name)?;
-    req.ifr_ifru.ifru_netmask = sockaddr_v4(mask.into());
+    req.ifr_ifru.ifru_netmask = sockaddr_v4(netmask);
     if_ioctl(libc::SIOCSIFNETMASK, &mut req)
 }
 
-/// Adds a route to `net`/`prefix` out of interface `name`, with no gateway (an error of kind `AlreadyExists`
-/// when there is one).
-pub(crate) fn add_route(name: &str, net: std::net::Ipv4Addr, prefix: u8) -> io::Result<()> {
+/// Adds a route to `net` with `netmask` out of interface `name`, with no gateway (an error of kind
+/// `AlreadyExists` when there is one).
+pub(crate) fn add_route(name: &str, net: std::net::Ipv4Addr, netmask: std::net::Ipv4Addr) -> io::Result<()> {
     let dev = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
     // SAFETY: `rtentry` is a C struct of integers, `sockaddr`s and one pointer; all zeroes is a valid value.
     let mut rt: libc::rtentry = unsafe { zeroed() };
     rt.rt_dst = sockaddr_v4(net);
-    rt.rt_genmask = sockaddr_v4(mask.into());
+    rt.rt_genmask = sockaddr_v4(netmask);
     rt.rt_flags = libc::RTF_UP;
     rt.rt_dev = dev.as_ptr().cast_mut();
     let sock = ctl_socket()?;

@@ -72,6 +72,7 @@ fn ping_output_parses() {
 
     let p = Ping::parse(PING_DUP).unwrap();
     assert_eq!((p.transmitted, p.received, p.errors, p.rtt_avg_ms), (4, 3, 0, Some(2.25)));
+    assert_eq!(p.rtt_max_ms, Some(3.0));
 
     assert!(Ping::parse("connect: Network is unreachable\n").is_err());
     assert!(Ping::parse("x packets transmitted, 1 received").is_err());

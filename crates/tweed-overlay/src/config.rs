@@ -359,6 +359,13 @@ impl NodeConfig {
         serde_json::from_str(s).map_err(|e| ConfigError::Parse(e.to_string()))
     }
 
+    /// The largest IP packet a pod (or the host) can send to a peer: the underlay MTU minus the backend's overhead
+    /// (what flannel sets as the MTU of `flannel.1` or `flannel0`, and writes as `FLANNEL_MTU`).
+    #[must_use]
+    pub const fn inner_mtu(&self) -> u16 {
+        self.underlay.mtu.saturating_sub(self.backend.overhead())
+    }
+
     /// The gateway address: the configured one, or the subnet's first host.
     #[must_use]
     pub fn gateway_ip(&self) -> Ipv4Addr {

@@ -295,7 +295,7 @@ impl Node {
             gw_mac,
             node_ip: config.underlay.node_ip,
             node_mac: config.underlay.node_mac,
-            inner_mtu: config.underlay.mtu - config.backend.overhead(),
+            inner_mtu: config.inner_mtu(),
             ident: 0,
             icmp: Bucket {
                 tokens: u64::from(limits.icmp_burst) * Bucket::SCALE,
@@ -868,7 +868,10 @@ impl Node {
             self.icmp_error(now, pool, buf, ErrorKind::DstUnreachable(icmpv4::DstUnreachable::NetUnreachable), out);
             return Err(Some(Verdict::Drop(DropReason::NoRoute)));
         };
-        if ip.ttl() <= 1 {
+        // The node forwards what pods and peers send; its own packets and the host's leave as they are, and any
+        // TTL is theirs to send (the next router checks it).
+        let forwards = matches!(origin, Origin::Pod | Origin::Peer);
+        if forwards && ip.ttl() <= 1 {
             self.icmp_error(now, pool, buf, ErrorKind::TTL_EXPIRED, out);
             return Err(Some(Verdict::Drop(DropReason::TtlExpired)));
         }
@@ -887,7 +890,7 @@ impl Node {
                 return Err(Some(Verdict::Drop(DropReason::TooBig)));
             }
         }
-        if matches!(origin, Origin::Pod | Origin::Peer) {
+        if forwards {
             let mut ipm = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]);
             // TTL > 1 was checked above.
             let _ = ipm.decrement_ttl();

@@ -90,41 +90,47 @@ fn bad_packets_from_the_host_are_counted_drops() {
     big[10..12].copy_from_slice(&[0, 0]);
     let sum = tweed_wire::checksum::checksum(&big[..20]);
     big[10..12].copy_from_slice(&sum.to_be_bytes());
+    // (packet, the node that drops it: 0 is the host's, 1 the far one, reason)
     let cases = [
-        (vec![], DropReason::Ipv4Malformed),
-        (good[..10].to_vec(), DropReason::Ipv4Malformed),
-        (lying_length, DropReason::Ipv4Malformed),
-        (bad_checksum, DropReason::Ipv4Checksum),
-        (v6, DropReason::Ipv4Version),
-        (echo(gateway(1), gateway(1), 3, 64), DropReason::HostToSelf),
-        (echo(gateway(1), Ipv4Addr::new(192, 168, 0, 1), 4, 64), DropReason::HostToSelf),
-        (echo(gateway(1), Ipv4Addr::new(8, 8, 8, 8), 5, 64), DropReason::NoRoute),
-        (echo(gateway(1), pod_ip(2, 1), 6, 1), DropReason::TtlExpired),
-        (big, DropReason::TooBig),
+        (vec![], 0, DropReason::Ipv4Malformed),
+        (good[..10].to_vec(), 0, DropReason::Ipv4Malformed),
+        (lying_length, 0, DropReason::Ipv4Malformed),
+        (bad_checksum, 0, DropReason::Ipv4Checksum),
+        (v6, 0, DropReason::Ipv4Version),
+        (echo(gateway(1), gateway(1), 3, 64), 0, DropReason::HostToSelf),
+        (echo(gateway(1), Ipv4Addr::new(192, 168, 0, 1), 4, 64), 0, DropReason::HostToSelf),
+        (echo(gateway(1), Ipv4Addr::new(8, 8, 8, 8), 5, 64), 0, DropReason::NoRoute),
+        // The host's own TTL of 1 leaves its node as it is (as from a kernel node's host); the far node, the
+        // first to forward it, drops it.
+        (echo(gateway(1), pod_ip(2, 1), 6, 1), 1, DropReason::TtlExpired),
+        (big, 0, DropReason::TooBig),
     ];
-    for (packet, reason) in &cases {
-        let before = c.nodes[0].counters().drop_count(*reason);
+    for (packet, at, reason) in &cases {
+        let before = c.nodes[*at].counters().drop_count(*reason);
         c.inject(0, HOST, packet.clone());
         c.run();
-        assert_eq!(c.nodes[0].counters().drop_count(*reason), before + 1, "{reason}: {:?}", c.nodes[0].counters());
+        assert_eq!(c.nodes[*at].counters().drop_count(*reason), before + 1, "{reason}: {:?}", c.nodes[*at].counters());
         assert!(c.pod(2, 1).received.is_empty(), "{reason}: it reached the pod");
     }
     let n1 = c.nodes[0].counters();
     assert_eq!(n1.rx_host, cases.len() as u64);
-    assert_eq!(n1.total_drops(), cases.len() as u64);
-    // No route, TTL 1 and too big were answered with ICMP errors to the host, through the TUN: a TTL of 1 from
-    // the host itself is not forwarded either.
-    let errors: Vec<(u8, u8, u16)> = c
+    assert_eq!(n1.total_drops(), cases.len() as u64 - 1);
+    // No route, TTL 1 (from node 2) and too big were answered with ICMP errors to the host, through the TUN.
+    let errors: Vec<(Ipv4Addr, u8, u8, u16)> = c
         .tun_log
         .iter()
         .map(|(_, bytes)| {
             let ip = ipv4::Packet::new_checked(&bytes[..]).unwrap();
             assert_eq!(ip.dst_addr(), gateway(1));
             let icmp = icmpv4::Packet::new_checked(ip.payload()).unwrap();
-            (icmp.msg_type().0, icmp.msg_code(), icmp.next_hop_mtu())
+            (ip.src_addr(), icmp.msg_type().0, icmp.msg_code(), icmp.next_hop_mtu())
         })
         .collect();
-    assert_eq!(errors, [(3, 0, 0), (11, 0, 0), (3, 4, 1450)], "{:?}", c.tun_log);
+    assert_eq!(errors, [(gateway(1), 3, 0, 0), (gateway(2), 11, 0, 0), (gateway(1), 3, 4, 1450)], "{:?}", c.tun_log);
+    // A TTL of 1 to a pod of the host's own node arrives: nothing forwards it.
+    c.inject(0, HOST, echo(gateway(1), pod_ip(1, 1), 7, 1));
+    c.run();
+    assert_eq!(c.pod(1, 1).received, [Received::EchoRequest { from: gateway(1), seq: 7, ttl: 1 }]);
 }
 
 #[test]

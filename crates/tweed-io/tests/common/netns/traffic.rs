@@ -21,6 +21,8 @@ pub struct Ping {
     pub errors: u32,
     /// Average round trip in milliseconds, when there was a reply.
     pub rtt_avg_ms: Option<f64>,
+    /// Longest round trip in milliseconds, when there was a reply.
+    pub rtt_max_ms: Option<f64>,
     /// The whole output.
     pub output: String,
 }
@@ -42,16 +44,19 @@ impl Ping {
             }
         }
         // `rtt min/avg/max/mdev = 0.045/0.061/0.080/0.012 ms`
-        let rtt_avg_ms = output
-            .lines()
-            .find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))
-            .and_then(|v| v.split('/').nth(1))
-            .and_then(|v| v.parse().ok());
+        let rtt = |i: usize| {
+            output
+                .lines()
+                .find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))
+                .and_then(|v| v.split('/').nth(i))
+                .and_then(|v| v.parse().ok())
+        };
         Ok(Self {
             transmitted: transmitted.ok_or_else(err)?,
             received: received.ok_or_else(err)?,
             errors,
-            rtt_avg_ms,
+            rtt_avg_ms: rtt(1),
+            rtt_max_ms: rtt(2),
             output: output.to_owned(),
         })
     }
