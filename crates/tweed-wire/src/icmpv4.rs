@@ -1275,11 +1275,21 @@ mod tests {
         v6[28] = 0x60;
         Packet::new_unchecked(&mut v6[20..]).fill_checksum();
         assert_eq!(parse(&v6[20..]), Err(Error::Invalid { layer: Layer::Ipv4, field: "version", value: 6 }));
-        // A quoted header with a wrong checksum is still read.
+        // A quoted header with a wrong checksum (bytes 10..12 of the quote) is still read, field for field as the
+        // intact one.
         let mut quoted = TIME_EXCEEDED_REPLY;
         quoted[38] ^= 0xff;
         Packet::new_unchecked(&mut quoted[20..]).fill_checksum();
-        assert!(parse(&quoted[20..]).is_ok());
+        let intact = parse(&TIME_EXCEEDED_REPLY[20..]).unwrap();
+        assert_eq!(parse(&quoted[20..]), Ok(intact));
+        let Repr::TimeExceeded { header, data, .. } = intact else { panic!("{intact:?}") };
+        // The quote: 10.244.1.2 → 10.244.2.2, ICMP, 84 bytes, ident 0xe5b2, DF, TTL 63; then 8 bytes of the echo.
+        assert_eq!(
+            (header.src_addr, header.dst_addr, header.protocol, header.payload_len),
+            (Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(10, 244, 2, 2), ipv4::Protocol::ICMP, 64)
+        );
+        assert_eq!((header.ident, header.dont_frag, header.more_frags, header.ttl), (0xe5b2, true, false, 63));
+        assert_eq!(data, &[0x08, 0x00, 0x61, 0xbf, 0x40, 0x62, 0x00, 0x01]);
     }
 
     #[test]
@@ -1415,7 +1425,7 @@ mod tests {
                     prop_assert!(repr.buffer_len() <= bytes.len());
                     let mut out = std::vec![0u8; repr.buffer_len()];
                     repr.emit(&mut Packet::new_unchecked(&mut out[..]));
-                    prop_assert!(parse(&out).is_ok());
+                    prop_assert_eq!(parse(&out), Ok(repr));
                 }
             }
             // Any bytes as an original: a verdict, and either an error or a parseable reply.
