@@ -141,17 +141,24 @@ pub struct PortConfig {
     pub flood: bool,
     /// Whether source addresses of frames received here are learnt. Default on.
     pub learning: bool,
-    /// The most learned entries this port may hold; `None` (default): only the bridge's limit.
+    /// The most learned entries this port may hold (the Linux bridge port's `fdb_max_learned`); `None`: only the
+    /// bridge's limit. Default [`PortConfig::DEFAULT_MAX_LEARNED`], so that one pod sending random source MACs
+    /// cannot fill the FDB: a port that carries many hosts (a learning tunnel or uplink) lifts it.
     pub max_learned: Option<u32>,
     /// Whether ARP packets received here may add to the ARP table. Default off.
     pub arp_snoop: bool,
 }
 
 impl PortConfig {
-    /// A port of `domain` that floods and learns, with no port limit and no ARP snooping.
+    /// The default limit of learned MACs per port: a pod has one MAC, a pod running VMs or containers behind its
+    /// own bridge a few; more than this from one port is a flood.
+    pub const DEFAULT_MAX_LEARNED: u32 = 64;
+
+    /// A port of `domain` that floods and learns up to [`PortConfig::DEFAULT_MAX_LEARNED`] MACs, without ARP
+    /// snooping.
     #[must_use]
     pub const fn new(domain: BridgeDomain) -> Self {
-        Self { domain, flood: true, learning: true, max_learned: None, arp_snoop: false }
+        Self { domain, flood: true, learning: true, max_learned: Some(Self::DEFAULT_MAX_LEARNED), arp_snoop: false }
     }
 
     /// With flooding on or off.

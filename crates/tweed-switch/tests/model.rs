@@ -93,7 +93,10 @@ impl Model {
         }
         let moved = live.is_some();
         if port == PortId(1) && self.live_learned(now_ms, Some(port)) >= PORT1_MAX {
-            self.fdb.remove(&key);
+            // A live entry of another port stays; an expired one goes.
+            if !moved {
+                self.fdb.remove(&key);
+            }
             self.events[3] += 1;
             return;
         }
