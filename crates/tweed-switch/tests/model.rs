@@ -201,7 +201,7 @@ proptest! {
         let c = b.counters();
         let fates = c.forwarded + c.flooded_broadcast + c.flooded_multicast + c.flooded_unknown + c.to_local
             + c.arp_answered + c.drop_unknown_port + c.drop_truncated + c.drop_invalid_source + c.drop_filtered
-            + c.drop_arp_malformed;
+            + c.drop_arp_malformed + c.drop_arp_spoofed + c.drop_arp_claimed;
         prop_assert_eq!(c.rx, fates, "every frame has exactly one fate");
         prop_assert_eq!([c.learned, c.moved, c.limit_hit, c.port_limit_hit, c.static_conflict], model.events);
     }
