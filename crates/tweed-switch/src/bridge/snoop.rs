@@ -9,7 +9,7 @@ use tweed_wire::ethernet::MacAddr;
 
 use super::{Bridge, BridgeError, Decision, DropReason, Port};
 use crate::fdb::{EntryKind, Fdb};
-use crate::responder::{ArpConfig, ArpKind, Refused};
+use crate::responder::{ArpConfig, ArpKind, ArpState, Refused};
 use crate::{BridgeDomain, Instant, PortId};
 
 /// Confirmation by traffic: the FDB's last sighting (in milliseconds) of `mac` on `port`, `now` for a static
@@ -58,11 +58,19 @@ impl Bridge {
     /// one while it is not dead (traffic from its MAC on its port counts as confirmation) and only to the port
     /// that owns it. `None`: ask (ARP) or drop.
     #[must_use]
+    #[inline]
     pub fn resolve(&self, domain: BridgeDomain, ip: Ipv4Addr, now: Instant) -> Option<(MacAddr, PortId)> {
-        let seen = fdb_seen(&self.fdb, now);
-        let (mac, owner) = self.arp.live(domain, ip, now.as_millis(), &seen)?;
-        let port = self.fdb.lookup(domain, mac, now)?;
-        owner.is_none_or(|o| o == port).then_some((mac, port))
+        // One ARP and one FDB lookup, as `arp().lookup` followed by `fdb().lookup` costs: this is per packet.
+        let entry = self.arp.get(domain, ip)?;
+        let ArpKind::Snooped { port: owner, confirmed } = entry.kind else {
+            return Some((entry.mac, self.fdb.lookup(domain, entry.mac, now)?));
+        };
+        let fdb = self.fdb.get(domain, entry.mac, now).filter(|e| e.port == owner)?;
+        let seen = match fdb.kind {
+            EntryKind::Learned { last_seen } => last_seen,
+            EntryKind::Static => now,
+        };
+        (self.arp.state(confirmed.max(seen), now) != ArpState::Dead).then_some((entry.mac, owner))
     }
 
     /// Whether snooping may learn `ip` in domain number `d`.
