@@ -565,3 +565,6 @@ impl ArpTable {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
