@@ -9,10 +9,14 @@
 //! 3. When `p` learns ([`PortConfig::learning`]), the source is learnt on `p` (see [`crate::fdb`] for ageing,
 //!    moves, static entries and limits; every outcome is counted).
 //! 4. ARP (behind an optional tag): a frame that is not well-formed Ethernet/IPv4 ARP is dropped
-//!    ([`DropReason::ArpMalformed`]). When `p` snoops ([`PortConfig::arp_snoop`]), the sender may be learnt
-//!    into the ARP table. A request that is not gratuitous, whose sender hardware address is the frame's source,
-//!    for an address the ARP table binds (in `d`) to another MAC than the requester's, is answered:
-//!    [`Decision::ArpReply`], not flooded. Other ARP frames are bridged like any frame.
+//!    ([`DropReason::ArpMalformed`]). One whose sender address is configured in the ARP table (the gateway's)
+//!    but that does not come from the configured MAC on the port the FDB has it on is dropped
+//!    ([`DropReason::ArpSpoofed`]). When `p` snoops ([`PortConfig::arp_snoop`]), the sender may be learnt into
+//!    the ARP table (see *Snooping*). A request that is not gratuitous, whose sender hardware address is the
+//!    frame's source, for an address the ARP table binds (in `d`, to a live entry) to another MAC than the
+//!    requester's, is answered: [`Decision::ArpReply`], not flooded. A frame whose sender address another port
+//!    owns and that is not answered is dropped ([`DropReason::ArpClaimed`]). Other ARP frames are bridged like
+//!    any frame.
 //! 5. A broadcast or multicast destination: [`Decision::Flood`] (with a copy for the host when `d` has local
 //!    MACs).
 //! 6. A destination with a live FDB entry in `d`: one of the bridge's own MACs → [`Decision::Local`]; the
@@ -27,14 +31,16 @@
 //! ARP snooping is off by default: the ARP table is the control plane's. On a port that allows it, a request
 //! or a reply updates the table only when it is not gratuitous (sender and target protocol addresses differ),
 //! its sender hardware address is the frame's source, its sender protocol address is a host address (not
-//! `0.0.0.0`, broadcast or multicast), no configured entry binds that address to another MAC, and the table has
-//! room. Snooped entries do not age; the control plane removes them.
+//! `0.0.0.0`: probes are bridged, never snooped; not broadcast or multicast) inside the domain's subnet when
+//! one is set ([`Bridge::set_arp_subnet`]), no configured entry binds that address to another MAC, no other
+//! port owns it (a reachable entry: counted in `arp_claim_refused`), and the port ([`PortConfig::max_arp`])
+//! and the table have room. Snooped entries age like the kernel's neighbours (see [`crate::responder`]):
+//! [`Bridge::resolve`] is the lookup that knows it, [`Bridge::age`] collects them.
 
 use core::fmt;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use tweed_wire::arp;
 use tweed_wire::ethernet::{EtherType, Frame, MacAddr};
 
 use crate::counters::Counters;
@@ -42,95 +48,10 @@ use crate::fdb::{Fdb, FdbConfig, FdbError, Learned};
 use crate::responder::{ArpError, ArpTable};
 use crate::{BridgeDomain, Instant, PortId};
 
-const WORDS: usize = PortId::MAX / 64;
+mod ports;
+mod snoop;
 
-/// A set of ports (below [`PortId::MAX`]), as a bitmap.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct PortSet([u64; WORDS]);
-
-impl PortSet {
-    /// The empty set.
-    pub const EMPTY: Self = Self([0; WORDS]);
-
-    /// Adds `port`; ports out of range are ignored.
-    pub fn insert(&mut self, port: PortId) {
-        if let Some(w) = self.0.get_mut(port.index() / 64) {
-            *w |= 1 << (port.index() % 64);
-        }
-    }
-
-    /// Removes `port`.
-    pub fn remove(&mut self, port: PortId) {
-        if let Some(w) = self.0.get_mut(port.index() / 64) {
-            *w &= !(1 << (port.index() % 64));
-        }
-    }
-
-    /// Whether `port` is in the set.
-    #[must_use]
-    pub fn contains(&self, port: PortId) -> bool {
-        self.0.get(port.index() / 64).is_some_and(|w| w & (1 << (port.index() % 64)) != 0)
-    }
-
-    /// The number of ports in the set.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.0.iter().map(|w| w.count_ones() as usize).sum()
-    }
-
-    /// Whether the set is empty.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|&w| w == 0)
-    }
-
-    /// The ports, in increasing order.
-    #[must_use]
-    pub fn iter(&self) -> PortIter<'_> {
-        PortIter { set: self, word: 0, bits: self.0[0], except: None }
-    }
-}
-
-impl Default for PortSet {
-    fn default() -> Self {
-        Self::EMPTY
-    }
-}
-
-impl fmt::Debug for PortSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter()).finish()
-    }
-}
-
-/// The ports of a [`PortSet`], in increasing order, maybe without one of them.
-#[derive(Clone, Debug)]
-pub struct PortIter<'a> {
-    set: &'a PortSet,
-    word: usize,
-    bits: u64,
-    except: Option<PortId>,
-}
-
-impl Iterator for PortIter<'_> {
-    type Item = PortId;
-
-    fn next(&mut self) -> Option<PortId> {
-        loop {
-            while self.bits == 0 {
-                self.word += 1;
-                self.bits = *self.set.0.get(self.word)?;
-            }
-            let bit = self.bits.trailing_zeros() as usize;
-            self.bits &= self.bits - 1;
-            #[allow(clippy::cast_possible_truncation)] // below PortId::MAX
-            let port = PortId((self.word * 64 + bit) as u16);
-            if Some(port) != self.except {
-                return Some(port);
-            }
-        }
-    }
-}
+pub use ports::{PortIter, PortSet};
 
 /// How a port behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,17 +62,38 @@ pub struct PortConfig {
     pub flood: bool,
     /// Whether source addresses of frames received here are learnt. Default on.
     pub learning: bool,
-    /// The most learned entries this port may hold; `None` (default): only the bridge's limit.
+    /// The most learned entries this port may hold (the Linux bridge port's `fdb_max_learned`); `None`: only the
+    /// bridge's limit. Default [`PortConfig::DEFAULT_MAX_LEARNED`], so that one pod sending random source MACs
+    /// cannot fill the FDB: a port that carries many hosts (a learning tunnel or uplink) lifts it.
     pub max_learned: Option<u32>,
     /// Whether ARP packets received here may add to the ARP table. Default off.
     pub arp_snoop: bool,
+    /// The most snooped ARP entries this port may own; `None`: only the table's limit. Default
+    /// [`PortConfig::DEFAULT_MAX_ARP`].
+    pub max_arp: Option<u32>,
 }
 
 impl PortConfig {
-    /// A port of `domain` that floods and learns, with no port limit and no ARP snooping.
+    /// The default limit of learned MACs per port: a pod has one MAC, a pod running VMs or containers behind its
+    /// own bridge a few; more than this from one port is a flood.
+    pub const DEFAULT_MAX_LEARNED: u32 = 64;
+
+    /// The default limit of snooped ARP entries per port: a pod has an address or two; more from one port is
+    /// an ARP flood.
+    pub const DEFAULT_MAX_ARP: u32 = 32;
+
+    /// A port of `domain` that floods and learns up to [`PortConfig::DEFAULT_MAX_LEARNED`] MACs, without ARP
+    /// snooping (and [`PortConfig::DEFAULT_MAX_ARP`] entries when snooping is turned on).
     #[must_use]
     pub const fn new(domain: BridgeDomain) -> Self {
-        Self { domain, flood: true, learning: true, max_learned: None, arp_snoop: false }
+        Self {
+            domain,
+            flood: true,
+            learning: true,
+            max_learned: Some(Self::DEFAULT_MAX_LEARNED),
+            arp_snoop: false,
+            max_arp: Some(Self::DEFAULT_MAX_ARP),
+        }
     }
 
     /// With flooding on or off.
@@ -179,6 +121,13 @@ impl PortConfig {
     #[must_use]
     pub const fn with_arp_snoop(mut self, snoop: bool) -> Self {
         self.arp_snoop = snoop;
+        self
+    }
+
+    /// With a limit of snooped ARP entries.
+    #[must_use]
+    pub const fn with_max_arp(mut self, max: Option<u32>) -> Self {
+        self.max_arp = max;
         self
     }
 }
@@ -209,6 +158,8 @@ pub enum BridgeError {
     Fdb(FdbError),
     /// The ARP table refused the entry.
     Arp(ArpError),
+    /// A prefix length above 32.
+    InvalidPrefix(u8),
 }
 
 impl fmt::Display for BridgeError {
@@ -218,6 +169,7 @@ impl fmt::Display for BridgeError {
             Self::WrongDomain { port, domain } => write!(f, "bridge: port {port} belongs to {domain}"),
             Self::Fdb(e) => fmt::Display::fmt(e, f),
             Self::Arp(e) => fmt::Display::fmt(e, f),
+            Self::InvalidPrefix(len) => write!(f, "bridge: invalid IPv4 prefix length {len}"),
         }
     }
 }
@@ -250,6 +202,12 @@ pub enum DropReason {
     Filtered,
     /// ARP that is not well-formed Ethernet/IPv4 ARP.
     ArpMalformed,
+    /// ARP whose sender address is a configured entry's (the gateway's) while the frame does not come from that
+    /// entry's MAC on its port: ARP spoofing. Never flooded, answered or snooped.
+    ArpSpoofed,
+    /// ARP whose sender address another port owns (a reachable snooped entry), not answered by the bridge: an
+    /// attempt to take over the address. Not flooded, so that it cannot rewrite the other hosts' caches.
+    ArpClaimed,
 }
 
 impl DropReason {
@@ -262,6 +220,8 @@ impl DropReason {
             Self::InvalidSource => "drop_invalid_source",
             Self::Filtered => "drop_filtered",
             Self::ArpMalformed => "drop_arp_malformed",
+            Self::ArpSpoofed => "drop_arp_spoofed",
+            Self::ArpClaimed => "drop_arp_claimed",
         }
     }
 }
@@ -309,6 +269,8 @@ struct Domain {
     flood: PortSet,
     /// Local MACs registered in this domain.
     locals: u32,
+    /// The only addresses snooping may learn: network and mask (`None`: any).
+    arp_subnet: Option<(u32, u32)>,
 }
 
 /// A learning bridge. See the [module documentation](self) for what it does with a frame, and the
@@ -355,7 +317,7 @@ impl Bridge {
         let i = match self.domains.iter().position(|d| d.id == id) {
             Some(i) => i,
             None => {
-                self.domains.push(Domain { id, flood: PortSet::EMPTY, locals: 0 });
+                self.domains.push(Domain { id, flood: PortSet::EMPTY, locals: 0, arp_subnet: None });
                 self.domains.len() - 1
             }
         };
@@ -381,15 +343,19 @@ impl Bridge {
         }
         self.ports[port.index()] = Some(Port { domain, learning: config.learning, arp_snoop: config.arp_snoop });
         self.fdb.set_port_limit(port, config.max_learned);
+        self.arp.set_port_limit(port, config.max_arp);
         Ok(())
     }
 
-    /// Removes `port` with its FDB entries (learned and static) and its counters; returns whether it existed.
+    /// Removes `port` with its FDB entries (learned and static), the ARP entries it owns and its counters;
+    /// returns whether it existed.
     pub fn remove_port(&mut self, port: PortId) -> bool {
         let Some(old) = self.ports.get_mut(port.index()).and_then(Option::take) else { return false };
         self.domains[usize::from(old.domain)].flood.remove(port);
         let _ = self.fdb.flush_port(port, true);
         self.fdb.set_port_limit(port, None);
+        let _ = self.arp.flush_port(port);
+        self.arp.set_port_limit(port, None);
         self.counters[port.index()] = Counters::default();
         true
     }
@@ -446,9 +412,15 @@ impl Bridge {
         self.arp.remove(domain, ip)
     }
 
-    /// Removes expired learned entries among the next `budget` FDB slots (see [`Fdb::age`]); returns how many.
+    /// Removes expired learned entries among the next `budget` FDB slots (see [`Fdb::age`]), and dead snooped
+    /// entries (stale ones too above [`crate::ArpConfig::gc_thresh`]) among the next `budget` ARP slots; returns how
+    /// many entries went. Call it between batches with a small budget (a few dozen): both tables are kept clean
+    /// without a pause, and limits reclaim room on their own anyway.
     pub fn age(&mut self, now: Instant, budget: usize) -> usize {
-        self.fdb.age(now, budget)
+        let fdb = self.fdb.age(now, budget);
+        let now_ms = now.as_millis();
+        let seen = snoop::fdb_seen(&self.fdb, now);
+        fdb + self.arp.age(now_ms, budget, &seen)
     }
 
     /// The ports a frame received on `ingress` is flooded to: the flooding ports of its domain but `ingress`.
@@ -524,7 +496,7 @@ impl Bridge {
         }
         if eth.ethertype() == EtherType::ARP {
             let payload = frame.get(eth.header_len()..).unwrap_or_default();
-            if let Some(decision) = self.arp_frame(port, p, bd, src, payload) {
+            if let Some(decision) = self.arp_frame(now, port, p, src, payload) {
                 return decision;
             }
         }
@@ -556,36 +528,6 @@ impl Bridge {
                 Decision::Flood { local: false }
             }
         }
-    }
-
-    /// An ARP frame: `Some` decision when the responder answers it or it is malformed, `None` to bridge it.
-    #[cold]
-    fn arp_frame(&mut self, port: PortId, p: Port, bd: BridgeDomain, src: MacAddr, payload: &[u8]) -> Option<Decision> {
-        let c = &mut self.counters[port.index()];
-        let Ok(repr) = arp::Packet::new_checked(payload).and_then(|pkt| arp::Repr::parse(&pkt)) else {
-            c.drop_arp_malformed += 1;
-            return Some(Decision::Drop(DropReason::ArpMalformed));
-        };
-        let sender_ok = repr.source_hardware_addr == src && !repr.is_gratuitous();
-        if p.arp_snoop {
-            let snooped = sender_ok
-                && matches!(repr.operation, arp::Operation::REQUEST | arp::Operation::REPLY)
-                && self.arp.snoop(bd, repr.source_protocol_addr, src).is_ok();
-            if snooped {
-                c.arp_snooped += 1;
-            } else {
-                c.arp_snoop_refused += 1;
-            }
-        }
-        if sender_ok
-            && repr.operation == arp::Operation::REQUEST
-            && let Some(mac) = self.arp.lookup(bd, repr.target_protocol_addr)
-            && mac != src
-        {
-            c.arp_answered += 1;
-            return Some(Decision::ArpReply { mac });
-        }
-        None
     }
 }
 

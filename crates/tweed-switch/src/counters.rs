@@ -57,6 +57,10 @@ counters! {
     drop_filtered,
     /// Dropped: an ARP frame that is not well-formed Ethernet/IPv4 ARP.
     drop_arp_malformed,
+    /// Dropped: ARP claiming a configured address (the gateway's) from another MAC or port: ARP spoofing.
+    drop_arp_spoofed,
+    /// Dropped: ARP claiming an address that another port owns (a reachable snooped entry), not answered.
+    drop_arp_claimed,
     /// Source addresses learnt (new, or re-learnt after ageing out).
     learned,
     /// Source addresses that moved here from another port.
@@ -70,9 +74,16 @@ counters! {
     static_conflict,
     /// ARP entries learnt by snooping (on ports that allow it).
     arp_snooped,
-    /// ARP packets that snooping refused: gratuitous, a sender address that does not match the frame, a
-    /// configured entry in the way, a full table.
+    /// ARP packets that snooping refused, for any reason: gratuitous, a sender address that does not match the
+    /// frame, a configured entry in the way, a full table, and the reasons counted on their own below.
     arp_snoop_refused,
+    /// ARP packets whose sender address another port owns (its entry is reachable): not snooped.
+    arp_claim_refused,
+    /// ARP packets not snooped because the port owns its limit of entries ([`crate::PortConfig::max_arp`]).
+    arp_port_limit_hit,
+    /// ARP packets not snooped because their sender address is outside the domain's subnet
+    /// ([`crate::Bridge::set_arp_subnet`]).
+    arp_outside_subnet,
 }
 
 impl fmt::Display for Counters {

@@ -13,8 +13,9 @@
 //! - **Moves.** A live learned MAC seen on another port is re-learnt there ([`Learned::Moved`]).
 //! - **Limits.** At most [`FdbConfig::max_learned`] live learned entries, and at most the port's limit
 //!   ([`Fdb::set_port_limit`]) per port. At a limit a new MAC is not learnt ([`Learned::LimitHit`],
-//!   [`Learned::PortLimitHit`]); entries already there keep working. A MAC that would move onto a port at its
-//!   limit is forgotten instead, so that frames to it are flooded rather than sent to the port it left.
+//!   [`Learned::PortLimitHit`]); entries already there keep working. A MAC live on another port stays there
+//!   when a port at its limit sends it: a port over its limit cannot evict (or steal) other ports' entries.
+//!   Frames whose source is not learnt are still forwarded, as the Linux bridge does.
 //!
 //! The limits count *live* entries exactly: when a limit seems reached, expired entries are reclaimed first
 //! (a scan from a cursor that stops as soon as there is room). The scan is skipped altogether while the time is
@@ -122,8 +123,8 @@ pub enum Learned {
     },
     /// The table holds `max_learned` live entries: not learnt.
     LimitHit,
-    /// The port holds as many live entries as its limit allows: not learnt (and forgotten, if it was learnt on
-    /// another port).
+    /// The port holds as many live entries as its limit allows: not learnt (a live entry on another port stays
+    /// there).
     PortLimitHit,
     /// Broadcast, multicast or all-zero address, or a port that cannot learn ([`PortId::LOCAL`], out of range).
     Invalid,
@@ -368,8 +369,13 @@ impl Fdb {
     fn learn_on_other_port(&mut self, key: u64, port: PortId, now_ms: u64) -> Learned {
         let p = port.index();
         if self.port_learned[p] >= self.port_limit[p] && !self.reclaim(now_ms, false, p) {
-            if let Ok(i) = self.table.find(key) {
+            // A live entry stays where it is: a port at its limit must not be able to evict other ports' hosts
+            // (their traffic would flood, to that port too). An expired one is nobody's any more.
+            if let Ok(i) = self.table.find(key)
+                && self.expired(seen_of(self.table.slot(i).val), now_ms)
+            {
                 self.remove_learned_at(i);
+                self.aged += 1;
                 self.reset_window();
             }
             return Learned::PortLimitHit;

@@ -3,7 +3,8 @@
 //!
 //! - [`Fdb`]: (bridge domain, MAC) → port, learned entries that age and static ones that do not, limits against
 //!   MAC flooding, in one table allocated up front.
-//! - [`ArpTable`]: IPv4 → MAC, for answering ARP requests on behalf of known hosts (ARP suppression).
+//! - [`ArpTable`]: IPv4 → MAC, for answering ARP requests on behalf of known hosts (ARP suppression), with
+//!   snooped entries that age like the kernel's neighbours and belong to the port they came from.
 //! - [`Bridge`]: the decisions for a batch of frames, each with the port it came in on: learn the source,
 //!   forward to a known port, filter, flood, deliver to the host, answer ARP, drop with a reason; and
 //!   [`Counters`] per port and per reason.
@@ -80,7 +81,7 @@ use core::time::Duration;
 pub use bridge::{Bridge, BridgeConfig, BridgeError, Decision, DropReason, PortConfig, PortIter, PortSet};
 pub use counters::Counters;
 pub use fdb::{Entry, EntryKind, Fdb, FdbConfig, FdbError, Learned};
-pub use responder::{ArpError, ArpTable, write_arp_reply};
+pub use responder::{ArpConfig, ArpEntry, ArpError, ArpKind, ArpState, ArpTable, write_arp_reply};
 
 /// A point in time, in nanoseconds since an epoch the caller chooses (boot, process start, …). The switch never
 /// reads a clock: every call that needs the time takes one of these.

@@ -20,15 +20,15 @@ pub(crate) const EMPTY: u64 = u64::MAX;
 
 /// One slot: a key and its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Slot {
+pub(crate) struct Slot<V = u64> {
     pub(crate) key: u64,
-    pub(crate) val: u64,
+    pub(crate) val: V,
 }
 
-/// A fixed-size open-addressing table.
+/// A fixed-size open-addressing table. The FDB keeps its whole entry in a `u64` value; the ARP table needs more.
 #[derive(Clone, Debug)]
-pub(crate) struct RawTable {
-    slots: Box<[Slot]>,
+pub(crate) struct RawTable<V = u64> {
+    slots: Box<[Slot<V>]>,
     mask: usize,
     /// `64 - log2(slots.len())`: the index is the top bits of the hash.
     shift: u32,
@@ -36,7 +36,7 @@ pub(crate) struct RawTable {
     hasher: SeedableRandomState,
 }
 
-impl RawTable {
+impl<V: Copy + Default> RawTable<V> {
     /// A table of at least `min_slots` slots (rounded up to a power of two, at least 8).
     /// `seed: None` picks a random per-process seed; `Some` gives a reproducible layout (tests).
     pub(crate) fn new(min_slots: usize, seed: Option<u64>) -> Self {
@@ -46,7 +46,7 @@ impl RawTable {
             None => SeedableRandomState::random(),
         };
         Self {
-            slots: vec![Slot { key: EMPTY, val: 0 }; n].into_boxed_slice(),
+            slots: vec![Slot { key: EMPTY, val: V::default() }; n].into_boxed_slice(),
             mask: n - 1,
             shift: 64 - n.trailing_zeros(),
             len: 0,
@@ -94,25 +94,25 @@ impl RawTable {
 
     /// The value of `key`.
     #[inline]
-    pub(crate) fn get(&self, key: u64) -> Option<u64> {
+    pub(crate) fn get(&self, key: u64) -> Option<V> {
         self.find(key).ok().map(|i| self.slots[i].val)
     }
 
     /// The slot at `index` (which is below the capacity).
     #[inline]
-    pub(crate) fn slot(&self, index: usize) -> Slot {
+    pub(crate) fn slot(&self, index: usize) -> Slot<V> {
         self.slots[index]
     }
 
     /// Overwrites the value in the occupied slot `index`.
     #[inline]
-    pub(crate) fn set_val(&mut self, index: usize, val: u64) {
+    pub(crate) fn set_val(&mut self, index: usize, val: V) {
         self.slots[index].val = val;
     }
 
     /// Stores `key` in the empty slot `index` that [`RawTable::find`] returned for it.
     #[inline]
-    pub(crate) fn insert_at(&mut self, index: usize, key: u64, val: u64) {
+    pub(crate) fn insert_at(&mut self, index: usize, key: u64, val: V) {
         debug_assert_eq!(self.slots[index].key, EMPTY);
         debug_assert!(self.len < self.capacity() - 1, "callers keep the table under its load limit");
         self.slots[index] = Slot { key, val };
@@ -138,18 +138,18 @@ impl RawTable {
                 hole = j;
             }
         }
-        self.slots[hole] = Slot { key: EMPTY, val: 0 };
+        self.slots[hole] = Slot { key: EMPTY, val: V::default() };
         self.len -= 1;
     }
 
     /// Removes every entry.
     pub(crate) fn clear(&mut self) {
-        self.slots.fill(Slot { key: EMPTY, val: 0 });
+        self.slots.fill(Slot { key: EMPTY, val: V::default() });
         self.len = 0;
     }
 
     /// The occupied slots, in slot order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Slot<V>> + '_ {
         self.slots.iter().copied().filter(|s| s.key != EMPTY)
     }
 }
@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn insert_find_remove() {
-        let mut t = RawTable::new(16, Some(1));
+        let mut t: RawTable = RawTable::new(16, Some(1));
         assert_eq!(t.capacity(), 16);
         for k in 0..7u64 {
             let Err(i) = t.find(k) else { panic!("{k} found in an empty table") };
@@ -188,7 +188,7 @@ mod tests {
         /// `HashMap`, and no cluster holds a key that its probe from home cannot reach.
         #[test]
         fn matches_hashmap(ops in proptest::collection::vec((any::<bool>(), 0u64..24), 0..300), seed in any::<u64>()) {
-            let mut t = RawTable::new(32, Some(seed));
+            let mut t: RawTable = RawTable::new(32, Some(seed));
             let mut m = HashMap::new();
             for (insert, k) in ops {
                 match (insert, t.find(k)) {

@@ -93,7 +93,10 @@ impl Model {
         }
         let moved = live.is_some();
         if port == PortId(1) && self.live_learned(now_ms, Some(port)) >= PORT1_MAX {
-            self.fdb.remove(&key);
+            // A live entry of another port stays; an expired one goes.
+            if !moved {
+                self.fdb.remove(&key);
+            }
             self.events[3] += 1;
             return;
         }
@@ -198,7 +201,7 @@ proptest! {
         let c = b.counters();
         let fates = c.forwarded + c.flooded_broadcast + c.flooded_multicast + c.flooded_unknown + c.to_local
             + c.arp_answered + c.drop_unknown_port + c.drop_truncated + c.drop_invalid_source + c.drop_filtered
-            + c.drop_arp_malformed;
+            + c.drop_arp_malformed + c.drop_arp_spoofed + c.drop_arp_claimed;
         prop_assert_eq!(c.rx, fates, "every frame has exactly one fate");
         prop_assert_eq!([c.learned, c.moved, c.limit_hit, c.port_limit_hit, c.static_conflict], model.events);
     }

@@ -2,6 +2,7 @@ use super::*;
 use crate::write_arp_reply;
 use core::net::Ipv4Addr;
 use std::vec::Vec;
+use tweed_wire::arp;
 use tweed_wire::ethernet::VlanTag;
 
 const BD: BridgeDomain = BridgeDomain(0);
@@ -259,8 +260,12 @@ fn arp_requests_not_answered_are_bridged() {
     let req = arp::Repr::request(A, IP_A, Ipv4Addr::new(10, 244, 1, 77));
     assert_eq!(one(&mut b, t(1), P0, &arp_frame(MacAddr::BROADCAST, A, &req)), Decision::Flood { local: false });
     // Gratuitous: an announcement, not a question.
-    let grat = arp::Repr::gratuitous(A, IP_GW);
+    let grat = arp::Repr::gratuitous(A, IP_A);
     assert_eq!(one(&mut b, t(1), P0, &arp_frame(MacAddr::BROADCAST, A, &grat)), Decision::Flood { local: false });
+    // An announcement of the gateway's address by anyone but the gateway is spoofing: dropped.
+    let grat = arp::Repr::gratuitous(A, IP_GW);
+    let d = one(&mut b, t(1), P0, &arp_frame(MacAddr::BROADCAST, A, &grat));
+    assert_eq!(d, Decision::Drop(DropReason::ArpSpoofed));
     // A sender hardware address that is not the frame's source (broadcast here): no reply aimed elsewhere.
     let spoof = arp::Repr::request(MacAddr::BROADCAST, IP_A, IP_GW);
     assert_eq!(one(&mut b, t(1), P0, &arp_frame(MacAddr::BROADCAST, A, &spoof)), Decision::Flood { local: false });
@@ -322,7 +327,8 @@ fn arp_table_changes_only_from_allowed_sources() {
     assert_eq!(b.arp().lookup(BD, IP_A), Some(A));
     assert!(!b.arp().is_configured(BD, IP_A));
     let c = b.port_counters(P0).unwrap();
-    assert_eq!((c.arp_snooped, c.arp_snoop_refused), (1, 2));
+    // The spoof never reaches the snooper: it is dropped, with or without snooping.
+    assert_eq!((c.arp_snooped, c.arp_snoop_refused, c.drop_arp_spoofed), (1, 1, 2));
     // Snooped entries answer like configured ones.
     let req = arp::Repr::request(B, Ipv4Addr::new(10, 244, 1, 3), IP_A);
     assert_eq!(one(&mut b, t(1), P1, &arp_frame(MacAddr::BROADCAST, B, &req)), Decision::ArpReply { mac: A });
@@ -336,7 +342,12 @@ fn arp_table_limits() {
     t.insert(BD, IP_GW, GW).unwrap();
     assert_eq!(t.insert(BD, IP_GW, B), Ok(Some(GW)));
     assert_eq!(t.insert(BD, Ipv4Addr::new(10, 0, 0, 1), A), Err(ArpError::Full { max: 2 }));
-    assert_eq!(t.snoop(BD, IP_GW, A), Err(()), "configured entries resist snooping");
+    let none = |_, _, _| 0;
+    assert_eq!(
+        t.snoop(BD, IP_GW, A, P0, 1, &none),
+        Err(crate::responder::Refused::Configured),
+        "configured entries resist snooping"
+    );
     for ip in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, Ipv4Addr::new(224, 0, 0, 1)] {
         assert_eq!(t.insert(BD, ip, A), Err(ArpError::InvalidIp(ip)));
     }

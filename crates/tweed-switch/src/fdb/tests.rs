@@ -178,13 +178,20 @@ fn port_limit() {
     assert_eq!(f.learn(BD, mac(2), PortId(1), secs(1)), Learned::PortLimitHit);
     // Other ports are not affected.
     assert_eq!(f.learn(BD, mac(2), PortId(2), secs(1)), Learned::New);
-    // A MAC that would move onto the full port is forgotten: frames to it will flood.
+    // A MAC live on another port stays there when the full port sends it: a port at its limit cannot evict
+    // (or steal) another port's entry.
     assert_eq!(f.learn(BD, mac(2), PortId(1), secs(2)), Learned::PortLimitHit);
-    assert_eq!(f.lookup(BD, mac(2), secs(2)), None);
-    assert_eq!(f.port_learned_len(PortId(2)), 0);
-    // Lifting the limit.
+    assert_eq!(f.lookup(BD, mac(2), secs(2)), Some(PortId(2)));
+    assert_eq!(f.port_learned_len(PortId(2)), 1);
+    // An expired entry of another port is not kept for it.
+    assert_eq!(f.learn(BD, mac(3), PortId(2), secs(2)), Learned::New);
+    assert_eq!(f.learn(BD, mac(0), PortId(1), secs(9)), Learned::Refreshed);
+    assert_eq!(f.learn(BD, mac(1), PortId(1), secs(9)), Learned::Refreshed);
+    assert_eq!(f.learn(BD, mac(3), PortId(1), secs(12)), Learned::PortLimitHit);
+    assert_eq!((f.lookup(BD, mac(3), secs(12)), f.port_learned_len(PortId(2))), (None, 0));
+    // Lifting the limit: the MAC moves.
     f.set_port_limit(PortId(1), None);
-    assert_eq!(f.learn(BD, mac(2), PortId(1), secs(2)), Learned::New);
+    assert_eq!(f.learn(BD, mac(2), PortId(1), secs(12)), Learned::New);
     assert_eq!(f.port_learned_len(PortId(1)), 3);
 }
 
