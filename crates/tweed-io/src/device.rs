@@ -243,11 +243,13 @@ impl Device {
     }
 
     /// With TSO: reads one frame (up to 64 KiB) into `scratch` and hands each complete frame it is made of to
-    /// `emit`, none longer than `max_frame`. `Ok(None)` when nothing is waiting.
+    /// `emit`, none longer than `max_frame`, at most `max_segments` of them (more: refused whole). `Ok(None)`
+    /// when nothing is waiting.
     pub(crate) fn recv_offloaded(
         &self,
         scratch: &mut [u8],
         max_frame: usize,
+        max_segments: usize,
         emit: impl FnMut(&[u8]),
     ) -> io::Result<Option<Result<usize, gro::OffloadError>>> {
         let n = match sys::read(self.fd.as_fd(), scratch) {
@@ -259,7 +261,7 @@ impl Device {
             return Ok(Some(Err(gro::OffloadError::Malformed)));
         };
         let hdr = *hdr;
-        Ok(Some(gro::segment_offloaded(&hdr, frame, max_frame, emit)))
+        Ok(Some(gro::segment_offloaded(&hdr, frame, max_frame, max_segments, emit)))
     }
 
     /// Writes one frame or packet. `Ok(false)` when the device's queue is full (the packet is not sent).
@@ -337,6 +339,7 @@ pub struct PacketSocket {
     fd: OwnedFd,
     name: String,
     mac: MacAddr,
+    netns: Option<PathBuf>,
 }
 
 impl PacketSocket {
@@ -354,7 +357,7 @@ impl PacketSocket {
         .map_err(|e| annotate(e, &format!("attaching to {name}")))?;
         let (fd, mac) = found
             .ok_or_else(|| Error::NoSuchInterface { name: name.to_owned(), netns: netns.map(Path::to_path_buf) })?;
-        Ok(Self { fd, name: name.to_owned(), mac: MacAddr::from(mac) })
+        Ok(Self { fd, name: name.to_owned(), mac: MacAddr::from(mac), netns: netns.map(Path::to_path_buf) })
     }
 
     /// The interface's name.
@@ -367,6 +370,12 @@ impl PacketSocket {
     #[must_use]
     pub const fn mac(&self) -> MacAddr {
         self.mac
+    }
+
+    /// The network namespace it was attached in (`None`: the process's own).
+    #[must_use]
+    pub fn netns(&self) -> Option<&Path> {
+        self.netns.as_deref()
     }
 
     /// Reads one frame into `buf`. `Ok(false)` when none is waiting.

@@ -10,9 +10,12 @@ use std::fs::File;
 use std::io;
 use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+mod epoll;
+pub(crate) use epoll::Epoll;
 
 /// The most messages one `recvmmsg`/`sendmmsg` call takes (the headers live on the stack).
 pub(crate) const MAX_BATCH: usize = 256;
@@ -526,9 +529,11 @@ pub(crate) fn sendto(fd: BorrowedFd<'_>, bytes: &[u8], dst: SocketAddrV4) -> io:
     }
 }
 
-/// `poll(2)` on `fds` (each asking for input); sets `ready[i]` for each descriptor with input (or an error to
-/// report). Returns how many are ready; 0 on timeout or when a signal interrupted the wait.
-pub(crate) fn poll_in(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::Result<usize> {
+/// `poll(2)` on `fds` (each asking for input, at most 64: a test helper; the driver uses [`Epoll`]); sets
+/// `ready[i]` for each descriptor with input (or an error to report). Returns how many are ready; 0 on timeout or
+/// when a signal interrupted the wait.
+#[cfg(test)]
+pub(crate) fn poll_in(fds: &[std::os::fd::RawFd], ready: &mut [bool], timeout_ms: i32) -> io::Result<usize> {
     const MAX_FDS: usize = 64;
     let n = fds.len().min(MAX_FDS).min(ready.len());
     let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; MAX_FDS];
