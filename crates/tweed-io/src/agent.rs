@@ -87,9 +87,16 @@ pub struct PodSpec {
     /// agent's own.
     #[serde(default)]
     pub netns: Option<PathBuf>,
-    /// The TAP's MTU (1500 by default).
+    /// The TAP's MTU: by default the node's inner MTU (`NodeConfig::inner_mtu`: the underlay's less the
+    /// backend's overhead, 1450 for vxlan over 1500), what the backend carries. A larger one is refused: the pod
+    /// would send packets to other nodes that the node must drop (DF) or fragment.
     #[serde(default)]
     pub mtu: Option<u32>,
+    /// The pod's own IPv4 addresses, for port security (see [`AgentSpec::port_security`]): with it on, the node
+    /// drops what this port sends from any other source. Each must be a host of the pod subnet, not the gateway,
+    /// and belong to one pod only.
+    #[serde(default)]
+    pub addresses: Vec<std::net::Ipv4Addr>,
     /// Offloads between the pod and tweed (a TAP with a virtio-net header; on by default): TCP segments for the
     /// pod are written coalesced into large frames, and the pod's large TCP frames (TSO) and unfinished checksums
     /// are cut and finished by tweed.
@@ -126,22 +133,68 @@ const fn yes() -> bool {
     true
 }
 
-/// Sizes and logging.
+/// Sizes, timing, logging and port security (the agent's `[agent]`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSpec {
-    /// The most packets read from one port per round.
+    /// The most packets read from one port per round (1 to 256; 64 by default).
     pub batch: usize,
-    /// Buffers in the pool.
+    /// Buffers in the pool (1 to 262,144, 2 KiB each; 4,096 by default; never fewer than the driver needs).
     pub buffers: usize,
-    /// Print the counters every this many seconds (0: only on SIGUSR1 and at exit).
+    /// The longest wait for input in milliseconds, how late the node's timers may run (1 to 1,000; 20 by default).
+    pub poll_ms: u32,
+    /// Print the counters every this many seconds (0: only on SIGUSR1 and at exit; at most 86,400).
     pub stats_interval_s: u64,
+    /// Port security (on by default): the node drops what a pod sends from a source other than its own
+    /// addresses (`[[pods]].addresses`), as a cloud's port security or the bridge's anti-spoofing rules do.
+    pub port_security: bool,
 }
 
 impl Default for AgentSpec {
     fn default() -> Self {
         let d = DriverConfig::default();
-        Self { batch: d.batch, buffers: d.buffers, stats_interval_s: 0 }
+        Self {
+            batch: d.batch,
+            buffers: d.buffers,
+            poll_ms: u32::try_from(d.poll_ms).unwrap_or(20),
+            stats_interval_s: 0,
+            port_security: true,
+        }
+    }
+}
+
+/// The ranges of the agent's own sizes, and of the node limits the driver depends on.
+const BATCH: (usize, usize) = (1, 256);
+const BUFFERS: (usize, usize) = (1, 262_144);
+const POLL_MS: (u32, u32) = (1, 1000);
+const STATS_INTERVAL_S: (u64, u64) = (0, 86_400);
+/// At least one round's reading (256 packets), so that one call of `process` takes it all; at most what a pool
+/// of [`BUFFERS`] holds.
+const MAX_OUTPUTS: (usize, usize) = (256, 65_536);
+
+/// `value` within `range`, or an error naming `field`, the range and why it matters.
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    field: &str,
+    value: T,
+    range: (T, T),
+    why: &str,
+) -> Result<(), ConfigError> {
+    if value < range.0 || value > range.1 {
+        return Err(ConfigError(format!("{field}: {value} is out of range {} to {} ({why})", range.0, range.1)));
+    }
+    Ok(())
+}
+
+impl AgentSpec {
+    /// Checks every size against its range.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field and its range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("agent.batch", self.batch, BATCH, "packets read from one port per round")?;
+        check_range("agent.buffers", self.buffers, BUFFERS, "2 KiB packet buffers")?;
+        check_range("agent.poll_ms", self.poll_ms, POLL_MS, "the longest wait for input")?;
+        check_range("agent.stats_interval_s", self.stats_interval_s, STATS_INTERVAL_S, "0: no periodic counters")
     }
 }
 
@@ -210,7 +263,7 @@ pub struct AgentConfig {
     pub node: NodeConfig,
     /// The underlay.
     pub underlay: UnderlaySpec,
-    /// The pods, on ports 1, 2, … in this order.
+    /// The pods, on ports 1, 2, … in this order (see [`AgentConfig::pod_addresses`]).
     pub pods: Vec<PodSpec>,
     /// Sizes and logging.
     pub agent: AgentSpec,
@@ -283,6 +336,8 @@ impl AgentConfig {
                 _ => {}
             }
         }
+        // Port security is the agent's switch (on by default), given to the node by the agent.
+        let node_has_port_security = node.contains_key("port_security");
         let n = u16::try_from(file.pods.len()).map_err(|_| ConfigError("too many [[pods]]".into()))?;
         node.insert("pod_ports".into(), toml::Value::Array((1..=n).map(|p| toml::Value::Integer(p.into())).collect()));
         let underlay = node.get_mut("underlay").and_then(toml::Value::as_table_mut).ok_or_else(|| {
@@ -290,6 +345,9 @@ impl AgentConfig {
         })?;
         if underlay.contains_key("socket_port") {
             return Err(ConfigError("node.underlay.socket_port: leave it out, the agent sets it".into()));
+        }
+        if node_has_port_security {
+            return Err(ConfigError("node.port_security: leave it out, set [agent].port_security".into()));
         }
         let node_mac_from_interface = !underlay.contains_key("node_mac");
         if node_mac_from_interface {
@@ -328,6 +386,14 @@ impl AgentConfig {
             return Err(ConfigError("underlay.interface: host-gw needs the underlay interface".into()));
         }
         config.validate().map_err(|e| ConfigError(format!("node: {e}")))?;
+        file.agent.validate()?;
+        check_range(
+            "node.limits.max_outputs",
+            config.limits.max_outputs,
+            MAX_OUTPUTS,
+            "packets one call of the node may output; the agent reads up to 256 per round",
+        )?;
+        check_pods(&file.pods, &config, !pod_subnet_from_store)?;
         Ok(Self {
             node: config,
             underlay: file.underlay,
@@ -338,6 +404,12 @@ impl AgentConfig {
             host: file.host,
             pod_subnet_from_store,
         })
+    }
+
+    /// Each pod's own addresses, by the node's port number (the pods are ports 1, 2, …), for the node's port
+    /// security ([`AgentSpec::port_security`]).
+    pub fn pod_addresses(&self) -> impl Iterator<Item = (u16, std::net::Ipv4Addr)> + '_ {
+        self.pods.iter().zip(1u16..).flat_map(|(pod, port)| pod.addresses.iter().map(move |&a| (port, a)))
     }
 
     /// Reads what the file left to the machine: the node MAC from `[underlay].interface` when the node section
@@ -353,6 +425,38 @@ impl AgentConfig {
         }
         Ok(())
     }
+}
+
+/// The pods' MTUs (68 up to the node's inner MTU) and addresses (hosts of the pod subnet, not the gateway, each
+/// on one pod; the subnet is checked only when it is known, not while it comes from a lease).
+fn check_pods(pods: &[PodSpec], node: &NodeConfig, subnet_known: bool) -> Result<(), ConfigError> {
+    let inner = u32::from(node.inner_mtu());
+    let subnet = node.pod_subnet.trunc();
+    let mut seen = std::collections::HashSet::new();
+    for (i, pod) in pods.iter().enumerate() {
+        if let Some(mtu) = pod.mtu {
+            check_range(
+                &format!("pods[{i}].mtu"),
+                mtu,
+                (68, inner),
+                "at most the node's inner MTU, what the backend carries: larger packets to other nodes would be \
+                 dropped or fragmented; leave it out for the inner MTU",
+            )?;
+        }
+        for &a in &pod.addresses {
+            let field = format!("pods[{i}].addresses");
+            if subnet_known && (!subnet.contains(&a) || a == subnet.network() || a == subnet.broadcast()) {
+                return Err(ConfigError(format!("{field}: {a} is not a host of the pod subnet {subnet}")));
+            }
+            if subnet_known && a == node.gateway_ip() {
+                return Err(ConfigError(format!("{field}: {a} is the gateway's address")));
+            }
+            if !seen.insert(a) {
+                return Err(ConfigError(format!("{field}: {a} is given to another pod already")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A device name the kernel takes (1 to 15 bytes, no `/`, whitespace or NUL), or an error naming `field`.
@@ -386,9 +490,9 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
             if let Some(ns) = &pod.netns {
                 o = o.netns(ns);
             }
-            if let Some(mtu) = pod.mtu {
-                o = o.mtu(mtu);
-            }
+            o = o.mtu(pod_mtu(pod, &config.node).map_err(|e| {
+                Error::io("creating the pods", std::io::Error::new(std::io::ErrorKind::InvalidInput, e.0))
+            })?);
             PodPort::Tap(Device::create(&o)?)
         } else {
             let name = pod.interface.as_deref().unwrap_or_default();
@@ -420,9 +524,18 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
     let driver_config = DriverConfig {
         batch: if config.underlay.batching { config.agent.batch } else { 1 },
         buffers: config.agent.buffers,
-        ..DriverConfig::default()
+        poll_ms: i32::try_from(config.agent.poll_ms).unwrap_or(i32::MAX),
     };
     Driver::new(node, pods, underlay, tun, driver_config)
+}
+
+/// A TAP pod's MTU: the one given, or the node's inner MTU; checked again here, since a `[store]` may have
+/// changed the node's backend since the file was read.
+fn pod_mtu(pod: &PodSpec, node: &NodeConfig) -> Result<u32, ConfigError> {
+    let inner = u32::from(node.inner_mtu());
+    let mtu = pod.mtu.unwrap_or(inner);
+    check_range("pods[].mtu", mtu, (68, inner), "at most the node's inner MTU, what the backend carries")?;
+    Ok(mtu)
 }
 
 /// The host's TUN: the inner MTU, the gateway address as a /32, and its routes (see [`HostSpec`]).
@@ -493,6 +606,50 @@ interface = "veth-p2"
             let c = AgentConfig::from_toml_str(&format!("{GOOD}{block}")).unwrap_or_else(|e| panic!("{block}: {e}"));
             assert!(c.store.is_some() || c.host.is_some(), "{block}");
         }
+    }
+
+    /// Findings 10 and 12: sizes the agent and the driver depend on are checked, each error naming its field and
+    /// range; a pod MTU above what the backend carries is refused.
+    #[test]
+    fn sizes_and_mtus_are_checked() {
+        let agent = |body: &str| format!("{GOOD}[agent]\n{body}\n");
+        let limits = |body: &str| GOOD.replace("[node.underlay]", &format!("[node.limits]\n{body}\n[node.underlay]"));
+        let cases = [
+            (agent("batch = 0"), "agent.batch"),
+            (agent("batch = 100000"), "agent.batch"),
+            (agent("buffers = 0"), "agent.buffers"),
+            (agent("buffers = 1000000000000"), "agent.buffers"),
+            (agent("stats_interval_s = 100000000000"), "agent.stats_interval_s"),
+            (limits("max_outputs = 0"), "max_outputs"),
+            (limits("max_outputs = 100000000000"), "max_outputs"),
+            (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1500"), "pods[0].mtu"),
+            (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 60"), "pods[0].mtu"),
+            (agent("poll_ms = 0"), "agent.poll_ms"),
+            (agent("poll_ms = 100000"), "agent.poll_ms"),
+            (GOOD.replace("[node.underlay]", "port_security = true\n[node.underlay]"), "node.port_security"),
+            (GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.2.5\"]"), "pods[0].addresses"),
+            (GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.1.1\"]"), "gateway"),
+            (
+                GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.1.5\"]")
+                    .replace("interface = \"veth-p2\"", "interface = \"veth-p2\"\naddresses = [\"10.244.1.5\"]"),
+                "pods[1].addresses",
+            ),
+        ];
+        for (text, field) in cases {
+            let e = AgentConfig::from_toml_str(&text).map(|_| ()).unwrap_err();
+            assert!(e.0.contains(field), "{field}: {e}");
+        }
+        let c = AgentConfig::from_toml_str(
+            &GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.1.5\", \"10.244.1.6\"]"),
+        )
+        .unwrap();
+        assert!(c.agent.port_security, "on by default");
+        let got: Vec<(u16, std::net::Ipv4Addr)> = c.pod_addresses().collect();
+        assert_eq!(got, [(1, "10.244.1.5".parse().unwrap()), (1, "10.244.1.6".parse().unwrap())]);
+        let c = AgentConfig::from_toml_str(&agent("port_security = false\npoll_ms = 5")).unwrap();
+        assert_eq!((c.agent.port_security, c.agent.poll_ms), (false, 5));
+        // The largest pod MTU vxlan carries over a 1500-byte underlay is accepted.
+        assert!(AgentConfig::from_toml_str(&GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1450")).is_ok());
     }
 
     /// Every mistake names its field.
