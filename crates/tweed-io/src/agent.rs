@@ -97,9 +97,12 @@ pub struct PodSpec {
     /// and belong to one pod only.
     #[serde(default)]
     pub addresses: Vec<std::net::Ipv4Addr>,
-    /// Offloads between the pod and tweed (a TAP with a virtio-net header; on by default): TCP segments for the
-    /// pod are written coalesced into large frames, and the pod's large TCP frames (TSO) and unfinished checksums
-    /// are cut and finished by tweed.
+    /// Offloads between the pod and tweed (on by default): for a TAP (with a virtio-net header), TCP segments for
+    /// the pod are written coalesced into large frames, and the pod's large TCP frames (TSO) and unfinished
+    /// checksums are cut and finished by tweed; for an interface (a veth, its offloads on as the kernel makes
+    /// it), the large frames and unfinished checksums it hands over are cut and finished (`PACKET_VNET_HDR`).
+    /// Off for an interface: its offloads must be off (`ethtool -K … tso off gso off tx off`), or large frames
+    /// are read truncated and checksums unfinished.
     #[serde(default = "yes")]
     pub coalesce: bool,
 }
@@ -497,7 +500,14 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
         } else {
             let name = pod.interface.as_deref().unwrap_or_default();
             let ns = pod.netns.as_deref().map(netns_path);
-            PodPort::Packet(PacketSocket::attach(name, ns.as_deref())?)
+            // The veth's offloads stay as the pod's runtime left them (on, by default): their large frames and
+            // partial checksums are said so in a header, and cut and finished by the driver.
+            let port = if pod.coalesce {
+                PacketSocket::attach_offloaded(name, ns.as_deref())?
+            } else {
+                PacketSocket::attach(name, ns.as_deref())?
+            };
+            PodPort::Packet(port)
         };
         pods.push((id, port));
     }

@@ -63,6 +63,27 @@ impl PodPort {
         }
     }
 
+    /// Whether reads may give frames to cut or finish (a TAP with TSO, an offloaded AF_PACKET socket).
+    fn is_offloaded(&self) -> bool {
+        match self {
+            Self::Tap(d) => d.is_tso(),
+            Self::Packet(p) => p.is_offloaded(),
+        }
+    }
+
+    fn recv_offloaded(
+        &self,
+        scratch: &mut [u8],
+        max_frame: usize,
+        max_segments: usize,
+        emit: impl FnMut(&[u8]),
+    ) -> io::Result<Option<Result<usize, crate::gro::OffloadError>>> {
+        match self {
+            Self::Tap(d) => d.recv_offloaded(scratch, max_frame, max_segments, emit),
+            Self::Packet(p) => p.recv_offloaded(scratch, max_frame, max_segments, emit),
+        }
+    }
+
     /// The network namespace the port is in (`None`: the process's own).
     #[must_use]
     pub fn netns(&self) -> Option<&std::path::Path> {

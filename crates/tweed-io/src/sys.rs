@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io;
 use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -220,9 +220,27 @@ pub(crate) fn in_netns<T: Send>(netns: &Path, f: impl FnOnce() -> io::Result<T> 
     })
 }
 
+/// Sets an int option of `SOL_PACKET` to 1.
+fn set_packet_opt(fd: RawFd, opt: libc::c_int) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: the SOL_PACKET options set here take an int; `one` lives for the call.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            opt,
+            (&raw const one).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
 /// An AF_PACKET raw socket bound to interface `ifindex`, receiving every protocol, non-blocking, not looping back
-/// what it sends itself.
-pub(crate) fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+/// what it sends itself (an error when the kernel cannot promise that). With `vnet_hdr` (`PACKET_VNET_HDR`), each
+/// frame read or written has a 10-byte virtio-net header in front: what the interface hands over unsegmented
+/// (GSO) or with a partial checksum (its offloads on) is said so, rather than read truncated or unfinished.
+pub(crate) fn packet_socket(ifindex: u32, vnet_hdr: bool) -> io::Result<OwnedFd> {
     let proto = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: plain socket(2); the result is checked.
     let fd = cvt(unsafe {
@@ -261,18 +279,20 @@ pub(crate) fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
             break;
         }
     }
-    let one: libc::c_int = 1;
-    // SAFETY: PACKET_IGNORE_OUTGOING takes an int; `one` lives for the call. Kernels before 4.20 refuse it, and
-    // then the frames we send come back to us: the node drops them (not addressed to it), so that is harmless.
-    let _ = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_IGNORE_OUTGOING,
-            (&raw const one).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
+    // Without it, every frame we send comes back to us as input (kernels before 4.20 refuse it).
+    set_packet_opt(fd.as_raw_fd(), libc::PACKET_IGNORE_OUTGOING).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "PACKET_IGNORE_OUTGOING refused ({e}; it needs Linux 4.20): the port would read back every frame \
+                 tweed sends on it"
+            ),
         )
-    };
+    })?;
+    if vnet_hdr {
+        set_packet_opt(fd.as_raw_fd(), libc::PACKET_VNET_HDR)
+            .map_err(|e| io::Error::new(e.kind(), format!("PACKET_VNET_HDR refused: {e}")))?;
+    }
     Ok(fd)
 }
 
@@ -533,7 +553,7 @@ pub(crate) fn sendto(fd: BorrowedFd<'_>, bytes: &[u8], dst: SocketAddrV4) -> io:
 /// `ready[i]` for each descriptor with input (or an error to report). Returns how many are ready; 0 on timeout or
 /// when a signal interrupted the wait.
 #[cfg(test)]
-pub(crate) fn poll_in(fds: &[std::os::fd::RawFd], ready: &mut [bool], timeout_ms: i32) -> io::Result<usize> {
+pub(crate) fn poll_in(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::Result<usize> {
     const MAX_FDS: usize = 64;
     let n = fds.len().min(MAX_FDS).min(ready.len());
     let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; MAX_FDS];

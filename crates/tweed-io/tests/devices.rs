@@ -169,3 +169,84 @@ netns = "{}"
     assert!(show.contains("mtu 1450"), "{show}");
     drop(driver);
 }
+
+/// Finding 13 (veth offloads): a veth pod with the kernel's default offloads hands its TCP segments over with a
+/// partial checksum (and large ones unsegmented); the pod port finishes them: the SYN read has a valid checksum.
+#[test]
+fn veth_pod_partial_checksums_are_finished() {
+    skip_unless!(Root, Netns, Veth);
+    let ns = NetNs::new("csum").unwrap();
+    let mac = tweed_wire::ethernet::MacAddr::new(0x02, 0, 0, 0, 0x43, 1);
+    let _veth =
+        veth(End::new(&ns, "host0").mac(mac), End::new(&ns, "pod0").addr("10.9.0.2/24".parse().unwrap())).unwrap();
+    ns.ip(&["neigh", "replace", "10.9.0.1", "lladdr", "02:00:00:00:43:01", "dev", "pod0"]).unwrap();
+    let sock = attach_pod("host0", &path(&ns));
+    common::netns::wait_for("veth queues", Duration::from_secs(5), || {
+        let show = ns.ip(&["-o", "link", "show", "dev", "pod0"]).ok()?;
+        (!show.contains("qdisc noop") && show.contains("LOWER_UP")).then_some(())
+    })
+    .unwrap();
+    // A TCP SYN from the pod (nobody answers; the connect times out).
+    let name = ns.name().to_owned();
+    let syn = std::thread::spawn(move || {
+        let _ = common::netns::run_timeout(
+            &["ip", "netns", "exec", &name, "timeout", "1", "bash", "-c", "exec 3<>/dev/tcp/10.9.0.1/80"],
+            Duration::from_secs(3),
+        );
+    });
+    let start = Instant::now();
+    let mut seen = None;
+    while seen.is_none() && start.elapsed() < Duration::from_secs(3) {
+        let Some(p) = recv_within(|b| sock.recv(b), Duration::from_millis(100)) else { continue };
+        let d = p.data();
+        if d.len() >= 54 && d[12..14] == [0x08, 0x00] && d[23] == 6 {
+            seen = Some(d.to_vec());
+        }
+    }
+    syn.join().unwrap();
+    let f = seen.expect("no TCP segment from the pod");
+    let ihl = usize::from(f[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+    let tcp = &f[14 + ihl..14 + total];
+    let (src, dst) = ([f[26], f[27], f[28], f[29]], [f[30], f[31], f[32], f[33]]);
+    let pseudo = checksum::pseudo_header_ipv4(src, dst, 6, tcp.len() as u16);
+    assert_eq!(checksum::sum_with(pseudo, tcp), 0xffff, "the pod's SYN has an unfinished checksum");
+}
+
+fn attach_pod(name: &str, ns: &std::path::Path) -> PacketSocket {
+    PacketSocket::attach_offloaded(name, Some(ns)).unwrap()
+}
+
+/// Finding 13 (`PACKET_IGNORE_OUTGOING`): what a pod port sends is never read back by it (the option is set, and
+/// a kernel that refuses it makes `attach` fail with a clear error rather than loop our frames back in).
+#[test]
+fn packet_socket_does_not_read_back_what_it_sends() {
+    skip_unless!(Root, Netns, Veth);
+    let a = NetNs::new("echo").unwrap();
+    a.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
+    a.sysctl("net.ipv6.conf.default.disable_ipv6", "1").unwrap();
+    let _veth = veth(End::new(&a, "va"), End::new(&a, "vb")).unwrap();
+    for attach in [PacketSocket::attach, PacketSocket::attach_offloaded] {
+        let sa = attach("va", Some(&path(&a))).unwrap();
+        let sb = PacketSocket::attach("vb", Some(&path(&a))).unwrap();
+        let mut frame = Vec::new();
+        frame.extend_from_slice(sb.mac().as_bytes());
+        frame.extend_from_slice(sa.mac().as_bytes());
+        frame.extend_from_slice(&[0x88, 0xb5]);
+        frame.extend_from_slice(&[7; 46]);
+        let start = Instant::now();
+        let mut buf = PacketBuf::default();
+        // Until the veth's queue runs, what is sent is lost: send until the far end has it.
+        let arrived = loop {
+            assert!(start.elapsed() < Duration::from_secs(3), "the frame never came out at the other end");
+            assert!(sa.send(&frame).unwrap());
+            if let Some(p) = recv_within(|b| sb.recv(b), Duration::from_millis(100)) {
+                break p.data().get(12..14) == Some(&[0x88, 0xb5][..]);
+            }
+        };
+        assert!(arrived);
+        while sa.recv(&mut buf).unwrap() {
+            assert_ne!(buf.data().get(12..14), Some(&[0x88, 0xb5][..]), "our own frame came back");
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::io;
 
 use tweed_packet::{Batch, PacketBuf, Pool, PortId};
 
-use super::{ClosedPort, Driver, DriverStats, PodPort, Underlay};
+use super::{ClosedPort, Driver, DriverStats, Underlay};
 
 /// The most segments one read of a TAP with TSO may give: a larger train (a pod-chosen tiny `gso_size`) is
 /// dropped whole and counted, so that one read costs bounded work. 64 KiB in segments of 536 bytes (the
@@ -57,7 +57,7 @@ impl Driver {
             if !self.ready[i] {
                 continue;
             }
-            let tso = matches!(&self.pods[i].1, PodPort::Tap(d) if d.is_tso());
+            let tso = self.pods[i].1.is_offloaded();
             if self.batch.is_full() || (tso && self.batch.remaining() < MAX_TSO_SEGMENTS) {
                 unread.get_or_insert(i);
                 continue;
@@ -96,10 +96,11 @@ impl Driver {
         }
     }
 
-    /// Reads from a TAP with TSO: each read may be many segments, cut into pool buffers.
+    /// Reads from a TAP with TSO or an offloaded AF_PACKET socket: each read may be many segments, cut into pool
+    /// buffers.
     fn read_pod_offloaded(&mut self, i: usize, now: u64, max: usize) -> usize {
         let Self { pods, pool, batch, stats, rx_scratch, .. } = self;
-        let (id, PodPort::Tap(dev)) = &pods[i] else { return 0 };
+        let (id, dev) = &pods[i];
         let max_frame = pool.config().capacity.saturating_sub(pool.config().headroom);
         let mut n = 0;
         let mut error = None;
