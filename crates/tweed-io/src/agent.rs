@@ -20,9 +20,17 @@
 //! gso = true                   # equal-size datagrams to one peer as one UDP GSO train
 //! gro = true                   # and trains from a peer received coalesced (UDP GRO)
 //!
+//! [agent]                      # optional; the defaults shown
+//! batch = 64                   # packets read from one port per round (1 to 256)
+//! buffers = 4096               # 2 KiB packet buffers (1 to 262144)
+//! poll_ms = 20                 # the longest wait for input (1 to 1000)
+//! stats_interval_s = 0         # counters every this many seconds (0: on SIGUSR1 and at exit; at most 86400)
+//! port_security = true         # a pod may send only from its own addresses
+//!
 //! [[pods]]
 //! tap = "eth0"                 # a TAP created by tweed...
 //! netns = "pod1"               # ...inside this network namespace (the pod's eth0)
+//! addresses = ["10.244.1.2"]   # the pod's own addresses (port security)
 //! [[pods]]
 //! interface = "veth-pod2"      # or an existing interface (a veth's host end), attached with AF_PACKET
 //!
@@ -51,6 +59,9 @@ use crate::device::{Device, DeviceKind, DeviceOptions, PacketSocket, interface_m
 use crate::driver::{Driver, DriverConfig, PodPort, Underlay};
 use crate::error::Error;
 use crate::udp::{UdpOptions, UdpPort};
+
+mod check;
+use check::{MAX_OUTPUTS, check_ifname, check_pods, check_range, pod_mtu};
 
 /// The port number the agent gives the underlay's UDP socket in the node.
 pub const SOCKET_PORT: u16 = 65000;
@@ -163,41 +174,6 @@ impl Default for AgentSpec {
             stats_interval_s: 0,
             port_security: true,
         }
-    }
-}
-
-/// The ranges of the agent's own sizes, and of the node limits the driver depends on.
-const BATCH: (usize, usize) = (1, 256);
-const BUFFERS: (usize, usize) = (1, 262_144);
-const POLL_MS: (u32, u32) = (1, 1000);
-const STATS_INTERVAL_S: (u64, u64) = (0, 86_400);
-/// At least one round's reading (256 packets), so that one call of `process` takes it all; at most what a pool
-/// of [`BUFFERS`] holds.
-const MAX_OUTPUTS: (usize, usize) = (256, 65_536);
-
-/// `value` within `range`, or an error naming `field`, the range and why it matters.
-fn check_range<T: PartialOrd + std::fmt::Display>(
-    field: &str,
-    value: T,
-    range: (T, T),
-    why: &str,
-) -> Result<(), ConfigError> {
-    if value < range.0 || value > range.1 {
-        return Err(ConfigError(format!("{field}: {value} is out of range {} to {} ({why})", range.0, range.1)));
-    }
-    Ok(())
-}
-
-impl AgentSpec {
-    /// Checks every size against its range.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the field and its range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_range("agent.batch", self.batch, BATCH, "packets read from one port per round")?;
-        check_range("agent.buffers", self.buffers, BUFFERS, "2 KiB packet buffers")?;
-        check_range("agent.poll_ms", self.poll_ms, POLL_MS, "the longest wait for input")?;
-        check_range("agent.stats_interval_s", self.stats_interval_s, STATS_INTERVAL_S, "0: no periodic counters")
     }
 }
 
@@ -430,49 +406,6 @@ impl AgentConfig {
     }
 }
 
-/// The pods' MTUs (68 up to the node's inner MTU) and addresses (hosts of the pod subnet, not the gateway, each
-/// on one pod; the subnet is checked only when it is known, not while it comes from a lease).
-fn check_pods(pods: &[PodSpec], node: &NodeConfig, subnet_known: bool) -> Result<(), ConfigError> {
-    let inner = u32::from(node.inner_mtu());
-    let subnet = node.pod_subnet.trunc();
-    let mut seen = std::collections::HashSet::new();
-    for (i, pod) in pods.iter().enumerate() {
-        if let Some(mtu) = pod.mtu {
-            check_range(
-                &format!("pods[{i}].mtu"),
-                mtu,
-                (68, inner),
-                "at most the node's inner MTU, what the backend carries: larger packets to other nodes would be \
-                 dropped or fragmented; leave it out for the inner MTU",
-            )?;
-        }
-        for &a in &pod.addresses {
-            let field = format!("pods[{i}].addresses");
-            if subnet_known && (!subnet.contains(&a) || a == subnet.network() || a == subnet.broadcast()) {
-                return Err(ConfigError(format!("{field}: {a} is not a host of the pod subnet {subnet}")));
-            }
-            if subnet_known && a == node.gateway_ip() {
-                return Err(ConfigError(format!("{field}: {a} is the gateway's address")));
-            }
-            if !seen.insert(a) {
-                return Err(ConfigError(format!("{field}: {a} is given to another pod already")));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A device name the kernel takes (1 to 15 bytes, no `/`, whitespace or NUL), or an error naming `field`.
-fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
-    if !crate::sys::valid_ifname(name) {
-        return Err(ConfigError(format!(
-            "{field}: {name:?} is not an interface name (1 to {} bytes, no '/' or spaces)",
-            crate::sys::MAX_IFNAME
-        )));
-    }
-    Ok(())
-}
-
 /// Builds the node and its devices: creates the TAPs (in their namespaces), attaches to the interfaces, binds
 /// the underlay socket (vxlan, udp) or attaches to the underlay interface (host-gw). Dropping the driver deletes
 /// every TAP it created.
@@ -539,15 +472,6 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
     Driver::new(node, pods, underlay, tun, driver_config)
 }
 
-/// A TAP pod's MTU: the one given, or the node's inner MTU; checked again here, since a `[store]` may have
-/// changed the node's backend since the file was read.
-fn pod_mtu(pod: &PodSpec, node: &NodeConfig) -> Result<u32, ConfigError> {
-    let inner = u32::from(node.inner_mtu());
-    let mtu = pod.mtu.unwrap_or(inner);
-    check_range("pods[].mtu", mtu, (68, inner), "at most the node's inner MTU, what the backend carries")?;
-    Ok(mtu)
-}
-
 /// The host's TUN: the inner MTU, the gateway address as a /32, and its routes (see [`HostSpec`]).
 fn host_tun(host: &HostSpec, node: &NodeConfig) -> Result<Device, Error> {
     let tun = Device::create(&DeviceOptions::new(host.tun.clone(), DeviceKind::Tun).mtu(u32::from(node.inner_mtu())))?;
@@ -564,132 +488,4 @@ fn host_tun(host: &HostSpec, node: &NodeConfig) -> Result<Device, Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-[node]
-pod_subnet = "10.244.1.0/24"
-[node.underlay]
-node_ip = "192.168.0.1"
-node_mac = "02:00:c0:a8:00:01"
-[node.backend]
-type = "vxlan"
-vtep_mac = "02:00:00:00:00:01"
-[[node.peers]]
-subnet = "10.244.2.0/24"
-node_ip = "192.168.0.2"
-vtep_mac = "02:00:00:00:00:02"
-
-[[pods]]
-tap = "eth0"
-netns = "pod1"
-[[pods]]
-interface = "veth-p2"
-"#;
-
-    #[test]
-    fn good_file() {
-        let c = AgentConfig::from_toml_str(GOOD).unwrap();
-        assert_eq!(c.node.pod_ports, [1, 2]);
-        assert_eq!(c.node.underlay.socket_port, Some(SOCKET_PORT));
-        assert_eq!(c.pods[0].netns.as_deref(), Some(std::path::Path::new("pod1")));
-        assert!(c.underlay.batching);
-        assert!(!c.node_mac_from_interface);
-        assert_eq!(c.agent, AgentSpec::default());
-        assert_eq!((c.host, c.node.host_port), (None, None));
-        let c = AgentConfig::from_toml_str(&format!("{GOOD}[host]\ntun = \"tweed0\"\nroutes = [\"10.244.0.0/16\"]\n"))
-            .unwrap();
-        assert_eq!(c.node.host_port, Some(HOST_PORT));
-        let host = c.host.unwrap();
-        assert_eq!((host.tun.as_str(), host.routes), ("tweed0", vec!["10.244.0.0/16".parse().unwrap()]));
-    }
-
-    /// The README's agent snippets (`[store]`, `[host]`) are what the agent reads.
-    #[test]
-    fn readme_snippets_parse() {
-        let readme = include_str!("../../../README.md");
-        let blocks: Vec<&str> =
-            readme.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap_or_default()).collect();
-        assert!(blocks.len() >= 2, "the README lost its agent snippets");
-        for block in blocks {
-            let c = AgentConfig::from_toml_str(&format!("{GOOD}{block}")).unwrap_or_else(|e| panic!("{block}: {e}"));
-            assert!(c.store.is_some() || c.host.is_some(), "{block}");
-        }
-    }
-
-    /// Findings 10 and 12: sizes the agent and the driver depend on are checked, each error naming its field and
-    /// range; a pod MTU above what the backend carries is refused.
-    #[test]
-    fn sizes_and_mtus_are_checked() {
-        let agent = |body: &str| format!("{GOOD}[agent]\n{body}\n");
-        let limits = |body: &str| GOOD.replace("[node.underlay]", &format!("[node.limits]\n{body}\n[node.underlay]"));
-        let cases = [
-            (agent("batch = 0"), "agent.batch"),
-            (agent("batch = 100000"), "agent.batch"),
-            (agent("buffers = 0"), "agent.buffers"),
-            (agent("buffers = 1000000000000"), "agent.buffers"),
-            (agent("stats_interval_s = 100000000000"), "agent.stats_interval_s"),
-            (limits("max_outputs = 0"), "max_outputs"),
-            (limits("max_outputs = 100000000000"), "max_outputs"),
-            (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1500"), "pods[0].mtu"),
-            (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 60"), "pods[0].mtu"),
-            (agent("poll_ms = 0"), "agent.poll_ms"),
-            (agent("poll_ms = 100000"), "agent.poll_ms"),
-            (GOOD.replace("[node.underlay]", "port_security = true\n[node.underlay]"), "node.port_security"),
-            (GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.2.5\"]"), "pods[0].addresses"),
-            (GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.1.1\"]"), "gateway"),
-            (
-                GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.1.5\"]")
-                    .replace("interface = \"veth-p2\"", "interface = \"veth-p2\"\naddresses = [\"10.244.1.5\"]"),
-                "pods[1].addresses",
-            ),
-        ];
-        for (text, field) in cases {
-            let e = AgentConfig::from_toml_str(&text).map(|_| ()).unwrap_err();
-            assert!(e.0.contains(field), "{field}: {e}");
-        }
-        let c = AgentConfig::from_toml_str(
-            &GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.1.5\", \"10.244.1.6\"]"),
-        )
-        .unwrap();
-        assert!(c.agent.port_security, "on by default");
-        let got: Vec<(u16, std::net::Ipv4Addr)> = c.pod_addresses().collect();
-        assert_eq!(got, [(1, "10.244.1.5".parse().unwrap()), (1, "10.244.1.6".parse().unwrap())]);
-        let c = AgentConfig::from_toml_str(&agent("port_security = false\npoll_ms = 5")).unwrap();
-        assert_eq!((c.agent.port_security, c.agent.poll_ms), (false, 5));
-        // The largest pod MTU vxlan carries over a 1500-byte underlay is accepted.
-        assert!(AgentConfig::from_toml_str(&GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1450")).is_ok());
-    }
-
-    /// Every mistake names its field.
-    #[test]
-    fn errors_name_the_field() {
-        let cases = [
-            (GOOD.replace("pod_subnet = \"10.244.1.0/24\"", "pod_subnet = \"10.244.1.0/33\""), "pod_subnet"),
-            (GOOD.replace("type = \"vxlan\"", "type = \"geneve\""), "geneve"),
-            (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\ninterface = \"x\""), "pods[0]"),
-            (GOOD.replace("[[pods]]\ntap", "[[pods]]\ncolour = \"red\"\ntap"), "colour"),
-            (GOOD.replace("node_mac = \"02:00:c0:a8:00:01\"\n", ""), "node.underlay.node_mac"),
-            (GOOD.replace("[node.underlay]", "pod_ports = [1]\n[node.underlay]"), "node.pod_ports"),
-            (GOOD.replace("vtep_mac = \"02:00:00:00:00:01\"", "vtep_mac = \"ff:ff:ff:ff:ff:ff\""), "vtep_mac"),
-            (
-                GOOD.replace("type = \"vxlan\"\nvtep_mac = \"02:00:00:00:00:01\"", "type = \"host-gw\""),
-                "underlay.interface",
-            ),
-            (GOOD.replace("pod_subnet = \"10.244.1.0/24\"\n", ""), "node.pod_subnet"),
-            (format!("{GOOD}[store]\nkind = \"file\"\n"), "store.path"),
-            (format!("{GOOD}[store]\nkind = \"etcd\"\n"), "store.endpoints"),
-            (format!("{GOOD}[store]\nkind = \"zookeeper\"\n"), "zookeeper"),
-            (format!("{GOOD}[host]\ntun = \"a-name-far-too-long\"\n"), "host.tun"),
-            (GOOD.replace("tap = \"eth0\"", "tap = \"eth/0\""), "pods[0].tap"),
-            (format!("{GOOD}[host]\ntun = \"tweed0\"\nroutes = [\"10.244.0.0/33\"]\n"), "routes"),
-            (format!("{GOOD}[host]\n"), "tun"),
-            (GOOD.replace("[node.underlay]", "host_port = 7\n[node.underlay]"), "node.host_port"),
-        ];
-        for (text, field) in cases {
-            let e = AgentConfig::from_toml_str(&text).unwrap_err();
-            assert!(e.0.contains(field), "{field}: {e}");
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,92 @@
+//! The agent file's checks that serde's types do not make: ranges of sizes, pods' MTUs and addresses, names.
+
+use tweed_overlay::NodeConfig;
+
+use super::{AgentSpec, ConfigError, PodSpec};
+
+/// The ranges of the agent's own sizes, and of the node limits the driver depends on.
+pub(super) const BATCH: (usize, usize) = (1, 256);
+pub(super) const BUFFERS: (usize, usize) = (1, 262_144);
+pub(super) const POLL_MS: (u32, u32) = (1, 1000);
+pub(super) const STATS_INTERVAL_S: (u64, u64) = (0, 86_400);
+/// At least one round's reading (256 packets), so that one call of `process` takes it all; at most what a pool
+/// of [`BUFFERS`] holds.
+pub(super) const MAX_OUTPUTS: (usize, usize) = (256, 65_536);
+
+/// `value` within `range`, or an error naming `field`, the range and why it matters.
+pub(super) fn check_range<T: PartialOrd + std::fmt::Display>(
+    field: &str,
+    value: T,
+    range: (T, T),
+    why: &str,
+) -> Result<(), ConfigError> {
+    if value < range.0 || value > range.1 {
+        return Err(ConfigError(format!("{field}: {value} is out of range {} to {} ({why})", range.0, range.1)));
+    }
+    Ok(())
+}
+
+impl AgentSpec {
+    /// Checks every size against its range.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field and its range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("agent.batch", self.batch, BATCH, "packets read from one port per round")?;
+        check_range("agent.buffers", self.buffers, BUFFERS, "2 KiB packet buffers")?;
+        check_range("agent.poll_ms", self.poll_ms, POLL_MS, "the longest wait for input")?;
+        check_range("agent.stats_interval_s", self.stats_interval_s, STATS_INTERVAL_S, "0: no periodic counters")
+    }
+}
+
+/// The pods' MTUs (68 up to the node's inner MTU) and addresses (hosts of the pod subnet, not the gateway, each
+/// on one pod; the subnet is checked only when it is known, not while it comes from a lease).
+pub(super) fn check_pods(pods: &[PodSpec], node: &NodeConfig, subnet_known: bool) -> Result<(), ConfigError> {
+    let inner = u32::from(node.inner_mtu());
+    let subnet = node.pod_subnet.trunc();
+    let mut seen = std::collections::HashSet::new();
+    for (i, pod) in pods.iter().enumerate() {
+        if let Some(mtu) = pod.mtu {
+            check_range(
+                &format!("pods[{i}].mtu"),
+                mtu,
+                (68, inner),
+                "at most the node's inner MTU, what the backend carries: larger packets to other nodes would be \
+                 dropped or fragmented; leave it out for the inner MTU",
+            )?;
+        }
+        for &a in &pod.addresses {
+            let field = format!("pods[{i}].addresses");
+            if subnet_known && (!subnet.contains(&a) || a == subnet.network() || a == subnet.broadcast()) {
+                return Err(ConfigError(format!("{field}: {a} is not a host of the pod subnet {subnet}")));
+            }
+            if subnet_known && a == node.gateway_ip() {
+                return Err(ConfigError(format!("{field}: {a} is the gateway's address")));
+            }
+            if !seen.insert(a) {
+                return Err(ConfigError(format!("{field}: {a} is given to another pod already")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A device name the kernel takes (1 to 15 bytes, no `/`, whitespace or NUL), or an error naming `field`.
+pub(super) fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
+    if !crate::sys::valid_ifname(name) {
+        return Err(ConfigError(format!(
+            "{field}: {name:?} is not an interface name (1 to {} bytes, no '/' or spaces)",
+            crate::sys::MAX_IFNAME
+        )));
+    }
+    Ok(())
+}
+
+/// A TAP pod's MTU: the one given, or the node's inner MTU; checked again here, since a `[store]` may have
+/// changed the node's backend since the file was read.
+pub(super) fn pod_mtu(pod: &PodSpec, node: &NodeConfig) -> Result<u32, ConfigError> {
+    let inner = u32::from(node.inner_mtu());
+    let mtu = pod.mtu.unwrap_or(inner);
+    check_range("pods[].mtu", mtu, (68, inner), "at most the node's inner MTU, what the backend carries")?;
+    Ok(mtu)
+}
