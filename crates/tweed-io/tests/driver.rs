@@ -197,7 +197,9 @@ fn one_round_shares_its_batch_between_busy_and_quiet_ports() {
     std::thread::sleep(Duration::from_millis(50));
     driver.round(100).unwrap();
     let s = driver.stats();
-    assert!(s.rx_underlay >= 32, "the underlay did not get its share of the round: {s:?}");
+    // Six ports ready: a share of 256 / 6 = 42 each, the underlay a quarter (64), read first.
+    assert_eq!(s.rx_underlay, 64, "the underlay did not get its share of the round: {s:?}");
+    assert_eq!(s.rx_pod, 4 * 42 + 1, "{s:?}");
     // The quiet pod was read in that round: the gateway's ARP reply is on its way back.
     let mut buf = PacketBuf::default();
     let start = Instant::now();
@@ -211,6 +213,10 @@ fn one_round_shares_its_batch_between_busy_and_quiet_ports() {
         }
     }
     assert!(answered, "the quiet pod's ARP request was not read in the first round: {s:?}");
+    // Then five ready: 51 each, the underlay what it has left.
+    driver.round(100).unwrap();
+    let s = driver.stats();
+    assert_eq!((s.rx_underlay, s.rx_pod), (100, 4 * 42 + 1 + 4 * 51), "{s:?}");
     drop(guards);
 }
 
