@@ -295,3 +295,62 @@ fn closed_check(driver: &mut Driver) {
     assert!(driver.take_closed().is_empty(), "reported once");
     assert_eq!(driver.pods().iter().map(|(id, _)| id.0).collect::<Vec<_>>(), [3]);
 }
+
+/// Runs `driver` on a thread until the returned guard's `finish`, which hands it back.
+struct Running {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Driver>,
+}
+
+impl Running {
+    fn start(mut driver: Driver) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            driver.run(|_| flag.load(std::sync::atomic::Ordering::Relaxed)).unwrap();
+            driver
+        });
+        Self { stop, thread }
+    }
+
+    fn finish(self) -> Driver {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// Finding 13 (veth offloads): two veth pods with the kernel's default offloads (TSO, GSO, checksum offload on
+/// their `eth0`) carry TCP both ways through the driver: the large frames and partial checksums their veths hand
+/// over are cut and finished.
+#[test]
+fn veth_pods_with_default_offloads_carry_tcp() {
+    skip_unless!(Root, Netns, Veth, Iperf3, Ping);
+    let node_ns = NetNs::new("offl").unwrap();
+    let a = common::netns::Pod::new(1, 2).unwrap().with_mtu(1450);
+    let b = common::netns::Pod::new(1, 3).unwrap().with_mtu(1450);
+    a.veth_to(&node_ns, "vpod2").unwrap();
+    b.veth_to(&node_ns, "vpod3").unwrap();
+    let pods = ["vpod2", "vpod3"]
+        .iter()
+        .zip(1u16..)
+        .map(|(name, id)| (PortId(id), PodPort::Packet(attach_pod(name, &path(&node_ns)))))
+        .collect();
+    let (underlay, _tx, _to) = underlay();
+    let driver = Driver::new(node(2, Limits::default()), pods, underlay, None, DriverConfig::default()).unwrap();
+    let running = Running::start(driver);
+    common::netns::ping_until_ok(&a.ns, b.ip(), Duration::from_secs(5)).unwrap();
+    let srv = common::netns::Iperf3Server::start(&b.ns, b.ip()).unwrap();
+    let fwd = common::netns::iperf3_tcp(&a.ns, &srv, 1, false);
+    let rev = common::netns::iperf3_tcp(&a.ns, &srv, 1, true);
+    let driver = running.finish();
+    let s = driver.stats();
+    for (dir, run) in [("forward", fwd), ("reverse", rev)] {
+        let run = run.unwrap_or_else(|e| panic!("{dir}: {e} ({s:?})"));
+        assert!(run.received_bytes > 1 << 20, "{dir}: only {} bytes arrived ({s:?})", run.received_bytes);
+    }
+    assert_eq!(s.rx_offload_dropped, 0, "{s:?}");
+}
+
+fn attach_pod(name: &str, ns: &std::path::Path) -> PacketSocket {
+    PacketSocket::attach_offloaded(name, Some(ns)).unwrap()
+}
