@@ -47,8 +47,14 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
         return Err(Failure::Input(format!("--stats: {s} is out of range 1 to {MAX_STATS_S} (seconds)")));
     }
     if args.check {
+        for w in &config.warnings {
+            println!("{name}: warning: {w}");
+        }
         println!("{name}: ok ({} pods, {} peers)", config.pods.len(), config.node.peers.len());
         return Ok(());
+    }
+    for w in &config.warnings {
+        tracing::warn!("{name}: {w}");
     }
     if !tweed_io::has_net_admin() {
         return Err(Failure::Input(

@@ -99,8 +99,10 @@ pub struct PodSpec {
     #[serde(default)]
     pub netns: Option<PathBuf>,
     /// The TAP's MTU: by default the node's inner MTU (`NodeConfig::inner_mtu`: the underlay's less the
-    /// backend's overhead, 1450 for vxlan over 1500), what the backend carries. A larger one is refused: the pod
-    /// would send packets to other nodes that the node must drop (DF) or fragment.
+    /// backend's overhead, 1450 for vxlan over 1500), what the backend carries. A larger one is accepted with a
+    /// warning ([`AgentConfig::warnings`]): it works (the node answers "fragmentation needed" to the pod's
+    /// larger DF packets to other nodes, and pods on the node reach each other at the larger MTU), but costs the
+    /// pod's TCP a round trip per path and its DF-less packets fragments.
     #[serde(default)]
     pub mtu: Option<u32>,
     /// The pod's own IPv4 addresses, for port security (see [`AgentSpec::port_security`]): with it on, the node
@@ -254,6 +256,8 @@ pub struct AgentConfig {
     pub host: Option<HostSpec>,
     /// The node section gave no `pod_subnet`: it comes from a lease ([`PENDING_SUBNET`] until then).
     pub pod_subnet_from_store: bool,
+    /// What is accepted but probably not meant (a pod MTU above the inner MTU), for the agent to log.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -372,7 +376,8 @@ impl AgentConfig {
             MAX_OUTPUTS,
             "packets one call of the node may output; the agent reads up to 256 per round",
         )?;
-        check_pods(&file.pods, &config, !pod_subnet_from_store)?;
+        let mut warnings = Vec::new();
+        check_pods(&file.pods, &config, !pod_subnet_from_store, &mut warnings)?;
         Ok(Self {
             node: config,
             underlay: file.underlay,
@@ -382,6 +387,7 @@ impl AgentConfig {
             store: file.store,
             host: file.host,
             pod_subnet_from_store,
+            warnings,
         })
     }
 
@@ -426,9 +432,7 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
             if let Some(ns) = &pod.netns {
                 o = o.netns(ns);
             }
-            o = o.mtu(pod_mtu(pod, &config.node).map_err(|e| {
-                Error::io("creating the pods", std::io::Error::new(std::io::ErrorKind::InvalidInput, e.0))
-            })?);
+            o = o.mtu(pod_mtu(pod, &config.node));
             PodPort::Tap(Device::create(&o)?)
         } else {
             let name = pod.interface.as_deref().unwrap_or_default();

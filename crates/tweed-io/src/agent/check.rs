@@ -39,21 +39,34 @@ impl AgentSpec {
     }
 }
 
-/// The pods' MTUs (68 up to the node's inner MTU) and addresses (hosts of the pod subnet, not the gateway, each
+/// The warning for a pod MTU above the node's inner MTU, if it is.
+fn mtu_warning(i: usize, mtu: u32, inner: u32) -> Option<String> {
+    (mtu > inner).then(|| {
+        format!(
+            "pods[{i}].mtu: {mtu} is above the node's inner MTU {inner} (what the backend carries): the pod's \
+             larger packets to other nodes are answered \"fragmentation needed\" (DF) or fragmented, which costs \
+             a round trip or fragments; leave it out for the inner MTU"
+        )
+    })
+}
+
+/// The pods' MTUs (68 to 65,535; above the node's inner MTU a warning, pushed on `warnings`) and addresses (hosts of the pod subnet, not the gateway, each
 /// on one pod; the subnet is checked only when it is known, not while it comes from a lease).
-pub(super) fn check_pods(pods: &[PodSpec], node: &NodeConfig, subnet_known: bool) -> Result<(), ConfigError> {
+pub(super) fn check_pods(
+    pods: &[PodSpec],
+    node: &NodeConfig,
+    subnet_known: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
     let inner = u32::from(node.inner_mtu());
     let subnet = node.pod_subnet.trunc();
     let mut seen = std::collections::HashSet::new();
     for (i, pod) in pods.iter().enumerate() {
         if let Some(mtu) = pod.mtu {
-            check_range(
-                &format!("pods[{i}].mtu"),
-                mtu,
-                (68, inner),
-                "at most the node's inner MTU, what the backend carries: larger packets to other nodes would be \
-                 dropped or fragmented; leave it out for the inner MTU",
-            )?;
+            check_range(&format!("pods[{i}].mtu"), mtu, (68, 65_535), "an IPv4 interface's MTU")?;
+            if let Some(w) = mtu_warning(i, mtu, inner) {
+                warnings.push(w);
+            }
         }
         for &a in &pod.addresses {
             let field = format!("pods[{i}].addresses");
@@ -82,11 +95,8 @@ pub(super) fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// A TAP pod's MTU: the one given, or the node's inner MTU; checked again here, since a `[store]` may have
-/// changed the node's backend since the file was read.
-pub(super) fn pod_mtu(pod: &PodSpec, node: &NodeConfig) -> Result<u32, ConfigError> {
-    let inner = u32::from(node.inner_mtu());
-    let mtu = pod.mtu.unwrap_or(inner);
-    check_range("pods[].mtu", mtu, (68, inner), "at most the node's inner MTU, what the backend carries")?;
-    Ok(mtu)
+/// A TAP pod's MTU: the one given, or the node's inner MTU (what the backend carries, once a `[store]` has
+/// set the backend).
+pub(super) fn pod_mtu(pod: &PodSpec, node: &NodeConfig) -> u32 {
+    pod.mtu.unwrap_or_else(|| u32::from(node.inner_mtu()))
 }

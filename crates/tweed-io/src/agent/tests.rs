@@ -66,7 +66,6 @@ fn sizes_and_mtus_are_checked() {
         (agent("stats_interval_s = 100000000000"), "agent.stats_interval_s"),
         (limits("max_outputs = 0"), "max_outputs"),
         (limits("max_outputs = 100000000000"), "max_outputs"),
-        (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1500"), "pods[0].mtu"),
         (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 60"), "pods[0].mtu"),
         (agent("poll_ms = 0"), "agent.poll_ms"),
         (agent("poll_ms = 100000"), "agent.poll_ms"),
@@ -92,8 +91,13 @@ fn sizes_and_mtus_are_checked() {
     assert_eq!(got, [(1, "10.244.1.5".parse().unwrap()), (1, "10.244.1.6".parse().unwrap())]);
     let c = AgentConfig::from_toml_str(&agent("port_security = false\npoll_ms = 5")).unwrap();
     assert_eq!((c.agent.port_security, c.agent.poll_ms), (false, 5));
+    // A pod MTU above the inner MTU works, with a warning.
+    let c = AgentConfig::from_toml_str(&GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1500")).unwrap();
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains("pods[0].mtu: 1500 is above the node's inner MTU 1450"), "{:?}", c.warnings);
     // The largest pod MTU vxlan carries over a 1500-byte underlay is accepted.
-    assert!(AgentConfig::from_toml_str(&GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1450")).is_ok());
+    let c = AgentConfig::from_toml_str(&GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1450")).unwrap();
+    assert!(c.warnings.is_empty());
 }
 
 /// Every mistake names its field.
