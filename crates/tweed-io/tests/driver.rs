@@ -354,3 +354,25 @@ fn veth_pods_with_default_offloads_carry_tcp() {
 fn attach_pod(name: &str, ns: &std::path::Path) -> PacketSocket {
     PacketSocket::attach_offloaded(name, Some(ns)).unwrap()
 }
+
+/// Finding 13: the host's TUN deleted under a running driver is closed, not polled in a spin.
+#[test]
+fn a_deleted_tun_is_closed() {
+    skip_unless!(Root, Netns, Tun);
+    let ns = NetNs::new("tungone").unwrap();
+    let tun = Device::create(&DeviceOptions::new("tun0", DeviceKind::Tun).netns(path(&ns))).unwrap();
+    let (underlay, _tx, _to) = underlay();
+    let config = DriverConfig { poll_ms: 20, ..DriverConfig::default() };
+    let mut driver = Driver::new(node(0, Limits::default()), Vec::new(), underlay, Some(tun), config).unwrap();
+    driver.round(0).unwrap();
+    ns.ip(&["link", "del", "tun0"]).unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        driver.round(20).unwrap();
+    }
+    let s = driver.stats();
+    assert!(s.rounds <= 80, "{} rounds in an idle second: the driver spins ({s:?})", s.rounds);
+    assert_eq!(s.ports_closed, 1, "{s:?}");
+    let closed = driver.take_closed();
+    assert_eq!(closed.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["tun0"]);
+}

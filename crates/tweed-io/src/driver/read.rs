@@ -170,22 +170,43 @@ impl Driver {
         n
     }
 
-    /// Reads the host's packets into the node's host port, or drains them when the node has none.
+    /// Reads the host's packets into the node's host port, or drains them when the node has none. A TUN whose
+    /// device is gone is closed (reported by `take_closed` under the host port, or port 0 without one): it would
+    /// be ready at every wait.
     fn read_tun(&mut self, now: u64, max: usize) -> usize {
         let Self { tun: Some(tun), pool, batch, stats, host_port, .. } = self else { return 0 };
-        let Some(port) = *host_port else {
-            let Some(mut buf) = pool.get() else { return 0 };
-            for _ in 0..max {
-                if !matches!(tun.recv(&mut buf), Ok(true)) {
-                    break;
+        let (n, error) = match *host_port {
+            Some(port) => read_frames(|buf| tun.recv(buf), port, now, max, pool, batch, stats),
+            None => {
+                let Some(mut buf) = pool.get() else { return 0 };
+                let mut error = None;
+                for _ in 0..max {
+                    match tun.recv(&mut buf) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
                 }
+                pool.put(buf);
+                (0, error)
             }
-            pool.put(buf);
-            return 0;
         };
-        let (n, error) = read_frames(|buf| tun.recv(buf), port, now, max, pool, batch, stats);
-        stats.rx_errors += u64::from(error.is_some());
         stats.rx_tun += n as u64;
+        if let Some(e) = error {
+            stats.rx_errors += 1;
+            if gone(&e) {
+                let port = host_port.unwrap_or(PortId(0));
+                let name = tun.name().to_owned();
+                // Still open: removing it cannot fail but for a bug, and dropping it below removes it anyway.
+                let _ = self.epoll.remove(std::os::fd::AsRawFd::as_raw_fd(tun));
+                self.tun = None;
+                self.closed.push(ClosedPort { port, name, error: e });
+                self.stats.ports_closed += 1;
+            }
+        }
         n
     }
 }
