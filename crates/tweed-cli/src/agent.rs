@@ -90,7 +90,7 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
             next_orphan_check = Instant::now() + ORPHAN_CHECK;
         }
         for c in d.take_closed() {
-            tracing::warn!(port = c.port.0, name = %c.name, error = %c.error, "pod port closed: its device is gone");
+            tracing::warn!(port = c.port.0, name = %c.name, error = %c.error, "port closed: its device is gone");
         }
         if let Some(c) = &mut control
             && let Err(e) = c.tick(d.node_mut())
