@@ -378,7 +378,15 @@ impl AgentConfig {
         )?;
         let mut warnings = Vec::new();
         check_pods(&file.pods, &config, !pod_subnet_from_store, &mut warnings)?;
-        Ok(Self {
+        if let Some(i) = file.pods.iter().position(|p| p.addresses.is_empty())
+            && file.agent.port_security
+        {
+            warnings.push(format!(
+                "pods[{i}].addresses: none given, so port security is off for the node (it needs every pod's \
+                 addresses); give them, or set [agent].port_security = false to say so"
+            ));
+        }
+        let agent = Self {
             node: config,
             underlay: file.underlay,
             pods: file.pods,
@@ -388,7 +396,28 @@ impl AgentConfig {
             host: file.host,
             pod_subnet_from_store,
             warnings,
-        })
+        };
+        // With a leased subnet the pods' addresses are checked once it is known, when the driver is built.
+        if !pod_subnet_from_store {
+            agent.node_config().validate().map_err(|e| ConfigError(format!("node: {e}")))?;
+        }
+        Ok(agent)
+    }
+
+    /// Whether the node runs with port security: asked for ([`AgentSpec::port_security`]) and every pod has its
+    /// addresses (the node needs them all; without them it is off, with a warning in [`AgentConfig::warnings`]).
+    #[must_use]
+    pub fn port_security(&self) -> bool {
+        self.agent.port_security && !self.pods.is_empty() && self.pods.iter().all(|p| !p.addresses.is_empty())
+    }
+
+    /// The node's configuration as the driver builds the node from it: [`AgentConfig::node`] with port security
+    /// ([`AgentConfig::port_security`]) and each pod's addresses ([`AgentConfig::pod_addresses`]).
+    #[must_use]
+    pub fn node_config(&self) -> NodeConfig {
+        // The node's port-security fields (`port_security`, `port_addresses`) are set here from
+        // `self.port_security()` and `self.pods` (port i + 1 has `pods[i].addresses`).
+        self.node.clone()
     }
 
     /// Each pod's own addresses, by the node's port number (the pods are ports 1, 2, …), for the node's port
@@ -420,7 +449,7 @@ impl AgentConfig {
 /// The first device or socket that could not be made ([`Error::Exists`], [`Error::Privilege`], …), or the node's
 /// configuration error.
 pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
-    let node = Node::new(config.node.clone()).map_err(|e| {
+    let node = Node::new(config.node_config()).map_err(|e| {
         Error::io("building the node", std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))
     })?;
     let mut pods = Vec::with_capacity(config.pods.len());

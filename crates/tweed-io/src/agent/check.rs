@@ -39,6 +39,9 @@ impl AgentSpec {
     }
 }
 
+/// The most addresses one pod may have (the node's limit per port).
+const MAX_POD_ADDRESSES: usize = 4;
+
 /// The warning for a pod MTU above the node's inner MTU, if it is.
 fn mtu_warning(i: usize, mtu: u32, inner: u32) -> Option<String> {
     (mtu > inner).then(|| {
@@ -68,8 +71,11 @@ pub(super) fn check_pods(
                 warnings.push(w);
             }
         }
+        let field = format!("pods[{i}].addresses");
+        if pod.addresses.len() > MAX_POD_ADDRESSES {
+            return Err(ConfigError(format!("{field}: at most {MAX_POD_ADDRESSES} addresses per pod")));
+        }
         for &a in &pod.addresses {
-            let field = format!("pods[{i}].addresses");
             if subnet_known && (!subnet.contains(&a) || a == subnet.network() || a == subnet.broadcast()) {
                 return Err(ConfigError(format!("{field}: {a} is not a host of the pod subnet {subnet}")));
             }

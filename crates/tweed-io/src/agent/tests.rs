@@ -68,6 +68,13 @@ fn sizes_and_mtus_are_checked() {
         (limits("max_outputs = 100000000000"), "max_outputs"),
         (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 60"), "pods[0].mtu"),
         (agent("poll_ms = 0"), "agent.poll_ms"),
+        (
+            GOOD.replace(
+                "netns = \"pod1\"",
+                "netns = \"pod1\"\naddresses = [\"10.244.1.5\", \"10.244.1.6\", \"10.244.1.7\", \"10.244.1.8\", \"10.244.1.9\"]",
+            ),
+            "at most 4",
+        ),
         (agent("poll_ms = 100000"), "agent.poll_ms"),
         (GOOD.replace("[node.underlay]", "port_security = true\n[node.underlay]"), "node.port_security"),
         (GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.2.5\"]"), "pods[0].addresses"),
@@ -92,12 +99,13 @@ fn sizes_and_mtus_are_checked() {
     let c = AgentConfig::from_toml_str(&agent("port_security = false\npoll_ms = 5")).unwrap();
     assert_eq!((c.agent.port_security, c.agent.poll_ms), (false, 5));
     // A pod MTU above the inner MTU works, with a warning.
-    let c = AgentConfig::from_toml_str(&GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1500")).unwrap();
-    assert_eq!(c.warnings.len(), 1);
+    let no_security = agent("port_security = false");
+    let c = AgentConfig::from_toml_str(&no_security.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1500")).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     assert!(c.warnings[0].contains("pods[0].mtu: 1500 is above the node's inner MTU 1450"), "{:?}", c.warnings);
     // The largest pod MTU vxlan carries over a 1500-byte underlay is accepted.
-    let c = AgentConfig::from_toml_str(&GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1450")).unwrap();
-    assert!(c.warnings.is_empty());
+    let c = AgentConfig::from_toml_str(&no_security.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1450")).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
 /// Every mistake names its field.
