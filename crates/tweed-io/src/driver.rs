@@ -1,10 +1,12 @@
 //! The driver: one worker that owns a [`Node`], its pool, and its ports, and moves packets between them.
 //!
-//! Each round it waits for input on every port (`poll`, with a short timeout so that the node's timers run),
-//! reads up to a batch from each ready port straight into pool buffers, runs the whole batch through
-//! [`Node::process`], and sends each output where its verdict says: UDP payloads to the underlay in one
-//! `sendmmsg`, frames to pod ports, IP packets to the TUN. Everything is sized when the driver is made; a round
-//! allocates nothing.
+//! Each round it waits for input on every port (epoll, level-triggered, any number of ports, with a short
+//! timeout so that the node's timers run), reads each ready port its share of the round's batch straight into
+//! pool buffers (the underlay first, the pods from a start that moves: see the `read` module), runs the batch
+//! through [`Node::process`] (a few calls at most: a round is bounded whatever the node does), and sends each
+//! output where its verdict says: UDP payloads to the underlay in one `sendmmsg`, frames to pod ports, IP
+//! packets to the TUN. A port whose device is gone is closed and reported once. Everything is sized when the
+//! driver is made; a round allocates nothing.
 //!
 //! The design is one driver per queue (a multi-queue TAP has one [`Device`] per queue, the underlay one
 //! `SO_REUSEPORT` socket per worker), each with its own node and buffers: shared nothing, as DESIGN.md says. The
