@@ -61,7 +61,7 @@ use crate::error::Error;
 use crate::udp::{UdpOptions, UdpPort};
 
 mod check;
-use check::{MAX_OUTPUTS, check_ifname, check_pods, check_range, pod_mtu};
+use check::{MAX_OUTPUTS, check_ifname, check_pods, check_range, check_store, pod_mtu};
 
 /// The port number the agent gives the underlay's UDP socket in the node.
 pub const SOCKET_PORT: u16 = 65000;
@@ -318,6 +318,7 @@ impl AgentConfig {
                 }
                 _ => {}
             }
+            check_store(store)?;
         }
         // Port security is the agent's switch (on by default), given to the node by the agent.
         let node_has_port_security = node.contains_key("port_security");

@@ -2,7 +2,7 @@
 
 use tweed_overlay::NodeConfig;
 
-use super::{AgentSpec, ConfigError, PodSpec};
+use super::{AgentSpec, ConfigError, PodSpec, StoreSpec};
 
 /// The ranges of the agent's own sizes, and of the node limits the driver depends on.
 pub(super) const BATCH: (usize, usize) = (1, 256);
@@ -37,6 +37,25 @@ impl AgentSpec {
         check_range("agent.poll_ms", self.poll_ms, POLL_MS, "the longest wait for input")?;
         check_range("agent.stats_interval_s", self.stats_interval_s, STATS_INTERVAL_S, "0: no periodic counters")
     }
+}
+
+/// A lease's TTL in seconds (tests use a few seconds), at most a year.
+const STORE_TTL_S: (u64, u64) = (1, 31_536_000);
+/// How often the store's changes are read, in milliseconds.
+const STORE_POLL_MS: (u64, u64) = (10, 60_000);
+
+/// Checks the `[store]` sizes and prefix.
+pub(super) fn check_store(store: &StoreSpec) -> Result<(), ConfigError> {
+    check_range("store.ttl_s", store.ttl_s, STORE_TTL_S, "the lease's lifetime; it is renewed before it ends")?;
+    check_range("store.poll_ms", store.poll_ms, STORE_POLL_MS, "how often the store's changes are read")?;
+    if !store.prefix.starts_with('/') || store.prefix.len() < 2 || store.prefix.ends_with('/') {
+        return Err(ConfigError(format!(
+            "store.prefix: {:?} is not a key prefix (starts with '/', does not end with one, e.g. \
+             \"/coreos.com/network\")",
+            store.prefix
+        )));
+    }
+    Ok(())
 }
 
 /// The most addresses one pod may have (the node's limit per port).

@@ -68,6 +68,9 @@ fn sizes_and_mtus_are_checked() {
         (limits("max_outputs = 100000000000"), "max_outputs"),
         (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 60"), "pods[0].mtu"),
         (agent("poll_ms = 0"), "agent.poll_ms"),
+        (format!("{GOOD}[store]\nkind = \"file\"\npath = \"/x\"\nttl_s = 0\n"), "store.ttl_s"),
+        (format!("{GOOD}[store]\nkind = \"file\"\npath = \"/x\"\npoll_ms = 0\n"), "store.poll_ms"),
+        (format!("{GOOD}[store]\nkind = \"file\"\npath = \"/x\"\nprefix = \"\"\n"), "store.prefix"),
         (
             GOOD.replace(
                 "netns = \"pod1\"",
