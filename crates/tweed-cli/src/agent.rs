@@ -25,6 +25,13 @@ pub(crate) struct AgentArgs {
     check: bool,
 }
 
+/// The largest `--stats` interval (a day), as `[agent].stats_interval_s`'s.
+const MAX_STATS_S: u64 = 86_400;
+
+/// How often the agent looks for pods whose network namespace is gone (a `stat` per pod).
+#[cfg(target_os = "linux")]
+const ORPHAN_CHECK: Duration = Duration::from_secs(1);
+
 /// Runs the agent until SIGINT or SIGTERM.
 #[cfg(target_os = "linux")]
 pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
@@ -34,9 +41,20 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     let name = args.config.display();
     let text = std::fs::read_to_string(&args.config).map_err(|e| Failure::Input(format!("cannot read {name}: {e}")))?;
     let mut config = AgentConfig::from_toml_str(&text).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+    if let Some(s) = args.stats
+        && !(1..=MAX_STATS_S).contains(&s)
+    {
+        return Err(Failure::Input(format!("--stats: {s} is out of range 1 to {MAX_STATS_S} (seconds)")));
+    }
     if args.check {
+        for w in &config.warnings {
+            println!("{name}: warning: {w}");
+        }
         println!("{name}: ok ({} pods, {} peers)", config.pods.len(), config.node.peers.len());
         return Ok(());
+    }
+    for w in &config.warnings {
+        tracing::warn!("{name}: {w}");
     }
     if !tweed_io::has_net_admin() {
         return Err(Failure::Input(
@@ -65,7 +83,15 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     let interval = args.stats.or((config.agent.stats_interval_s > 0).then_some(config.agent.stats_interval_s));
     let mut next = interval.map(|s| Instant::now() + Duration::from_secs(s.max(1)));
     let mut lost = None;
+    let mut next_orphan_check = Instant::now() + ORPHAN_CHECK;
     let result = driver.run(|d| {
+        if Instant::now() >= next_orphan_check {
+            d.close_orphaned();
+            next_orphan_check = Instant::now() + ORPHAN_CHECK;
+        }
+        for c in d.take_closed() {
+            tracing::warn!(port = c.port.0, name = %c.name, error = %c.error, "port closed: its device is gone");
+        }
         if let Some(c) = &mut control
             && let Err(e) = c.tick(d.node_mut())
         {
@@ -99,6 +125,9 @@ fn log_stats(d: &tweed_io::Driver) {
         rx_underlay = s.rx_underlay,
         tx_underlay = s.tx_underlay,
         tx_dropped = s.tx_pod_dropped + s.tx_underlay_dropped + s.tx_tun_dropped,
+        rx_errors = s.rx_errors,
+        unprocessed = s.unprocessed,
+        ports_closed = s.ports_closed,
         coalesced_writes = s.tx_pod_coalesced,
         to_peer = c.to_peer,
         from_peer = c.from_peer,

@@ -20,9 +20,17 @@
 //! gso = true                   # equal-size datagrams to one peer as one UDP GSO train
 //! gro = true                   # and trains from a peer received coalesced (UDP GRO)
 //!
+//! [agent]                      # optional; the defaults shown
+//! batch = 64                   # packets read from one port per round (1 to 256)
+//! buffers = 4096               # 2 KiB packet buffers (1 to 262144)
+//! poll_ms = 20                 # the longest wait for input (1 to 1000)
+//! stats_interval_s = 0         # counters every this many seconds (0: on SIGUSR1 and at exit; at most 86400)
+//! port_security = true         # a pod may send only from its own addresses
+//!
 //! [[pods]]
 //! tap = "eth0"                 # a TAP created by tweed...
 //! netns = "pod1"               # ...inside this network namespace (the pod's eth0)
+//! addresses = ["10.244.1.2"]   # the pod's own addresses (port security)
 //! [[pods]]
 //! interface = "veth-pod2"      # or an existing interface (a veth's host end), attached with AF_PACKET
 //!
@@ -51,6 +59,9 @@ use crate::device::{Device, DeviceKind, DeviceOptions, PacketSocket, interface_m
 use crate::driver::{Driver, DriverConfig, PodPort, Underlay};
 use crate::error::Error;
 use crate::udp::{UdpOptions, UdpPort};
+
+mod check;
+use check::{MAX_OUTPUTS, check_ifname, check_pods, check_range, check_store, pod_mtu};
 
 /// The port number the agent gives the underlay's UDP socket in the node.
 pub const SOCKET_PORT: u16 = 65000;
@@ -87,12 +98,24 @@ pub struct PodSpec {
     /// agent's own.
     #[serde(default)]
     pub netns: Option<PathBuf>,
-    /// The TAP's MTU (1500 by default).
+    /// The TAP's MTU: by default the node's inner MTU (`NodeConfig::inner_mtu`: the underlay's less the
+    /// backend's overhead, 1450 for vxlan over 1500), what the backend carries. A larger one is accepted with a
+    /// warning ([`AgentConfig::warnings`]): it works (the node answers "fragmentation needed" to the pod's
+    /// larger DF packets to other nodes, and pods on the node reach each other at the larger MTU), but costs the
+    /// pod's TCP a round trip per path and its DF-less packets fragments.
     #[serde(default)]
     pub mtu: Option<u32>,
-    /// Offloads between the pod and tweed (a TAP with a virtio-net header; on by default): TCP segments for the
-    /// pod are written coalesced into large frames, and the pod's large TCP frames (TSO) and unfinished checksums
-    /// are cut and finished by tweed.
+    /// The pod's own IPv4 addresses, for port security (see [`AgentSpec::port_security`]): with it on, the node
+    /// drops what this port sends from any other source. Each must be a host of the pod subnet, not the gateway,
+    /// and belong to one pod only.
+    #[serde(default)]
+    pub addresses: Vec<std::net::Ipv4Addr>,
+    /// Offloads between the pod and tweed (on by default): for a TAP (with a virtio-net header), TCP segments for
+    /// the pod are written coalesced into large frames, and the pod's large TCP frames (TSO) and unfinished
+    /// checksums are cut and finished by tweed; for an interface (a veth, its offloads on as the kernel makes
+    /// it), the large frames and unfinished checksums it hands over are cut and finished (`PACKET_VNET_HDR`).
+    /// Off for an interface: its offloads must be off (`ethtool -K … tso off gso off tx off`), or large frames
+    /// are read truncated and checksums unfinished.
     #[serde(default = "yes")]
     pub coalesce: bool,
 }
@@ -126,22 +149,33 @@ const fn yes() -> bool {
     true
 }
 
-/// Sizes and logging.
+/// Sizes, timing, logging and port security (the agent's `[agent]`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSpec {
-    /// The most packets read from one port per round.
+    /// The most packets read from one port per round (1 to 256; 64 by default).
     pub batch: usize,
-    /// Buffers in the pool.
+    /// Buffers in the pool (1 to 262,144, 2 KiB each; 4,096 by default; never fewer than the driver needs).
     pub buffers: usize,
-    /// Print the counters every this many seconds (0: only on SIGUSR1 and at exit).
+    /// The longest wait for input in milliseconds, how late the node's timers may run (1 to 1,000; 20 by default).
+    pub poll_ms: u32,
+    /// Print the counters every this many seconds (0: only on SIGUSR1 and at exit; at most 86,400).
     pub stats_interval_s: u64,
+    /// Port security (on by default): the node drops what a pod sends from a source other than its own
+    /// addresses (`[[pods]].addresses`), as a cloud's port security or the bridge's anti-spoofing rules do.
+    pub port_security: bool,
 }
 
 impl Default for AgentSpec {
     fn default() -> Self {
         let d = DriverConfig::default();
-        Self { batch: d.batch, buffers: d.buffers, stats_interval_s: 0 }
+        Self {
+            batch: d.batch,
+            buffers: d.buffers,
+            poll_ms: u32::try_from(d.poll_ms).unwrap_or(20),
+            stats_interval_s: 0,
+            port_security: true,
+        }
     }
 }
 
@@ -210,7 +244,7 @@ pub struct AgentConfig {
     pub node: NodeConfig,
     /// The underlay.
     pub underlay: UnderlaySpec,
-    /// The pods, on ports 1, 2, … in this order.
+    /// The pods, on ports 1, 2, … in this order (see [`AgentConfig::pod_addresses`]).
     pub pods: Vec<PodSpec>,
     /// Sizes and logging.
     pub agent: AgentSpec,
@@ -222,6 +256,8 @@ pub struct AgentConfig {
     pub host: Option<HostSpec>,
     /// The node section gave no `pod_subnet`: it comes from a lease ([`PENDING_SUBNET`] until then).
     pub pod_subnet_from_store: bool,
+    /// What is accepted but probably not meant (a pod MTU above the inner MTU), for the agent to log.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -282,7 +318,10 @@ impl AgentConfig {
                 }
                 _ => {}
             }
+            check_store(store)?;
         }
+        // Port security is the agent's switch (on by default), given to the node by the agent.
+        let node_has_port_security = node.contains_key("port_security");
         let n = u16::try_from(file.pods.len()).map_err(|_| ConfigError("too many [[pods]]".into()))?;
         node.insert("pod_ports".into(), toml::Value::Array((1..=n).map(|p| toml::Value::Integer(p.into())).collect()));
         let underlay = node.get_mut("underlay").and_then(toml::Value::as_table_mut).ok_or_else(|| {
@@ -290,6 +329,9 @@ impl AgentConfig {
         })?;
         if underlay.contains_key("socket_port") {
             return Err(ConfigError("node.underlay.socket_port: leave it out, the agent sets it".into()));
+        }
+        if node_has_port_security {
+            return Err(ConfigError("node.port_security: leave it out, set [agent].port_security".into()));
         }
         let node_mac_from_interface = !underlay.contains_key("node_mac");
         if node_mac_from_interface {
@@ -328,7 +370,24 @@ impl AgentConfig {
             return Err(ConfigError("underlay.interface: host-gw needs the underlay interface".into()));
         }
         config.validate().map_err(|e| ConfigError(format!("node: {e}")))?;
-        Ok(Self {
+        file.agent.validate()?;
+        check_range(
+            "node.limits.max_outputs",
+            config.limits.max_outputs,
+            MAX_OUTPUTS,
+            "packets one call of the node may output; the agent reads up to 256 per round",
+        )?;
+        let mut warnings = Vec::new();
+        check_pods(&file.pods, &config, !pod_subnet_from_store, &mut warnings)?;
+        if let Some(i) = file.pods.iter().position(|p| p.addresses.is_empty())
+            && file.agent.port_security
+        {
+            warnings.push(format!(
+                "pods[{i}].addresses: none given, so port security is off for the node (it needs every pod's \
+                 addresses); give them, or set [agent].port_security = false to say so"
+            ));
+        }
+        let agent = Self {
             node: config,
             underlay: file.underlay,
             pods: file.pods,
@@ -337,7 +396,35 @@ impl AgentConfig {
             store: file.store,
             host: file.host,
             pod_subnet_from_store,
-        })
+            warnings,
+        };
+        // With a leased subnet the pods' addresses are checked once it is known, when the driver is built.
+        if !pod_subnet_from_store {
+            agent.node_config().validate().map_err(|e| ConfigError(format!("node: {e}")))?;
+        }
+        Ok(agent)
+    }
+
+    /// Whether the node runs with port security: asked for ([`AgentSpec::port_security`]) and every pod has its
+    /// addresses (the node needs them all; without them it is off, with a warning in [`AgentConfig::warnings`]).
+    #[must_use]
+    pub fn port_security(&self) -> bool {
+        self.agent.port_security && !self.pods.is_empty() && self.pods.iter().all(|p| !p.addresses.is_empty())
+    }
+
+    /// The node's configuration as the driver builds the node from it: [`AgentConfig::node`] with port security
+    /// ([`AgentConfig::port_security`]) and each pod's addresses ([`AgentConfig::pod_addresses`]).
+    #[must_use]
+    pub fn node_config(&self) -> NodeConfig {
+        // The node's port-security fields (`port_security`, `port_addresses`) are set here from
+        // `self.port_security()` and `self.pods` (port i + 1 has `pods[i].addresses`).
+        self.node.clone()
+    }
+
+    /// Each pod's own addresses, by the node's port number (the pods are ports 1, 2, …), for the node's port
+    /// security ([`AgentSpec::port_security`]).
+    pub fn pod_addresses(&self) -> impl Iterator<Item = (u16, std::net::Ipv4Addr)> + '_ {
+        self.pods.iter().zip(1u16..).flat_map(|(pod, port)| pod.addresses.iter().map(move |&a| (port, a)))
     }
 
     /// Reads what the file left to the machine: the node MAC from `[underlay].interface` when the node section
@@ -355,17 +442,6 @@ impl AgentConfig {
     }
 }
 
-/// A device name the kernel takes (1 to 15 bytes, no `/`, whitespace or NUL), or an error naming `field`.
-fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
-    if !crate::sys::valid_ifname(name) {
-        return Err(ConfigError(format!(
-            "{field}: {name:?} is not an interface name (1 to {} bytes, no '/' or spaces)",
-            crate::sys::MAX_IFNAME
-        )));
-    }
-    Ok(())
-}
-
 /// Builds the node and its devices: creates the TAPs (in their namespaces), attaches to the interfaces, binds
 /// the underlay socket (vxlan, udp) or attaches to the underlay interface (host-gw). Dropping the driver deletes
 /// every TAP it created.
@@ -374,7 +450,7 @@ fn check_ifname(field: &str, name: &str) -> Result<(), ConfigError> {
 /// The first device or socket that could not be made ([`Error::Exists`], [`Error::Privilege`], …), or the node's
 /// configuration error.
 pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
-    let node = Node::new(config.node.clone()).map_err(|e| {
+    let node = Node::new(config.node_config()).map_err(|e| {
         Error::io("building the node", std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))
     })?;
     let mut pods = Vec::with_capacity(config.pods.len());
@@ -386,14 +462,19 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
             if let Some(ns) = &pod.netns {
                 o = o.netns(ns);
             }
-            if let Some(mtu) = pod.mtu {
-                o = o.mtu(mtu);
-            }
+            o = o.mtu(pod_mtu(pod, &config.node));
             PodPort::Tap(Device::create(&o)?)
         } else {
             let name = pod.interface.as_deref().unwrap_or_default();
             let ns = pod.netns.as_deref().map(netns_path);
-            PodPort::Packet(PacketSocket::attach(name, ns.as_deref())?)
+            // The veth's offloads stay as the pod's runtime left them (on, by default): their large frames and
+            // partial checksums are said so in a header, and cut and finished by the driver.
+            let port = if pod.coalesce {
+                PacketSocket::attach_offloaded(name, ns.as_deref())?
+            } else {
+                PacketSocket::attach(name, ns.as_deref())?
+            };
+            PodPort::Packet(port)
         };
         pods.push((id, port));
     }
@@ -420,7 +501,7 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
     let driver_config = DriverConfig {
         batch: if config.underlay.batching { config.agent.batch } else { 1 },
         buffers: config.agent.buffers,
-        ..DriverConfig::default()
+        poll_ms: i32::try_from(config.agent.poll_ms).unwrap_or(i32::MAX),
     };
     Driver::new(node, pods, underlay, tun, driver_config)
 }
@@ -441,88 +522,4 @@ fn host_tun(host: &HostSpec, node: &NodeConfig) -> Result<Device, Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-[node]
-pod_subnet = "10.244.1.0/24"
-[node.underlay]
-node_ip = "192.168.0.1"
-node_mac = "02:00:c0:a8:00:01"
-[node.backend]
-type = "vxlan"
-vtep_mac = "02:00:00:00:00:01"
-[[node.peers]]
-subnet = "10.244.2.0/24"
-node_ip = "192.168.0.2"
-vtep_mac = "02:00:00:00:00:02"
-
-[[pods]]
-tap = "eth0"
-netns = "pod1"
-[[pods]]
-interface = "veth-p2"
-"#;
-
-    #[test]
-    fn good_file() {
-        let c = AgentConfig::from_toml_str(GOOD).unwrap();
-        assert_eq!(c.node.pod_ports, [1, 2]);
-        assert_eq!(c.node.underlay.socket_port, Some(SOCKET_PORT));
-        assert_eq!(c.pods[0].netns.as_deref(), Some(std::path::Path::new("pod1")));
-        assert!(c.underlay.batching);
-        assert!(!c.node_mac_from_interface);
-        assert_eq!(c.agent, AgentSpec::default());
-        assert_eq!((c.host, c.node.host_port), (None, None));
-        let c = AgentConfig::from_toml_str(&format!("{GOOD}[host]\ntun = \"tweed0\"\nroutes = [\"10.244.0.0/16\"]\n"))
-            .unwrap();
-        assert_eq!(c.node.host_port, Some(HOST_PORT));
-        let host = c.host.unwrap();
-        assert_eq!((host.tun.as_str(), host.routes), ("tweed0", vec!["10.244.0.0/16".parse().unwrap()]));
-    }
-
-    /// The README's agent snippets (`[store]`, `[host]`) are what the agent reads.
-    #[test]
-    fn readme_snippets_parse() {
-        let readme = include_str!("../../../README.md");
-        let blocks: Vec<&str> =
-            readme.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap_or_default()).collect();
-        assert!(blocks.len() >= 2, "the README lost its agent snippets");
-        for block in blocks {
-            let c = AgentConfig::from_toml_str(&format!("{GOOD}{block}")).unwrap_or_else(|e| panic!("{block}: {e}"));
-            assert!(c.store.is_some() || c.host.is_some(), "{block}");
-        }
-    }
-
-    /// Every mistake names its field.
-    #[test]
-    fn errors_name_the_field() {
-        let cases = [
-            (GOOD.replace("pod_subnet = \"10.244.1.0/24\"", "pod_subnet = \"10.244.1.0/33\""), "pod_subnet"),
-            (GOOD.replace("type = \"vxlan\"", "type = \"geneve\""), "geneve"),
-            (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\ninterface = \"x\""), "pods[0]"),
-            (GOOD.replace("[[pods]]\ntap", "[[pods]]\ncolour = \"red\"\ntap"), "colour"),
-            (GOOD.replace("node_mac = \"02:00:c0:a8:00:01\"\n", ""), "node.underlay.node_mac"),
-            (GOOD.replace("[node.underlay]", "pod_ports = [1]\n[node.underlay]"), "node.pod_ports"),
-            (GOOD.replace("vtep_mac = \"02:00:00:00:00:01\"", "vtep_mac = \"ff:ff:ff:ff:ff:ff\""), "vtep_mac"),
-            (
-                GOOD.replace("type = \"vxlan\"\nvtep_mac = \"02:00:00:00:00:01\"", "type = \"host-gw\""),
-                "underlay.interface",
-            ),
-            (GOOD.replace("pod_subnet = \"10.244.1.0/24\"\n", ""), "node.pod_subnet"),
-            (format!("{GOOD}[store]\nkind = \"file\"\n"), "store.path"),
-            (format!("{GOOD}[store]\nkind = \"etcd\"\n"), "store.endpoints"),
-            (format!("{GOOD}[store]\nkind = \"zookeeper\"\n"), "zookeeper"),
-            (format!("{GOOD}[host]\ntun = \"a-name-far-too-long\"\n"), "host.tun"),
-            (GOOD.replace("tap = \"eth0\"", "tap = \"eth/0\""), "pods[0].tap"),
-            (format!("{GOOD}[host]\ntun = \"tweed0\"\nroutes = [\"10.244.0.0/33\"]\n"), "routes"),
-            (format!("{GOOD}[host]\n"), "tun"),
-            (GOOD.replace("[node.underlay]", "host_port = 7\n[node.underlay]"), "node.host_port"),
-        ];
-        for (text, field) in cases {
-            let e = AgentConfig::from_toml_str(&text).unwrap_err();
-            assert!(e.0.contains(field), "{field}: {e}");
-        }
-    }
-}
+mod tests;

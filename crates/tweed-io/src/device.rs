@@ -243,23 +243,16 @@ impl Device {
     }
 
     /// With TSO: reads one frame (up to 64 KiB) into `scratch` and hands each complete frame it is made of to
-    /// `emit`, none longer than `max_frame`. `Ok(None)` when nothing is waiting.
+    /// `emit`, none longer than `max_frame`, at most `max_segments` of them (more: refused whole). `Ok(None)`
+    /// when nothing is waiting.
     pub(crate) fn recv_offloaded(
         &self,
         scratch: &mut [u8],
         max_frame: usize,
+        max_segments: usize,
         emit: impl FnMut(&[u8]),
     ) -> io::Result<Option<Result<usize, gro::OffloadError>>> {
-        let n = match sys::read(self.fd.as_fd(), scratch) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let Some((hdr, frame)) = scratch[..n].split_first_chunk_mut::<VNET_HDR_LEN>() else {
-            return Ok(Some(Err(gro::OffloadError::Malformed)));
-        };
-        let hdr = *hdr;
-        Ok(Some(gro::segment_offloaded(&hdr, frame, max_frame, emit)))
+        recv_offloaded(self.fd.as_fd(), VNET_HDR_LEN, scratch, max_frame, max_segments, emit)
     }
 
     /// Writes one frame or packet. `Ok(false)` when the device's queue is full (the packet is not sent).
@@ -310,6 +303,32 @@ impl AsRawFd for Device {
     }
 }
 
+/// Reads one frame behind a virtio-net header of `hdr_len` bytes (12 for a TAP, 10 for AF_PACKET) into
+/// `scratch` and hands each complete frame it is made of to `emit` (see [`gro::segment_offloaded`]).
+fn recv_offloaded(
+    fd: BorrowedFd<'_>,
+    hdr_len: usize,
+    scratch: &mut [u8],
+    max_frame: usize,
+    max_segments: usize,
+    emit: impl FnMut(&[u8]),
+) -> io::Result<Option<Result<usize, gro::OffloadError>>> {
+    let n = match sys::read(fd, scratch) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if n < hdr_len {
+        return Ok(Some(Err(gro::OffloadError::Malformed)));
+    }
+    let mut hdr = [0u8; VNET_HDR_LEN];
+    hdr[..hdr_len].copy_from_slice(&scratch[..hdr_len]);
+    Ok(Some(gro::segment_offloaded(&hdr, &mut scratch[hdr_len..n], max_frame, max_segments, emit)))
+}
+
+/// Bytes of the virtio-net header of an AF_PACKET socket with `PACKET_VNET_HDR` (no `num_buffers`).
+const PACKET_VNET_HDR_LEN: usize = 10;
+
 fn recv_one(fd: BorrowedFd<'_>, buf: &mut PacketBuf) -> io::Result<bool> {
     match sys::read(fd, buf.recv_area_mut()) {
         Ok(n) => {
@@ -337,24 +356,42 @@ pub struct PacketSocket {
     fd: OwnedFd,
     name: String,
     mac: MacAddr,
+    netns: Option<PathBuf>,
+    vnet_hdr: bool,
 }
 
 impl PacketSocket {
     /// Attaches to interface `name` in `netns` (or the process's namespace).
     ///
     /// # Errors
-    /// [`Error::NoSuchInterface`], [`Error::Privilege`] without `CAP_NET_RAW`, [`Error::Io`].
+    /// [`Error::NoSuchInterface`], [`Error::Privilege`] without `CAP_NET_RAW`, [`Error::Io`] (also when the
+    /// kernel cannot keep the frames sent on the socket from being read back: before Linux 4.20).
     pub fn attach(name: &str, netns: Option<&Path>) -> Result<Self> {
+        Self::attach_with(name, netns, false)
+    }
+
+    /// Attaches to interface `name` as [`PacketSocket::attach`] does, reading with the kernel's offload
+    /// metadata (`PACKET_VNET_HDR`): a veth with the kernel's default offloads (TSO, GSO, checksum offload) hands
+    /// over TCP segments unsegmented (up to 64 KiB) and checksums unfinished; [`PacketSocket::recv`] finishes
+    /// partial checksums, and the driver cuts large frames into segments as it does a TAP's with TSO.
+    ///
+    /// # Errors
+    /// As [`PacketSocket::attach`].
+    pub fn attach_offloaded(name: &str, netns: Option<&Path>) -> Result<Self> {
+        Self::attach_with(name, netns, true)
+    }
+
+    fn attach_with(name: &str, netns: Option<&Path>, vnet_hdr: bool) -> Result<Self> {
         let n = name.to_owned();
         let found = within(netns, move || {
             let Some(index) = sys::if_index(&n)? else { return Ok(None) };
-            let fd = sys::packet_socket(index)?;
+            let fd = sys::packet_socket(index, vnet_hdr)?;
             Ok(Some((fd, sys::mac(&n)?)))
         })
         .map_err(|e| annotate(e, &format!("attaching to {name}")))?;
         let (fd, mac) = found
             .ok_or_else(|| Error::NoSuchInterface { name: name.to_owned(), netns: netns.map(Path::to_path_buf) })?;
-        Ok(Self { fd, name: name.to_owned(), mac: MacAddr::from(mac) })
+        Ok(Self { fd, name: name.to_owned(), mac: MacAddr::from(mac), netns: netns.map(Path::to_path_buf), vnet_hdr })
     }
 
     /// The interface's name.
@@ -369,12 +406,54 @@ impl PacketSocket {
         self.mac
     }
 
-    /// Reads one frame into `buf`. `Ok(false)` when none is waiting.
+    /// The network namespace it was attached in (`None`: the process's own).
+    #[must_use]
+    pub fn netns(&self) -> Option<&Path> {
+        self.netns.as_deref()
+    }
+
+    /// Whether it reads and writes with offload metadata ([`PacketSocket::attach_offloaded`]).
+    #[must_use]
+    pub const fn is_offloaded(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    /// Reads one frame into `buf`. `Ok(false)` when none is waiting. On an offloaded socket, a partial checksum
+    /// is finished, and a frame too large for `buf` (unsegmented) or that lies comes out empty.
     ///
     /// # Errors
     /// The kernel's.
     pub fn recv(&self, buf: &mut PacketBuf) -> io::Result<bool> {
-        recv_one(self.fd.as_fd(), buf)
+        if !recv_one(self.fd.as_fd(), buf)? {
+            return Ok(false);
+        }
+        if self.vnet_hdr {
+            let mut hdr = [0u8; VNET_HDR_LEN];
+            let whole = match buf.data_mut().split_at_mut_checked(PACKET_VNET_HDR_LEN) {
+                Some((h, frame)) => {
+                    hdr[..PACKET_VNET_HDR_LEN].copy_from_slice(h);
+                    // Not GSO (one segment at most): finishes a partial checksum in place.
+                    hdr[1] == 0 && gro::segment_offloaded(&hdr, frame, usize::MAX, 1, |_| {}).is_ok()
+                }
+                None => false,
+            };
+            if buf.pull_front(PACKET_VNET_HDR_LEN).is_err() || !whole {
+                buf.truncate(0);
+            }
+        }
+        Ok(true)
+    }
+
+    /// On an offloaded socket: reads one frame (up to 64 KiB) into `scratch` and hands each complete frame it is
+    /// made of to `emit` (see [`Device::recv_offloaded`]).
+    pub(crate) fn recv_offloaded(
+        &self,
+        scratch: &mut [u8],
+        max_frame: usize,
+        max_segments: usize,
+        emit: impl FnMut(&[u8]),
+    ) -> io::Result<Option<Result<usize, gro::OffloadError>>> {
+        recv_offloaded(self.fd.as_fd(), PACKET_VNET_HDR_LEN, scratch, max_frame, max_segments, emit)
     }
 
     /// Sends one frame. `Ok(false)` when the interface's queue is full.
@@ -382,7 +461,14 @@ impl PacketSocket {
     /// # Errors
     /// The kernel's.
     pub fn send(&self, frame: &[u8]) -> io::Result<bool> {
-        send_one(self.fd.as_fd(), frame)
+        if !self.vnet_hdr {
+            return send_one(self.fd.as_fd(), frame);
+        }
+        match sys::write2(self.fd.as_fd(), &gro::PLAIN[..PACKET_VNET_HDR_LEN], frame) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! The driver: one worker that owns a [`Node`], its pool, and its ports, and moves packets between them.
 //!
-//! Each round it waits for input on every port (`poll`, with a short timeout so that the node's timers run),
-//! reads up to a batch from each ready port straight into pool buffers, runs the whole batch through
-//! [`Node::process`], and sends each output where its verdict says: UDP payloads to the underlay in one
-//! `sendmmsg`, frames to pod ports, IP packets to the TUN. Everything is sized when the driver is made; a round
-//! allocates nothing.
+//! Each round it waits for input on every port (epoll, level-triggered, any number of ports, with a short
+//! timeout so that the node's timers run), reads each ready port its share of the round's batch straight into
+//! pool buffers (the underlay first, the pods from a start that moves: see the `read` module), runs the batch
+//! through [`Node::process`] (a few calls at most: a round is bounded whatever the node does), and sends each
+//! output where its verdict says: UDP payloads to the underlay in one `sendmmsg`, frames to pod ports, IP
+//! packets to the TUN. A port whose device is gone is closed and reported once. Everything is sized when the
+//! driver is made; a round allocates nothing.
 //!
 //! The design is one driver per queue (a multi-queue TAP has one [`Device`] per queue, the underlay one
 //! `SO_REUSEPORT` socket per worker), each with its own node and buffers: shared nothing, as DESIGN.md says. The
@@ -23,6 +25,12 @@ use crate::device::{Device, PacketSocket};
 use crate::error::{Error, Result};
 use crate::sys::{self, MAX_BATCH};
 use crate::udp::UdpPort;
+
+mod read;
+
+fn invalid(m: String) -> Error {
+    Error::io("building the driver", io::Error::new(io::ErrorKind::InvalidInput, m))
+}
 
 /// A pod's port: a TAP that tweed created (the pod's `eth0`), or an AF_PACKET socket on the host end of a veth.
 #[derive(Debug)]
@@ -56,6 +64,36 @@ impl PodPort {
             Self::Packet(p) => p.name(),
         }
     }
+
+    /// Whether reads may give frames to cut or finish (a TAP with TSO, an offloaded AF_PACKET socket).
+    fn is_offloaded(&self) -> bool {
+        match self {
+            Self::Tap(d) => d.is_tso(),
+            Self::Packet(p) => p.is_offloaded(),
+        }
+    }
+
+    fn recv_offloaded(
+        &self,
+        scratch: &mut [u8],
+        max_frame: usize,
+        max_segments: usize,
+        emit: impl FnMut(&[u8]),
+    ) -> io::Result<Option<Result<usize, crate::gro::OffloadError>>> {
+        match self {
+            Self::Tap(d) => d.recv_offloaded(scratch, max_frame, max_segments, emit),
+            Self::Packet(p) => p.recv_offloaded(scratch, max_frame, max_segments, emit),
+        }
+    }
+
+    /// The network namespace the port is in (`None`: the process's own).
+    #[must_use]
+    pub fn netns(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Tap(d) => d.options().netns.as_deref(),
+            Self::Packet(p) => p.netns(),
+        }
+    }
 }
 
 /// The underlay: a UDP socket (vxlan, udp: the kernel routes and resolves the peers) or an AF_PACKET socket on
@@ -72,7 +110,9 @@ pub enum Underlay {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct DriverConfig {
-    /// The most packets read from one port per round (64 by default; at most 256).
+    /// The most packets read from one port per round (64 by default; at most 256). A round reads at most 256
+    /// packets in all: when more ports have input, each gets an equal share of that (the underlay at least a
+    /// quarter), starting from a pod that changes every round, so that busy pods cannot starve the others.
     pub batch: usize,
     /// The longest wait for input, in milliseconds: how late the node's timers (ARP retries) may run.
     pub poll_ms: i32,
@@ -118,6 +158,21 @@ pub struct DriverStats {
     pub rx_offload_dropped: u64,
     /// Reads that failed (other than "nothing waiting").
     pub rx_errors: u64,
+    /// Packets read that the node did not take within a round's calls of `process` (dropped).
+    pub unprocessed: u64,
+    /// Pod ports closed because their device went away (see [`Driver::take_closed`]).
+    pub ports_closed: u64,
+}
+
+/// A pod port the driver closed because its device is gone (see [`Driver::take_closed`]).
+#[derive(Debug)]
+pub struct ClosedPort {
+    /// The node's port number.
+    pub port: PortId,
+    /// The device or interface name.
+    pub name: String,
+    /// Why: the last error its reads gave.
+    pub error: io::Error,
 }
 
 /// One worker: a node and its ports.
@@ -138,13 +193,32 @@ pub struct Driver {
     config: DriverConfig,
     epoch: std::time::Instant,
     stats: DriverStats,
-    fds: Vec<RawFd>,
+    /// Every port registered once (level-triggered): any number of ports, each wait costs what is ready.
+    epoll: sys::Epoll,
+    /// Which pods (by index in `pods`) the last wait reported.
     ready: Vec<bool>,
+    underlay_ready: bool,
+    tun_ready: bool,
+    /// Consecutive failed reads per pod (index in `pods`); [`read::GONE`] marks one to close.
+    failures: Vec<u32>,
+    /// Where the next round starts reading pods: the first one the last round left unread, or the one after
+    /// the last round's start, so that no pod is always read last.
+    next_pod: usize,
+    /// Pods closed and not yet taken by [`Driver::take_closed`].
+    closed: Vec<ClosedPort>,
     /// Where coalesced TCP segments are laid out before a TAP write.
     scratch: Vec<u8>,
     /// Where a TAP with TSO reads a frame of up to 64 KiB before it is cut.
     rx_scratch: Vec<u8>,
 }
+
+/// The epoll token of the underlay (pods are their port number, below 2^16).
+const TOKEN_UNDERLAY: u64 = 1 << 16;
+/// The epoll token of the TUN.
+const TOKEN_TUN: u64 = TOKEN_UNDERLAY + 1;
+/// The most calls of [`Node::process`] in one round: a node that takes nothing cannot hold a round; what it
+/// left is dropped and counted ([`DriverStats::unprocessed`]).
+const MAX_PROCESS_CALLS: usize = 4;
 
 impl Driver {
     /// A driver for `node` over these ports: each pod port under the number the node's config gives it, the
@@ -153,8 +227,9 @@ impl Driver {
     /// is read and dropped, so that the TUN's queue never fills.
     ///
     /// # Errors
-    /// [`Error::Io`] (kind `InvalidInput`) when a port number is not one of the node's pod ports, when a
-    /// UDP underlay is given to a node without `underlay.socket_port`, or when the pool cannot be made.
+    /// [`Error::Io`] (kind `InvalidInput`) when a port number is not one of the node's pod ports or is given
+    /// twice, when a UDP underlay is given to a node without `underlay.socket_port`, or when the pool cannot be
+    /// made; [`Error::Io`] when epoll refuses a descriptor.
     pub fn new(
         node: Node,
         pods: Vec<(PortId, PodPort)>,
@@ -162,19 +237,7 @@ impl Driver {
         tun: Option<Device>,
         config: DriverConfig,
     ) -> Result<Self> {
-        let invalid = |m: String| Error::io("building the driver", io::Error::new(io::ErrorKind::InvalidInput, m));
         let cfg = node.config();
-        let mut pod_index = vec![None; usize::from(cfg.pod_ports.iter().copied().max().unwrap_or(0)) + 1];
-        for (i, (id, port)) in pods.iter().enumerate() {
-            if !cfg.pod_ports.contains(&id.0) {
-                return Err(invalid(format!(
-                    "{} is on port {}, which is not a pod port of the node",
-                    port.name(),
-                    id.0
-                )));
-            }
-            pod_index[usize::from(id.0)] = Some(i);
-        }
         let underlay_port = match &underlay {
             Underlay::Udp(_) => PortId(
                 cfg.underlay
@@ -188,23 +251,24 @@ impl Driver {
         let pool =
             Pool::new(PoolConfig { buffers: config.buffers.max(4 * MAX_BATCH + outputs), ..PoolConfig::default() })
                 .map_err(|e| invalid(format!("pool: {e}")))?;
-        let mut fds: Vec<RawFd> = pods.iter().map(|(_, p)| p.fd()).collect();
-        fds.push(match &underlay {
+        let mut epoll = sys::Epoll::new().map_err(|e| Error::io("epoll_create", e))?;
+        let fd = match &underlay {
             Underlay::Udp(u) => u.as_raw_fd(),
             Underlay::Packet(p) => p.as_raw_fd(),
-        });
+        };
+        epoll.add(fd, TOKEN_UNDERLAY).map_err(|e| Error::io("watching the underlay", e))?;
         if let Some(t) = &tun {
-            fds.push(t.as_raw_fd());
+            epoll.add(t.as_raw_fd(), TOKEN_TUN).map_err(|e| Error::io(format!("watching {}", t.name()), e))?;
         }
-        let ready = vec![false; fds.len()];
         let host_port = cfg.host_port.map(PortId);
-        Ok(Self {
+        let slots = usize::from(cfg.pod_ports.iter().copied().max().unwrap_or(0)) + 1;
+        let mut driver = Self {
             node,
             pool,
             batch: Batch::new(MAX_BATCH),
             out: Outputs::new(outputs),
-            pods,
-            pod_index,
+            pods: Vec::with_capacity(pods.len()),
+            pod_index: vec![None; slots],
             underlay,
             underlay_port,
             host_port,
@@ -212,11 +276,85 @@ impl Driver {
             config: DriverConfig { batch: batch_size, ..config },
             epoch: std::time::Instant::now(),
             stats: DriverStats::default(),
-            fds,
-            ready,
+            epoll,
+            ready: Vec::with_capacity(pods.len()),
+            underlay_ready: false,
+            tun_ready: false,
+            failures: Vec::with_capacity(pods.len()),
+            next_pod: 0,
+            closed: Vec::new(),
             scratch: vec![0; crate::gro::COALESCE_ROOM],
             rx_scratch: vec![0; crate::gro::COALESCE_ROOM],
-        })
+        };
+        for (id, port) in pods {
+            driver.add_pod(id, port)?;
+        }
+        Ok(driver)
+    }
+
+    /// Adds a pod port under the node's port number `id` and starts reading it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (kind `InvalidInput`) when `id` is not a pod port of the node or has a port already;
+    /// [`Error::Io`] when epoll refuses the descriptor.
+    pub fn add_pod(&mut self, id: PortId, port: PodPort) -> Result<()> {
+        let slot = usize::from(id.0);
+        if !self.node.config().pod_ports.contains(&id.0) || self.pod_index.get(slot).is_none() {
+            return Err(invalid(format!("{} is on port {}, which is not a pod port of the node", port.name(), id.0)));
+        }
+        if self.pod_index[slot].is_some() {
+            return Err(invalid(format!("{} is on port {}, which has a port already", port.name(), id.0)));
+        }
+        self.epoll.add(port.fd(), u64::from(id.0)).map_err(|e| Error::io(format!("watching {}", port.name()), e))?;
+        self.pod_index[slot] = Some(self.pods.len());
+        self.pods.push((id, port));
+        self.ready.push(false);
+        self.failures.push(0);
+        Ok(())
+    }
+
+    /// Stops reading and writing the pod port `id` and hands it back (`None`: there is none). What the node sends
+    /// it from then on is dropped and counted (`tx_pod_dropped`).
+    pub fn remove_pod(&mut self, id: PortId) -> Option<PodPort> {
+        let i = self.pod_index.get(usize::from(id.0)).copied().flatten()?;
+        // The descriptor is still open: removing it cannot fail but for a bug, and then the port is dropped
+        // below anyway, which removes it from the epoll set with its last descriptor.
+        let _ = self.epoll.remove(self.pods[i].1.fd());
+        let (_, port) = self.pods.remove(i);
+        self.ready.remove(i);
+        self.failures.remove(i);
+        self.pod_index.iter_mut().for_each(|x| *x = None);
+        for (k, (pid, _)) in self.pods.iter().enumerate() {
+            self.pod_index[usize::from(pid.0)] = Some(k);
+        }
+        if self.next_pod >= self.pods.len() {
+            self.next_pod = 0;
+        }
+        Some(port)
+    }
+
+    /// The pod ports closed since the last call because their device went away (deleted, or its namespace
+    /// with it): each once, for the caller to log. The driver carries on with the others.
+    pub fn take_closed(&mut self) -> Vec<ClosedPort> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Closes the pod ports whose network namespace's file is gone (`ip netns del`, or a container runtime
+    /// removing a pod's namespace): the port's own descriptor keeps such a namespace and its device alive, so
+    /// nothing else would ever tell. Reported by [`Driver::take_closed`]; returns how many. A `stat` per pod:
+    /// call it every second or so, not every round.
+    pub fn close_orphaned(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(i) = self.pods.iter().position(|(_, p)| p.netns().is_some_and(|ns| !ns.exists())) {
+            let (port, name) = (self.pods[i].0, self.pods[i].1.name().to_owned());
+            let ns = self.pods[i].1.netns().map(|p| p.display().to_string()).unwrap_or_default();
+            let error = io::Error::new(io::ErrorKind::NotFound, format!("network namespace {ns} is gone"));
+            self.remove_pod(port);
+            self.closed.push(ClosedPort { port, name, error });
+            self.stats.ports_closed += 1;
+            n += 1;
+        }
+        n
     }
 
     /// The node.
@@ -251,7 +389,7 @@ impl Driver {
     /// Runs rounds until `stop()` says so (checked at least every `poll_ms`).
     ///
     /// # Errors
-    /// A failure of `poll` itself (not of a port's read or write, which are counted).
+    /// A failure of the wait itself (not of a port's read or write, which are counted).
     pub fn run(&mut self, mut stop: impl FnMut(&mut Self) -> bool) -> Result<()> {
         while !stop(self) {
             self.round(self.config.poll_ms)?;
@@ -263,123 +401,42 @@ impl Driver {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// One round: wait up to `timeout_ms` for input, read, process, send. Returns how many packets were read.
+    /// One round: wait up to `timeout_ms` for input, read (each ready port its share of the batch: see
+    /// [`DriverConfig::batch`]), process, send. Returns how many packets were read. Bounded whatever the node
+    /// does: at most a few calls of [`Node::process`]; what it did not take by then is dropped and counted.
     ///
     /// # Errors
-    /// A failure of `poll`.
+    /// A failure of `epoll_wait`.
     pub fn round(&mut self, timeout_ms: i32) -> Result<usize> {
         self.stats.rounds += 1;
-        sys::poll_in(&self.fds, &mut self.ready, timeout_ms).map_err(|e| Error::io("poll", e))?;
+        let Self { epoll, ready, pod_index, underlay_ready, tun_ready, .. } = self;
+        ready.fill(false);
+        (*underlay_ready, *tun_ready) = (false, false);
+        epoll
+            .wait(timeout_ms, |token| match token {
+                TOKEN_UNDERLAY => *underlay_ready = true,
+                TOKEN_TUN => *tun_ready = true,
+                t => {
+                    if let Some(Some(i)) = usize::try_from(t).ok().and_then(|t| pod_index.get(t)) {
+                        ready[*i] = true;
+                    }
+                }
+            })
+            .map_err(|e| Error::io("epoll_wait", e))?;
         let now = self.now();
-        let mut read = 0;
-        for i in 0..self.pods.len() {
-            if self.ready[i] {
-                read += self.read_pod(i, now);
-            }
-        }
-        let u = self.pods.len();
-        if self.ready[u] {
-            read += self.read_underlay(now);
-        }
-        if self.tun.is_some() && self.ready[u + 1] {
-            read += self.read_tun(now);
-        }
-        // Always run the node, even with nothing read: its ARP timers live in `process`.
-        while !self.batch.is_empty() || read == 0 {
+        let read = self.read_ready(now);
+        self.close_gone();
+        // At least once, even with nothing read: the node's ARP timers live in `process`.
+        for _ in 0..MAX_PROCESS_CALLS {
             self.node.process(Instant::from_nanos(now), &mut self.pool, &mut self.batch, &mut self.out);
             self.dispatch();
             if self.batch.is_empty() {
-                break;
+                return Ok(read);
             }
         }
+        self.stats.unprocessed += self.batch.len() as u64;
+        self.batch.clear_into(&mut self.pool);
         Ok(read)
-    }
-
-    /// Reads from a TAP with TSO: each read may be many segments, cut into pool buffers.
-    fn read_pod_offloaded(&mut self, i: usize, now: u64) -> usize {
-        let Self { pods, pool, batch, stats, rx_scratch, config, .. } = self;
-        let (id, PodPort::Tap(dev)) = &pods[i] else { return 0 };
-        let max_frame = pool.config().capacity.saturating_sub(pool.config().headroom);
-        let mut n = 0;
-        // Room for a whole train before each read: what does not fit is dropped and counted.
-        while n < config.batch && batch.remaining() >= RUN {
-            let mut dropped = 0u64;
-            let got = dev.recv_offloaded(rx_scratch, max_frame, |frame| {
-                let Some(mut buf) = pool.get() else {
-                    dropped += 1;
-                    return;
-                };
-                let area = buf.recv_area_mut();
-                area[..frame.len()].copy_from_slice(frame);
-                // `frame` is at most `max_frame`, the receive area's size.
-                let _ = buf.commit_recv(frame.len());
-                let meta = buf.meta_mut();
-                meta.ingress = *id;
-                meta.timestamp = now;
-                if let Err(buf) = batch.push(buf) {
-                    pool.put(buf);
-                    dropped += 1;
-                } else {
-                    n += 1;
-                }
-            });
-            stats.rx_offload_dropped += dropped;
-            match got {
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(_))) => stats.rx_offload_dropped += 1,
-                Ok(None) => break,
-                Err(_) => {
-                    stats.rx_errors += 1;
-                    break;
-                }
-            }
-        }
-        stats.rx_pod += n as u64;
-        n
-    }
-
-    fn read_pod(&mut self, i: usize, now: u64) -> usize {
-        if matches!(&self.pods[i].1, PodPort::Tap(d) if d.is_tso()) {
-            return self.read_pod_offloaded(i, now);
-        }
-        let Self { pods, pool, batch, stats, config, .. } = self;
-        let (id, port) = &pods[i];
-        let n = read_frames(|buf| port.recv(buf), *id, now, config.batch, pool, batch, stats);
-        stats.rx_pod += n as u64;
-        n
-    }
-
-    fn read_underlay(&mut self, now: u64) -> usize {
-        let Self { underlay, pool, batch, stats, config, underlay_port, .. } = self;
-        let n = match underlay {
-            Underlay::Udp(u) => u.recv_batch(pool, batch, config.batch, *underlay_port, now).unwrap_or_else(|_| {
-                stats.rx_errors += 1;
-                0
-            }),
-            Underlay::Packet(p) => {
-                read_frames(|buf| p.recv(buf), *underlay_port, now, config.batch, pool, batch, stats)
-            }
-        };
-        stats.rx_underlay += n as u64;
-        n
-    }
-
-    /// Reads the host's packets into the node's host port, or drains them when the node has none.
-    fn read_tun(&mut self, now: u64) -> usize {
-        let Self { tun: Some(tun), pool, batch, stats, config, host_port, .. } = self else { return 0 };
-        let Some(port) = *host_port else {
-            let Some(mut buf) = pool.get() else { return 0 };
-            for _ in 0..config.batch {
-                if !matches!(tun.recv(&mut buf), Ok(true)) {
-                    break;
-                }
-            }
-            pool.put(buf);
-            return 0;
-        };
-        let n = read_frames(|buf| tun.recv(buf), port, now, config.batch, pool, batch, stats);
-        stats.rx_tun += n as u64;
-        n
     }
 
     /// Sends every output where its verdict says, then gives the buffers back. Consecutive frames for one TAP
@@ -462,46 +519,6 @@ impl Driver {
         }
         out.recycle(&mut self.pool);
     }
-}
-
-/// Reads up to `max` frames, one per call of `recv`, into buffers from `pool` pushed onto `batch` with this ingress
-/// and time; stops at the first "nothing waiting", error (counted) or full batch or empty pool (counted).
-fn read_frames(
-    recv: impl Fn(&mut tweed_packet::PacketBuf) -> io::Result<bool>,
-    ingress: PortId,
-    now: u64,
-    max: usize,
-    pool: &mut Pool,
-    batch: &mut Batch,
-    stats: &mut DriverStats,
-) -> usize {
-    let mut n = 0;
-    while n < max && !batch.is_full() {
-        let Some(mut buf) = pool.get() else {
-            stats.pool_empty += 1;
-            break;
-        };
-        match recv(&mut buf) {
-            Ok(true) => {
-                let meta = buf.meta_mut();
-                meta.ingress = ingress;
-                meta.timestamp = now;
-                // The batch has room: checked above.
-                let _ = batch.push(buf);
-                n += 1;
-            }
-            Ok(false) => {
-                pool.put(buf);
-                break;
-            }
-            Err(_) => {
-                pool.put(buf);
-                stats.rx_errors += 1;
-                break;
-            }
-        }
-    }
-    n
 }
 
 /// The most frames for one pod port looked at together for coalescing (the kernel's GSO limit).

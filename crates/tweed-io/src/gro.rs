@@ -89,16 +89,33 @@ fn continues(a: &[u8], sa: &Segment, b: &[u8], sb: &Segment, mss: usize) -> bool
         && a[54..sa.hdr_len] == b[54..sb.hdr_len]
 }
 
+/// Whether the TCP checksum of `frame` (a plain IPv4/TCP segment, as [`segment`] read it) verifies.
+fn checksum_ok(frame: &[u8]) -> bool {
+    let tcp = &frame[ETH + 20..];
+    let pseudo = checksum::pseudo_header_ipv4(addr(&frame[ETH + 12..]), addr(&frame[ETH + 16..]), 6, tcp.len() as u16);
+    checksum::sum_with(pseudo, tcp) == 0xffff
+}
+
 /// How many frames from the start of `frames` form one train (at least 1).
 pub(crate) fn train_len<B: AsRef<[u8]>>(frames: &[B]) -> usize {
     let Some(first) = frames.first() else { return 0 };
     let first = first.as_ref();
+    if frames.len() < 2 {
+        return 1;
+    }
     let Some(s0) = segment(first) else { return 1 };
+    if !checksum_ok(first) {
+        return 1;
+    }
     let (mut prev, mut sp, mut n, mut bytes) = (first, s0, 1, first.len());
     for f in &frames[1..] {
         let f = f.as_ref();
         let Some(sf) = segment(f) else { break };
-        if n == MAX_SEGMENTS || bytes + sf.payload > MAX_FRAME || !continues(prev, &sp, f, &sf, s0.payload) {
+        if n == MAX_SEGMENTS
+            || bytes + sf.payload > MAX_FRAME
+            || !continues(prev, &sp, f, &sf, s0.payload)
+            || !checksum_ok(f)
+        {
             break;
         }
         bytes += sf.payload;
@@ -159,12 +176,14 @@ pub(crate) enum OffloadError {
     Malformed,
     /// A segment would not fit a buffer.
     TooLarge,
+    /// The frame would be cut into more segments than one read may give (a tiny `gso_size`).
+    TooManySegments,
 }
 
 /// Cuts a frame read from a TAP with offloads on into complete frames: a TCPv4 GSO frame into segments of the
 /// header's `gso_size` (headers copied, IPv4 length, identification and checksum, TCP sequence number, flags and
 /// checksum redone), any other frame as it is with its partial checksum completed. Each frame is handed to `emit`
-/// in order; returns how many.
+/// in order; returns how many. A frame that would make more than `max_segments` segments is refused whole.
 ///
 /// # Errors
 /// [`OffloadError`]; nothing was emitted then.
@@ -172,6 +191,7 @@ pub(crate) fn segment_offloaded(
     hdr: &[u8; VNET_HDR_LEN],
     frame: &mut [u8],
     max_frame: usize,
+    max_segments: usize,
     mut emit: impl FnMut(&[u8]),
 ) -> Result<usize, OffloadError> {
     let flags = hdr[0];
@@ -228,6 +248,9 @@ pub(crate) fn segment_offloaded(
     let mut headers = [0u8; ETH + 60 + 60];
     headers[..hdr_len].copy_from_slice(&frame[..hdr_len]);
     let count = payload.div_ceil(gso_size).max(1);
+    if count > max_segments {
+        return Err(OffloadError::TooManySegments);
+    }
     for i in 0..count {
         let from = hdr_len + i * gso_size;
         let len = gso_size.min(frame.len() - from);
@@ -351,7 +374,7 @@ mod tests {
         let n = coalesce(&frames, &mut out);
         let hdr: [u8; VNET_HDR_LEN] = out[..VNET_HDR_LEN].try_into().unwrap();
         let mut got = Vec::new();
-        let count = segment_offloaded(&hdr, &mut out[VNET_HDR_LEN..n], 1600, |f| got.push(f.to_vec())).unwrap();
+        let count = segment_offloaded(&hdr, &mut out[VNET_HDR_LEN..n], 1600, 128, |f| got.push(f.to_vec())).unwrap();
         assert_eq!(count, 5);
         for (i, (g, f)) in got.iter().zip(&frames).enumerate() {
             // Identification counts up from the first segment's, as the kernel's TSO does.
@@ -362,7 +385,7 @@ mod tests {
             want[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
             assert_eq!(g, &want, "segment {i}");
         }
-        assert_eq!(segment_offloaded(&hdr, &mut out[VNET_HDR_LEN..n], 1000, |_| {}), Err(OffloadError::TooLarge));
+        assert_eq!(segment_offloaded(&hdr, &mut out[VNET_HDR_LEN..n], 1000, 128, |_| {}), Err(OffloadError::TooLarge));
     }
 
     /// A partial checksum (NEEDS_CSUM without GSO) is completed; lying offsets and unknown GSO types are refused.
@@ -378,17 +401,21 @@ mod tests {
         hdr[6..8].copy_from_slice(&34u16.to_ne_bytes());
         hdr[8..10].copy_from_slice(&16u16.to_ne_bytes());
         let mut got = Vec::new();
-        assert_eq!(segment_offloaded(&hdr, &mut f.clone(), 1600, |x| got.push(x.to_vec())), Ok(1));
+        assert_eq!(segment_offloaded(&hdr, &mut f.clone(), 1600, 128, |x| got.push(x.to_vec())), Ok(1));
         assert_eq!(got, [want]);
         hdr[8..10].copy_from_slice(&4000u16.to_ne_bytes());
-        assert_eq!(segment_offloaded(&hdr, &mut f.clone(), 1600, |_| {}), Err(OffloadError::Malformed));
+        assert_eq!(segment_offloaded(&hdr, &mut f.clone(), 1600, 128, |_| {}), Err(OffloadError::Malformed));
         let mut gso = [0u8; VNET_HDR_LEN];
         gso[1] = 4; // UDP
-        assert_eq!(segment_offloaded(&gso, &mut f.clone(), 1600, |_| {}), Err(OffloadError::Unsupported));
+        assert_eq!(segment_offloaded(&gso, &mut f.clone(), 1600, 128, |_| {}), Err(OffloadError::Unsupported));
         gso[1] = 1;
-        assert_eq!(segment_offloaded(&gso, &mut f.clone(), 1600, |_| {}), Err(OffloadError::Malformed), "gso_size 0");
+        assert_eq!(
+            segment_offloaded(&gso, &mut f.clone(), 1600, 128, |_| {}),
+            Err(OffloadError::Malformed),
+            "gso_size 0"
+        );
         gso[4..6].copy_from_slice(&1000u16.to_ne_bytes());
-        assert_eq!(segment_offloaded(&gso, &mut f[..30].to_vec(), 1600, |_| {}), Err(OffloadError::Malformed));
+        assert_eq!(segment_offloaded(&gso, &mut f[..30].to_vec(), 1600, 128, |_| {}), Err(OffloadError::Malformed));
     }
 
     /// Random headers over random and real frames never panic, and what comes out is never longer than asked.
@@ -422,13 +449,47 @@ mod tests {
             } else {
                 (0..(next() % 3000) as usize).map(|_| next() as u8).collect()
             };
-            let _ = segment_offloaded(&hdr, &mut frame, 1600, |f| assert!(f.len() <= 1600));
+            let _ = segment_offloaded(&hdr, &mut frame, 1600, 128, |f| assert!(f.len() <= 1600));
             let frames = [frame.clone(), frame];
             if train_len(&frames) == 2 {
                 let mut out = vec![0u8; COALESCE_ROOM];
                 let _ = coalesce(&frames, &mut out);
             }
         }
+    }
+
+    /// Finding 9: a segment whose TCP checksum does not verify (one flipped payload byte) is never merged: the
+    /// train ends before it, it goes alone (written with the plain header: no DATA_VALID, the pod's kernel checks
+    /// it and drops it), and the segments after it form their own train.
+    #[test]
+    fn a_segment_with_a_bad_checksum_is_not_merged() {
+        let mut t = train(5, 1000, 1000);
+        t[2][ETH + 60] ^= 0x40;
+        assert_eq!(train_len(&t), 2, "the train stops before the bad segment");
+        assert_eq!(train_len(&t[2..]), 1, "the bad segment goes alone");
+        assert_eq!(train_len(&t[3..]), 2, "the good ones after it still merge");
+        let mut first = train(3, 1000, 1000);
+        first[0][ETH + 60] ^= 1;
+        assert_eq!(train_len(&first), 1, "a bad first segment is not merged either");
+        // What a lone segment is written with vouches for nothing.
+        assert_eq!(PLAIN[0] & 2, 0, "no VIRTIO_NET_HDR_F_DATA_VALID");
+        assert_eq!(PLAIN[0] & 1, 0, "no NEEDS_CSUM");
+    }
+
+    /// Finding 13: a pod-chosen tiny `gso_size` cannot make one read cost unbounded work: a frame that would
+    /// cut into more segments than allowed is refused whole, nothing emitted.
+    #[test]
+    fn a_tiny_gso_size_is_refused_whole() {
+        let big = train(1, 60_000, 60_000).remove(0);
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        hdr[1] = 1;
+        hdr[4..6].copy_from_slice(&1u16.to_ne_bytes());
+        let mut emitted = 0;
+        let r = segment_offloaded(&hdr, &mut big.clone(), 1600, 128, |_| emitted += 1);
+        assert_eq!((r, emitted), (Err(OffloadError::TooManySegments), 0));
+        hdr[4..6].copy_from_slice(&1000u16.to_ne_bytes());
+        let r = segment_offloaded(&hdr, &mut big.clone(), 1600, 60, |_| emitted += 1);
+        assert_eq!((r, emitted), (Ok(60), 60), "60 segments of 1000 bytes are fine");
     }
 
     /// Everything that must stop a train does.

@@ -18,8 +18,8 @@ mod udp;
 
 pub use device::{Device, DeviceKind, DeviceOptions, PacketSocket, has_net_admin, interface_mac, netns_path};
 pub use driver::{
-    Driver, DriverConfig, DriverStats, PodPort, Underlay, install_signal_handlers, request_stop, stats_requested,
-    stop_requested,
+    ClosedPort, Driver, DriverConfig, DriverStats, PodPort, Underlay, install_signal_handlers, request_stop,
+    stats_requested, stop_requested,
 };
 pub use error::{Error, Result};
 pub use udp::{UdpOptions, UdpPort, UdpStats};

@@ -14,6 +14,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod epoll;
+pub(crate) use epoll::Epoll;
+
 /// The most messages one `recvmmsg`/`sendmmsg` call takes (the headers live on the stack).
 pub(crate) const MAX_BATCH: usize = 256;
 
@@ -217,9 +220,27 @@ pub(crate) fn in_netns<T: Send>(netns: &Path, f: impl FnOnce() -> io::Result<T> 
     })
 }
 
+/// Sets an int option of `SOL_PACKET` to 1.
+fn set_packet_opt(fd: RawFd, opt: libc::c_int) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: the SOL_PACKET options set here take an int; `one` lives for the call.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            opt,
+            (&raw const one).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
 /// An AF_PACKET raw socket bound to interface `ifindex`, receiving every protocol, non-blocking, not looping back
-/// what it sends itself.
-pub(crate) fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+/// what it sends itself (an error when the kernel cannot promise that). With `vnet_hdr` (`PACKET_VNET_HDR`), each
+/// frame read or written has a 10-byte virtio-net header in front: what the interface hands over unsegmented
+/// (GSO) or with a partial checksum (its offloads on) is said so, rather than read truncated or unfinished.
+pub(crate) fn packet_socket(ifindex: u32, vnet_hdr: bool) -> io::Result<OwnedFd> {
     let proto = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: plain socket(2); the result is checked.
     let fd = cvt(unsafe {
@@ -258,18 +279,20 @@ pub(crate) fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
             break;
         }
     }
-    let one: libc::c_int = 1;
-    // SAFETY: PACKET_IGNORE_OUTGOING takes an int; `one` lives for the call. Kernels before 4.20 refuse it, and
-    // then the frames we send come back to us: the node drops them (not addressed to it), so that is harmless.
-    let _ = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_IGNORE_OUTGOING,
-            (&raw const one).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
+    // Without it, every frame we send comes back to us as input (kernels before 4.20 refuse it).
+    set_packet_opt(fd.as_raw_fd(), libc::PACKET_IGNORE_OUTGOING).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "PACKET_IGNORE_OUTGOING refused ({e}; it needs Linux 4.20): the port would read back every frame \
+                 tweed sends on it"
+            ),
         )
-    };
+    })?;
+    if vnet_hdr {
+        set_packet_opt(fd.as_raw_fd(), libc::PACKET_VNET_HDR)
+            .map_err(|e| io::Error::new(e.kind(), format!("PACKET_VNET_HDR refused: {e}")))?;
+    }
     Ok(fd)
 }
 
@@ -526,8 +549,10 @@ pub(crate) fn sendto(fd: BorrowedFd<'_>, bytes: &[u8], dst: SocketAddrV4) -> io:
     }
 }
 
-/// `poll(2)` on `fds` (each asking for input); sets `ready[i]` for each descriptor with input (or an error to
-/// report). Returns how many are ready; 0 on timeout or when a signal interrupted the wait.
+/// `poll(2)` on `fds` (each asking for input, at most 64: a test helper; the driver uses [`Epoll`]); sets
+/// `ready[i]` for each descriptor with input (or an error to report). Returns how many are ready; 0 on timeout or
+/// when a signal interrupted the wait.
+#[cfg(test)]
 pub(crate) fn poll_in(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io::Result<usize> {
     const MAX_FDS: usize = 64;
     let n = fds.len().min(MAX_FDS).min(ready.len());
@@ -591,102 +616,4 @@ pub(crate) fn has_net_admin() -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::UdpSocket;
-    use std::os::fd::AsFd;
-
-    /// Waits (at most 2 s) until `fd` has a datagram: loopback delivers in the sender's system call only when the
-    /// kernel does not defer its softirq work.
-    fn wait_readable(fd: BorrowedFd<'_>) {
-        let mut ready = [false];
-        assert_eq!(poll_in(&[fd.as_raw_fd()], &mut ready, 2000).unwrap(), 1, "nothing arrived in 2 s");
-    }
-
-    #[test]
-    fn ifreq_refuses_bad_names() {
-        for bad in ["", "a/b", "with space", "sixteen-chars-xx"] {
-            assert_eq!(ifreq(bad).err().map(|e| e.kind()), Some(io::ErrorKind::InvalidInput), "{bad:?}");
-        }
-        assert!(ifreq("fifteen-chars-x").is_ok());
-    }
-
-    #[test]
-    fn loopback_index_and_missing_interface() {
-        assert!(if_index("lo").unwrap().is_some());
-        assert_eq!(if_index("tweed-nosuch0").unwrap(), None);
-    }
-
-    /// recvmmsg/sendmmsg on loopback: every datagram arrives whole with its sender; a short buffer says truncated.
-    #[test]
-    fn mmsg_on_loopback() {
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let std::net::SocketAddr::V4(to) = b.local_addr().unwrap() else { unreachable!("bound to IPv4") };
-        let std::net::SocketAddr::V4(from) = a.local_addr().unwrap() else { unreachable!("bound to IPv4") };
-        let payloads: Vec<Vec<u8>> = (0u8..5).map(|i| vec![i; 100 + usize::from(i)]).collect();
-        let msgs: Vec<(&[u8], SocketAddrV4)> = payloads.iter().map(|p| (p.as_slice(), to)).collect();
-        assert_eq!(sendmmsg(a.as_fd(), &msgs, &[]).unwrap(), 5);
-        let mut storage = vec![[0u8; 2048]; 3];
-        let mut short = [0u8; 50];
-        let mut bufs: Vec<&mut [u8]> = storage.iter_mut().map(|b| &mut b[..]).collect();
-        bufs.push(&mut short[..]);
-        let mut meta = [Received::default(); 4];
-        // Usually one call: all five are there. Each call fills the buffers left, in order, whatever has arrived.
-        let mut got = 0;
-        while got < 4 {
-            wait_readable(b.as_fd());
-            got += recvmmsg(b.as_fd(), &mut bufs[got..], &mut meta[got..]).unwrap();
-        }
-        for i in 0..3 {
-            assert_eq!(meta[i], Received { len: 100 + i, from, truncated: false, segment: 0 });
-            assert!(bufs[i][..100 + i].iter().all(|&x| x == i as u8));
-        }
-        assert_eq!(meta[3], Received { len: 50, from, truncated: true, segment: 0 });
-        let mut one = [0u8; 2048];
-        wait_readable(b.as_fd());
-        assert_eq!(
-            recvfrom(b.as_fd(), &mut one).unwrap(),
-            Some(Received { len: 104, from, truncated: false, segment: 0 })
-        );
-        assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap(), None);
-        assert_eq!(recvmmsg(b.as_fd(), &mut bufs, &mut meta).unwrap(), 0);
-        assert!(sendto(a.as_fd(), b"x", to).unwrap());
-        wait_readable(b.as_fd());
-        assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap().map(|r| r.len), Some(1));
-    }
-
-    /// One message with UDP_SEGMENT arrives as separate datagrams of that size (the last one shorter).
-    #[test]
-    fn gso_train_arrives_as_datagrams() {
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let std::net::SocketAddr::V4(to) = b.local_addr().unwrap() else { unreachable!("bound to IPv4") };
-        let train: Vec<u8> = (0..(3 * 1000 + 400)).map(|i| (i / 1000) as u8).collect();
-        match sendmmsg(a.as_fd(), &[(&train, to)], &[1000]) {
-            Ok(n) => assert_eq!(n, 1),
-            // A kernel without UDP GSO (before 4.18): the caller falls back; nothing to check here.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOPROTOOPT | libc::EIO)) => return,
-            Err(e) => panic!("{e}"),
-        }
-        let mut one = [0u8; 2048];
-        for (i, len) in [1000, 1000, 1000, 400].into_iter().enumerate() {
-            wait_readable(b.as_fd());
-            let r = recvfrom(b.as_fd(), &mut one).unwrap().expect("a datagram");
-            assert_eq!(r.len, len);
-            assert!(one[..len].iter().all(|&x| x == i as u8));
-        }
-        assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap(), None);
-    }
-
-    #[test]
-    fn poll_times_out_and_sees_input() {
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut ready = [true];
-        assert_eq!(poll_in(&[a.as_raw_fd()], &mut ready, 0).unwrap(), 0);
-        assert_eq!(ready, [false]);
-        a.send_to(b"x", a.local_addr().unwrap()).unwrap();
-        assert_eq!(poll_in(&[a.as_raw_fd()], &mut ready, 1000).unwrap(), 1);
-        assert_eq!(ready, [true]);
-    }
-}
+mod tests;

@@ -137,3 +137,176 @@ fn multi_queue_tap() {
     let gone = common::netns::wait_for("mq0 to go", Duration::from_secs(2), || (!ns.has_link("mq0")).then_some(()));
     assert!(gone.is_ok(), "the TAP outlived its last queue");
 }
+
+/// Finding 10: the agent's pod TAP takes the node's inner MTU (1450 under vxlan over a 1500-byte underlay) when
+/// the file gives none, not the kernel's 1500.
+#[test]
+fn agent_pod_tap_defaults_to_the_inner_mtu() {
+    skip_unless!(Root, Netns, Tun);
+    let ns = NetNs::new("mtu").unwrap();
+    let port = 40_000 + (std::process::id() % 20_000);
+    let text = format!(
+        r#"
+[node]
+pod_subnet = "10.244.1.0/24"
+[node.underlay]
+node_ip = "127.0.0.1"
+node_mac = "02:00:c0:a8:00:01"
+[node.backend]
+type = "vxlan"
+vtep_mac = "02:00:00:00:00:01"
+port = {port}
+
+[[pods]]
+tap = "eth0"
+netns = "{}"
+"#,
+        path(&ns).display()
+    );
+    let config = tweed_io::agent::AgentConfig::from_toml_str(&text).unwrap();
+    let driver = tweed_io::agent::build_driver(&config).unwrap();
+    let show = ns.ip(&["-o", "link", "show", "dev", "eth0"]).unwrap();
+    assert!(show.contains("mtu 1450"), "{show}");
+    drop(driver);
+}
+
+/// Finding 13 (veth offloads): a veth pod with the kernel's default offloads hands its TCP segments over with a
+/// partial checksum (and large ones unsegmented); the pod port finishes them: the SYN read has a valid checksum.
+#[test]
+fn veth_pod_partial_checksums_are_finished() {
+    skip_unless!(Root, Netns, Veth);
+    let ns = NetNs::new("csum").unwrap();
+    let mac = tweed_wire::ethernet::MacAddr::new(0x02, 0, 0, 0, 0x43, 1);
+    let _veth =
+        veth(End::new(&ns, "host0").mac(mac), End::new(&ns, "pod0").addr("10.9.0.2/24".parse().unwrap())).unwrap();
+    ns.ip(&["neigh", "replace", "10.9.0.1", "lladdr", "02:00:00:00:43:01", "dev", "pod0"]).unwrap();
+    let sock = attach_pod("host0", &path(&ns));
+    common::netns::wait_for("veth queues", Duration::from_secs(5), || {
+        let show = ns.ip(&["-o", "link", "show", "dev", "pod0"]).ok()?;
+        (!show.contains("qdisc noop") && show.contains("LOWER_UP")).then_some(())
+    })
+    .unwrap();
+    // A TCP SYN from the pod (nobody answers; the connect times out).
+    let name = ns.name().to_owned();
+    let syn = std::thread::spawn(move || {
+        let _ = common::netns::run_timeout(
+            &["ip", "netns", "exec", &name, "timeout", "1", "bash", "-c", "exec 3<>/dev/tcp/10.9.0.1/80"],
+            Duration::from_secs(3),
+        );
+    });
+    let start = Instant::now();
+    let mut seen = None;
+    while seen.is_none() && start.elapsed() < Duration::from_secs(3) {
+        let Some(p) = recv_within(|b| sock.recv(b), Duration::from_millis(100)) else { continue };
+        let d = p.data();
+        if d.len() >= 54 && d[12..14] == [0x08, 0x00] && d[23] == 6 {
+            seen = Some(d.to_vec());
+        }
+    }
+    syn.join().unwrap();
+    let f = seen.expect("no TCP segment from the pod");
+    let ihl = usize::from(f[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+    let tcp = &f[14 + ihl..14 + total];
+    let (src, dst) = ([f[26], f[27], f[28], f[29]], [f[30], f[31], f[32], f[33]]);
+    let pseudo = checksum::pseudo_header_ipv4(src, dst, 6, tcp.len() as u16);
+    assert_eq!(checksum::sum_with(pseudo, tcp), 0xffff, "the pod's SYN has an unfinished checksum");
+}
+
+fn attach_pod(name: &str, ns: &std::path::Path) -> PacketSocket {
+    PacketSocket::attach_offloaded(name, Some(ns)).unwrap()
+}
+
+/// Finding 13 (`PACKET_IGNORE_OUTGOING`): what a pod port sends is never read back by it (the option is set, and
+/// a kernel that refuses it makes `attach` fail with a clear error rather than loop our frames back in).
+#[test]
+fn packet_socket_does_not_read_back_what_it_sends() {
+    skip_unless!(Root, Netns, Veth);
+    let a = NetNs::new("echo").unwrap();
+    a.sysctl("net.ipv6.conf.all.disable_ipv6", "1").unwrap();
+    a.sysctl("net.ipv6.conf.default.disable_ipv6", "1").unwrap();
+    let _veth = veth(End::new(&a, "va"), End::new(&a, "vb")).unwrap();
+    for attach in [PacketSocket::attach, PacketSocket::attach_offloaded] {
+        let sa = attach("va", Some(&path(&a))).unwrap();
+        let sb = PacketSocket::attach("vb", Some(&path(&a))).unwrap();
+        let mut frame = Vec::new();
+        frame.extend_from_slice(sb.mac().as_bytes());
+        frame.extend_from_slice(sa.mac().as_bytes());
+        frame.extend_from_slice(&[0x88, 0xb5]);
+        frame.extend_from_slice(&[7; 46]);
+        let start = Instant::now();
+        let mut buf = PacketBuf::default();
+        // Until the veth's queue runs, what is sent is lost: send until the far end has it.
+        let arrived = loop {
+            assert!(start.elapsed() < Duration::from_secs(3), "the frame never came out at the other end");
+            assert!(sa.send(&frame).unwrap());
+            if let Some(p) = recv_within(|b| sb.recv(b), Duration::from_millis(100)) {
+                break p.data().get(12..14) == Some(&[0x88, 0xb5][..]);
+            }
+        };
+        assert!(arrived);
+        while sa.recv(&mut buf).unwrap() {
+            assert_ne!(buf.data().get(12..14), Some(&[0x88, 0xb5][..]), "our own frame came back");
+        }
+    }
+}
+
+/// An Ethernet/IPv4/TCP segment (ACK, 1000 bytes of data from `seq`) from 10.9.0.1 to 10.9.0.2, checksums right.
+fn tcp_segment(dst_mac: [u8; 6], seq: u32) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0x44, 1, 0x08, 0x00]);
+    let total = 20u16 + 20 + 1000;
+    f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 9, 0, 1, 10, 9, 0, 2]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    let c = checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&[0x9c, 0x40, 0x1f, 0x90]);
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&1u32.to_be_bytes());
+    f.extend_from_slice(&[0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend((0..1000).map(|i| (i % 251) as u8));
+    let pseudo = checksum::pseudo_header_ipv4([10, 9, 0, 1], [10, 9, 0, 2], 6, 1020);
+    let c = !checksum::sum_with(pseudo, &f[34..]);
+    f[50..52].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// The pod kernel's count of TCP segments with a bad checksum (`Tcp: InCsumErrors`).
+fn tcp_csum_errors(ns: &NetNs) -> u64 {
+    let snmp = ns.run(&["cat", "/proc/net/snmp"]).unwrap();
+    let tcp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Tcp:")).collect();
+    let names = tcp[0].split_whitespace();
+    let values = tcp[1].split_whitespace();
+    names.zip(values).find(|(n, _)| *n == "InCsumErrors").map_or(0, |(_, v)| v.parse().unwrap())
+}
+
+/// Finding 9: a train of TCP segments for a TAP pod with one flipped byte in one segment: the good ones are
+/// merged around it, the bad one is written alone without any checksum promise, and the pod's kernel counts its
+/// bad checksum (merged, it would have been trusted).
+#[test]
+fn a_corrupt_segment_reaches_the_pods_tcp_as_bad() {
+    skip_unless!(Root, Netns, Tun);
+    let ns = NetNs::new("gro").unwrap();
+    let tap = Device::create(&DeviceOptions::new("eth0", DeviceKind::Tap).netns(path(&ns)).vnet_hdr(true)).unwrap();
+    ns.ip(&["addr", "add", "10.9.0.2/24", "dev", "eth0"]).unwrap();
+    let mac = *tweed_io::interface_mac("eth0", Some(&path(&ns))).unwrap().as_bytes();
+    let mut frames: Vec<Vec<u8>> = (0..5).map(|i| tcp_segment(mac, 1000 + 1000 * i)).collect();
+    frames[2][100] ^= 0x40;
+    let before = tcp_csum_errors(&ns);
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let mut scratch = vec![0u8; 70_000];
+    let mut writes = Vec::new();
+    let mut j = 0;
+    while j < refs.len() {
+        let took = tap.send_coalesced(&refs[j..], &mut scratch).unwrap();
+        assert!(took > 0, "the TAP's queue is full");
+        writes.push(took);
+        j += took;
+    }
+    assert_eq!(writes, [2, 1, 2], "the bad segment is written alone");
+    let errors = common::netns::wait_for("the checksum error", Duration::from_secs(2), || {
+        (tcp_csum_errors(&ns) > before).then(|| tcp_csum_errors(&ns) - before)
+    });
+    assert_eq!(errors.ok(), Some(1), "the pod's kernel did not see the bad checksum");
+}
