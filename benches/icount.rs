@@ -1,0 +1,320 @@
+//! Instruction counts of the hot paths, under valgrind (gungraun): deterministic where wall-clock ratios on a shared
+//! 2-core VM are not (the same build timed against itself varies 0.8–1.4×). Each benchmark runs its function once on
+//! state built by a setup function that is not counted, and handles a known number of packets or operations, so
+//! `benches/icount/check` can turn the count into instructions per packet and compare it with the committed baseline
+//! `benches/icount/baseline.txt`. Criterion benches (`wire`, `switch`, `route`, tweed-overlay's `pipeline`) stay for
+//! ratios against peers in one process.
+//!
+//! Run: `benches/icount/check` (needs valgrind and `cargo install gungraun-runner --version 0.20.0`), or
+//! `cargo bench --bench icount` for gungraun's own report.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+use gungraun::{
+    Callgrind, LibraryBenchmarkConfig, OutputFormat, library_benchmark, library_benchmark_group, main,
+};
+use tweed::overlay::{Instant, Limits, Node, NodeBuilder, Outputs, PeerConfig, Verdict, VxlanConfig};
+use tweed::packet::{Batch, Pool, PoolConfig, PortId};
+use tweed::route::{Lpm, NextHopId, synth};
+use tweed::switch::{BridgeDomain, Fdb, FdbConfig};
+use tweed::wire::dissect::dissect;
+use tweed::wire::ethernet::{self, MacAddr};
+use tweed::wire::{arp, checksum, ipv4, udp};
+
+/// Packets (or operations) per benchmark: the divisor of its instruction count.
+const BATCH: usize = 32;
+const FDB_OPS: usize = 1024;
+const LPM_ADDRS: usize = 1024;
+
+static CAPTURE: &[u8] = include_bytes!("../tests/data/kernel-flannel-vxlan.pcap");
+
+/// The frames of a little-endian classic pcap file.
+fn capture_frames() -> Vec<&'static [u8]> {
+    let mut frames = Vec::new();
+    let mut rest = &CAPTURE[24..];
+    while rest.len() >= 16 {
+        let len = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]) as usize;
+        frames.push(&rest[16..16 + len]);
+        rest = &rest[16 + len..];
+    }
+    frames
+}
+
+/// A deterministic generator, so that every run counts the same work.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+// ---- wire: the whole VXLAN frame dissected, and a pod's Ethernet/IPv4/UDP headers parsed ----
+
+fn vxlan_frames() -> Vec<&'static [u8]> {
+    let frames: Vec<_> = capture_frames().into_iter().filter(|f| dissect(f).is_complete()).collect();
+    assert!(!frames.is_empty(), "the capture has whole VXLAN frames");
+    frames.iter().copied().cycle().take(BATCH).collect()
+}
+
+#[library_benchmark]
+#[bench::frames32(setup = vxlan_frames)]
+fn wire_dissect_vxlan(frames: Vec<&'static [u8]>) -> usize {
+    let mut depth = 0;
+    for f in &frames {
+        depth += usize::from(black_box(dissect(black_box(f))).is_complete());
+    }
+    depth
+}
+
+fn pod_frames() -> Vec<Vec<u8>> {
+    (0..BATCH).map(|i| pod_frame(1, Ipv4Addr::new(10, 244, 2, 3), 64, 1000 + i as u16)).collect()
+}
+
+#[library_benchmark]
+#[bench::frames32(setup = pod_frames)]
+fn wire_parse_eth_ipv4_udp(frames: Vec<Vec<u8>>) -> u64 {
+    let mut acc = 0u64;
+    for f in &frames {
+        let Ok(eth) = ethernet::Frame::new_checked(black_box(&f[..])) else { continue };
+        let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { continue };
+        let Ok(u) = udp::Packet::new_checked(ip.payload()) else { continue };
+        acc += u64::from(u32::from(ip.src_addr()) ^ u32::from(ip.dst_addr()))
+            + u64::from(u.src_port())
+            + u64::from(u.dst_port())
+            + u.payload().len() as u64;
+    }
+    acc
+}
+
+// ---- switch: FDB learn + lookup over 4,096 hosts ----
+
+struct FdbWork {
+    fdb: Fdb,
+    work: Vec<(MacAddr, tweed::switch::PortId, MacAddr)>,
+}
+
+fn fdb_work() -> FdbWork {
+    const HOSTS: usize = 4096;
+    let mut rng = SplitMix64(0x5eed);
+    let hosts: Vec<MacAddr> = (0..HOSTS).map(|_| MacAddr::from_u64(rng.next() & 0xfeff_ffff_ffff)).collect();
+    let port = |h: usize| tweed::switch::PortId(1 + (h % 32) as u16);
+    // A fixed hash seed: a random one changes the probe sequences, and so the count, from run to run.
+    let mut fdb =
+        Fdb::new(&FdbConfig { max_learned: HOSTS as u32, hash_seed: Some(0x7765_6564), ..FdbConfig::default() });
+    for (i, &mac) in hosts.iter().enumerate() {
+        let _ = fdb.learn(BridgeDomain(0), mac, port(i), tweed::switch::Instant::ZERO);
+    }
+    let work = (0..FDB_OPS)
+        .map(|_| {
+            let (s, d) = (rng.next() as usize % HOSTS, rng.next() as usize % HOSTS);
+            (hosts[s], port(s), hosts[d])
+        })
+        .collect();
+    FdbWork { fdb, work }
+}
+
+#[library_benchmark]
+#[bench::ops1024(setup = fdb_work)]
+fn switch_fdb_learn_lookup(mut w: FdbWork) -> (u32, FdbWork) {
+    let now = tweed::switch::Instant::from_secs(1);
+    let mut hit = 0u32;
+    for &(s, port, d) in &w.work {
+        let _ = black_box(w.fdb.learn(BridgeDomain(0), s, port, now));
+        hit += u32::from(w.fdb.lookup(BridgeDomain(0), d, now).is_some());
+    }
+    (hit, w)
+}
+
+// ---- route: one batch lookup of 1,024 random addresses in a 20,000-prefix Internet-like table ----
+
+struct LpmWork {
+    lpm: Lpm,
+    addrs: Vec<u32>,
+    out: Vec<Option<NextHopId>>,
+}
+
+fn lpm_work() -> LpmWork {
+    let mut lpm = Lpm::new();
+    for (i, p) in synth::internet_table(20_000, 2024).into_iter().enumerate() {
+        let _ = lpm.insert(p, NextHopId(1 + (i % 1000) as u32));
+    }
+    let mut rng = SplitMix64(7);
+    let addrs = (0..LPM_ADDRS).map(|_| rng.next() as u32).collect();
+    LpmWork { lpm, addrs, out: vec![None; LPM_ADDRS] }
+}
+
+#[library_benchmark]
+#[bench::addrs1024(setup = lpm_work)]
+fn route_lpm_lookup_batch(mut w: LpmWork) -> (usize, LpmWork) {
+    let found = w.lpm.lookup_batch(black_box(&w.addrs), &mut w.out);
+    (found, w)
+}
+
+// ---- the node pipeline: 64-byte frames, batch 32, vxlan encapsulation and decapsulation ----
+
+const PEERS: u32 = 100;
+
+fn peer_subnet(k: u32) -> ipnet::Ipv4Net {
+    ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (k << 8)), 24).unwrap()
+}
+
+fn node(i: u8) -> Node {
+    let other = 3 - i;
+    let mut b = NodeBuilder::new(
+        format!("10.244.{i}.0/24").parse().unwrap(),
+        Ipv4Addr::new(192, 168, 0, i),
+        MacAddr::new(2, 0, 0xc0, 0xa8, 0, i),
+    )
+    .vxlan(VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, i)))
+    .pod_ports([1, 2])
+    .limits(Limits { max_peers: PEERS + 16, max_outputs: 1024, ..Limits::default() })
+    .peer(
+        PeerConfig::new(format!("10.244.{other}.0/24").parse().unwrap(), Ipv4Addr::new(192, 168, 0, other))
+            .with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, other))
+            .with_node_mac(MacAddr::new(2, 0, 0xc0, 0xa8, 0, other)),
+    );
+    for k in 0..PEERS {
+        b = b.peer(
+            PeerConfig::new(peer_subnet(k), Ipv4Addr::from(0xac10_0000 + k))
+                .with_vtep_mac(MacAddr::from_u64(0x0200_0001_0000 + u64::from(k)))
+                .with_node_mac(MacAddr::from_u64(0x0200_0002_0000 + u64::from(k))),
+        );
+    }
+    b.build().unwrap()
+}
+
+fn pod_mac(node: u8) -> MacAddr {
+    MacAddr::new(0x0a, 0x58, 10, 244, node, 2)
+}
+
+/// A pod frame of `len` bytes (UDP inside IPv4, DF) from 10.244.`node`.2 to `dst`.
+fn pod_frame(node: u8, dst: Ipv4Addr, len: usize, sport: u16) -> Vec<u8> {
+    let gw = MacAddr::new(0x0a, 0x58, 10, 244, node, 1);
+    let mut f = vec![0u8; len];
+    f[0..6].copy_from_slice(gw.as_bytes());
+    f[6..12].copy_from_slice(pod_mac(node).as_bytes());
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip_len = (len - 14) as u16;
+    f[14..34].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 244, node, 2, 0, 0, 0, 0]);
+    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    f[30..34].copy_from_slice(&dst.octets());
+    let c = checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&9u16.to_be_bytes());
+    f[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
+    f
+}
+
+fn arp_from_pod(node: u8) -> Vec<u8> {
+    let mut f = vec![0u8; 42];
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(pod_mac(node).as_bytes());
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    arp::Repr::request(pod_mac(node), Ipv4Addr::new(10, 244, node, 2), Ipv4Addr::new(10, 244, node, 1))
+        .emit(&mut arp::Packet::new_unchecked(&mut f[14..]));
+    f
+}
+
+struct Pipeline {
+    node: Node,
+    pool: Pool,
+    batch: Batch,
+    out: Outputs,
+}
+
+impl Pipeline {
+    fn load(&mut self, frames: &[Vec<u8>], port: PortId) {
+        for f in frames {
+            let mut buf = self.pool.get().unwrap();
+            buf.extend_from_slice(f).unwrap();
+            buf.meta_mut().ingress = port;
+            self.batch.push(buf).unwrap();
+        }
+    }
+
+    fn run(&mut self, frames: &[Vec<u8>], port: PortId) {
+        self.load(frames, port);
+        self.node.process(Instant::from_secs(1), &mut self.pool, &mut self.batch, &mut self.out);
+    }
+}
+
+/// Node 1 with its pod learnt, and one warm-up round of the same work, with `BATCH` frames loaded for the count.
+fn pipeline(decap: bool) -> Pipeline {
+    let pool = Pool::new(PoolConfig { buffers: 1024, ..PoolConfig::default() }).unwrap();
+    let mut p = Pipeline { node: node(1), pool, batch: Batch::new(256), out: Outputs::new(1024) };
+    p.run(&[arp_from_pod(1)], PortId(1));
+    p.out.recycle(&mut p.pool);
+    let frames: Vec<Vec<u8>> = if decap {
+        // What node 2 sends node 1 for its pod's traffic to node 1's pod.
+        let pool = Pool::new(PoolConfig { buffers: 1024, ..PoolConfig::default() }).unwrap();
+        let mut n2 = Pipeline { node: node(2), pool, batch: Batch::new(256), out: Outputs::new(1024) };
+        n2.run(&[arp_from_pod(2)], PortId(1));
+        n2.out.recycle(&mut n2.pool);
+        let to_n1: Vec<_> = (0..BATCH).map(|i| pod_frame(2, Ipv4Addr::new(10, 244, 1, 2), 64, 1000 + i as u16)).collect();
+        n2.run(&to_n1, PortId(1));
+        n2.out.drain().map(|(b, v)| {
+            assert!(matches!(v, Verdict::Underlay { .. }), "{v:?}");
+            b.data().to_vec()
+        })
+        .collect()
+    } else {
+        (0..BATCH)
+            .map(|i| {
+                let k = (i as u32 * 7919) % PEERS;
+                pod_frame(1, Ipv4Addr::from(u32::from(peer_subnet(k).network()) + 2), 64, 1000 + i as u16)
+            })
+            .collect()
+    };
+    assert_eq!(frames.len(), BATCH);
+    let port = if decap { PortId(0) } else { PortId(1) };
+    p.run(&frames, port);
+    assert_eq!(p.out.len(), BATCH);
+    let want_pod = |v: &Verdict| if decap { *v == Verdict::Pod(PortId(1)) } else { matches!(v, Verdict::Underlay { .. }) };
+    assert!(p.out.as_slice().iter().all(|(_, v)| want_pod(v)), "{:?}", p.node.counters());
+    p.out.recycle(&mut p.pool);
+    p.load(&frames, port);
+    p
+}
+
+fn encap_setup() -> Pipeline {
+    pipeline(false)
+}
+
+fn decap_setup() -> Pipeline {
+    pipeline(true)
+}
+
+#[library_benchmark]
+#[bench::b64_32(setup = encap_setup)]
+fn pipeline_encap_vxlan(mut p: Pipeline) -> Pipeline {
+    p.node.process(Instant::from_secs(1), &mut p.pool, &mut p.batch, &mut p.out);
+    p
+}
+
+#[library_benchmark]
+#[bench::b64_32(setup = decap_setup)]
+fn pipeline_decap_vxlan(mut p: Pipeline) -> Pipeline {
+    p.node.process(Instant::from_secs(1), &mut p.pool, &mut p.batch, &mut p.out);
+    p
+}
+
+library_benchmark_group!(
+    name = hot_paths;
+    benchmarks = wire_dissect_vxlan, wire_parse_eth_ipv4_udp, switch_fdb_learn_lookup, route_lpm_lookup_batch,
+        pipeline_encap_vxlan, pipeline_decap_vxlan
+);
+
+main!(
+    config = LibraryBenchmarkConfig::default()
+        .tool(Callgrind::with_args(["--cache-sim=no"]))
+        .output_format(OutputFormat::default());
+    library_benchmark_groups = hot_paths
+);
