@@ -1,4 +1,4 @@
-//! Instruction counts of the hot paths, under valgrind (gungraun): deterministic where wall-clock ratios on a shared
+//! Instruction counts of the hot paths (Linux: the TAP offload paths are tweed-io's), under valgrind (gungraun): deterministic where wall-clock ratios on a shared
 //! 2-core VM are not (the same build timed against itself varies 0.8–1.4×). Each benchmark runs its function once on
 //! state built by a setup function that is not counted, and handles a known number of packets or operations, so
 //! `benches/icount/check` can turn the count into instructions per packet and compare it with the committed baseline
@@ -12,9 +12,8 @@
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
-use gungraun::{
-    Callgrind, LibraryBenchmarkConfig, OutputFormat, library_benchmark, library_benchmark_group, main,
-};
+use gungraun::{Callgrind, LibraryBenchmarkConfig, OutputFormat, library_benchmark, library_benchmark_group, main};
+use tweed::io::offload::{COALESCE_ROOM, VNET_HDR_LEN, coalesce, segment_offloaded, train_len};
 use tweed::overlay::{Instant, Limits, Node, NodeBuilder, Outputs, PeerConfig, Verdict, VxlanConfig};
 use tweed::packet::{Batch, Pool, PoolConfig, PortId};
 use tweed::route::{Lpm, NextHopId, synth};
@@ -258,13 +257,16 @@ fn pipeline(decap: bool) -> Pipeline {
         let mut n2 = Pipeline { node: node(2), pool, batch: Batch::new(256), out: Outputs::new(1024) };
         n2.run(&[arp_from_pod(2)], PortId(1));
         n2.out.recycle(&mut n2.pool);
-        let to_n1: Vec<_> = (0..BATCH).map(|i| pod_frame(2, Ipv4Addr::new(10, 244, 1, 2), 64, 1000 + i as u16)).collect();
+        let to_n1: Vec<_> =
+            (0..BATCH).map(|i| pod_frame(2, Ipv4Addr::new(10, 244, 1, 2), 64, 1000 + i as u16)).collect();
         n2.run(&to_n1, PortId(1));
-        n2.out.drain().map(|(b, v)| {
-            assert!(matches!(v, Verdict::Underlay { .. }), "{v:?}");
-            b.data().to_vec()
-        })
-        .collect()
+        n2.out
+            .drain()
+            .map(|(b, v)| {
+                assert!(matches!(v, Verdict::Underlay { .. }), "{v:?}");
+                b.data().to_vec()
+            })
+            .collect()
     } else {
         (0..BATCH)
             .map(|i| {
@@ -277,7 +279,8 @@ fn pipeline(decap: bool) -> Pipeline {
     let port = if decap { PortId(0) } else { PortId(1) };
     p.run(&frames, port);
     assert_eq!(p.out.len(), BATCH);
-    let want_pod = |v: &Verdict| if decap { *v == Verdict::Pod(PortId(1)) } else { matches!(v, Verdict::Underlay { .. }) };
+    let want_pod =
+        |v: &Verdict| if decap { *v == Verdict::Pod(PortId(1)) } else { matches!(v, Verdict::Underlay { .. }) };
     assert!(p.out.as_slice().iter().all(|(_, v)| want_pod(v)), "{:?}", p.node.counters());
     p.out.recycle(&mut p.pool);
     p.load(&frames, port);
@@ -306,10 +309,73 @@ fn pipeline_decap_vxlan(mut p: Pipeline) -> Pipeline {
     p
 }
 
+// ---- TAP offloads: a pod's TSO frame cut into 32 segments, and 32 segments coalesced into one frame for a pod ----
+
+const SEGMENTS: usize = 32;
+const MSS: usize = 1448;
+
+/// What a pod's kernel hands a TAP with TSO on: a TCP/IPv4 frame with 32 segments' payload behind a virtio-net
+/// header (NEEDS_CSUM, GSO_TCPV4, gso_size 1448), the TCP checksum field holding the pseudo-header sum.
+fn tso_frame() -> ([u8; VNET_HDR_LEN], Vec<u8>) {
+    let payload = SEGMENTS * MSS;
+    let mut f = vec![0u8; 14 + 20 + 20 + payload];
+    f[0..6].copy_from_slice(MacAddr::new(0x0a, 0x58, 10, 244, 1, 1).as_bytes());
+    f[6..12].copy_from_slice(pod_mac(1).as_bytes());
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    let total = (20 + 20 + payload) as u16;
+    f[14..34].copy_from_slice(&[0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 244, 1, 2, 10, 244, 2, 2]);
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    let c = checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    // Ports 49153 → 5201, sequence 1000, ack 7, data offset 5, ACK|PSH, window 502.
+    f[34..54]
+        .copy_from_slice(&[0xc0, 0x01, 0x14, 0x51, 0, 0, 0x03, 0xe8, 0, 0, 0, 7, 0x50, 0x18, 0x01, 0xf6, 0, 0, 0, 0]);
+    for (i, b) in f[54..].iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    let pseudo = checksum::pseudo_header_ipv4([10, 244, 1, 2], [10, 244, 2, 2], 6, (20 + payload) as u16);
+    f[50..52].copy_from_slice(&pseudo.to_be_bytes());
+    let mut hdr = [0u8; VNET_HDR_LEN];
+    hdr[0] = 1; // NEEDS_CSUM
+    hdr[1] = 1; // GSO_TCPV4
+    hdr[2..4].copy_from_slice(&54u16.to_ne_bytes());
+    hdr[4..6].copy_from_slice(&(MSS as u16).to_ne_bytes());
+    hdr[6..8].copy_from_slice(&34u16.to_ne_bytes());
+    hdr[8..10].copy_from_slice(&16u16.to_ne_bytes());
+    (hdr, f)
+}
+
+#[library_benchmark]
+#[bench::segments32(setup = tso_frame)]
+fn offload_tso_cut((hdr, mut frame): ([u8; VNET_HDR_LEN], Vec<u8>)) -> (usize, Vec<u8>) {
+    let mut bytes = 0;
+    let n = segment_offloaded(&hdr, &mut frame, 65_535, 128, |seg| bytes += black_box(seg).len());
+    assert_eq!(n, Ok(SEGMENTS));
+    (bytes, frame)
+}
+
+/// The segments of [`tso_frame`], each with full checksums: what the pipeline hands a TAP pod after decapsulation.
+fn segments() -> (Vec<Vec<u8>>, Vec<u8>) {
+    let (hdr, mut frame) = tso_frame();
+    let mut segs = Vec::new();
+    let n = segment_offloaded(&hdr, &mut frame, 65_535, 128, |seg| segs.push(seg.to_vec()));
+    assert_eq!(n, Ok(SEGMENTS));
+    assert_eq!(train_len(&segs), SEGMENTS, "the segments form one train");
+    (segs, vec![0u8; COALESCE_ROOM])
+}
+
+#[library_benchmark]
+#[bench::segments32(setup = segments)]
+fn offload_gro_coalesce((segs, mut out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec<Vec<u8>>, Vec<u8>) {
+    let n = train_len(black_box(&segs));
+    let len = coalesce(&segs[..n], &mut out);
+    (len, segs, out)
+}
+
 library_benchmark_group!(
     name = hot_paths;
     benchmarks = wire_dissect_vxlan, wire_parse_eth_ipv4_udp, switch_fdb_learn_lookup, route_lpm_lookup_batch,
-        pipeline_encap_vxlan, pipeline_decap_vxlan
+        pipeline_encap_vxlan, pipeline_decap_vxlan, offload_tso_cut, offload_gro_coalesce
 );
 
 main!(

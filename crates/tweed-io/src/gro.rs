@@ -12,7 +12,7 @@ use tweed_wire::checksum;
 
 /// Bytes of the virtio-net header a TAP with `IFF_VNET_HDR` reads and writes in front of each frame
 /// (`virtio_net_hdr_v1`: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers).
-pub(crate) const VNET_HDR_LEN: usize = 12;
+pub const VNET_HDR_LEN: usize = 12;
 /// The largest coalesced frame: an IPv4 packet's limit, behind its Ethernet header.
 const MAX_FRAME: usize = 14 + 65_535;
 /// The most segments in one frame (the kernel's GSO limit).
@@ -97,7 +97,7 @@ fn checksum_ok(frame: &[u8]) -> bool {
 }
 
 /// How many frames from the start of `frames` form one train (at least 1).
-pub(crate) fn train_len<B: AsRef<[u8]>>(frames: &[B]) -> usize {
+pub fn train_len<B: AsRef<[u8]>>(frames: &[B]) -> usize {
     let Some(first) = frames.first() else { return 0 };
     let first = first.as_ref();
     if frames.len() < 2 {
@@ -130,7 +130,7 @@ pub(crate) fn train_len<B: AsRef<[u8]>>(frames: &[B]) -> usize {
 ///
 /// # Panics
 /// Never for a train [`train_len`] accepted and an `out` of [`VNET_HDR_LEN`] + 65,549 bytes.
-pub(crate) fn coalesce<B: AsRef<[u8]>>(frames: &[B], out: &mut [u8]) -> usize {
+pub fn coalesce<B: AsRef<[u8]>>(frames: &[B], out: &mut [u8]) -> usize {
     let first = frames[0].as_ref();
     let Some(s0) = segment(first) else { return 0 };
     let mut at = VNET_HDR_LEN;
@@ -169,7 +169,7 @@ pub(crate) fn coalesce<B: AsRef<[u8]>>(frames: &[B], out: &mut [u8]) -> usize {
 
 /// Why a frame a TAP gave with a virtio-net header cannot be handed on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OffloadError {
+pub enum OffloadError {
     /// The header asks for something this code does not do (a GSO type other than TCPv4, ECN).
     Unsupported,
     /// The header or the frame lies (offsets or sizes outside the frame, not IPv4/TCP where it says so).
@@ -187,7 +187,7 @@ pub(crate) enum OffloadError {
 ///
 /// # Errors
 /// [`OffloadError`]; nothing was emitted then.
-pub(crate) fn segment_offloaded(
+pub fn segment_offloaded(
     hdr: &[u8; VNET_HDR_LEN],
     frame: &mut [u8],
     max_frame: usize,
@@ -286,7 +286,7 @@ fn addr(b: &[u8]) -> [u8; 4] {
 }
 
 /// The room [`coalesce`] needs.
-pub(crate) const COALESCE_ROOM: usize = VNET_HDR_LEN + MAX_FRAME;
+pub const COALESCE_ROOM: usize = VNET_HDR_LEN + MAX_FRAME;
 
 #[cfg(test)]
 mod tests {

@@ -23,3 +23,10 @@ pub use driver::{
 };
 pub use error::{Error, Result};
 pub use udp::{UdpOptions, UdpPort, UdpStats};
+
+/// The TAP offload helpers (TSO cutting, GRO coalescing), for the project's instruction-count benches only: not a
+/// stable API.
+#[doc(hidden)]
+pub mod offload {
+    pub use crate::gro::{COALESCE_ROOM, OffloadError, VNET_HDR_LEN, coalesce, segment_offloaded, train_len};
+}
