@@ -6,11 +6,23 @@
 //! - [`LeaseStore::acquire`] is an atomic create-if-absent (an etcd transaction on the key's create revision);
 //! - leases carry a TTL, and a lease past its expiration is gone (an etcd lease);
 //! - every change bumps a store-wide revision, and [`LeaseStore::watch`] returns the changes after a revision, or a
-//!   fresh snapshot when that history is no longer kept (etcd's compaction).
+//!   fresh snapshot when that history is no longer kept (etcd's compaction) or the store's revision went back (a
+//!   file recreated, an etcd restored from a backup).
 //!
-//! Time is an argument. A store never reads the clock: a lease whose expiration is at or before `now` counts as
-//! absent, and the first operation that sees it lapsed removes it and records a [`EventKind::Removed`] event.
-//! Expirations are kept to the millisecond.
+//! # Whose clock
+//! Expiry is the store's. etcd expires a lease on its own clock (the etcd lease's TTL) and ignores `now`. The
+//! in-process stores have no clock of their own, so they use the `now` of whoever calls, and assume the callers'
+//! clocks agree within the lease's TTL: a lease counts as lapsed only once a whole TTL has passed after its
+//! expiration by the caller's clock (the TTL is kept with the lease). A node whose clock runs ahead by less than the
+//! TTL removes no live lease of another node; a node whose clock runs behind by less than the TTL writes leases the
+//! others keep. The price: a node that stops renewing keeps its subnet for up to twice the TTL. The first
+//! operation that sees a lease lapsed removes it and records a [`EventKind::Removed`] event. Expirations are kept
+//! to the millisecond.
+//!
+//! # Bad data
+//! A stored lease that does not read (a key that names no subnet, a value that is not flannel's JSON) is no lease:
+//! it is skipped, and reported in [`Snapshot::ignored`] and [`Watch::Events`]'s `ignored`, never an error for the
+//! whole read (flannel: "Ignoring bad subnet node").
 //!
 //! The in-process stores refuse a lease that overlaps any live lease, not only one with the same key; etcd can only
 //! refuse the same key, which is enough as long as every node uses the one config's `SubnetLen`.
@@ -84,13 +96,30 @@ impl fmt::Display for StoreError {
 
 impl core::error::Error for StoreError {}
 
+/// A stored entry that is not a lease: skipped, and reported so that someone fixes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ignored {
+    /// Its key (`/coreos.com/network/subnets/10.244.9.0-24`, or the name in the file store).
+    pub key: String,
+    /// Why it is not a lease.
+    pub reason: String,
+}
+
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.key, self.reason)
+    }
+}
+
 /// Every live lease at one revision.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The store's revision when the snapshot was taken.
     pub revision: u64,
     /// The live leases, ordered by subnet.
     pub leases: Vec<Lease>,
+    /// Entries under the leases' directory that are not leases (skipped).
+    pub ignored: Vec<Ignored>,
 }
 
 /// What happened to a lease.
@@ -123,6 +152,9 @@ pub enum Watch {
         events: Vec<Event>,
         /// The store's revision: pass it to the next `watch`.
         revision: u64,
+        /// Entries written meanwhile that are not leases (skipped). One that replaced a lease also removed it (a
+        /// [`EventKind::Removed`] event), as a fresh snapshot would not have it either.
+        ignored: Vec<Ignored>,
     },
     /// The history asked for is gone: here is everything instead, to diff against what the watcher knew.
     Reset(Snapshot),
@@ -154,7 +186,8 @@ pub trait LeaseStore: Send + Sync {
     fn release(&self, subnet: Ipv4Net, public_ip: Ipv4Addr, now: SystemTime) -> Result<(), StoreError>;
 
     /// The changes after `since` (a revision from [`Snapshot::revision`] or a previous [`Watch::Events`]), without
-    /// waiting; or [`Watch::Reset`] when they are no longer kept.
+    /// waiting; or [`Watch::Reset`] when they are no longer kept, or when `since` is ahead of the store (its
+    /// revision went back: a file recreated, an etcd restored from a backup).
     fn watch(&self, since: u64, now: SystemTime) -> Result<Watch, StoreError>;
 }
 
@@ -220,6 +253,19 @@ fn ttl_ms(ttl: Duration) -> u64 {
 pub(crate) struct Stored {
     value: LeaseAttrs,
     expires_ms: u64,
+    /// The TTL it was written with: the grace after `expires_ms` before it counts as lapsed (see the module docs).
+    /// Files written before tweed kept it have none: those leases lapse at their expiration.
+    #[serde(default)]
+    ttl_ms: u64,
+    /// The revision that created it (see [`Lease::created`]).
+    #[serde(default)]
+    created: u64,
+}
+
+impl Stored {
+    fn lapsed(&self, now_ms: u64) -> bool {
+        self.expires_ms.saturating_add(self.ttl_ms) <= now_ms
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +275,8 @@ pub(crate) struct StoredEvent {
     subnet: String,
     value: LeaseAttrs,
     expires_ms: u64,
+    #[serde(default)]
+    created: u64,
 }
 
 /// The whole state of an in-process store: what [`MemoryStore`] holds and [`crate::file_store::FileStore`] writes.
@@ -272,7 +320,12 @@ impl State {
     }
 
     fn lease(key: &str, s: &Stored) -> Option<Lease> {
-        Some(Lease { subnet: parse_subnet_key(key)?, attrs: s.value.clone(), expiration: from_ms(s.expires_ms) })
+        Some(Lease {
+            subnet: parse_subnet_key(key)?,
+            attrs: s.value.clone(),
+            expiration: from_ms(s.expires_ms),
+            created: s.created,
+        })
     }
 
     fn record(&mut self, kind: EventKind, key: &str, stored: &Stored) {
@@ -283,15 +336,21 @@ impl State {
             subnet: key.to_owned(),
             value: stored.value.clone(),
             expires_ms: stored.expires_ms,
+            created: stored.created,
         });
         self.trim();
+    }
+
+    /// Some lease has lapsed at `now` (see the module docs: a whole TTL after its expiration).
+    pub(crate) fn any_lapsed(&self, now: SystemTime) -> bool {
+        let now = to_ms(now);
+        self.leases.values().any(|s| s.lapsed(now))
     }
 
     /// Removes the leases lapsed at `now`; true when anything changed.
     pub(crate) fn expire(&mut self, now: SystemTime) -> bool {
         let now = to_ms(now);
-        let lapsed: Vec<String> =
-            self.leases.iter().filter(|(_, s)| s.expires_ms <= now).map(|(k, _)| k.clone()).collect();
+        let lapsed: Vec<String> = self.leases.iter().filter(|(_, s)| s.lapsed(now)).map(|(k, _)| k.clone()).collect();
         for key in &lapsed {
             if let Some(stored) = self.leases.remove(key) {
                 self.record(EventKind::Removed, key, &stored);
@@ -319,17 +378,24 @@ impl State {
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            revision: self.revision,
-            leases: self.leases.iter().filter_map(|(k, s)| Self::lease(k, s)).collect(),
+        let mut snapshot = Snapshot { revision: self.revision, ..Snapshot::default() };
+        for (k, s) in &self.leases {
+            match Self::lease(k, s) {
+                Some(lease) => snapshot.leases.push(lease),
+                None => snapshot.ignored.push(bad_key(k)),
+            }
         }
+        snapshot
     }
 
     fn put(&mut self, subnet: Ipv4Net, attrs: &LeaseAttrs, ttl: Duration, now: SystemTime) -> Lease {
         let key = subnet_key(&subnet);
-        let stored = Stored { value: attrs.clone(), expires_ms: to_ms(now).saturating_add(ttl_ms(ttl)) };
+        // A renewal keeps the creation; a new lease is created by the revision `record` is about to make.
+        let created = self.leases.get(&key).map_or(self.revision + 1, |s| s.created);
+        let ttl_ms = ttl_ms(ttl);
+        let stored = Stored { value: attrs.clone(), expires_ms: to_ms(now).saturating_add(ttl_ms), ttl_ms, created };
         self.record(EventKind::Added, &key, &stored);
-        let lease = Lease { subnet, attrs: attrs.clone(), expiration: from_ms(stored.expires_ms) };
+        let lease = Lease { subnet, attrs: attrs.clone(), expiration: from_ms(stored.expires_ms), created };
         self.leases.insert(key, stored);
         lease
     }
@@ -383,24 +449,27 @@ impl State {
     }
 
     pub(crate) fn watch(&self, since: u64) -> Watch {
-        if since < self.compacted {
+        // A revision the store never reached: it went back (a file recreated), and what the watcher knows is of
+        // another history.
+        if since < self.compacted || since > self.revision {
             return Watch::Reset(self.snapshot());
         }
-        let events = self
-            .events
-            .iter()
-            .filter(|e| e.revision > since)
-            .filter_map(|e| {
-                let lease = Lease {
-                    subnet: parse_subnet_key(&e.subnet)?,
-                    attrs: e.value.clone(),
-                    expiration: from_ms(e.expires_ms),
-                };
-                Some(Event { revision: e.revision, kind: e.kind, lease })
-            })
-            .collect();
-        Watch::Events { events, revision: self.revision }
+        let mut events = Vec::new();
+        let mut ignored = Vec::new();
+        for e in self.events.iter().filter(|e| e.revision > since) {
+            let Some(subnet) = parse_subnet_key(&e.subnet) else {
+                ignored.push(bad_key(&e.subnet));
+                continue;
+            };
+            let lease = Lease { subnet, attrs: e.value.clone(), expiration: from_ms(e.expires_ms), created: e.created };
+            events.push(Event { revision: e.revision, kind: e.kind, lease });
+        }
+        Watch::Events { events, revision: self.revision, ignored }
     }
+}
+
+fn bad_key(key: &str) -> Ignored {
+    Ignored { key: key.to_owned(), reason: "the key names no IPv4 subnet".into() }
 }
 
 /// A store in memory, for tests and demos. Cloning shares it (an `Arc` inside), so two "nodes" in two threads can
@@ -420,8 +489,10 @@ impl State {
 /// let subnet = "10.244.1.0/24".parse()?;
 /// store.acquire(subnet, &a, Duration::from_secs(60), now)?;
 /// assert!(matches!(store.acquire(subnet, &b, Duration::from_secs(60), now), Err(StoreError::Taken { .. })));
-/// // A minute later the lease has lapsed and the subnet is free again.
-/// let later = now + Duration::from_secs(60);
+/// // Expired after a minute, the lease lapses a minute later (the grace for clock skew) and the subnet is free.
+/// let later = now + Duration::from_secs(119);
+/// assert!(store.acquire(subnet, &b, Duration::from_secs(60), later).is_err());
+/// let later = now + Duration::from_secs(120);
 /// assert!(store.acquire(subnet, &b, Duration::from_secs(60), later).is_ok());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -525,8 +596,9 @@ pub(crate) mod conformance {
     }
     const TTL: Duration = Duration::from_secs(100);
 
-    /// `store` is empty and keeps at least 8 events of history.
-    pub(crate) fn basic(store: &dyn LeaseStore) {
+    /// `store` is empty and keeps at least 8 events of history; `from_zero`: it keeps every event since its
+    /// creation (the in-process stores; an etcd store keeps those since it connected).
+    pub(crate) fn basic(store: &dyn LeaseStore, from_zero: bool) {
         assert_eq!(store.get_config(), Ok(None));
         let r0 = store.put_config(r#"{"Network":"10.244.0.0/16"}"#).expect("put");
         assert_eq!(store.get_config(), Ok(Some(r#"{"Network":"10.244.0.0/16"}"#.to_owned())));
@@ -555,11 +627,14 @@ pub(crate) mod conformance {
         // Renewal moves the expiration; the holder's renewal at 90 keeps it alive past 100.
         let a2 = store.renew(net("10.244.1.0/24"), &attrs(1), TTL, t(90)).expect("own lease");
         assert_eq!(a2.expiration, t(190));
-        // At 110, b (expiring at 110) has lapsed, a has not.
+        // b's holder leaves (when leases lapse is each store's own: see their tests); a stays.
+        store.release(net("10.244.2.0/24"), attrs(2).public_ip, t(110)).expect("own");
         let snap = store.leases(t(110)).expect("leases");
         assert_eq!(snap.leases, vec![a2.clone()]);
-        // The lapsed subnet is free for another node.
-        let b3 = store.acquire(net("10.244.2.0/24"), &attrs(3), TTL, t(111)).expect("lapsed is free");
+        assert!(snap.ignored.is_empty());
+        // The released subnet is free for another node, a new lease (created later).
+        let b3 = store.acquire(net("10.244.2.0/24"), &attrs(3), TTL, t(111)).expect("released is free");
+        assert!(b3.created > a2.created && a2.created == a.created && b.created > a.created, "{a:?} {b:?} {b3:?}");
 
         // Release, and releasing again is fine.
         store.release(net("10.244.1.0/24"), attrs(1).public_ip, t(120)).expect("own");
@@ -567,7 +642,7 @@ pub(crate) mod conformance {
         assert_eq!(store.leases(t(120)).expect("leases").leases, vec![b3.clone()]);
 
         // The history, in order.
-        let Ok(Watch::Events { events, revision }) = store.watch(r0, t(120)) else {
+        let Ok(Watch::Events { events, revision, .. }) = store.watch(r0, t(120)) else {
             panic!("history kept");
         };
         let seen: Vec<(EventKind, Ipv4Net, u8)> =
@@ -585,9 +660,15 @@ pub(crate) mod conformance {
         );
         assert!(events.windows(2).all(|w| w[0].revision + 1 == w[1].revision));
         assert_eq!(events.last().map(|e| e.revision), Some(revision));
-        assert_eq!(store.watch(revision, t(120)), Ok(Watch::Events { events: vec![], revision }));
+        assert_eq!(store.watch(revision, t(120)), Ok(Watch::Events { events: vec![], revision, ignored: vec![] }));
         // Watching from the start sees the same (the config put made no lease event, and nothing was dropped).
-        assert!(matches!(store.watch(0, t(120)), Ok(Watch::Events { events: ref e, .. }) if e.len() == 6));
+        if from_zero {
+            assert!(matches!(store.watch(0, t(120)), Ok(Watch::Events { events: ref e, .. }) if e.len() == 6));
+        }
+        // A revision the store never reached (it went back): a snapshot.
+        assert!(
+            matches!(store.watch(revision + 1000, t(120)), Ok(Watch::Reset(ref s)) if s.leases == vec![b3.clone()])
+        );
         assert_eq!(store.leases(t(120)).map(|s| s.revision), Ok(revision));
     }
 
@@ -601,7 +682,7 @@ pub(crate) mod conformance {
         // Revisions base+1..=base+4; events 3 and 4 kept, so watching from 2 misses nothing and from 1 misses event 2.
         assert!(matches!(
             store.watch(base + 2, t(0)),
-            Ok(Watch::Events { ref events, revision }) if events.len() == 2 && revision == base + 4
+            Ok(Watch::Events { ref events, revision, .. }) if events.len() == 2 && revision == base + 4
         ));
         match store.watch(base + 1, t(0)) {
             Ok(Watch::Reset(snap)) => {
@@ -614,13 +695,71 @@ pub(crate) mod conformance {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::conformance::*;
     use super::*;
 
+    /// Issue 12, finding 4: nodes whose clocks are 25 h off (more than a 24 h TTL) share one in-process store. The
+    /// one ahead removes no fresh lease of the others; the leases of the one behind are kept by the others.
+    pub(crate) fn skewed_clocks(store: &dyn LeaseStore) {
+        let ttl = crate::lease::DEFAULT_TTL;
+        let day = Duration::from_secs(25 * 3600);
+        let now = t(1_000_000);
+        let (ahead, behind) = (now + day, now - day);
+        // A node a day ahead reads, watches and writes beside a fresh lease of a node on time: it stays.
+        let a = store.acquire(net("10.244.1.0/24"), &attrs(1), ttl, now).expect("free");
+        let r = store.leases(now).expect("read").revision;
+        assert_eq!(store.leases(ahead).expect("read").leases, vec![a.clone()]);
+        let c = store.acquire(net("10.244.3.0/24"), &attrs(3), ttl, ahead).expect("free");
+        store.renew(c.subnet, &attrs(3), ttl, ahead).expect("own");
+        assert!(matches!(store.acquire(a.subnet, &attrs(4), ttl, ahead), Err(StoreError::Taken { .. })));
+        let Ok(Watch::Events { events, .. }) = store.watch(r, ahead) else { panic!("history kept") };
+        assert!(events.iter().all(|e| e.kind == EventKind::Added), "{events:?}");
+        // A node a day behind writes a lease the node on time keeps, and may not take.
+        let b = store.acquire(net("10.244.2.0/24"), &attrs(2), ttl, behind).expect("free");
+        let subnets: Vec<Ipv4Net> = store.leases(now).expect("read").leases.iter().map(|l| l.subnet).collect();
+        assert_eq!(subnets, vec![a.subnet, b.subnet, c.subnet]);
+        assert!(matches!(store.acquire(b.subnet, &attrs(4), ttl, now), Err(StoreError::Taken { .. })));
+        let Ok(Watch::Events { events, .. }) = store.watch(r, now) else { panic!("history kept") };
+        assert!(events.iter().all(|e| e.kind == EventKind::Added), "{events:?}");
+        // Its renewal a day later by its clock keeps it for the node on time.
+        store.renew(b.subnet, &attrs(2), ttl, behind + Duration::from_secs(23 * 3600)).expect("own");
+        assert!(
+            store
+                .leases(now + Duration::from_secs(23 * 3600))
+                .expect("read")
+                .leases
+                .iter()
+                .any(|l| l.subnet == b.subnet)
+        );
+    }
+
+    #[test]
+    fn memory_store_tolerates_skewed_clocks() {
+        skewed_clocks(&MemoryStore::new());
+        lapse_after_a_ttl_of_grace(&MemoryStore::new());
+    }
+
+    /// A lease expiring at `e` with TTL `ttl` lapses at `e + ttl` by the caller's clock, not before.
+    pub(crate) fn lapse_after_a_ttl_of_grace(store: &dyn LeaseStore) {
+        let ttl = Duration::from_secs(100);
+        let a = store.acquire(net("10.1.1.0/24"), &attrs(1), ttl, t(0)).expect("free");
+        assert_eq!(a.expiration, t(100));
+        let r = store.leases(t(199)).expect("read");
+        assert_eq!(r.leases, vec![a.clone()]);
+        assert!(matches!(store.acquire(a.subnet, &attrs(2), ttl, t(199)), Err(StoreError::Taken { .. })));
+        assert!(store.leases(t(200)).expect("read").leases.is_empty());
+        let Ok(Watch::Events { events, .. }) = store.watch(r.revision, t(200)) else { panic!("history kept") };
+        assert_eq!(
+            events.iter().map(|e| (e.kind, e.lease.subnet)).collect::<Vec<_>>(),
+            [(EventKind::Removed, a.subnet)]
+        );
+        store.acquire(a.subnet, &attrs(2), ttl, t(200)).expect("lapsed is free");
+    }
+
     #[test]
     fn memory_store_conformance() {
-        basic(&MemoryStore::new());
+        basic(&MemoryStore::new(), true);
         compaction(&MemoryStore::with_history(2));
     }
 

@@ -23,6 +23,14 @@
 //! For vxlan and udp the peer's underlay MAC is not taken from the lease: the node's `underlay.gateway_mac`, or its
 //! UDP socket, decides where the outer frame goes.
 //!
+//! # What a lease may not do
+//! Any node can write any lease, so a lease is checked before it becomes a route ([`PeerSync::with_network`]): its
+//! subnet must lie in the `Network` and have the config's `SubnetLen`; its `PublicIP` must be a unicast host
+//! address (not in 0/8, 127/8, 224/4, nor 255.255.255.255) and not ours. Two leases naming one `PublicIP` cannot
+//! both be peers: the older (by [`Lease::created`]: etcd's create revision) keeps its place, so a newcomer cannot
+//! push a node out by claiming its address under a lower subnet; the younger is refused until the older goes.
+//! Stored entries that are no lease at all are reported by the store ([`SyncReport::ignored`]).
+//!
 //! A lease that does not fit (another backend, data missing) is *skipped*: reported in the [`SyncReport`], never an
 //! error that stops the others. So is a peer the node refuses ([`tweed_overlay::ConfigError`]: an overlap, a
 //! node address already used by another peer, a full table); such a lease is tried again after a later poll
@@ -101,8 +109,9 @@ use tweed_wire::ethernet::MacAddr;
 
 use crate::alloc::{AllocError, SubnetManager};
 use crate::config::BackendType;
+use crate::config::NetworkConfig;
 use crate::lease::{Lease, LeaseAttrs, VxlanData};
-use crate::store::{EventKind, LeaseStore, Snapshot, StoreError, Watch};
+use crate::store::{EventKind, Ignored, LeaseStore, Snapshot, StoreError, Watch};
 
 /// The `BackendData` field tweed writes (host-gw) and reads for a node's underlay MAC: `{"NodeMAC":"…"}`.
 pub const NODE_MAC: &str = "NodeMAC";
@@ -184,6 +193,25 @@ pub enum SkipReason {
     },
     /// The lease names this node's own `PublicIP` under a subnet that is not the node's (a stale lease of ours).
     OwnAddress(Ipv4Addr),
+    /// The subnet is not inside the network's `Network`.
+    OutsideNetwork {
+        /// The `Network`.
+        network: Ipv4Net,
+    },
+    /// The subnet's length is not the network's `SubnetLen`.
+    SubnetLen {
+        /// `SubnetLen`.
+        expected: u8,
+    },
+    /// The `PublicIP` is no unicast host address: in 0.0.0.0/8, 127.0.0.0/8 or 224.0.0.0/4, or 255.255.255.255.
+    PublicIp(Ipv4Addr),
+    /// An older lease names the same `PublicIP`, and keeps its place.
+    DuplicateAddress {
+        /// The address.
+        ip: Ipv4Addr,
+        /// The older lease's subnet.
+        holder: Ipv4Net,
+    },
     /// The node refused the peer (an overlap, a node address another peer has, a full table, …).
     Node(tweed_overlay::ConfigError),
 }
@@ -199,6 +227,10 @@ impl fmt::Display for SkipReason {
             Self::InvalidData { field, value } => write!(f, "{field} {value} in its BackendData does not read"),
             Self::Vni { ours, theirs } => write!(f, "VNI {theirs}, this node's is {ours}"),
             Self::OwnAddress(ip) => write!(f, "it names this node's own address {ip}"),
+            Self::OutsideNetwork { network } => write!(f, "the subnet is outside the network {network}"),
+            Self::SubnetLen { expected } => write!(f, "the subnet's length is not the network's SubnetLen {expected}"),
+            Self::PublicIp(ip) => write!(f, "PublicIP {ip} is no unicast host address"),
+            Self::DuplicateAddress { ip, holder } => write!(f, "PublicIP {ip} belongs to the older lease {holder}"),
             Self::Node(e) => write!(f, "the node refused it: {e}"),
         }
     }
@@ -235,7 +267,8 @@ fn data_mac(data: Option<&Value>, field: &'static str) -> Result<MacAddr, SkipRe
 /// use tweed_wire::ethernet::MacAddr;
 ///
 /// let text = r#"{"PublicIP":"192.168.0.2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:2a:5b:7c:11:02"}}"#;
-/// let lease = Lease { subnet: "10.244.2.0/24".parse()?, attrs: LeaseAttrs::from_json(text)?, expiration: SystemTime::UNIX_EPOCH };
+/// let lease =
+///     Lease { subnet: "10.244.2.0/24".parse()?, attrs: LeaseAttrs::from_json(text)?, expiration: SystemTime::UNIX_EPOCH, created: 1 };
 /// let vxlan = BackendConfig::Vxlan(VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1)));
 /// let peer = peer_from_lease(&lease, &vxlan)?;
 /// assert_eq!(peer.node_ip.to_string(), "192.168.0.2");
@@ -294,6 +327,8 @@ pub struct SyncReport {
     pub removed: Vec<Ipv4Net>,
     /// Leases that did not become peers.
     pub skipped: Vec<Skipped>,
+    /// Stored entries that are not leases at all (see [`Snapshot::ignored`]).
+    pub ignored: Vec<Ignored>,
 }
 
 impl SyncReport {
@@ -306,7 +341,7 @@ impl SyncReport {
     /// Nothing worth a log line: no change, nothing skipped, no reset.
     #[must_use]
     pub fn is_quiet(&self) -> bool {
-        self.is_unchanged() && self.skipped.is_empty() && !self.reset
+        self.is_unchanged() && self.skipped.is_empty() && self.ignored.is_empty() && !self.reset
     }
 }
 
@@ -319,7 +354,7 @@ impl fmt::Display for SyncReport {
             f.write_str(" (reset)")?;
         }
         f.write_str(":")?;
-        if self.is_unchanged() && self.skipped.is_empty() {
+        if self.is_unchanged() && self.skipped.is_empty() && self.ignored.is_empty() {
             return f.write_str(" no change");
         }
         let mut sep = " ";
@@ -340,6 +375,13 @@ impl fmt::Display for SyncReport {
                 write!(f, ", {} ({})", s.subnet, s.reason)?;
             }
         }
+        for (i, ig) in self.ignored.iter().enumerate() {
+            if i == 0 {
+                write!(f, "{sep}ignored {ig}")?;
+            } else {
+                write!(f, ", {ig}")?;
+            }
+        }
         Ok(())
     }
 }
@@ -351,6 +393,8 @@ impl fmt::Display for SyncReport {
 #[derive(Clone, Debug)]
 pub struct PeerSync {
     own: Ipv4Net,
+    /// The `Network` and `SubnetLen` every lease must fit, once known.
+    network: Option<(Ipv4Net, u8)>,
     /// `None` until the first snapshot.
     revision: Option<u64>,
     /// The live leases other than ours, as of `revision`.
@@ -374,11 +418,20 @@ impl PeerSync {
     pub fn new(own: Ipv4Net) -> Self {
         Self {
             own: own.trunc(),
+            network: None,
             revision: None,
             leases: BTreeMap::new(),
             installed: BTreeSet::new(),
             refused: BTreeSet::new(),
         }
+    }
+
+    /// The same sync refusing leases outside `config`'s `Network` or of another length than its `SubnetLen` (the
+    /// agent always gives it; without it only the other checks are made).
+    #[must_use]
+    pub fn with_network(mut self, config: &NetworkConfig) -> Self {
+        self.network = Some((config.network.trunc(), config.subnet_len));
+        self
     }
 
     /// The node's own subnet.
@@ -447,25 +500,32 @@ impl PeerSync {
     pub fn apply_watch(&mut self, watch: Watch, node: &mut Node) -> SyncReport {
         match watch {
             Watch::Reset(snapshot) => self.resync(snapshot, node, true),
-            Watch::Events { events, revision } => {
+            Watch::Events { events, revision, ignored } => {
                 let mut touched = BTreeSet::new();
+                // Addresses whose holder may have changed: every lease naming one is looked at again.
+                let mut addresses = BTreeSet::new();
                 for event in events {
                     let subnet = event.lease.subnet.trunc();
                     if subnet == self.own {
                         continue;
                     }
-                    match event.kind {
-                        EventKind::Added => {
-                            self.leases.insert(subnet, event.lease);
-                        }
-                        EventKind::Removed => {
-                            self.leases.remove(&subnet);
-                        }
+                    addresses.insert(event.lease.attrs.public_ip);
+                    let old = match event.kind {
+                        EventKind::Added => self.leases.insert(subnet, event.lease),
+                        EventKind::Removed => self.leases.remove(&subnet),
+                    };
+                    if let Some(old) = old {
+                        addresses.insert(old.attrs.public_ip);
                     }
                     touched.insert(subnet);
                 }
+                if !addresses.is_empty() {
+                    touched.extend(
+                        self.leases.iter().filter(|(_, l)| addresses.contains(&l.attrs.public_ip)).map(|(s, _)| *s),
+                    );
+                }
                 self.revision = Some(revision);
-                let mut report = SyncReport { revision, ..SyncReport::default() };
+                let mut report = SyncReport { revision, ignored, ..SyncReport::default() };
                 self.apply(node, &touched, &mut report);
                 report
             }
@@ -484,7 +544,8 @@ impl PeerSync {
             .collect();
         touched.extend(self.leases.keys().copied());
         self.revision = Some(snapshot.revision);
-        let mut report = SyncReport { revision: snapshot.revision, reset, ..SyncReport::default() };
+        let mut report =
+            SyncReport { revision: snapshot.revision, reset, ignored: snapshot.ignored, ..SyncReport::default() };
         self.apply(node, &touched, &mut report);
         report
     }
@@ -508,18 +569,52 @@ impl PeerSync {
         }
     }
 
+    /// The peer `lease` makes on its own (before another lease's claim on its address is weighed).
+    fn check(&self, lease: &Lease, our_ip: Ipv4Addr, backend: &BackendConfig) -> Result<PeerConfig, SkipReason> {
+        let subnet = lease.subnet.trunc();
+        if let Some((network, len)) = self.network {
+            if !network.contains(&subnet) {
+                return Err(SkipReason::OutsideNetwork { network });
+            }
+            if subnet.prefix_len() != len {
+                return Err(SkipReason::SubnetLen { expected: len });
+            }
+        }
+        let ip = lease.attrs.public_ip;
+        if ip == our_ip {
+            return Err(SkipReason::OwnAddress(our_ip));
+        }
+        if ip.octets()[0] == 0 || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
+            return Err(SkipReason::PublicIp(ip));
+        }
+        peer_from_lease(lease, backend)
+    }
+
     fn reconcile(&mut self, node: &mut Node, touched: &BTreeSet<Ipv4Net>, report: &mut SyncReport) {
         let current: BTreeMap<Ipv4Net, PeerConfig> = node.peers().map(|p| (p.subnet.trunc(), p.clone())).collect();
         let our_ip = node.config().underlay.node_ip;
         let backend = node.config().backend.clone();
+        // Who holds each address among the usable leases of the addresses touched: the oldest, then the lowest.
+        let wanted: BTreeSet<Ipv4Addr> =
+            touched.iter().filter_map(|s| self.leases.get(s)).map(|l| l.attrs.public_ip).collect();
+        let mut holders: BTreeMap<Ipv4Addr, (u64, Ipv4Net)> = BTreeMap::new();
+        for (subnet, lease) in &self.leases {
+            let ip = lease.attrs.public_ip;
+            if wanted.contains(&ip) && self.check(lease, our_ip, &backend).is_ok() {
+                let entry = holders.entry(ip).or_insert((lease.created, *subnet));
+                *entry = (*entry).min((lease.created, *subnet));
+            }
+        }
         let mut steps = Vec::new();
         for &subnet in touched {
             self.refused.remove(&subnet);
             let desired = self.leases.get(&subnet).map(|lease| {
-                if lease.attrs.public_ip == our_ip {
-                    Err(SkipReason::OwnAddress(our_ip))
-                } else {
-                    peer_from_lease(lease, &backend)
+                let peer = self.check(lease, our_ip, &backend)?;
+                match holders.get(&peer.node_ip) {
+                    Some(&(_, holder)) if holder != subnet => {
+                        Err(SkipReason::DuplicateAddress { ip: peer.node_ip, holder })
+                    }
+                    _ => Ok(peer),
                 }
             });
             let have = current.get(&subnet);
@@ -755,6 +850,24 @@ impl<S: LeaseStore> Membership<S> {
             return Ok(None);
         }
         self.renew(now).map(Some)
+    }
+
+    /// `watch` (read from the store after this node's lease was acquired) shows the lease gone: removed (expired in
+    /// etcd while the store was away, deleted by hand) or taken over by another address. The node should then
+    /// [`Membership::renew`] at once, which writes the lease again, or finds the subnet taken.
+    #[must_use]
+    pub fn lost_in(&self, watch: &Watch) -> bool {
+        let Some(held) = &self.lease else { return false };
+        let ours = |l: &Lease| l.subnet.trunc() == held.subnet.trunc();
+        let mine = |l: &Lease| l.attrs.public_ip == held.attrs.public_ip;
+        match watch {
+            Watch::Events { events, .. } => events
+                .iter()
+                .rev()
+                .find(|e| ours(&e.lease))
+                .is_some_and(|e| e.kind == EventKind::Removed || !mine(&e.lease)),
+            Watch::Reset(snapshot) => !snapshot.leases.iter().any(|l| ours(l) && mine(l)),
+        }
     }
 
     /// Gives the lease back (a node leaving for good; a node restarting keeps it instead, to get its subnet back).

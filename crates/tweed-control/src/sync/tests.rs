@@ -10,6 +10,7 @@ use tweed_wire::{arp, checksum, icmpv4, ipv4};
 use super::*;
 use crate::config::NetworkConfig;
 use crate::file_store::FileStore;
+use crate::lease::VxlanData;
 use crate::store::MemoryStore;
 use crate::store::conformance::{net, t};
 
@@ -63,7 +64,7 @@ impl<S: LeaseStore> Member<S> {
         let mut me = Membership::new(manager, lease_attrs(&config));
         config.pod_subnet = me.acquire(now).expect("room").subnet;
         let mut node = Node::new(config).expect("valid node");
-        let mut sync = PeerSync::new(node.config().pod_subnet);
+        let mut sync = PeerSync::new(node.config().pod_subnet).with_network(&network(backend));
         let report = sync.start(me.manager().store(), &mut node, now).expect("store");
         (Self { i, me, node, sync }, report)
     }
@@ -180,11 +181,12 @@ fn expired_lease_is_removed_from_the_others() {
     // The renewals change nothing for the others.
     assert!(m[0].poll(t(61)).is_unchanged());
     assert!(m[1].poll(t(61)).is_unchanged());
-    // At 100 node 3's lease (from 0) has lapsed.
-    let r = m[0].poll(t(100));
+    // Node 3's lease (from 0) expired at 100 and lapses a TTL later, at 200 (the grace for clock skew).
+    assert!(m[0].poll(t(199)).is_unchanged());
+    let r = m[0].poll(t(200));
     assert_eq!((r.removed, r.added.len(), r.updated.len()), (vec![s3], 0, 0));
     assert_eq!(m[0].peers().keys().copied().collect::<Vec<_>>(), vec![s2]);
-    assert_eq!(m[1].poll(t(101)).removed, vec![s3]);
+    assert_eq!(m[1].poll(t(201)).removed, vec![s3]);
     assert_eq!(m[1].peers().keys().copied().collect::<Vec<_>>(), vec![s1]);
 }
 
@@ -301,7 +303,7 @@ fn foreign_and_malformed_leases_are_skipped_and_reported() {
             (net("10.244.106.0/24"), SkipReason::Backend { ours: BackendType::Vxlan, theirs: String::new() }),
             (
                 net("10.244.108.0/24"),
-                SkipReason::Node(tweed_overlay::ConfigError::DuplicateNodeIp(Ipv4Addr::new(10, 0, 0, 107)))
+                SkipReason::DuplicateAddress { ip: Ipv4Addr::new(10, 0, 0, 107), holder: net("10.244.107.0/24") }
             ),
         ]
     );
@@ -312,7 +314,8 @@ fn foreign_and_malformed_leases_are_skipped_and_reported() {
              10.244.102.0/24 (no VtepMAC in its BackendData), 10.244.103.0/24 (VtepMAC \"zz\" in its BackendData \
              does not read), 10.244.104.0/24 (VNI 2, this node's is 1), 10.244.105.0/24 (VtepMAC \
              \"01:00:5e:00:00:05\" in its BackendData does not read), 10.244.106.0/24 (the lease names no \
-             BackendType, this node runs vxlan), 10.244.108.0/24 (the node refused it: node ip 10.0.0.107 belongs to another peer)",
+             BackendType, this node runs vxlan), 10.244.108.0/24 (PublicIP 10.0.0.107 belongs to the older lease \
+             10.244.107.0/24)",
             r.revision
         )
     );
@@ -461,7 +464,7 @@ fn lease_attrs_of_each_backend() {
     // What a node publishes is what its peers install, for every backend.
     for backend in ["vxlan", "udp", "host-gw"] {
         let cfg = node_config(backend, 1, s);
-        let lease = Lease { subnet: s, attrs: lease_attrs(&cfg), expiration: t(100) };
+        let lease = Lease { subnet: s, attrs: lease_attrs(&cfg), expiration: t(100), created: 1 };
         let peer = peer_from_lease(&lease, &node_config(backend, 2, net("10.244.2.0/24")).backend).expect("fits");
         let vtep_mac = matches!(cfg.backend, BackendConfig::Vxlan(_)).then_some(vtep(1));
         let node_mac = (backend == "host-gw").then_some(node_mac(1));
@@ -482,36 +485,36 @@ fn membership_keeps_the_lease() {
     assert!(!me.due(t(49)) && me.due(t(50)));
     assert_eq!(me.renew(t(50)).expect("renew").expiration, t(150));
 
-    // Node 1 stops renewing; after expiry node 2 takes the subnet; node 1's renewal then fails and drops it.
+    // Node 1 stops renewing; after expiry and a TTL of grace node 2 takes the subnet; node 1's renewal then fails and drops it.
     let other = LeaseAttrs::new(ip(2), BackendType::Vxlan);
-    store.acquire(lease.subnet, &other, TTL, t(150)).expect("lapsed, free");
-    let err = me.renew(t(151)).expect_err("taken");
+    store.acquire(lease.subnet, &other, TTL, t(250)).expect("lapsed, free");
+    let err = me.renew(t(251)).expect_err("taken");
     assert!(matches!(err, AllocError::Store(StoreError::Taken { holder, .. }) if holder == ip(2)), "{err}");
     assert_eq!(me.lease(), None);
-    assert!(me.due(t(151)));
-    let again = me.renew(t(152)).expect("another subnet").subnet;
+    assert!(me.due(t(251)));
+    let again = me.renew(t(252)).expect("another subnet").subnet;
     assert_ne!(again, lease.subnet);
 
     // Release gives it back; releasing twice is fine.
-    me.release(t(153)).expect("release");
-    me.release(t(154)).expect("nothing held");
-    assert_eq!(store.leases(t(155)).expect("read").leases.len(), 1);
+    me.release(t(253)).expect("release");
+    me.release(t(254)).expect("nothing held");
+    assert_eq!(store.leases(t(255)).expect("read").leases.len(), 1);
     // A move to another address while the subnet lapsed and was taken: the node ends on a free subnet.
-    let held = me.acquire(t(160)).expect("own").subnet;
-    store.acquire(held, &LeaseAttrs::new(ip(3), BackendType::Vxlan), TTL, t(260)).expect("lapsed, free");
-    let moved = me.set_attrs(LeaseAttrs::new(ip(4), BackendType::Vxlan), t(261)).expect("moved").cloned();
+    let held = me.acquire(t(260)).expect("own").subnet;
+    store.acquire(held, &LeaseAttrs::new(ip(3), BackendType::Vxlan), TTL, t(460)).expect("lapsed, free");
+    let moved = me.set_attrs(LeaseAttrs::new(ip(4), BackendType::Vxlan), t(461)).expect("moved").cloned();
     let moved = moved.expect("a lease");
     assert_ne!(moved.subnet, held);
     assert_eq!(moved.attrs.public_ip, ip(4));
-    // Node 2's lease from 150 has lapsed meanwhile; ip(1) holds nothing.
+    // Node 2's lease from 250 has lapsed meanwhile; ip(1) holds nothing.
     let holders: BTreeMap<Ipv4Net, Ipv4Addr> =
-        store.leases(t(262)).expect("read").leases.iter().map(|l| (l.subnet, l.attrs.public_ip)).collect();
+        store.leases(t(462)).expect("read").leases.iter().map(|l| (l.subnet, l.attrs.public_ip)).collect();
     assert_eq!(holders, [(held, ip(3)), (moved.subnet, ip(4))].into());
-    me.release(t(263)).expect("release");
+    me.release(t(463)).expect("release");
 
     // Attributes set without a lease wait for the next acquisition.
-    assert_eq!(me.set_attrs(LeaseAttrs::new(ip(9), BackendType::Vxlan), t(156)), Ok(None));
-    assert_eq!(me.acquire(t(157)).expect("room").attrs.public_ip, ip(9));
+    assert_eq!(me.set_attrs(LeaseAttrs::new(ip(9), BackendType::Vxlan), t(464)), Ok(None));
+    assert_eq!(me.acquire(t(465)).expect("room").attrs.public_ip, ip(9));
 }
 
 #[test]
@@ -527,19 +530,19 @@ fn sync_over_a_file_store() {
             m.iter().filter(|o| o.i != x.i).map(|o| (o.subnet(), vxlan_peer(o.subnet(), o.i, vtep(o.i)))).collect();
         assert_eq!(x.peers(), expected, "node {}", x.i);
     }
-    // Node 3 stops renewing; 1 and 2 renew; node 3's peer lapses at 100 on both.
+    // Node 3 stops renewing; 1 and 2 renew; node 3's peer lapses at 200 (expired at 100, plus the TTL) on both.
     for x in &mut m[..2] {
         let _ = x.me.renew(t(60)).expect("renew");
     }
     let s3 = m[2].subnet();
     for x in &mut m[..2] {
-        let r = x.poll(t(100));
+        let r = x.poll(t(200));
         assert_eq!((r.removed, r.updated.len(), r.added.len()), (vec![s3], 0, 0));
     }
     // A second process on the same file sees the same thing from scratch.
     let mut node = Node::new(node_config("vxlan", 9, net("10.244.0.0/24"))).expect("valid");
     let mut sync = PeerSync::new(node.config().pod_subnet);
-    assert_eq!(sync.start(&FileStore::new(&path), &mut node, t(101)).expect("store").added.len(), 2);
+    assert_eq!(sync.start(&FileStore::new(&path), &mut node, t(201)).expect("store").added.len(), 2);
 }
 
 // --- traffic across a sync ---
@@ -702,4 +705,57 @@ fn report_display() {
         "revision 7 (reset): updated 10.244.2.0/24; removed 10.244.3.0/24, 10.244.4.0/24; skipped 10.244.9.0/24 (no \
          VtepMAC in its BackendData)"
     );
+}
+
+/// Issue 12, finding 11: leases are checked before they become peers. A subnet outside the Network or of another
+/// length than SubnetLen, a PublicIP that is no unicast host address, and a younger lease claiming another node's
+/// PublicIP under a lower key are refused and reported; the real peer keeps its place.
+#[test]
+fn hostile_leases_are_refused_and_the_older_lease_keeps_its_place() {
+    let store = MemoryStore::new();
+    let (a, _) = Member::join(store.clone(), "vxlan", 1, t(0));
+    let (b, _) = Member::join(store.clone(), "vxlan", 2, t(0));
+    let hostile = |subnet: &str, ip: Ipv4Addr, k: u8| {
+        let attrs = LeaseAttrs::vxlan(ip, VxlanData { vni: 1, vtep_mac: new_vtep(k) });
+        store.acquire(net(subnet), &attrs, TTL, t(1)).expect("the store takes it");
+    };
+    // Below SubnetMin but inside the Network, lower than any subnet handed out: a younger claim on b's address.
+    hostile("10.244.0.0/24", ip(2), 1);
+    hostile("10.99.0.0/24", ip(50), 2);
+    hostile("10.244.250.0/25", ip(51), 3);
+    hostile("10.244.251.0/24", Ipv4Addr::new(0, 1, 2, 3), 4);
+    hostile("10.244.252.0/24", Ipv4Addr::LOCALHOST, 5);
+    hostile("10.244.253.0/24", Ipv4Addr::new(224, 0, 0, 5), 6);
+    hostile("10.244.254.0/24", Ipv4Addr::BROADCAST, 7);
+
+    let (c, r) = Member::join(store.clone(), "vxlan", 3, t(2));
+    let mut want = vec![a.subnet(), b.subnet()];
+    want.sort();
+    assert_eq!(r.added, want, "{r}");
+    assert_eq!(c.peers().get(&b.subnet()), Some(&vxlan_peer(b.subnet(), 2, vtep(2))));
+    let reasons: Vec<(Ipv4Net, SkipReason)> = r.skipped.iter().map(|s| (s.subnet, s.reason.clone())).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (net("10.99.0.0/24"), SkipReason::OutsideNetwork { network: net("10.244.0.0/16") }),
+            (net("10.244.0.0/24"), SkipReason::DuplicateAddress { ip: ip(2), holder: b.subnet() }),
+            (net("10.244.250.0/25"), SkipReason::SubnetLen { expected: 24 }),
+            (net("10.244.251.0/24"), SkipReason::PublicIp(Ipv4Addr::new(0, 1, 2, 3))),
+            (net("10.244.252.0/24"), SkipReason::PublicIp(Ipv4Addr::LOCALHOST)),
+            (net("10.244.253.0/24"), SkipReason::PublicIp(Ipv4Addr::new(224, 0, 0, 5))),
+            (net("10.244.254.0/24"), SkipReason::PublicIp(Ipv4Addr::BROADCAST)),
+        ]
+    );
+    // b's lease is released and taken again (younger now): the hostile one is the older and takes the address; when it
+    // goes, b's lease is a peer again at once.
+    let mut c = c;
+    store.release(b.subnet(), ip(2), t(3)).expect("the holder");
+    let _ = c.poll(t(3));
+    store.acquire(b.subnet(), b.me.attrs(), TTL, t(4)).expect("free");
+    let r = c.poll(t(4));
+    assert!(r.skipped.iter().any(|s| s.subnet == b.subnet()), "{r}");
+    assert_eq!(c.peers().get(&net("10.244.0.0/24")).map(|p| p.node_ip), Some(ip(2)));
+    store.release(net("10.244.0.0/24"), ip(2), t(5)).expect("the holder");
+    let r = c.poll(t(5));
+    assert_eq!((r.removed.clone(), r.added.clone()), (vec![net("10.244.0.0/24")], vec![b.subnet()]), "{r}");
 }
