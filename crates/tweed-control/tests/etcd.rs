@@ -67,6 +67,11 @@ impl Raw {
         Self { rt, client }
     }
 
+    fn delete(&self, key: &str) {
+        let mut c = self.client.clone();
+        self.rt.block_on(c.delete(key, None)).expect("delete");
+    }
+
     fn put_bytes(&self, key: &str, value: &[u8]) {
         let mut c = self.client.clone();
         self.rt.block_on(c.put(key, value, None)).expect("put");
@@ -645,4 +650,28 @@ fn one_member_down_keeps_the_lease_and_the_peers() {
         assert!(caught_up, "member {kill} down: peers seen {peers:?}");
         assert!(Raw::at(&cluster.members[live].endpoint()).get(&mine_key).is_some(), "the lease is there");
     }
+}
+
+/// Issue 12, finding 4: a lease etcd dropped while its holder was cut off (here: deleted by hand) shows in the
+/// holder's watch as its own lease gone; renewing writes it again, with the same subnet.
+#[test]
+fn a_lease_gone_from_etcd_is_seen_by_its_holder_and_written_again() {
+    let Some(etcd) = Etcd::start() else { return };
+    let raw = Raw::new(&etcd);
+    let s = store(&etcd);
+    s.put_config(FLANNEL_CONFIG).expect("put");
+    let m = SubnetManager::from_store(s).expect("config");
+    let mut me = tweed_control::Membership::new(m, node(1));
+    let subnet = me.acquire(SystemTime::now()).expect("room").subnet;
+    let since = me.manager().store().leases(SystemTime::now()).expect("read").revision;
+    let key = format!("/coreos.com/network/subnets/{}-24", subnet.addr());
+    raw.delete(&key);
+    let mut last = None;
+    let seen = eventually(Duration::from_secs(5), || {
+        last = me.manager().store().watch(since, SystemTime::now()).ok();
+        last.as_ref().is_some_and(|w| me.lost_in(w))
+    });
+    assert!(seen, "{last:?}");
+    assert_eq!(me.renew(SystemTime::now()).expect("written again").subnet, subnet);
+    assert_eq!(raw.get(&key).map(|v| v.0), Some(node(1).to_json()));
 }

@@ -759,3 +759,30 @@ fn hostile_leases_are_refused_and_the_older_lease_keeps_its_place() {
     let r = c.poll(t(5));
     assert_eq!((r.removed.clone(), r.added.clone()), (vec![net("10.244.0.0/24")], vec![b.subnet()]), "{r}");
 }
+
+/// Issue 12, finding 4: a node sees in the store's changes that its own lease is gone (etcd expired it while the
+/// node could not renew, someone deleted it) and writes it again at once instead of carrying on without one.
+#[test]
+fn a_node_whose_lease_leaves_the_store_sees_it_and_writes_it_again() {
+    let store = MemoryStore::new();
+    let (mut a, _) = Member::join(store.clone(), "vxlan", 1, t(0));
+    let since = store.leases(t(1)).expect("read").revision;
+    let quiet = store.watch(since, t(1)).expect("watch");
+    assert!(!a.me.lost_in(&quiet));
+    store.release(a.subnet(), ip(1), t(1)).expect("deleted behind its back");
+    let gone = store.watch(since, t(2)).expect("watch");
+    assert!(a.me.lost_in(&gone), "{gone:?}");
+    assert!(a.me.lost_in(&Watch::Reset(store.leases(t(2)).expect("read"))));
+    let again = a.me.renew(t(2)).expect("free, so written again").clone();
+    assert_eq!(again.subnet, a.subnet());
+    assert_eq!(store.leases(t(3)).expect("read").leases, vec![again]);
+    // Removed and written again within one read: nothing is lost.
+    assert!(!a.me.lost_in(&store.watch(since, t(3)).expect("watch")));
+    // Taken over by another address: lost.
+    store.release(a.subnet(), ip(1), t(4)).expect("deleted");
+    store.acquire(a.subnet(), &LeaseAttrs::new(ip(7), BackendType::Vxlan), TTL, t(4)).expect("free");
+    let taken = store.watch(since, t(5)).expect("watch");
+    assert!(a.me.lost_in(&taken));
+    assert!(matches!(a.me.renew(t(5)), Err(AllocError::Store(StoreError::Taken { .. }))));
+    assert_eq!(a.me.lease(), None);
+}
