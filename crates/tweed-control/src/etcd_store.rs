@@ -79,6 +79,7 @@
 
 mod endpoints;
 mod follow;
+mod writes;
 
 use core::future::Future;
 use core::net::Ipv4Addr;
@@ -88,7 +89,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp};
+use etcd_client::{Client, GetOptions};
 use ipnet::Ipv4Net;
 use tokio::runtime::Runtime;
 use tokio::sync::watch as tokio_watch;
@@ -378,152 +379,6 @@ impl Inner {
         Ok(to_ms(now).saturating_add(ttl.saturating_mul(1000)))
     }
 
-    /// Deletes `entry` (and its expiration key) if it is unchanged; true when it was.
-    async fn delete_if_unchanged(&self, subnet: &Ipv4Net, entry: &Entry) -> Result<bool, StoreError> {
-        let txn = Txn::new()
-            .when([Compare::mod_revision(entry.key.clone(), CompareOp::Equal, entry.mod_revision)])
-            .and_then([TxnOp::delete(entry.key.clone(), None), TxnOp::delete(self.expiration_key(subnet), None)]);
-        let resp = self
-            .call("deleting a lease", |mut c| {
-                let txn = txn.clone();
-                async move { c.txn(txn).await }
-            })
-            .await?;
-        if resp.succeeded() {
-            self.wrote(resp.header().map_or(0, |h| h.revision()));
-            self.revoke(entry.lease_id).await;
-        }
-        Ok(resp.succeeded())
-    }
-
-    /// Revokes an etcd lease no key uses any more; best effort (it expires by itself otherwise).
-    async fn revoke(&self, lease_id: i64) {
-        if lease_id != 0 {
-            let _ = self.call("revoking a lease", |mut c| async move { c.lease_revoke(lease_id).await }).await;
-        }
-    }
-
-    /// Writes a lease for `subnet`, guarded by "nothing under `subnets/` changed since `read`". `created` is the
-    /// creation revision of the lease renewed, if any.
-    async fn write_lease(
-        &self,
-        read: &Read,
-        subnet: Ipv4Net,
-        attrs: &LeaseAttrs,
-        ttl: Duration,
-        now: SystemTime,
-        created: Option<u64>,
-    ) -> Result<Option<Lease>, StoreError> {
-        // etcd's TTLs are whole seconds: round up, so etcd never drops a lease before its expiration.
-        let secs = i64::try_from(ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)).unwrap_or(i64::MAX).max(1);
-        let grant = self.call("granting an etcd lease", |mut c| async move { c.lease_grant(secs, None).await }).await?;
-        let lease_id = grant.id();
-        let expires_ms = to_ms(now).saturating_add(ttl_ms(ttl));
-        let dir = self.layout.subnets_dir();
-        let txn = Txn::new()
-            .when([Compare::mod_revision(dir.clone(), CompareOp::Less, read.revision + 1).with_range(prefix_end(&dir))])
-            .and_then([
-                TxnOp::put(
-                    self.layout.subnet_key(&subnet),
-                    attrs.to_json(),
-                    Some(PutOptions::new().with_lease(lease_id)),
-                ),
-                TxnOp::put(
-                    self.expiration_key(&subnet),
-                    expires_ms.to_string(),
-                    Some(PutOptions::new().with_lease(lease_id)),
-                ),
-            ]);
-        let resp = match self
-            .call("writing a lease", |mut c| {
-                let txn = txn.clone();
-                async move { c.txn(txn).await }
-            })
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                self.revoke(lease_id).await;
-                return Err(e);
-            }
-        };
-        if !resp.succeeded() {
-            self.revoke(lease_id).await;
-            return Ok(None);
-        }
-        let revision = resp.header().map_or(0, |h| h.revision());
-        self.wrote(revision);
-        let created = created.unwrap_or(rev(revision));
-        Ok(Some(Lease { subnet, attrs: attrs.clone(), expiration: from_ms(expires_ms), created }))
-    }
-
-    async fn acquire(
-        &self,
-        subnet: Ipv4Net,
-        attrs: &LeaseAttrs,
-        ttl: Duration,
-        now: SystemTime,
-    ) -> Result<Lease, StoreError> {
-        let subnet = subnet.trunc();
-        for _ in 0..ATTEMPTS {
-            let read = self.read().await?;
-            if let Some((held, e)) = read.leases.iter().find(|(held, _)| overlaps(held, &subnet)) {
-                return Err(StoreError::Taken { subnet, held: *held, holder: e.attrs.public_ip });
-            }
-            if let Some(lease) = self.write_lease(&read, subnet, attrs, ttl, now, None).await? {
-                return Ok(lease);
-            }
-        }
-        Err(self.unavailable("acquiring a lease", format!("the leases kept changing {ATTEMPTS} times in a row")))
-    }
-
-    async fn renew(
-        &self,
-        subnet: Ipv4Net,
-        attrs: &LeaseAttrs,
-        ttl: Duration,
-        now: SystemTime,
-    ) -> Result<Lease, StoreError> {
-        let subnet = subnet.trunc();
-        for _ in 0..ATTEMPTS {
-            let read = self.read().await?;
-            if let Some((held, e)) = read
-                .leases
-                .iter()
-                .find(|(held, e)| overlaps(held, &subnet) && (**held != subnet || e.attrs.public_ip != attrs.public_ip))
-            {
-                return Err(StoreError::Taken { subnet, held: *held, holder: e.attrs.public_ip });
-            }
-            let old = read.leases.get(&subnet).map(|e| (e.lease_id, e.created));
-            if let Some(lease) = self.write_lease(&read, subnet, attrs, ttl, now, old.map(|o| o.1)).await? {
-                if let Some((old, _)) = old {
-                    self.revoke(old).await;
-                }
-                return Ok(lease);
-            }
-        }
-        Err(self.unavailable("renewing a lease", format!("the leases kept changing {ATTEMPTS} times in a row")))
-    }
-
-    async fn release(&self, subnet: Ipv4Net, public_ip: Ipv4Addr) -> Result<(), StoreError> {
-        let subnet = subnet.trunc();
-        for _ in 0..ATTEMPTS {
-            let read = self.read().await?;
-            match read.leases.get(&subnet) {
-                None => return Ok(()),
-                Some(e) if e.attrs.public_ip != public_ip => {
-                    return Err(StoreError::Taken { subnet, held: subnet, holder: e.attrs.public_ip });
-                }
-                Some(e) => {
-                    if self.delete_if_unchanged(&subnet, e).await? {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        Err(self.unavailable("releasing a lease", format!("the lease kept changing {ATTEMPTS} times in a row")))
-    }
-
     async fn snapshot(&self, now: SystemTime) -> Result<Snapshot, StoreError> {
         let read = self.read().await?;
         let foreign: Vec<i64> =
@@ -678,54 +533,5 @@ impl LeaseStore for EtcdStore {
     }
 }
 
-/// The etcd server the tests start (shared with `tests/etcd.rs`).
 #[cfg(test)]
-#[path = "../tests/etcd_harness/mod.rs"]
-mod test_harness;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::conformance::{basic, compaction};
-    use test_harness as harness;
-
-    /// The contract every store meets (`store::conformance`), against a real etcd. One server per run, used in turn
-    /// under two prefixes: the suite expects consecutive revisions, so nothing else may write meanwhile.
-    #[test]
-    fn etcd_store_conformance() {
-        let Some(etcd) = harness::Etcd::start() else { return };
-        let basic_store =
-            EtcdStore::connect(&etcd.endpoints(), "/tweed-test/basic", EtcdOptions::default()).expect("connects");
-        basic(&basic_store, false);
-        let two = EtcdOptions { history: 2, ..EtcdOptions::default() };
-        let compaction_store = EtcdStore::connect(&etcd.endpoints(), "/tweed-test/compaction", two).expect("connects");
-        compaction(&compaction_store);
-    }
-
-    #[test]
-    fn prefix_end_is_the_next_key() {
-        assert_eq!(prefix_end("/a/"), b"/a0".to_vec());
-        assert_eq!(prefix_end("a\u{7f}"), b"a\x80".to_vec());
-        assert_eq!(prefix_end(""), vec![0]);
-    }
-
-    #[test]
-    fn unreachable_etcd_is_a_clear_error_in_bounded_time() {
-        // A port nothing listens on: bound, so no test running beside this one can start a server there, but not
-        // listening, so a connection is refused as on a free port.
-        let held = tokio::net::TcpSocket::new_v4().expect("a socket");
-        held.bind((std::net::Ipv4Addr::LOCALHOST, 0).into()).expect("a free loopback port");
-        let port = held.local_addr().expect("bound").port();
-        let options = EtcdOptions {
-            connect_timeout: Duration::from_millis(300),
-            request_timeout: Duration::from_millis(500),
-            ..EtcdOptions::default()
-        };
-        let started = std::time::Instant::now();
-        let err = EtcdStore::connect(&[format!("http://127.0.0.1:{port}")], "/x", options).expect_err("nobody there");
-        assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
-        assert!(err.to_string().starts_with("lease store unavailable: "), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
-        drop(held);
-    }
-}
+mod tests;
