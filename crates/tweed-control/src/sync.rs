@@ -1,5 +1,5 @@
 //! The agent's side of the lease store: publishing our own lease, and following everyone else's as peers of a
-//! running [`Node`].
+//! running [`Node`](tweed_overlay::Node).
 //!
 //! - [`lease_attrs`] is what a node publishes: `PublicIP` is its underlay address, `BackendType` its backend, and
 //!   `BackendData` what its peers need to reach it (vxlan: `{"VNI":1,"VtepMAC":"…"}`, flannel's form; host-gw:
@@ -7,7 +7,7 @@
 //! - [`Membership`] keeps that lease: acquire it, renew it when [`Membership::due`], release it on the way out.
 //! - [`peer_from_lease`] turns another node's lease into a [`PeerConfig`] for our backend, or says why it cannot.
 //! - [`PeerSync`] keeps the node's peers equal to the live leases: [`PeerSync::start`] installs a snapshot,
-//!   [`PeerSync::poll`] applies what changed since (a watch), and a [`Watch::Reset`] is a fresh snapshot diffed
+//!   [`PeerSync::poll`] applies what changed since (a watch), and a [`Watch::Reset`](crate::store::Watch::Reset) is a fresh snapshot diffed
 //!   against what is installed. Each call returns a [`SyncReport`] to log.
 //!
 //! # What a lease must carry
@@ -45,8 +45,8 @@
 //!
 //! # Changes, not rebuilds
 //! A lease whose peer is installed with the same values (a renewal, a restarted node that got its subnet back) is
-//! no change at all; a new `PublicIP` or MAC is a [`Node::update_peer`] (the route stays, later packets use the new
-//! values); only a lease that is gone is a [`Node::remove_peer`]. Events between two polls are folded per subnet
+//! no change at all; a new `PublicIP` or MAC is a [`Node::update_peer`](tweed_overlay::Node::update_peer) (the route stays, later packets use the new
+//! values); only a lease that is gone is a [`Node::remove_peer`](tweed_overlay::Node::remove_peer). Events between two polls are folded per subnet
 //! first, so a lease that lapsed and was taken by another node within one poll is an update, not a removal and an
 //! addition. Within one poll removals run first, then updates, then additions, so a `PublicIP` that moved from one
 //! subnet to another does not collide with itself.
@@ -315,7 +315,7 @@ pub struct Skipped {
 pub struct SyncReport {
     /// The store revision the node's peers now follow.
     pub revision: u64,
-    /// The store's history was gone and a whole snapshot was diffed instead ([`Watch::Reset`]).
+    /// The store's history was gone and a whole snapshot was diffed instead ([`Watch::Reset`](crate::store::Watch::Reset)).
     pub reset: bool,
     /// Peers added.
     pub added: Vec<Ipv4Net>,
@@ -325,7 +325,7 @@ pub struct SyncReport {
     pub removed: Vec<Ipv4Net>,
     /// Leases that did not become peers.
     pub skipped: Vec<Skipped>,
-    /// Stored entries that are not leases at all (see [`Snapshot::ignored`]).
+    /// Stored entries that are not leases at all (see [`Snapshot::ignored`](crate::store::Snapshot::ignored)).
     pub ignored: Vec<Ignored>,
 }
 

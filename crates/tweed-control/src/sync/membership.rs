@@ -43,7 +43,7 @@ pub struct Membership<S> {
 }
 
 impl<S: LeaseStore> Membership<S> {
-    /// A node publishing `attrs` (see [`lease_attrs`]) through `manager`, holding no lease yet.
+    /// A node publishing `attrs` (see [`lease_attrs`](super::lease_attrs)) through `manager`, holding no lease yet.
     #[must_use]
     pub fn new(manager: SubnetManager<S>, attrs: LeaseAttrs) -> Self {
         Self { manager, attrs, lease: None, previous: None }

@@ -12,7 +12,7 @@ use crate::config::NetworkConfig;
 use crate::lease::Lease;
 use crate::store::{EventKind, LeaseStore, Snapshot, StoreError, Watch};
 
-/// Keeps a node's peers equal to the live leases of a store (see the [module documentation](self)).
+/// Keeps a node's peers equal to the live leases of a store (see the [module documentation](super)).
 ///
 /// Call [`PeerSync::start`] once the node is built, then [`PeerSync::poll`] between batches (a watch never
 /// blocks). A failed call (the store unavailable) changes nothing; call again later.
