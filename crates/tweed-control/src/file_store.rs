@@ -14,6 +14,9 @@
 //! times), and a `stat` that shows the same file answers from memory. Every write replaces the file (a new inode),
 //! so a change is never missed. An idle agent polling the store costs one `stat` a poll.
 //!
+//! An entry under `leases` that does not read as a lease (the file edited by hand) is skipped and reported
+//! ([`Snapshot::ignored`]) and written back unchanged; a file that is not JSON at all is [`StoreError::Corrupt`].
+//!
 //! Clocks: the nodes sharing a file must agree on the time within the lease TTL (see [`crate::store`]'s "Whose
 //! clock"); a lease lapses a whole TTL after its expiration, and is removed by the first operation that sees it so.
 //! A file deleted or replaced by an older copy makes the revisions go back; a watcher ahead of the file is then
@@ -377,6 +380,35 @@ mod tests {
         let err =
             missing_dir.acquire(net("10.1.0.0/24"), &attrs(1), Duration::from_secs(60), t(0)).expect_err("no dir");
         assert!(matches!(err, StoreError::Io { .. }), "{err}");
+    }
+
+    /// Issue 12, finding 5: one entry that is not a lease (a file edited by hand) is skipped and reported; the
+    /// others are read, written and watched as usual, and the entry is kept as it was.
+    #[test]
+    fn a_bad_lease_in_the_file_is_skipped_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leases.json");
+        let store = FileStore::new(&path);
+        let ttl = Duration::from_secs(60);
+        store.acquire(net("10.1.1.0/24"), &attrs(1), ttl, t(0)).expect("free");
+        let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("written")).expect("json");
+        doc["leases"]["10.1.9.0-24"] = serde_json::json!({"value": "garbage"});
+        fs::write(&path, serde_json::to_vec(&doc).expect("json")).expect("write");
+
+        let other = FileStore::new(&path);
+        let snap = other.leases(t(1)).expect("a bad entry is no error");
+        assert_eq!(snap.leases.iter().map(|l| l.subnet).collect::<Vec<_>>(), vec![net("10.1.1.0/24")]);
+        assert_eq!(snap.ignored.len(), 1);
+        assert_eq!(snap.ignored[0].key, "10.1.9.0-24");
+        other.acquire(net("10.1.2.0/24"), &attrs(2), ttl, t(1)).expect("acquisition goes on");
+        other.renew(net("10.1.1.0/24"), &attrs(1), ttl, t(1)).expect("renewal goes on");
+        let Ok(Watch::Events { events, .. }) = other.watch(snap.revision, t(2)) else { panic!("history kept") };
+        assert_eq!(events.len(), 2);
+        let doc: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("written")).expect("json");
+        assert_eq!(doc["leases"]["10.1.9.0-24"], serde_json::json!({"value": "garbage"}), "kept as it was");
+        // A lease taken on that subnet replaces the entry.
+        other.acquire(net("10.1.9.0/24"), &attrs(9), ttl, t(3)).expect("not a lease, so free");
+        assert!(other.leases(t(3)).expect("read").ignored.is_empty());
     }
 
     #[test]

@@ -287,7 +287,7 @@ pub(crate) struct State {
     config: Option<String>,
     /// Keyed by flannel's key name (`10.244.1.0-24`).
     #[serde(default)]
-    leases: BTreeMap<String, Stored>,
+    leases: Leases,
     #[serde(default)]
     events: VecDeque<StoredEvent>,
     /// The newest revision whose event was dropped from `events`: watching from before it needs a snapshot.
@@ -301,9 +301,63 @@ fn default_history() -> usize {
     DEFAULT_HISTORY
 }
 
+/// The leases of an in-process store, and the entries among them that do not read as leases (a file edited by
+/// hand): those are skipped and reported, never an error for the whole file, and written back as they were.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Leases {
+    good: BTreeMap<String, Stored>,
+    /// The entry as found, and why it is no lease.
+    bad: BTreeMap<String, (serde_json::Value, String)>,
+}
+
+impl core::ops::Deref for Leases {
+    type Target = BTreeMap<String, Stored>;
+    fn deref(&self) -> &Self::Target {
+        &self.good
+    }
+}
+
+impl core::ops::DerefMut for Leases {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.good
+    }
+}
+
+impl Serialize for Leases {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.good.len() + self.bad.len()))?;
+        for (k, v) in &self.good {
+            map.serialize_entry(k, v)?;
+        }
+        for (k, (v, _)) in self.bad.iter().filter(|(k, _)| !self.good.contains_key(*k)) {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Leases {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+        let mut leases = Self::default();
+        for (k, v) in raw {
+            match serde_json::from_value::<Stored>(v.clone()) {
+                Ok(stored) => {
+                    leases.good.insert(k, stored);
+                }
+                Err(e) => {
+                    leases.bad.insert(k, (v, format!("the entry is not a lease: {e}")));
+                }
+            }
+        }
+        Ok(leases)
+    }
+}
+
 impl State {
     pub(crate) fn new(history: usize) -> Self {
-        Self { revision: 0, config: None, leases: BTreeMap::new(), events: VecDeque::new(), compacted: 0, history }
+        Self { revision: 0, config: None, leases: Leases::default(), events: VecDeque::new(), compacted: 0, history }
     }
 
     pub(crate) fn set_history(&mut self, history: usize) {
@@ -379,11 +433,14 @@ impl State {
 
     pub(crate) fn snapshot(&self) -> Snapshot {
         let mut snapshot = Snapshot { revision: self.revision, ..Snapshot::default() };
-        for (k, s) in &self.leases {
+        for (k, s) in self.leases.iter() {
             match Self::lease(k, s) {
                 Some(lease) => snapshot.leases.push(lease),
                 None => snapshot.ignored.push(bad_key(k)),
             }
+        }
+        for (key, (_, reason)) in self.leases.bad.iter().filter(|(k, _)| !self.leases.contains_key(*k)) {
+            snapshot.ignored.push(Ignored { key: key.clone(), reason: reason.clone() });
         }
         snapshot
     }
@@ -395,6 +452,8 @@ impl State {
         let ttl_ms = ttl_ms(ttl);
         let stored = Stored { value: attrs.clone(), expires_ms: to_ms(now).saturating_add(ttl_ms), ttl_ms, created };
         self.record(EventKind::Added, &key, &stored);
+        // A lease replaces an entry that was none.
+        self.leases.bad.remove(&key);
         let lease = Lease { subnet, attrs: attrs.clone(), expiration: from_ms(stored.expires_ms), created };
         self.leases.insert(key, stored);
         lease
