@@ -283,3 +283,46 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::net::Ipv4Addr;
+
+    use tweed_control::config::BackendType;
+    use tweed_control::{LeaseAttrs, MemoryStore};
+
+    use super::*;
+
+    /// Issue 12, finding 4: the control thread sees its own lease gone from the store (etcd expired it while the
+    /// node was cut off, someone deleted it) and writes it again in the same round, long before it was due.
+    #[test]
+    fn a_round_writes_back_our_lease_when_it_left_the_store() {
+        let store = MemoryStore::new();
+        store.put_config(r#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}"#).expect("put");
+        let boxed: Box<dyn LeaseStore> = Box::new(store.clone());
+        let manager = SubnetManager::from_store(boxed).expect("config").with_ttl(Duration::from_secs(3600));
+        let ip = Ipv4Addr::new(192, 168, 0, 1);
+        let mut membership = Membership::new(manager, LeaseAttrs::new(ip, BackendType::Udp));
+        let subnet = membership.acquire(SystemTime::now()).expect("room").subnet;
+        let since = store.leases(SystemTime::now()).expect("read").revision;
+        let (updates, read) = mpsc::channel();
+        let mut worker = Worker {
+            membership,
+            since: Some(since),
+            every: Duration::from_millis(10),
+            backoff: Duration::ZERO,
+            updates,
+        };
+        store.release(subnet, ip, SystemTime::now()).expect("deleted behind its back");
+        worker.round().expect("the subnet is free: not lost");
+        let holders: Vec<_> = store
+            .leases(SystemTime::now())
+            .expect("read")
+            .leases
+            .iter()
+            .map(|l| (l.subnet, l.attrs.public_ip))
+            .collect();
+        assert_eq!(holders, vec![(subnet, ip)], "written again");
+        assert!(matches!(read.try_recv(), Ok(Update::Watch(_))), "the removal still reaches the data path");
+    }
+}
