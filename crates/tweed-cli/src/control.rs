@@ -2,9 +2,11 @@
 //! leases followed as the node's peers.
 //!
 //! The lease is acquired before the node is built (its subnet is the node's). After that the store is only talked
-//! to from a control thread: it renews the lease when due and reads the store's changes every `poll_ms`, retrying
-//! with a growing pause (up to 30 s, and at most a quarter of the time the lease has left) while the store does
-//! not answer. What it reads goes to the data path through a channel, and the driver's thread applies it to the
+//! to from a control thread: it renews the lease when due, or at once when the store shows it gone (etcd expired it
+//! while the store was away, someone deleted it), and reads the store's changes every `poll_ms`, retrying with a
+//! growing pause (up to 30 s, and at most a quarter of the time the lease has left) while the store does not
+//! answer. Reading the changes is cheap: the etcd store answers from its watch stream and the file store from
+//! memory while the file is unchanged; the whole store is read only at start and after a reset. What it reads goes to the data path through a channel, and the driver's thread applies it to the
 //! node between rounds ([`Control::tick`], a channel read when nothing changed), so a slow or absent store never
 //! holds up a packet.
 
@@ -117,6 +119,7 @@ impl Control {
         {
             host.routes.push(network);
         }
+        let network_config = manager.config().clone();
         let mut membership = Membership::new(manager, lease_attrs(&config.node)).with_previous(previous);
         let lease = membership.acquire(SystemTime::now()).map_err(|e| Failure::Runtime(format!("store: {e}")))?.clone();
         config.node.pod_subnet = lease.subnet;
@@ -147,7 +150,9 @@ impl Control {
             .name("tweed-control".into())
             .spawn(move || worker.run(&stop_rx))
             .map_err(|e| Failure::Runtime(format!("cannot start the control thread: {e}")))?;
-        Ok(Self { sync: PeerSync::new(lease.subnet), first, updates, stop: Some(stop), thread: Some(thread) })
+        // Leases outside the network, or of another length than its SubnetLen, never become routes.
+        let sync = PeerSync::new(lease.subnet).with_network(&network_config);
+        Ok(Self { sync, first, updates, stop: Some(stop), thread: Some(thread) })
     }
 
     /// Applies what the control thread read since the last call to the node's peers; never waits.
@@ -205,29 +210,13 @@ impl Worker {
         }
     }
 
-    /// Renews the lease when it is due and reads the store's changes; the pause before the next round, or why
-    /// the lease is lost.
+    /// Renews the lease (when it is due, or when the store shows it gone) and reads the store's changes; the pause
+    /// before the next round, or why the lease is lost.
     fn round(&mut self) -> Result<Duration, String> {
         let now = SystemTime::now();
         let mut failed = false;
         if self.membership.due(now) {
-            let held = self.membership.subnet();
-            let renewed = self.membership.renew(now).map(|l| l.subnet);
-            match renewed {
-                Ok(subnet) => tracing::info!(%subnet, "lease renewed"),
-                Err(e) if self.membership.lease().is_none() => {
-                    let subnet = held.map_or_else(String::new, |s| s.to_string());
-                    tracing::error!(subnet, error = %e, "lease lost to another node");
-                    return Err(format!(
-                        "the lease on {subnet} ran out and another node took the subnet ({e}); restart the agent to \
-                         lease another"
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "lease renewal failed; retrying");
-                    failed = true;
-                }
-            }
+            failed |= self.renew(now)?;
         }
         let store = self.membership.manager().store();
         let read = match self.since {
@@ -237,13 +226,22 @@ impl Worker {
         match read {
             Ok(watch) => {
                 let (revision, news) = match &watch {
-                    Watch::Events { events, revision } => (*revision, !events.is_empty()),
+                    Watch::Events { events, revision, ignored } => {
+                        (*revision, !events.is_empty() || !ignored.is_empty())
+                    }
                     Watch::Reset(snapshot) => (snapshot.revision, true),
                 };
                 self.since = Some(revision);
+                let lost = self.membership.lost_in(&watch);
                 if news && self.updates.send(Update::Watch(watch)).is_err() {
                     // The data path is gone; the stop signal follows.
                     return Ok(self.every);
+                }
+                if lost {
+                    // Our own lease left the store (etcd expired it while it could not be renewed, or it was deleted):
+                    // written again now, before another node takes the subnet.
+                    tracing::warn!(subnet = ?self.membership.subnet(), "our lease is gone from the store; renewing");
+                    failed |= self.renew(now)?;
                 }
             }
             Err(e) => {
@@ -259,5 +257,72 @@ impl Worker {
         // While the store is away, the lease is retried at least four times before it would run out.
         let left = self.membership.lease().and_then(|l| l.expiration.duration_since(SystemTime::now()).ok());
         Ok(self.every.max(left.map_or(self.backoff, |left| self.backoff.min(left / 4))))
+    }
+
+    /// Renews the lease: `Ok(true)` when the store failed (try again later), or why the lease is lost for good.
+    fn renew(&mut self, now: SystemTime) -> Result<bool, String> {
+        let held = self.membership.subnet();
+        let renewed = self.membership.renew(now).map(|l| l.subnet);
+        match renewed {
+            Ok(subnet) => {
+                tracing::info!(%subnet, "lease renewed");
+                Ok(false)
+            }
+            Err(e) if self.membership.lease().is_none() => {
+                let subnet = held.map_or_else(String::new, |s| s.to_string());
+                tracing::error!(subnet, error = %e, "lease lost to another node");
+                Err(format!(
+                    "the lease on {subnet} ran out and another node took the subnet ({e}); restart the agent to lease \
+                     another"
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "lease renewal failed; retrying");
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::Ipv4Addr;
+
+    use tweed_control::config::BackendType;
+    use tweed_control::{LeaseAttrs, MemoryStore};
+
+    use super::*;
+
+    /// Issue 12, finding 4: the control thread sees its own lease gone from the store (etcd expired it while the
+    /// node was cut off, someone deleted it) and writes it again in the same round, long before it was due.
+    #[test]
+    fn a_round_writes_back_our_lease_when_it_left_the_store() {
+        let store = MemoryStore::new();
+        store.put_config(r#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}"#).expect("put");
+        let boxed: Box<dyn LeaseStore> = Box::new(store.clone());
+        let manager = SubnetManager::from_store(boxed).expect("config").with_ttl(Duration::from_secs(3600));
+        let ip = Ipv4Addr::new(192, 168, 0, 1);
+        let mut membership = Membership::new(manager, LeaseAttrs::new(ip, BackendType::Udp));
+        let subnet = membership.acquire(SystemTime::now()).expect("room").subnet;
+        let since = store.leases(SystemTime::now()).expect("read").revision;
+        let (updates, read) = mpsc::channel();
+        let mut worker = Worker {
+            membership,
+            since: Some(since),
+            every: Duration::from_millis(10),
+            backoff: Duration::ZERO,
+            updates,
+        };
+        store.release(subnet, ip, SystemTime::now()).expect("deleted behind its back");
+        worker.round().expect("the subnet is free: not lost");
+        let holders: Vec<_> = store
+            .leases(SystemTime::now())
+            .expect("read")
+            .leases
+            .iter()
+            .map(|l| (l.subnet, l.attrs.public_ip))
+            .collect();
+        assert_eq!(holders, vec![(subnet, ip)], "written again");
+        assert!(matches!(read.try_recv(), Ok(Update::Watch(_))), "the removal still reaches the data path");
     }
 }

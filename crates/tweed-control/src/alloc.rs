@@ -399,14 +399,14 @@ mod tests {
         assert_eq!(m.renew_at(&a), t(5));
         // Renewed in time, it stays.
         let a = m.renew(&a, t(5)).expect("renew");
-        assert!(matches!(m.acquire(&node(2), t(14)), Err(AllocError::Exhausted { count: 1, .. })));
-        // Not renewed by 15: lapsed; node 2 gets it and node 1's late renewal fails.
-        let b = m.acquire(&node(2), t(15)).expect("lapsed is free");
+        assert!(matches!(m.acquire(&node(2), t(24)), Err(AllocError::Exhausted { count: 1, .. })));
+        // Not renewed, it expired at 15 and lapses a TTL later (the grace for clock skew): node 2 gets it and node 1's late renewal fails.
+        let b = m.acquire(&node(2), t(25)).expect("lapsed is free");
         assert_eq!(b.subnet, a.subnet);
-        assert!(matches!(m.renew(&a, t(16)), Err(AllocError::Store(StoreError::Taken { .. }))));
+        assert!(matches!(m.renew(&a, t(26)), Err(AllocError::Store(StoreError::Taken { .. }))));
         // Released, it is free at once.
-        m.release(&b, t(17)).expect("own");
-        assert_eq!(m.acquire(&node(1), t(17)).expect("free").subnet, a.subnet);
+        m.release(&b, t(27)).expect("own");
+        assert_eq!(m.acquire(&node(1), t(27)).expect("free").subnet, a.subnet);
     }
 
     /// A node whose lease lapsed while it was down gets the same subnet back whatever happened to the other leases
@@ -418,11 +418,11 @@ mod tests {
         let m = SubnetManager::new(MemoryStore::new(), c).with_ttl(Duration::from_secs(10));
         let first: Vec<Ipv4Net> = (1..=3).map(|i| m.acquire(&node(i), t(0)).expect("room").subnet).collect();
         // Node 3 is down; node 2's lease lapses too and node 2 comes back later. Node 4 arrives meanwhile.
-        let _ = m.acquire(&node(1), t(15)).expect("renewed");
-        let fourth = m.acquire(&node(4), t(16)).expect("room").subnet;
+        let _ = m.acquire(&node(1), t(25)).expect("renewed");
+        let fourth = m.acquire(&node(4), t(26)).expect("room").subnet;
         assert!(!first.contains(&fourth));
-        assert_eq!(m.acquire(&node(3), t(17)).expect("room").subnet, first[2], "node 3 came back elsewhere");
-        assert_eq!(m.acquire(&node(2), t(18)).expect("room").subnet, first[1], "node 2 came back elsewhere");
+        assert_eq!(m.acquire(&node(3), t(27)).expect("room").subnet, first[2], "node 3 came back elsewhere");
+        assert_eq!(m.acquire(&node(2), t(28)).expect("room").subnet, first[1], "node 2 came back elsewhere");
         // The previous subnet wins over the first choice when free, is ignored when taken or not allowed.
         let m = SubnetManager::new(MemoryStore::new(), small());
         let choice = m.acquire(&node(9), t(0)).expect("room").subnet;

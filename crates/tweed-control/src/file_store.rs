@@ -8,12 +8,27 @@
 //!
 //! Two threads or two processes opening the same path never hand out one subnet twice. Operations that find
 //! nothing to change (a read, a renewal refused) do not rewrite the file.
+//!
+//! Reads ([`LeaseStore::leases`], [`LeaseStore::watch`]) take no lock and parse the file only when it changed: a
+//! handle keeps the state it read last with the file's identity (device, inode, size, modification and change
+//! times), and a `stat` that shows the same file answers from memory. Every write replaces the file (a new inode),
+//! so a change is never missed. An idle agent polling the store costs one `stat` a poll.
+//!
+//! An entry under `leases` that does not read as a lease (the file edited by hand) is skipped and reported
+//! ([`Snapshot::ignored`]) and written back unchanged; a file that is not JSON at all is [`StoreError::Corrupt`].
+//!
+//! Clocks: the nodes sharing a file must agree on the time within the lease TTL (see [`crate::store`]'s "Whose
+//! clock"); a lease lapses a whole TTL after its expiration, and is removed by the first operation that sees it so.
+//! A file deleted or replaced by an older copy makes the revisions go back; a watcher ahead of the file is then
+//! given a snapshot ([`Watch::Reset`]).
 
 use core::net::Ipv4Addr;
 use core::time::Duration;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use ipnet::Ipv4Net;
@@ -45,6 +60,52 @@ pub struct FileStore {
     path: PathBuf,
     lock_path: PathBuf,
     history: usize,
+    /// The file as last read or written by this handle (shared by its clones).
+    cache: Arc<Mutex<Option<Cached>>>,
+    /// How many times the file was parsed (tests count them).
+    parses: Arc<AtomicU64>,
+}
+
+/// What identifies one version of the file: every write makes a new file, so a new inode and times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    fn of(m: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn of(m: &fs::Metadata) -> Self {
+        let ns = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+        Self { dev: 0, ino: 0, size: m.len(), mtime_ns: ns, ctime_ns: ns }
+    }
+}
+
+#[derive(Debug)]
+struct Cached {
+    /// `None`: there was no file.
+    stamp: Option<Stamp>,
+    state: State,
 }
 
 fn io_err(context: &str, path: &Path, e: &io::Error) -> StoreError {
@@ -64,7 +125,13 @@ impl FileStore {
         let path = path.into();
         let mut lock_path = path.clone().into_os_string();
         lock_path.push(".lock");
-        Self { path, lock_path: lock_path.into(), history }
+        Self {
+            path,
+            lock_path: lock_path.into(),
+            history,
+            cache: Arc::new(Mutex::new(None)),
+            parses: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// The data file.
@@ -73,17 +140,50 @@ impl FileStore {
         &self.path
     }
 
-    fn read(&self) -> Result<State, StoreError> {
-        let mut state = match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice::<State>(&bytes).map_err(|e| StoreError::Corrupt {
-                context: self.path.display().to_string(),
-                message: e.to_string(),
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => State::new(self.history),
+    /// Runs `f` on the file's current state, parsing the file only when it is not the version this handle saw
+    /// last.
+    fn view<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, StoreError> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        // The identity and the bytes come from one open file: a rename meanwhile cannot pair one with the other.
+        let stamp = match File::open(&self.path) {
+            Ok(mut file) => {
+                let stamp = Stamp::of(&file.metadata().map_err(|e| io_err("reading", &self.path, &e))?);
+                if cache.as_ref().is_none_or(|c| c.stamp != Some(stamp)) {
+                    let mut bytes = Vec::new();
+                    io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| io_err("reading", &self.path, &e))?;
+                    *cache = Some(Cached { stamp: Some(stamp), state: self.parse(&bytes)? });
+                }
+                Some(stamp)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err("reading", &self.path, &e)),
         };
+        if stamp.is_none() && cache.as_ref().is_none_or(|c| c.stamp.is_some()) {
+            *cache = Some(Cached { stamp: None, state: State::new(self.history) });
+        }
+        // Filled by one of the two branches above.
+        let cached = cache.get_or_insert_with(|| Cached { stamp: None, state: State::new(self.history) });
+        Ok(f(&mut cached.state))
+    }
+
+    fn parse(&self, bytes: &[u8]) -> Result<State, StoreError> {
+        self.parses.fetch_add(1, Ordering::Relaxed);
+        let mut state = serde_json::from_slice::<State>(bytes)
+            .map_err(|e| StoreError::Corrupt { context: self.path.display().to_string(), message: e.to_string() })?;
         state.set_history(self.history);
         Ok(state)
+    }
+
+    /// The state to change, under the lock: the cached one when the file is still the version it came from.
+    fn read(&self) -> Result<State, StoreError> {
+        self.view(|s| s.clone())
+    }
+
+    /// Remembers what this handle just wrote, so reading it back costs nothing.
+    fn wrote(&self, state: State) {
+        let stamp = fs::metadata(&self.path).ok().map(|m| Stamp::of(&m));
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        *cache = stamp.map(|stamp| Cached { stamp: Some(stamp), state });
     }
 
     fn write(&self, state: &State) -> Result<(), StoreError> {
@@ -114,6 +214,7 @@ impl FileStore {
         let (result, dirty) = f(&mut state);
         if dirty {
             self.write(&state)?;
+            self.wrote(state);
         }
         // Closing `lock` releases the lock.
         drop(lock);
@@ -146,7 +247,10 @@ impl LeaseStore for FileStore {
     }
 
     fn leases(&self, now: SystemTime) -> Result<Snapshot, StoreError> {
-        self.mutate(now, |s| Ok((s.snapshot(), false)))
+        match self.view(|s| (!s.any_lapsed(now)).then(|| s.snapshot()))? {
+            Some(snapshot) => Ok(snapshot),
+            None => self.mutate(now, |s| Ok((s.snapshot(), false))),
+        }
     }
 
     fn acquire(
@@ -168,7 +272,11 @@ impl LeaseStore for FileStore {
     }
 
     fn watch(&self, since: u64, now: SystemTime) -> Result<Watch, StoreError> {
-        self.mutate(now, |s| Ok((s.watch(since), false)))
+        match self.view(|s| (!s.any_lapsed(now)).then(|| s.watch(since)))? {
+            Some(watch) => Ok(watch),
+            // Something lapsed: removed under the lock first, so that every watcher sees the same events.
+            None => self.mutate(now, |s| Ok((s.watch(since), false))),
+        }
     }
 }
 
@@ -180,8 +288,64 @@ mod tests {
     #[test]
     fn file_store_conformance() {
         let dir = tempfile::tempdir().expect("tempdir");
-        basic(&FileStore::new(dir.path().join("a.json")));
+        basic(&FileStore::new(dir.path().join("a.json")), true);
         compaction(&FileStore::with_history(dir.path().join("b.json"), 2));
+    }
+
+    #[test]
+    fn file_store_tolerates_skewed_clocks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::store::tests::skewed_clocks(&FileStore::new(dir.path().join("a.json")));
+        crate::store::tests::lapse_after_a_ttl_of_grace(&FileStore::new(dir.path().join("b.json")));
+    }
+
+    /// Issue 12, finding 14: an idle watcher parses nothing; a change by another handle (another process) is read
+    /// once, and seen.
+    #[test]
+    fn an_unchanged_file_is_not_read_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leases.json");
+        let (me, other) = (FileStore::new(&path), FileStore::new(&path));
+        let ttl = Duration::from_secs(60);
+        for i in 1..=50u8 {
+            other.acquire(net(&format!("10.1.{i}.0/24")), &attrs(i), ttl, t(0)).expect("free");
+        }
+        let snap = me.leases(t(1)).expect("read");
+        assert_eq!(snap.leases.len(), 50);
+        let parsed = me.parses.load(Ordering::Relaxed);
+        for _ in 0..100 {
+            assert!(matches!(me.watch(snap.revision, t(1)), Ok(Watch::Events { ref events, .. }) if events.is_empty()));
+        }
+        assert_eq!(me.parses.load(Ordering::Relaxed), parsed, "an unchanged file is parsed again");
+        other.acquire(net("10.1.99.0/24"), &attrs(99), ttl, t(2)).expect("free");
+        let Ok(Watch::Events { events, .. }) = me.watch(snap.revision, t(2)) else { panic!("history kept") };
+        assert_eq!(events.iter().map(|e| e.lease.subnet).collect::<Vec<_>>(), vec![net("10.1.99.0/24")]);
+        assert_eq!(me.parses.load(Ordering::Relaxed), parsed + 1);
+        // Its own writes are not read back.
+        me.acquire(net("10.1.100.0/24"), &attrs(100), ttl, t(3)).expect("free");
+        let _ = me.watch(snap.revision, t(3)).expect("watch");
+        assert_eq!(me.parses.load(Ordering::Relaxed), parsed + 1);
+    }
+
+    /// Issue 12, finding 13: a file recreated under a watcher (its revisions start again) makes the watcher
+    /// resynchronise from a snapshot.
+    #[test]
+    fn a_recreated_file_resets_its_watchers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leases.json");
+        let store = FileStore::new(&path);
+        for i in 1..=3u8 {
+            store.acquire(net(&format!("10.1.{i}.0/24")), &attrs(i), Duration::from_secs(60), t(0)).expect("free");
+        }
+        let since = store.leases(t(0)).expect("read").revision;
+        fs::remove_file(&path).expect("remove");
+        store.acquire(net("10.1.9.0/24"), &attrs(9), Duration::from_secs(60), t(1)).expect("free");
+        match store.watch(since, t(1)) {
+            Ok(Watch::Reset(snap)) => {
+                assert_eq!(snap.leases.iter().map(|l| l.subnet).collect::<Vec<_>>(), vec![net("10.1.9.0/24")]);
+            }
+            other => panic!("expected a reset, got {other:?}"),
+        }
     }
 
     #[test]
@@ -210,8 +374,41 @@ mod tests {
         fs::write(&path, b"{\"revision\": ").expect("write");
         let err = FileStore::new(&path).leases(t(0)).expect_err("corrupt");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        // A file that is not there reads as an empty store; writing it where no directory is fails clearly.
         let missing_dir = FileStore::new(dir.path().join("no/such/dir/leases.json"));
-        assert!(matches!(missing_dir.leases(t(0)), Err(StoreError::Io { .. })));
+        assert_eq!(missing_dir.leases(t(0)).map(|s| s.leases.len()), Ok(0));
+        let err =
+            missing_dir.acquire(net("10.1.0.0/24"), &attrs(1), Duration::from_secs(60), t(0)).expect_err("no dir");
+        assert!(matches!(err, StoreError::Io { .. }), "{err}");
+    }
+
+    /// Issue 12, finding 5: one entry that is not a lease (a file edited by hand) is skipped and reported; the
+    /// others are read, written and watched as usual, and the entry is kept as it was.
+    #[test]
+    fn a_bad_lease_in_the_file_is_skipped_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leases.json");
+        let store = FileStore::new(&path);
+        let ttl = Duration::from_secs(60);
+        store.acquire(net("10.1.1.0/24"), &attrs(1), ttl, t(0)).expect("free");
+        let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("written")).expect("json");
+        doc["leases"]["10.1.9.0-24"] = serde_json::json!({"value": "garbage"});
+        fs::write(&path, serde_json::to_vec(&doc).expect("json")).expect("write");
+
+        let other = FileStore::new(&path);
+        let snap = other.leases(t(1)).expect("a bad entry is no error");
+        assert_eq!(snap.leases.iter().map(|l| l.subnet).collect::<Vec<_>>(), vec![net("10.1.1.0/24")]);
+        assert_eq!(snap.ignored.len(), 1);
+        assert_eq!(snap.ignored[0].key, "10.1.9.0-24");
+        other.acquire(net("10.1.2.0/24"), &attrs(2), ttl, t(1)).expect("acquisition goes on");
+        other.renew(net("10.1.1.0/24"), &attrs(1), ttl, t(1)).expect("renewal goes on");
+        let Ok(Watch::Events { events, .. }) = other.watch(snap.revision, t(2)) else { panic!("history kept") };
+        assert_eq!(events.len(), 2);
+        let doc: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("written")).expect("json");
+        assert_eq!(doc["leases"]["10.1.9.0-24"], serde_json::json!({"value": "garbage"}), "kept as it was");
+        // A lease taken on that subnet replaces the entry.
+        other.acquire(net("10.1.9.0/24"), &attrs(9), ttl, t(3)).expect("not a lease, so free");
+        assert!(other.leases(t(3)).expect("read").ignored.is_empty());
     }
 
     #[test]

@@ -132,8 +132,13 @@ pub struct Lease {
     pub subnet: Ipv4Net,
     /// What the holder published.
     pub attrs: LeaseAttrs,
-    /// When the lease lapses unless renewed.
+    /// When the lease lapses unless renewed, by the clock of the node that wrote it. Informational for other nodes'
+    /// leases: whether a lease is live is the store's to say (etcd's lease TTL; see each store's documentation).
     pub expiration: SystemTime,
+    /// When the lease was created, as a store-wide sequence: etcd's create revision of the key, the in-process
+    /// stores' revision of the acquisition. Renewals keep it; a lease that lapsed or was released and is taken again
+    /// gets a new one. Of two leases naming one `PublicIP`, the older (lower) keeps its place. 0 when unknown.
+    pub created: u64,
 }
 
 impl Lease {
@@ -301,6 +306,7 @@ mod tests {
             subnet: "10.244.1.0/24".parse().expect("literal"),
             attrs: LeaseAttrs::new(Ipv4Addr::new(10, 0, 0, 1), BackendType::Udp),
             expiration: SystemTime::UNIX_EPOCH + Duration::from_secs(7200),
+            created: 1,
         };
         assert_eq!(l.renew_at(Duration::from_secs(3600)), SystemTime::UNIX_EPOCH + Duration::from_secs(3600));
         assert!(l.renew_at(Duration::from_secs(9000)) < SystemTime::UNIX_EPOCH + Duration::from_secs(1));

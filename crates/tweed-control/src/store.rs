@@ -6,11 +6,23 @@
 //! - [`LeaseStore::acquire`] is an atomic create-if-absent (an etcd transaction on the key's create revision);
 //! - leases carry a TTL, and a lease past its expiration is gone (an etcd lease);
 //! - every change bumps a store-wide revision, and [`LeaseStore::watch`] returns the changes after a revision, or a
-//!   fresh snapshot when that history is no longer kept (etcd's compaction).
+//!   fresh snapshot when that history is no longer kept (etcd's compaction) or the store's revision went back (a
+//!   file recreated, an etcd restored from a backup).
 //!
-//! Time is an argument. A store never reads the clock: a lease whose expiration is at or before `now` counts as
-//! absent, and the first operation that sees it lapsed removes it and records a [`EventKind::Removed`] event.
-//! Expirations are kept to the millisecond.
+//! # Whose clock
+//! Expiry is the store's. etcd expires a lease on its own clock (the etcd lease's TTL) and ignores `now`. The
+//! in-process stores have no clock of their own, so they use the `now` of whoever calls, and assume the callers'
+//! clocks agree within the lease's TTL: a lease counts as lapsed only once a whole TTL has passed after its
+//! expiration by the caller's clock (the TTL is kept with the lease). A node whose clock runs ahead by less than the
+//! TTL removes no live lease of another node; a node whose clock runs behind by less than the TTL writes leases the
+//! others keep. The price: a node that stops renewing keeps its subnet for up to twice the TTL. The first
+//! operation that sees a lease lapsed removes it and records a [`EventKind::Removed`] event. Expirations are kept
+//! to the millisecond.
+//!
+//! # Bad data
+//! A stored lease that does not read (a key that names no subnet, a value that is not flannel's JSON) is no lease:
+//! it is skipped, and reported in [`Snapshot::ignored`] and [`Watch::Events`]'s `ignored`, never an error for the
+//! whole read (flannel: "Ignoring bad subnet node").
 //!
 //! The in-process stores refuse a lease that overlaps any live lease, not only one with the same key; etcd can only
 //! refuse the same key, which is enough as long as every node uses the one config's `SubnetLen`.
@@ -84,13 +96,30 @@ impl fmt::Display for StoreError {
 
 impl core::error::Error for StoreError {}
 
+/// A stored entry that is not a lease: skipped, and reported so that someone fixes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ignored {
+    /// Its key (`/coreos.com/network/subnets/10.244.9.0-24`, or the name in the file store).
+    pub key: String,
+    /// Why it is not a lease.
+    pub reason: String,
+}
+
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.key, self.reason)
+    }
+}
+
 /// Every live lease at one revision.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The store's revision when the snapshot was taken.
     pub revision: u64,
     /// The live leases, ordered by subnet.
     pub leases: Vec<Lease>,
+    /// Entries under the leases' directory that are not leases (skipped).
+    pub ignored: Vec<Ignored>,
 }
 
 /// What happened to a lease.
@@ -123,6 +152,9 @@ pub enum Watch {
         events: Vec<Event>,
         /// The store's revision: pass it to the next `watch`.
         revision: u64,
+        /// Entries written meanwhile that are not leases (skipped). One that replaced a lease also removed it (a
+        /// [`EventKind::Removed`] event), as a fresh snapshot would not have it either.
+        ignored: Vec<Ignored>,
     },
     /// The history asked for is gone: here is everything instead, to diff against what the watcher knew.
     Reset(Snapshot),
@@ -154,7 +186,8 @@ pub trait LeaseStore: Send + Sync {
     fn release(&self, subnet: Ipv4Net, public_ip: Ipv4Addr, now: SystemTime) -> Result<(), StoreError>;
 
     /// The changes after `since` (a revision from [`Snapshot::revision`] or a previous [`Watch::Events`]), without
-    /// waiting; or [`Watch::Reset`] when they are no longer kept.
+    /// waiting; or [`Watch::Reset`] when they are no longer kept, or when `since` is ahead of the store (its
+    /// revision went back: a file recreated, an etcd restored from a backup).
     fn watch(&self, since: u64, now: SystemTime) -> Result<Watch, StoreError>;
 }
 
@@ -220,6 +253,19 @@ fn ttl_ms(ttl: Duration) -> u64 {
 pub(crate) struct Stored {
     value: LeaseAttrs,
     expires_ms: u64,
+    /// The TTL it was written with: the grace after `expires_ms` before it counts as lapsed (see the module docs).
+    /// Files written before tweed kept it have none: those leases lapse at their expiration.
+    #[serde(default)]
+    ttl_ms: u64,
+    /// The revision that created it (see [`Lease::created`]).
+    #[serde(default)]
+    created: u64,
+}
+
+impl Stored {
+    fn lapsed(&self, now_ms: u64) -> bool {
+        self.expires_ms.saturating_add(self.ttl_ms) <= now_ms
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +275,8 @@ pub(crate) struct StoredEvent {
     subnet: String,
     value: LeaseAttrs,
     expires_ms: u64,
+    #[serde(default)]
+    created: u64,
 }
 
 /// The whole state of an in-process store: what [`MemoryStore`] holds and [`crate::file_store::FileStore`] writes.
@@ -239,7 +287,7 @@ pub(crate) struct State {
     config: Option<String>,
     /// Keyed by flannel's key name (`10.244.1.0-24`).
     #[serde(default)]
-    leases: BTreeMap<String, Stored>,
+    leases: Leases,
     #[serde(default)]
     events: VecDeque<StoredEvent>,
     /// The newest revision whose event was dropped from `events`: watching from before it needs a snapshot.
@@ -253,9 +301,63 @@ fn default_history() -> usize {
     DEFAULT_HISTORY
 }
 
+/// The leases of an in-process store, and the entries among them that do not read as leases (a file edited by
+/// hand): those are skipped and reported, never an error for the whole file, and written back as they were.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Leases {
+    good: BTreeMap<String, Stored>,
+    /// The entry as found, and why it is no lease.
+    bad: BTreeMap<String, (serde_json::Value, String)>,
+}
+
+impl core::ops::Deref for Leases {
+    type Target = BTreeMap<String, Stored>;
+    fn deref(&self) -> &Self::Target {
+        &self.good
+    }
+}
+
+impl core::ops::DerefMut for Leases {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.good
+    }
+}
+
+impl Serialize for Leases {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.good.len() + self.bad.len()))?;
+        for (k, v) in &self.good {
+            map.serialize_entry(k, v)?;
+        }
+        for (k, (v, _)) in self.bad.iter().filter(|(k, _)| !self.good.contains_key(*k)) {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Leases {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+        let mut leases = Self::default();
+        for (k, v) in raw {
+            match serde_json::from_value::<Stored>(v.clone()) {
+                Ok(stored) => {
+                    leases.good.insert(k, stored);
+                }
+                Err(e) => {
+                    leases.bad.insert(k, (v, format!("the entry is not a lease: {e}")));
+                }
+            }
+        }
+        Ok(leases)
+    }
+}
+
 impl State {
     pub(crate) fn new(history: usize) -> Self {
-        Self { revision: 0, config: None, leases: BTreeMap::new(), events: VecDeque::new(), compacted: 0, history }
+        Self { revision: 0, config: None, leases: Leases::default(), events: VecDeque::new(), compacted: 0, history }
     }
 
     pub(crate) fn set_history(&mut self, history: usize) {
@@ -272,7 +374,12 @@ impl State {
     }
 
     fn lease(key: &str, s: &Stored) -> Option<Lease> {
-        Some(Lease { subnet: parse_subnet_key(key)?, attrs: s.value.clone(), expiration: from_ms(s.expires_ms) })
+        Some(Lease {
+            subnet: parse_subnet_key(key)?,
+            attrs: s.value.clone(),
+            expiration: from_ms(s.expires_ms),
+            created: s.created,
+        })
     }
 
     fn record(&mut self, kind: EventKind, key: &str, stored: &Stored) {
@@ -283,15 +390,21 @@ impl State {
             subnet: key.to_owned(),
             value: stored.value.clone(),
             expires_ms: stored.expires_ms,
+            created: stored.created,
         });
         self.trim();
+    }
+
+    /// Some lease has lapsed at `now` (see the module docs: a whole TTL after its expiration).
+    pub(crate) fn any_lapsed(&self, now: SystemTime) -> bool {
+        let now = to_ms(now);
+        self.leases.values().any(|s| s.lapsed(now))
     }
 
     /// Removes the leases lapsed at `now`; true when anything changed.
     pub(crate) fn expire(&mut self, now: SystemTime) -> bool {
         let now = to_ms(now);
-        let lapsed: Vec<String> =
-            self.leases.iter().filter(|(_, s)| s.expires_ms <= now).map(|(k, _)| k.clone()).collect();
+        let lapsed: Vec<String> = self.leases.iter().filter(|(_, s)| s.lapsed(now)).map(|(k, _)| k.clone()).collect();
         for key in &lapsed {
             if let Some(stored) = self.leases.remove(key) {
                 self.record(EventKind::Removed, key, &stored);
@@ -319,17 +432,29 @@ impl State {
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            revision: self.revision,
-            leases: self.leases.iter().filter_map(|(k, s)| Self::lease(k, s)).collect(),
+        let mut snapshot = Snapshot { revision: self.revision, ..Snapshot::default() };
+        for (k, s) in self.leases.iter() {
+            match Self::lease(k, s) {
+                Some(lease) => snapshot.leases.push(lease),
+                None => snapshot.ignored.push(bad_key(k)),
+            }
         }
+        for (key, (_, reason)) in self.leases.bad.iter().filter(|(k, _)| !self.leases.contains_key(*k)) {
+            snapshot.ignored.push(Ignored { key: key.clone(), reason: reason.clone() });
+        }
+        snapshot
     }
 
     fn put(&mut self, subnet: Ipv4Net, attrs: &LeaseAttrs, ttl: Duration, now: SystemTime) -> Lease {
         let key = subnet_key(&subnet);
-        let stored = Stored { value: attrs.clone(), expires_ms: to_ms(now).saturating_add(ttl_ms(ttl)) };
+        // A renewal keeps the creation; a new lease is created by the revision `record` is about to make.
+        let created = self.leases.get(&key).map_or(self.revision + 1, |s| s.created);
+        let ttl_ms = ttl_ms(ttl);
+        let stored = Stored { value: attrs.clone(), expires_ms: to_ms(now).saturating_add(ttl_ms), ttl_ms, created };
         self.record(EventKind::Added, &key, &stored);
-        let lease = Lease { subnet, attrs: attrs.clone(), expiration: from_ms(stored.expires_ms) };
+        // A lease replaces an entry that was none.
+        self.leases.bad.remove(&key);
+        let lease = Lease { subnet, attrs: attrs.clone(), expiration: from_ms(stored.expires_ms), created };
         self.leases.insert(key, stored);
         lease
     }
@@ -383,24 +508,27 @@ impl State {
     }
 
     pub(crate) fn watch(&self, since: u64) -> Watch {
-        if since < self.compacted {
+        // A revision the store never reached: it went back (a file recreated), and what the watcher knows is of
+        // another history.
+        if since < self.compacted || since > self.revision {
             return Watch::Reset(self.snapshot());
         }
-        let events = self
-            .events
-            .iter()
-            .filter(|e| e.revision > since)
-            .filter_map(|e| {
-                let lease = Lease {
-                    subnet: parse_subnet_key(&e.subnet)?,
-                    attrs: e.value.clone(),
-                    expiration: from_ms(e.expires_ms),
-                };
-                Some(Event { revision: e.revision, kind: e.kind, lease })
-            })
-            .collect();
-        Watch::Events { events, revision: self.revision }
+        let mut events = Vec::new();
+        let mut ignored = Vec::new();
+        for e in self.events.iter().filter(|e| e.revision > since) {
+            let Some(subnet) = parse_subnet_key(&e.subnet) else {
+                ignored.push(bad_key(&e.subnet));
+                continue;
+            };
+            let lease = Lease { subnet, attrs: e.value.clone(), expiration: from_ms(e.expires_ms), created: e.created };
+            events.push(Event { revision: e.revision, kind: e.kind, lease });
+        }
+        Watch::Events { events, revision: self.revision, ignored }
     }
+}
+
+fn bad_key(key: &str) -> Ignored {
+    Ignored { key: key.to_owned(), reason: "the key names no IPv4 subnet".into() }
 }
 
 /// A store in memory, for tests and demos. Cloning shares it (an `Arc` inside), so two "nodes" in two threads can
@@ -420,8 +548,10 @@ impl State {
 /// let subnet = "10.244.1.0/24".parse()?;
 /// store.acquire(subnet, &a, Duration::from_secs(60), now)?;
 /// assert!(matches!(store.acquire(subnet, &b, Duration::from_secs(60), now), Err(StoreError::Taken { .. })));
-/// // A minute later the lease has lapsed and the subnet is free again.
-/// let later = now + Duration::from_secs(60);
+/// // Expired after a minute, the lease lapses a minute later (the grace for clock skew) and the subnet is free.
+/// let later = now + Duration::from_secs(119);
+/// assert!(store.acquire(subnet, &b, Duration::from_secs(60), later).is_err());
+/// let later = now + Duration::from_secs(120);
 /// assert!(store.acquire(subnet, &b, Duration::from_secs(60), later).is_ok());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -510,142 +640,7 @@ impl LeaseStore for MemoryStore {
 
 /// The behaviour every store must show, run against each store by its own tests.
 #[cfg(test)]
-pub(crate) mod conformance {
-    use super::*;
-    use crate::config::BackendType;
-
-    pub(crate) fn t(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
-    }
-    pub(crate) fn attrs(last: u8) -> LeaseAttrs {
-        LeaseAttrs::new(Ipv4Addr::new(192, 168, 0, last), BackendType::Vxlan)
-    }
-    pub(crate) fn net(s: &str) -> Ipv4Net {
-        s.parse().expect("test literal")
-    }
-    const TTL: Duration = Duration::from_secs(100);
-
-    /// `store` is empty and keeps at least 8 events of history.
-    pub(crate) fn basic(store: &dyn LeaseStore) {
-        assert_eq!(store.get_config(), Ok(None));
-        let r0 = store.put_config(r#"{"Network":"10.244.0.0/16"}"#).expect("put");
-        assert_eq!(store.get_config(), Ok(Some(r#"{"Network":"10.244.0.0/16"}"#.to_owned())));
-
-        let a = store.acquire(net("10.244.1.0/24"), &attrs(1), TTL, t(0)).expect("free");
-        assert_eq!(a.expiration, t(100));
-        // Same key, other node: taken.
-        assert_eq!(
-            store.acquire(net("10.244.1.0/24"), &attrs(2), TTL, t(1)),
-            Err(StoreError::Taken {
-                subnet: net("10.244.1.0/24"),
-                held: net("10.244.1.0/24"),
-                holder: attrs(1).public_ip
-            })
-        );
-        // Overlapping key: taken too.
-        assert!(matches!(store.acquire(net("10.244.1.128/25"), &attrs(2), TTL, t(1)), Err(StoreError::Taken { .. })));
-        // Another node can neither renew nor release it.
-        assert!(matches!(store.renew(net("10.244.1.0/24"), &attrs(2), TTL, t(1)), Err(StoreError::Taken { .. })));
-        assert!(matches!(store.release(net("10.244.1.0/24"), attrs(2).public_ip, t(1)), Err(StoreError::Taken { .. })));
-
-        let b = store.acquire(net("10.244.2.0/24"), &attrs(2), TTL, t(10)).expect("free");
-        let snap = store.leases(t(50)).expect("leases");
-        assert_eq!(snap.leases, vec![a.clone(), b.clone()]);
-
-        // Renewal moves the expiration; the holder's renewal at 90 keeps it alive past 100.
-        let a2 = store.renew(net("10.244.1.0/24"), &attrs(1), TTL, t(90)).expect("own lease");
-        assert_eq!(a2.expiration, t(190));
-        // At 110, b (expiring at 110) has lapsed, a has not.
-        let snap = store.leases(t(110)).expect("leases");
-        assert_eq!(snap.leases, vec![a2.clone()]);
-        // The lapsed subnet is free for another node.
-        let b3 = store.acquire(net("10.244.2.0/24"), &attrs(3), TTL, t(111)).expect("lapsed is free");
-
-        // Release, and releasing again is fine.
-        store.release(net("10.244.1.0/24"), attrs(1).public_ip, t(120)).expect("own");
-        store.release(net("10.244.1.0/24"), attrs(1).public_ip, t(120)).expect("idempotent");
-        assert_eq!(store.leases(t(120)).expect("leases").leases, vec![b3.clone()]);
-
-        // The history, in order.
-        let Ok(Watch::Events { events, revision }) = store.watch(r0, t(120)) else {
-            panic!("history kept");
-        };
-        let seen: Vec<(EventKind, Ipv4Net, u8)> =
-            events.iter().map(|e| (e.kind, e.lease.subnet, e.lease.attrs.public_ip.octets()[3])).collect();
-        assert_eq!(
-            seen,
-            vec![
-                (EventKind::Added, net("10.244.1.0/24"), 1),
-                (EventKind::Added, net("10.244.2.0/24"), 2),
-                (EventKind::Added, net("10.244.1.0/24"), 1),
-                (EventKind::Removed, net("10.244.2.0/24"), 2),
-                (EventKind::Added, net("10.244.2.0/24"), 3),
-                (EventKind::Removed, net("10.244.1.0/24"), 1),
-            ]
-        );
-        assert!(events.windows(2).all(|w| w[0].revision + 1 == w[1].revision));
-        assert_eq!(events.last().map(|e| e.revision), Some(revision));
-        assert_eq!(store.watch(revision, t(120)), Ok(Watch::Events { events: vec![], revision }));
-        // Watching from the start sees the same (the config put made no lease event, and nothing was dropped).
-        assert!(matches!(store.watch(0, t(120)), Ok(Watch::Events { events: ref e, .. }) if e.len() == 6));
-        assert_eq!(store.leases(t(120)).map(|s| s.revision), Ok(revision));
-    }
-
-    /// `store` has no leases, keeps exactly 2 events, and nothing else writes to it meanwhile.
-    pub(crate) fn compaction(store: &dyn LeaseStore) {
-        // A fresh in-process store starts at revision 0, a fresh etcd at 1.
-        let base = store.leases(t(0)).expect("leases").revision;
-        for i in 0..4u8 {
-            store.acquire(net(&format!("10.0.{i}.0/24")), &attrs(i), TTL, t(0)).expect("free");
-        }
-        // Revisions base+1..=base+4; events 3 and 4 kept, so watching from 2 misses nothing and from 1 misses event 2.
-        assert!(matches!(
-            store.watch(base + 2, t(0)),
-            Ok(Watch::Events { ref events, revision }) if events.len() == 2 && revision == base + 4
-        ));
-        match store.watch(base + 1, t(0)) {
-            Ok(Watch::Reset(snap)) => {
-                assert_eq!(snap.revision, base + 4);
-                assert_eq!(snap.leases.len(), 4);
-            }
-            other => panic!("expected a reset, got {other:?}"),
-        }
-    }
-}
+pub(crate) mod conformance;
 
 #[cfg(test)]
-mod tests {
-    use super::conformance::*;
-    use super::*;
-
-    #[test]
-    fn memory_store_conformance() {
-        basic(&MemoryStore::new());
-        compaction(&MemoryStore::with_history(2));
-    }
-
-    #[test]
-    fn racing_threads_never_share_a_subnet() {
-        let store = MemoryStore::new();
-        let subnets: Vec<Ipv4Net> = (0..8u8).map(|i| net(&format!("10.1.{i}.0/24"))).collect();
-        let winners: Vec<Vec<Ipv4Net>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (1..=6u8)
-                .map(|node| {
-                    let store = store.clone();
-                    let subnets = subnets.clone();
-                    s.spawn(move || {
-                        subnets
-                            .iter()
-                            .filter(|sn| store.acquire(**sn, &attrs(node), Duration::from_secs(60), t(0)).is_ok())
-                            .copied()
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("no panic")).collect()
-        });
-        let mut all: Vec<Ipv4Net> = winners.into_iter().flatten().collect();
-        all.sort();
-        assert_eq!(all, subnets, "each subnet won exactly once");
-    }
-}
+pub(crate) mod tests;

@@ -6,6 +6,7 @@
 
 #![cfg(feature = "etcd")]
 
+mod etcd_common;
 mod etcd_harness;
 
 use core::net::Ipv4Addr;
@@ -13,127 +14,13 @@ use core::time::Duration;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use etcd_client::{Client, GetOptions, PutOptions};
+use etcd_common::*;
 use etcd_harness::Etcd;
 use ipnet::Ipv4Net;
 use tweed_control::alloc::SubnetManager;
 use tweed_control::config::{BackendType, NetworkConfig};
-use tweed_control::etcd_store::{EtcdOptions, EtcdStore};
-use tweed_control::lease::{DEFAULT_PREFIX, LeaseAttrs, VxlanData};
+use tweed_control::lease::{LeaseAttrs, VxlanData};
 use tweed_control::store::{Event, EventKind, LeaseStore, StoreError, Watch};
-
-const FLANNEL_CONFIG: &str = r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#;
-/// What flannel writes for a vxlan node (its `LeaseAttrs`, as Go's encoding/json renders it).
-const FLANNEL_LEASE: &str =
-    r#"{"PublicIP":"192.168.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:2a:5b:7c:11:01"}}"#;
-
-fn options() -> EtcdOptions {
-    EtcdOptions {
-        connect_timeout: Duration::from_secs(1),
-        request_timeout: Duration::from_secs(2),
-        ..EtcdOptions::default()
-    }
-}
-
-fn store(etcd: &Etcd) -> EtcdStore {
-    EtcdStore::connect(&etcd.endpoints(), DEFAULT_PREFIX, options()).expect("etcd answers")
-}
-
-fn node(last: u8) -> LeaseAttrs {
-    LeaseAttrs::vxlan(
-        Ipv4Addr::new(192, 168, 0, last),
-        VxlanData { vni: 1, vtep_mac: format!("0e:2a:5b:7c:11:{last:02x}").parse().expect("mac literal") },
-    )
-}
-
-fn net(s: &str) -> Ipv4Net {
-    s.parse().expect("test literal")
-}
-
-/// A raw etcd client on its own runtime, to look at and write keys the way etcdctl or flannel would.
-struct Raw {
-    rt: tokio::runtime::Runtime,
-    client: Client,
-}
-
-impl Raw {
-    fn new(etcd: &Etcd) -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let client = rt.block_on(Client::connect(etcd.endpoints(), None)).expect("raw client");
-        Self { rt, client }
-    }
-
-    /// The value and the etcd lease id of `key`.
-    fn get(&self, key: &str) -> Option<(String, i64)> {
-        let mut c = self.client.clone();
-        let resp = self.rt.block_on(c.get(key, None)).expect("get");
-        resp.kvs().first().map(|kv| (kv.value_str().expect("utf-8").to_owned(), kv.lease()))
-    }
-
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        let mut c = self.client.clone();
-        let resp =
-            self.rt.block_on(c.get(prefix, Some(GetOptions::new().with_prefix().with_keys_only()))).expect("get");
-        resp.kvs().iter().map(|kv| kv.key_str().expect("utf-8").to_owned()).collect()
-    }
-
-    fn put(&self, key: &str, value: &str, ttl_secs: Option<i64>) {
-        let mut c = self.client.clone();
-        let lease = ttl_secs.map(|s| self.rt.block_on(c.lease_grant(s, None)).expect("grant").id());
-        self.rt.block_on(c.put(key, value, lease.map(|id| PutOptions::new().with_lease(id)))).expect("put");
-    }
-
-    fn ttl(&self, lease: i64) -> i64 {
-        let mut c = self.client.clone();
-        self.rt.block_on(c.lease_time_to_live(lease, None)).expect("ttl").ttl()
-    }
-
-    fn compact_now(&self) -> i64 {
-        let mut c = self.client.clone();
-        let rev = self.rt.block_on(c.get("x", None)).expect("get").header().expect("header").revision();
-        self.rt.block_on(c.compact(rev, None)).expect("compact");
-        rev
-    }
-}
-
-/// The wall clock to the millisecond, the precision the stores keep expirations in.
-fn now_ms() -> SystemTime {
-    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("after 1970");
-    SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(since.as_millis()).expect("fits"))
-}
-
-/// Polls `cond` every 100 ms until it holds or `limit` passes.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    cond()
-}
-
-/// `s.watch(since, now)`, asked again while it fails for up to 10 s: a store's watch task may be reconnecting (after
-/// an etcd restart, or a compaction that cancelled its stream), and until it has caught up, `watch` gives up after
-/// the request timeout.
-fn watch_eventually(s: &EtcdStore, since: u64, now: SystemTime) -> Watch {
-    let mut last = None;
-    let caught_up = eventually(Duration::from_secs(10), || match s.watch(since, now) {
-        Ok(w) => {
-            last = Some(Ok(w));
-            true
-        }
-        Err(e) => {
-            last = Some(Err(e));
-            false
-        }
-    });
-    match last {
-        Some(Ok(w)) if caught_up => w,
-        other => panic!("the watch did not catch up within 10 s: {other:?}"),
-    }
-}
 
 #[test]
 fn config_round_trip_and_a_hand_written_flannel_config() {
@@ -366,9 +253,9 @@ fn etcd_restart_loses_nothing_and_the_same_store_works_again() {
     let Watch::Events { events, .. } = watch_eventually(&s, before.revision, now) else { panic!("history kept") };
     let seen: Vec<(EventKind, Ipv4Net)> = events.iter().map(|e| (e.kind, e.lease.subnet)).collect();
     assert_eq!(seen, vec![(EventKind::Added, c.subnet), (EventKind::Added, a.subnet)]);
-    // A new store after the restart sees the whole history too.
-    let Watch::Events { events, .. } = watch_eventually(&store(&etcd), 0, now) else { panic!("history kept") };
-    assert_eq!(events.len(), 4);
+    // A new store keeps the history from when it connected: asked from before, it gives every lease instead.
+    let Watch::Reset(snap) = watch_eventually(&store(&etcd), 0, now) else { panic!("older than the store") };
+    assert_eq!(snap.leases.len(), 3);
 }
 
 #[test]
@@ -405,6 +292,7 @@ fn watch_from_a_compacted_revision_resets() {
         }
         other => panic!("expected a reset, got {other:?}"),
     }
-    // From the compaction revision itself on, nothing is missing.
-    assert!(matches!(watch_eventually(&late, u64::try_from(compacted).expect("positive"), now), Watch::Events { .. }));
+    // The store that watched all along misses nothing from the compaction revision on either.
+    let compacted = u64::try_from(compacted).expect("positive");
+    assert!(matches!(watch_eventually(&s, compacted, now), Watch::Events { ref events, .. } if events.len() == 2));
 }

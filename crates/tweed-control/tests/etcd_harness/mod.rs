@@ -24,6 +24,9 @@ pub struct Etcd {
     dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
+    /// The member's name, and etcd's `--initial-cluster` (this member alone, or every member of a [`Cluster`]).
+    name: String,
+    initial_cluster: String,
 }
 
 /// Why an etcd did not come up.
@@ -83,8 +86,8 @@ impl Etcd {
         for _ in 0..ATTEMPTS {
             let (client_port, peer_port) = free_ports();
             // A fresh data dir too: a half-started etcd may have written its old ports into the last one.
-            let dir = tempfile::tempdir().expect("tempdir");
-            let mut etcd = Self { child: None, dir, client_port, peer_port };
+            let mut etcd = Self::member("tweed-test", client_port, peer_port);
+            etcd.initial_cluster = format!("tweed-test=http://127.0.0.1:{peer_port}");
             match etcd.spawn() {
                 Ok(()) => return Some(etcd),
                 // Dropping `etcd` kills it and deletes its dir.
@@ -93,6 +96,11 @@ impl Etcd {
             }
         }
         panic!("etcd did not start in {ATTEMPTS} tries on fresh ports; the last one's log:\n{last}");
+    }
+
+    fn member(name: &str, client_port: u16, peer_port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self { child: None, dir, client_port, peer_port, name: name.to_owned(), initial_cluster: String::new() }
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -134,25 +142,41 @@ impl Etcd {
         }
     }
 
+    /// Kills the server and deletes its data: started again, it is a new etcd on the same ports, its revisions
+    /// from 1 (an etcd restored from an old backup, as far as a client can tell).
+    pub fn wipe_and_restart(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(self.dir.path().join("data")).expect("remove the data dir");
+        self.restart();
+    }
+
     /// Runs etcd on this harness's ports and data dir, and waits until it answers.
     fn spawn(&mut self) -> Result<(), Failure> {
+        self.launch();
+        self.wait_healthy()
+    }
+
+    /// Runs etcd on this harness's ports and data dir.
+    fn launch(&mut self) {
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.log_path()).expect("log file");
         let child = Command::new("etcd")
-            .arg("--name=tweed-test")
+            .arg(format!("--name={}", self.name))
             .arg(format!("--data-dir={}", self.dir.path().join("data").display()))
             .arg(format!("--listen-client-urls={}", self.endpoint()))
             .arg(format!("--advertise-client-urls={}", self.endpoint()))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=tweed-test={peer}"))
+            .arg(format!("--initial-cluster={}", self.initial_cluster))
+            // Short elections, so a cluster that lost its leader settles within a second or two.
+            .arg("--heartbeat-interval=100")
+            .arg("--election-timeout=1000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawning etcd");
         self.child = Some(child);
-        self.wait_healthy()
     }
 
     fn log_path(&self) -> std::path::PathBuf {
@@ -183,6 +207,35 @@ impl Etcd {
         Err(Failure::Retry(format!("etcd did not become healthy within 15 s:\n{log}")))
     }
 
+    /// How many calls of gRPC method `method` (`Range`, `LeaseTimeToLive`, …) this member has answered, from its
+    /// `/metrics`.
+    pub fn rpc_count(&self, method: &str) -> u64 {
+        let body = self.http_get("/metrics");
+        let needle = format!("grpc_method=\"{method}\"");
+        body.lines()
+            .filter(|l| l.starts_with("grpc_server_handled_total{") && l.contains(&needle))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    }
+
+    fn http_get(&self, path: &str) -> String {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.client_port)) else { return String::new() };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", self.client_port);
+        if s.write_all(req.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body
+    }
+
+    /// The process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// This harness's etcd listens on the client port, and its `/health` says true.
     fn healthy(&self) -> bool {
         let Some(child) = self.child.as_ref() else { return false };
@@ -198,6 +251,66 @@ impl Etcd {
         let mut body = String::new();
         let _ = s.read_to_string(&mut body);
         body.contains("\"health\":\"true\"")
+    }
+}
+
+/// Three etcd members on loopback forming one cluster.
+pub struct Cluster {
+    pub members: Vec<Etcd>,
+}
+
+impl Cluster {
+    /// Starts a fresh three-member cluster and waits until every member answers; `None` without an etcd binary.
+    pub fn start() -> Option<Self> {
+        if !available() {
+            return None;
+        }
+        let mut last = String::new();
+        for _ in 0..ATTEMPTS {
+            let ports: Vec<(u16, u16)> = {
+                // Every listener lives until all six ports are chosen.
+                let bind = || TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+                let held: Vec<TcpListener> = (0..6).map(|_| bind()).collect();
+                let port = |i: usize| held[i].local_addr().expect("bound").port();
+                (0..3).map(|i| (port(2 * i), port(2 * i + 1))).collect()
+            };
+            let initial = ports
+                .iter()
+                .enumerate()
+                .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut members: Vec<Etcd> = ports
+                .iter()
+                .enumerate()
+                .map(|(i, &(client, peer))| {
+                    let mut m = Etcd::member(&format!("m{i}"), client, peer);
+                    m.initial_cluster.clone_from(&initial);
+                    m
+                })
+                .collect();
+            // All at once: a member is healthy only once a quorum is up.
+            members.iter_mut().for_each(Etcd::launch);
+            let mut failed = None;
+            for m in &mut members {
+                match m.wait_healthy() {
+                    Ok(()) => {}
+                    Err(Failure::Retry(log)) => failed = Some(log),
+                    Err(Failure::Fatal(log)) => panic!("etcd member did not start:\n{log}"),
+                }
+            }
+            match failed {
+                None => return Some(Self { members }),
+                // Dropping `members` kills them and deletes their dirs.
+                Some(log) => last = log,
+            }
+        }
+        panic!("the etcd cluster did not start in {ATTEMPTS} tries; the last log:\n{last}");
+    }
+
+    /// Every member's endpoint.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(Etcd::endpoint).collect()
     }
 }
 
