@@ -36,6 +36,7 @@ use tweed_wire::ethernet::MacAddr;
 
 mod links;
 mod process;
+pub mod raw;
 mod traffic;
 
 // Each test file uses a part of the harness; the rest of these re-exports is unused there.

@@ -1,0 +1,170 @@
+//! Agents for the end-to-end tests of hostile and busy pods: their files, starting and stopping them, their
+//! counters (printed on SIGUSR1).
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::common::netns::{self, NetNs, Pod, Process, node_ip, subnet, vtep_mac};
+
+/// The `tweed` binary under test.
+pub const TWEED: &str = env!("CARGO_BIN_EXE_tweed");
+
+/// How long ARP, FDB learning and an agent's start may take before a first ping gets through.
+pub const WARM_UP: Duration = Duration::from_secs(10);
+
+/// A TAP pod port in an agent's file: the TAP `tap` the agent creates in `ns`, with MTU `mtu` (left out: the
+/// agent's default).
+pub struct TapPort<'a> {
+    /// The namespace the TAP goes to.
+    pub ns: &'a NetNs,
+    /// The TAP's name there.
+    pub tap: String,
+    /// Its MTU.
+    pub mtu: Option<u32>,
+}
+
+impl<'a> TapPort<'a> {
+    /// `eth0` of a pod, MTU `mtu`.
+    pub fn pod(pod: &'a Pod, mtu: Option<u32>) -> Self {
+        Self { ns: &pod.ns, tap: "eth0".to_owned(), mtu }
+    }
+}
+
+/// Node `i`'s vxlan agent file, peered with node `j` (underlay MTU 1500); `extra` is appended (a `[host]`).
+pub fn agent_toml(i: u8, j: u8, pods: &[TapPort<'_>], extra: &str) -> String {
+    let mut t = format!(
+        "[node]\npod_subnet = \"{}\"\n[node.underlay]\nnode_ip = \"{}\"\nmtu = 1500\n[node.backend]\n\
+         type = \"vxlan\"\nvtep_mac = \"{}\"\n[[node.peers]]\nsubnet = \"{}\"\nnode_ip = \"{}\"\nvtep_mac = \"{}\"\n\
+         [underlay]\ninterface = \"eth0\"\n",
+        subnet(i),
+        node_ip(i),
+        vtep_mac(i),
+        subnet(j),
+        node_ip(j),
+        vtep_mac(j),
+    );
+    for p in pods {
+        writeln!(t, "[[pods]]\ntap = \"{}\"\nnetns = \"{}\"", p.tap, p.ns.name()).unwrap();
+        if let Some(mtu) = p.mtu {
+            writeln!(t, "mtu = {mtu}").unwrap();
+        }
+    }
+    t.push_str(extra);
+    t
+}
+
+/// A running agent and its file (deleted with it).
+pub struct Agent {
+    /// The process.
+    pub process: Process,
+    _file: tempfile::TempPath,
+}
+
+/// Starts `tweed agent` with `toml` inside `node`, and waits until it runs (`within`: many pods take longer).
+pub fn start_agent(node: &NetNs, label: &str, toml: &str, within: Duration) -> Agent {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
+    let path = file.into_temp_path();
+    let config = path.to_str().unwrap().to_owned();
+    let mut process = node.spawn(label, &[TWEED, "agent", "--config", &config]).unwrap();
+    process.wait_for_log("agent running", within).unwrap_or_else(|e| panic!("{label}: {e}"));
+    Agent { process, _file: path }
+}
+
+impl Agent {
+    /// Stops it with SIGTERM: it must exit 0.
+    pub fn stop(mut self) {
+        let status = self.process.stop(Duration::from_secs(5));
+        assert!(status.success(), "agent exited with {status}: {}", self.process.log());
+    }
+
+    /// Asserts that it still runs.
+    pub fn assert_alive(&mut self) {
+        assert!(self.process.exited().is_none(), "the agent died: {}", self.process.log());
+    }
+
+    /// Its counters now (SIGUSR1, then the new `counters` line of its log): the driver's (`rx_pod`, …), the
+    /// node's (`to_peer`, …) and every non-zero drop reason by name.
+    pub fn counters(&mut self) -> Counters {
+        let lines = |log: &str| log.lines().filter(|l| l.contains(" counters")).count();
+        let before = lines(&self.process.log());
+        assert!(self.process.signal(libc::SIGUSR1), "the agent is gone: {}", self.process.log());
+        let log = netns::wait_for("the agent's counters", Duration::from_secs(5), || {
+            let log = self.process.log();
+            (lines(&log) > before).then_some(log)
+        })
+        .unwrap_or_else(|e| panic!("{e}: {}", self.process.log()));
+        let line = log.lines().filter(|l| l.contains(" counters")).nth(before).unwrap();
+        Counters::parse(line)
+    }
+}
+
+/// An agent's counters, by name.
+#[derive(Clone, Debug, Default)]
+pub struct Counters(pub BTreeMap<String, u64>);
+
+/// The driver's and node's counter names that are not drop reasons.
+const NOT_DROPS: [&str; 9] = [
+    "rx_pod",
+    "tx_pod",
+    "rx_underlay",
+    "tx_underlay",
+    "tx_dropped",
+    "coalesced_writes",
+    "to_peer",
+    "from_peer",
+    "switched",
+];
+
+impl Counters {
+    /// Reads `name=value` pairs from a `counters` log line (`drops=a=1 b=2` included).
+    pub fn parse(line: &str) -> Self {
+        let mut map = BTreeMap::new();
+        for word in line.split_whitespace() {
+            let word = word.strip_prefix("drops=").unwrap_or(word);
+            let word = word.trim_matches('"');
+            if let Some((k, v)) = word.split_once('=')
+                && let Ok(v) = v.parse()
+            {
+                map.insert(k.to_owned(), v);
+            }
+        }
+        Self(map)
+    }
+
+    /// One counter (0 when absent).
+    pub fn get(&self, name: &str) -> u64 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+
+    /// Every drop reason's count summed.
+    pub fn total_drops(&self) -> u64 {
+        self.0.iter().filter(|(k, _)| !NOT_DROPS.contains(&k.as_str())).map(|(_, v)| v).sum()
+    }
+
+    /// The drop reasons that grew since `before`, with how much.
+    pub fn drops_since(&self, before: &Self) -> BTreeMap<String, u64> {
+        self.0
+            .iter()
+            .filter(|(k, _)| !NOT_DROPS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.saturating_sub(before.get(k))))
+            .filter(|(_, v)| *v > 0)
+            .collect()
+    }
+}
+
+/// Sets up `eth0` of a pod whose TAP the agent made: waits for it, configures it.
+pub fn wait_pods(pods: &[&Pod]) {
+    for p in pods {
+        p.wait_eth0(Duration::from_secs(10)).unwrap_or_else(|e| panic!("{}: {e}", p.ns.name()));
+    }
+}
+
+/// Switches IPv6 off in `ns` (before its links come up), so that its pods send nothing of their own.
+pub fn quiet_ipv6(ns: &NetNs) {
+    for scope in ["all", "default"] {
+        ns.sysctl(&format!("net.ipv6.conf.{scope}.disable_ipv6"), "1").unwrap();
+    }
+}
