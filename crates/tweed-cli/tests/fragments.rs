@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::netns::raw::{self, RawSocket, Udp};
 use common::netns::{self, Pod, ping, ping_until_ok, underlay_pair};
 use tweed_wire::ethernet::MacAddr;
-use world::{TapPort, WARM_UP, agent_toml, quiet_ipv6, start_agent, wait_pods};
+use world::{TapPort, WARM_UP, agent_toml, one_at_a_time, quiet_ipv6, start_agent, wait_pods};
 
 /// The gateway's MAC on node 1 (the MAC-from-IP of `10.244.1.1`).
 const GW_MAC: MacAddr = MacAddr::new(0x0a, 0x58, 10, 244, 1, 1);
@@ -25,6 +25,7 @@ const GW_MAC: MacAddr = MacAddr::new(0x0a, 0x58, 10, 244, 1, 1);
 #[test]
 fn big_ping_without_df_crosses_vxlan() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let _serial = one_at_a_time();
     let nodes = underlay_pair(1500).unwrap();
     let pods: Vec<[Pod; 2]> = (1..=2).map(|i| [Pod::new(i, 2).unwrap(), Pod::new(i, 3).unwrap()]).collect();
     let agents: Vec<_> = (1..=2u8)
@@ -54,6 +55,7 @@ fn big_ping_without_df_crosses_vxlan() {
 #[test]
 fn ttl_flood_leaves_frag_needed_to_others() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let _serial = one_at_a_time();
     let nodes = underlay_pair(1500).unwrap();
     let flooder = Pod::new(1, 2).unwrap().with_mtu(1500);
     let prober = Pod::new(1, 3).unwrap().with_mtu(1500);

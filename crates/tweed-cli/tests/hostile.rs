@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::netns::raw::{self, RawSocket, Rng, Udp};
 use common::netns::{NetNs, Pod, gateway, node_ip, ping, ping_until_ok, underlay_pair};
 use tweed_wire::ethernet::MacAddr;
-use world::{Agent, TapPort, WARM_UP, agent_toml, quiet_ipv6, start_agent, wait_pods};
+use world::{Agent, TapPort, WARM_UP, agent_toml, one_at_a_time, quiet_ipv6, start_agent, wait_pods};
 
 /// The gateway's MAC on node 1 (the MAC-from-IP of `10.244.1.1`).
 const GW_MAC: MacAddr = MacAddr::new(0x0a, 0x58, 10, 244, 1, 1);
@@ -119,6 +119,7 @@ fn send_paced(
 #[test]
 fn arp_flood_leaves_room_for_a_new_pod() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let _serial = one_at_a_time();
     let w = World::new(&[2, 3, 5]);
     let mut agents = w.start(&[5], "");
     let (attacker, old, new) = (w.pod(2), w.pod(3), w.pod(5));
@@ -176,6 +177,7 @@ fn claims(mac: MacAddr, ip: Ipv4Addr, gw: Ipv4Addr) -> Vec<Vec<u8>> {
 #[test]
 fn arp_claim_of_another_pods_ip_takes_nothing() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let _serial = one_at_a_time();
     let w = World::new(&[2, 3]);
     let agents = w.start(&[], "");
     let (attacker, victim) = (w.pod(2), w.pod(3));
@@ -219,6 +221,7 @@ fn arp_claim_of_another_pods_ip_takes_nothing() {
 #[test]
 fn arp_claim_of_the_gateway_is_not_flooded() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let _serial = one_at_a_time();
     let w = World::new(&[2, 3]);
     let agents = w.start(&[], "");
     let (attacker, other) = (w.pod(2), w.pod(3));
@@ -261,6 +264,7 @@ fn arp_claim_of_the_gateway_is_not_flooded() {
 #[test]
 fn mac_flood_leaves_others_reachable_and_unflooded() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let _serial = one_at_a_time();
     let w = World::new(&[2, 3, 4, 5]);
     let mut agents = w.start(&[5], "");
     let (attacker, b, c, new) = (w.pod(2), w.pod(3), w.pod(4), w.pod(5));
@@ -319,6 +323,7 @@ fn mac_flood_leaves_others_reachable_and_unflooded() {
 #[test]
 fn spoofed_sources_are_dropped_and_counted() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let _serial = one_at_a_time();
     let w = World::new(&[2, 3, 4]);
     let mut agents = w.start(&[], "[host]\ntun = \"tweed0\"\n");
     let (attacker, dst, other) = (w.pod(2), w.pod(3), w.pod(4));

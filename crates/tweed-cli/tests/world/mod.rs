@@ -74,9 +74,14 @@ pub fn start_agent(node: &NetNs, label: &str, toml: &str, within: Duration) -> A
 }
 
 impl Agent {
-    /// Stops it with SIGTERM: it must exit 0.
-    pub fn stop(mut self) {
-        let status = self.process.stop(Duration::from_secs(5));
+    /// Stops it with SIGTERM: it must exit 0 within 5 s.
+    pub fn stop(self) {
+        self.stop_within(Duration::from_secs(5));
+    }
+
+    /// Stops it with SIGTERM: it must exit 0 within `grace` (deleting a TAP takes the kernel some 20 ms).
+    pub fn stop_within(mut self, grace: Duration) {
+        let status = self.process.stop(grace);
         assert!(status.success(), "agent exited with {status}: {}", self.process.log());
     }
 
@@ -167,4 +172,11 @@ pub fn quiet_ipv6(ns: &NetNs) {
     for scope in ["all", "default"] {
         ns.sysctl(&format!("net.ipv6.conf.{scope}.disable_ipv6"), "1").unwrap();
     }
+}
+
+/// Held by each test of a file for its whole run: floods and blasts take both CPUs of a small machine, and a
+/// test beside one would measure the machine rather than the agent.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
