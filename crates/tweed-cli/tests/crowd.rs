@@ -52,7 +52,7 @@ fn two_hundred_pods_the_last_pings_across_nodes() {
 
 /// Node 1 has four pods that blast UDP (iperf3 `-b 0`, 1400-byte datagrams) at a sink pod of the same node, on
 /// the ports before a fifth pod's; once the blast is under way, the fifth pod pings the pod of node 2 (eight of
-/// ten answered) and runs TCP both ways with it (at least 256 KiB each way in 2 s).
+/// ten answered) and runs TCP both ways with it (more than 1 MiB each way in 2 s; a fair agent gives it several).
 #[test]
 fn busy_pods_leave_room_for_a_fifth() {
     skip_unless!(Root, Netns, Veth, Tun, Ping, Iperf3);
@@ -114,7 +114,7 @@ fn busy_pods_leave_room_for_a_fifth() {
     for (run, dir) in tcp.into_iter().zip(["forward", "reverse"]) {
         let run = run.unwrap_or_else(|e| panic!("the fifth pod's TCP {dir} during the blast: {e}"));
         eprintln!("TCP {dir} during the blast: {:.3} Gbit/s", run.received_gbps);
-        assert!(run.received_bytes > 256 << 10, "TCP {dir} during the blast: only {} bytes", run.received_bytes);
+        assert!(run.received_bytes > 1 << 20, "TCP {dir} during the blast: only {} bytes", run.received_bytes);
     }
     agent1.stop();
     agent2.stop();

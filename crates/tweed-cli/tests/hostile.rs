@@ -83,7 +83,7 @@ impl World {
 }
 
 /// Sends `frames` from `sock`, at most `window` ahead of the frames `done` says were handled; a window that
-/// makes no progress for 50 ms is let go (a node that answers nothing still gets every frame, paced). Returns
+/// makes no progress for 100 ms is let go (a node that answers nothing still gets every frame, paced). Returns
 /// how many were sent.
 fn send_paced(
     sock: &RawSocket,
@@ -101,7 +101,7 @@ fn send_paced(
             if now > last {
                 last = now;
                 stalled = Instant::now();
-            } else if stalled.elapsed() > Duration::from_millis(50) {
+            } else if stalled.elapsed() > Duration::from_millis(100) {
                 credit += window;
             }
         }
@@ -151,7 +151,8 @@ fn arp_flood_leaves_room_for_a_new_pod() {
         "ARP flood: {sent} sent, {replies} answered, {read} read by the agent; drops {:?}",
         after.drops_since(&before)
     );
-    assert!(read >= 12_000, "the agent read only {read} of the flood's {sent} frames: the test proves nothing");
+    // More than the node's whole ARP table (8,191) reached it, or the test proves nothing.
+    assert!(read > 9_000, "the agent read only {read} of the flood's {sent} frames");
 
     wait_pods(&[new]);
     w.reach(&w.far, new, "a pod that came after the ARP flood");
