@@ -29,8 +29,9 @@ fn two_hundred_pods_the_last_pings_across_nodes() {
     for p in [&last, &far] {
         quiet_ipv6(&p.ns);
     }
-    let mut ports: Vec<TapPort<'_>> =
-        (1..200).map(|i| TapPort { ns: &crowd, tap: format!("t{i}"), mtu: Some(1450) }).collect();
+    let mut ports: Vec<TapPort<'_>> = (1..200)
+        .map(|i| TapPort { ns: &crowd, tap: format!("t{i}"), mtu: Some(1450), addresses: Vec::new() })
+        .collect();
     ports.push(TapPort::pod(&last, Some(1450)));
     let toml1 = agent_toml(1, 2, &ports, "");
     let agent1 = start_agent(&nodes[0], "agent1", &toml1, Duration::from_secs(60));

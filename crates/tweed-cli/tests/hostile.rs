@@ -317,14 +317,39 @@ fn mac_flood_leaves_others_reachable_and_unflooded() {
     agents.stop();
 }
 
-/// Finding 8: a pod sends UDP as another pod of its node, a pod of the other node, the gateway, the other node's
-/// underlay address and an address of nowhere, to a pod of its node (routed and switched), to the other node's
-/// pod and to the host (the gateway address, which the node hands to the host's TUN). Captures at each
-/// destination see none of it, but do see the pod's own packets sent afterwards; the agent counts a drop for each.
+/// Finding 8: a pod sends UDP as a pod of the other node, the gateway, the other node's underlay address and an
+/// address of nowhere (see [`spoof`]): none of it arrives, each is a counted drop.
 #[test]
 fn spoofed_sources_are_dropped_and_counted() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
     let _serial = one_at_a_time();
+    spoof(|_, gw| {
+        vec![
+            ("a remote pod", Ipv4Addr::new(10, 244, 2, 9)),
+            ("the gateway", gw),
+            ("the peer node", node_ip(2)),
+            ("nowhere", Ipv4Addr::new(198, 51, 100, 7)),
+        ]
+    });
+}
+
+/// Finding 8, port security (on by default in the agent, with the agent's files as they were): a pod sends UDP as
+/// another pod of its node and as an unused address of the pod subnet (see [`spoof`]): none of it arrives, each
+/// is a counted drop.
+#[test]
+fn port_security_drops_other_addresses_of_the_subnet() {
+    skip_unless!(Root, Netns, Veth, Tun, Ping);
+    let _serial = one_at_a_time();
+    spoof(|other, _| {
+        vec![("another local pod", other), ("an unused address of the pod subnet", Ipv4Addr::new(10, 244, 1, 77))]
+    });
+}
+
+/// Pod `.2` of node 1 sends ten UDP datagrams from each of the `sources` (given pod `.4`'s address and the
+/// gateway's), to pod `.3` of its node (routed and switched), to the other node's pod and to the host (the
+/// gateway's address, which the node hands to the host's TUN). Captures at each destination see none of it,
+/// but do see the pod's own packets sent afterwards; the agent counts a drop for each.
+fn spoof(sources: impl FnOnce(Ipv4Addr, Ipv4Addr) -> Vec<(&'static str, Ipv4Addr)>) {
     let w = World::new(&[2, 3, 4]);
     let mut agents = w.start(&[], "[host]\ntun = \"tweed0\"\n");
     let (attacker, dst, other) = (w.pod(2), w.pod(3), w.pod(4));
@@ -333,13 +358,7 @@ fn spoofed_sources_are_dropped_and_counted() {
     w.reach(other, dst, "before");
     w.reach(&w.far, dst, "before");
     let gw = gateway(1);
-    let sources = [
-        ("another local pod", other.ip()),
-        ("a remote pod", Ipv4Addr::new(10, 244, 2, 9)),
-        ("the gateway", gw),
-        ("the peer node", node_ip(2)),
-        ("nowhere", Ipv4Addr::new(198, 51, 100, 7)),
-    ];
+    let sources = sources(other.ip(), gw);
     // (what, destination MAC, destination IP, where to capture, interface)
     let dests: [(&str, MacAddr, Ipv4Addr, &NetNs, &str); 4] = [
         ("a local pod, routed", GW_MAC, dst.ip(), &dst.ns, "eth0"),
@@ -394,4 +413,17 @@ fn spoofed_sources_are_dropped_and_counted() {
     eprintln!("spoofing: {spoofed} packets, drops {:?}", after.drops_since(&before));
     w.reach(attacker, &w.far, "the attacker itself, after");
     agents.stop();
+}
+
+/// The agent's `counters` line as the tests read it: the drop reasons apart from the other counters.
+#[test]
+fn counters_line_parses() {
+    let line = "2026-12-06T07:32:10Z  INFO tweed::agent: counters rx_pod=242 tx_pod=75 rx_errors=0 unprocessed=2 \
+                to_peer=19 switched=37 drops=ipv4_version=1 pod_source_spoofed=160";
+    let c = world::Counters::parse(line);
+    assert_eq!((c.get("rx_pod"), c.get("unprocessed"), c.get("pod_source_spoofed")), (242, 2, 160));
+    assert_eq!(c.total_drops(), 161);
+    let before = world::Counters::parse("counters rx_pod=1 drops=ipv4_version=1");
+    assert_eq!(c.drops_since(&before).into_iter().collect::<Vec<_>>(), [("pod_source_spoofed".to_owned(), 160)]);
+    assert_eq!(world::Counters::parse("counters rx_pod=1 drops=").total_drops(), 0);
 }

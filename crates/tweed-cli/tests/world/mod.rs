@@ -23,12 +23,14 @@ pub struct TapPort<'a> {
     pub tap: String,
     /// Its MTU.
     pub mtu: Option<u32>,
+    /// The pod's own addresses (`addresses = […]`, for port security); left out of the file when empty.
+    pub addresses: Vec<std::net::Ipv4Addr>,
 }
 
 impl<'a> TapPort<'a> {
     /// `eth0` of a pod, MTU `mtu`.
     pub fn pod(pod: &'a Pod, mtu: Option<u32>) -> Self {
-        Self { ns: &pod.ns, tap: "eth0".to_owned(), mtu }
+        Self { ns: &pod.ns, tap: "eth0".to_owned(), mtu, addresses: Vec::new() }
     }
 }
 
@@ -49,6 +51,10 @@ pub fn agent_toml(i: u8, j: u8, pods: &[TapPort<'_>], extra: &str) -> String {
         writeln!(t, "[[pods]]\ntap = \"{}\"\nnetns = \"{}\"", p.tap, p.ns.name()).unwrap();
         if let Some(mtu) = p.mtu {
             writeln!(t, "mtu = {mtu}").unwrap();
+        }
+        if !p.addresses.is_empty() {
+            let list: Vec<String> = p.addresses.iter().map(|a| format!("\"{a}\"")).collect();
+            writeln!(t, "addresses = [{}]", list.join(", ")).unwrap();
         }
     }
     t.push_str(extra);
@@ -106,57 +112,52 @@ impl Agent {
     }
 }
 
-/// An agent's counters, by name.
+/// An agent's counters, by name: the driver's and the node's (`rx_pod`, `to_peer`, …), and apart, the non-zero
+/// drop reasons (the log line's last field, `drops=a=1 b=2`).
 #[derive(Clone, Debug, Default)]
-pub struct Counters(pub BTreeMap<String, u64>);
-
-/// The driver's and node's counter names that are not drop reasons.
-const NOT_DROPS: [&str; 9] = [
-    "rx_pod",
-    "tx_pod",
-    "rx_underlay",
-    "tx_underlay",
-    "tx_dropped",
-    "coalesced_writes",
-    "to_peer",
-    "from_peer",
-    "switched",
-];
+pub struct Counters {
+    /// The counters before `drops=`.
+    pub fields: BTreeMap<String, u64>,
+    /// The drop reasons.
+    pub drops: BTreeMap<String, u64>,
+}
 
 impl Counters {
-    /// Reads `name=value` pairs from a `counters` log line (`drops=a=1 b=2` included).
+    /// Reads a `counters` log line.
     pub fn parse(line: &str) -> Self {
-        let mut map = BTreeMap::new();
+        let mut c = Self::default();
+        let mut in_drops = false;
         for word in line.split_whitespace() {
-            let word = word.strip_prefix("drops=").unwrap_or(word);
-            let word = word.trim_matches('"');
-            if let Some((k, v)) = word.split_once('=')
+            let word = match word.strip_prefix("drops=") {
+                Some(rest) => {
+                    in_drops = true;
+                    rest
+                }
+                None => word,
+            };
+            if let Some((k, v)) = word.trim_matches('"').split_once('=')
                 && let Ok(v) = v.parse()
             {
+                let map = if in_drops { &mut c.drops } else { &mut c.fields };
                 map.insert(k.to_owned(), v);
             }
         }
-        Self(map)
+        c
     }
 
-    /// One counter (0 when absent).
+    /// One counter or drop reason (0 when absent).
     pub fn get(&self, name: &str) -> u64 {
-        self.0.get(name).copied().unwrap_or(0)
+        self.fields.get(name).or_else(|| self.drops.get(name)).copied().unwrap_or(0)
     }
 
     /// Every drop reason's count summed.
     pub fn total_drops(&self) -> u64 {
-        self.0.iter().filter(|(k, _)| !NOT_DROPS.contains(&k.as_str())).map(|(_, v)| v).sum()
+        self.drops.values().sum()
     }
 
     /// The drop reasons that grew since `before`, with how much.
     pub fn drops_since(&self, before: &Self) -> BTreeMap<String, u64> {
-        self.0
-            .iter()
-            .filter(|(k, _)| !NOT_DROPS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.saturating_sub(before.get(k))))
-            .filter(|(_, v)| *v > 0)
-            .collect()
+        self.drops.iter().map(|(k, v)| (k.clone(), v.saturating_sub(before.get(k)))).filter(|(_, v)| *v > 0).collect()
     }
 }
 
