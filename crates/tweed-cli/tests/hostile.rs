@@ -14,11 +14,11 @@ mod common;
 mod world;
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::netns::raw::{self, RawSocket, Rng, Udp};
-use common::netns::{NetNs, Pod, gateway, node_ip, ping, ping_until_ok, underlay_pair};
+use common::netns::{self, NetNs, Pod, gateway, node_ip, ping, ping_until_ok, underlay_pair};
 use tweed_wire::ethernet::MacAddr;
 use world::{Agent, TapPort, WARM_UP, agent_toml, one_at_a_time, quiet_ipv6, start_agent, wait_pods};
 
@@ -82,27 +82,26 @@ impl World {
     }
 }
 
-/// Sends `frames` from `sock`, at most `window` ahead of the frames `done` says were handled; a window that
-/// makes no progress for 100 ms is let go (a node that answers nothing still gets every frame, paced). Returns
-/// how many were sent.
+/// Sends `frames` from `sock`, at most `window` ahead of the frames `done` says were handled (`done(wait)` may
+/// wait that long for news); a window that makes no progress for 100 ms is let go (a node that answers nothing
+/// still gets every frame, paced). Returns how many were sent.
 fn send_paced(
     sock: &RawSocket,
     frames: impl Iterator<Item = Vec<u8>>,
     window: u64,
-    mut done: impl FnMut() -> u64,
+    mut done: impl FnMut(Duration) -> u64,
 ) -> u64 {
-    let mut sent = 0u64;
-    let mut credit = 0u64;
+    let (mut sent, mut acked, mut credit) = (0u64, 0u64, 0u64);
     for f in frames {
         let mut stalled = Instant::now();
-        let mut last = done();
-        while sent >= last + credit + window {
-            let now = done();
-            if now > last {
-                last = now;
+        while sent >= acked + credit + window {
+            let now = done(Duration::from_millis(5));
+            if now > acked {
+                acked = now;
                 stalled = Instant::now();
             } else if stalled.elapsed() > Duration::from_millis(100) {
                 credit += window;
+                stalled = Instant::now();
             }
         }
         while !sock.send(&f).unwrap() {
@@ -136,8 +135,10 @@ fn arp_flood_leaves_room_for_a_new_pod() {
     // The gateway's answers say how far the node got.
     let mut replies = 0u64;
     let mut buf = vec![0u8; 2048];
-    let sent = send_paced(&sock, frames, 256, || {
-        while let Some(n) = sock.recv(&mut buf, Duration::ZERO) {
+    let sent = send_paced(&sock, frames, 256, |wait| {
+        let mut wait = wait;
+        while let Some(n) = sock.recv(&mut buf, wait) {
+            wait = Duration::ZERO;
             let f = &buf[..n];
             if raw::src_mac(f) == Some(GW_MAC) && raw::arp_sender(f).is_some_and(|(_, ip)| ip == gw) {
                 replies += 1;
@@ -187,6 +188,7 @@ fn arp_claim_of_another_pods_ip_takes_nothing() {
     let sock = RawSocket::open(&attacker.ns, "eth0").unwrap();
     let frames = claims(attacker.mac(), victim.ip(), gateway(1));
     let stop = AtomicBool::new(false);
+    let rounds = AtomicU64::new(0);
     let (p, stolen) = std::thread::scope(|s| {
         let claimer = s.spawn(|| {
             let mut buf = vec![0u8; 65536];
@@ -195,6 +197,7 @@ fn arp_claim_of_another_pods_ip_takes_nothing() {
                 for f in &frames {
                     sock.send(f).unwrap();
                 }
+                rounds.fetch_add(1, Ordering::Relaxed);
                 let end = Instant::now() + Duration::from_millis(50);
                 while let Some(n) = sock.recv(&mut buf, end.saturating_duration_since(Instant::now())) {
                     let f = &buf[..n];
@@ -205,8 +208,9 @@ fn arp_claim_of_another_pods_ip_takes_nothing() {
             }
             stolen
         });
-        // The claims go out before the pings start.
-        std::thread::sleep(Duration::from_millis(200));
+        // A few rounds of claims go out before the pings start.
+        netns::wait_for("claims", Duration::from_secs(5), || (rounds.load(Ordering::Relaxed) >= 4).then_some(()))
+            .unwrap();
         let p = ping(&w.far.ns, victim.ip(), 10, &["-w", "6"]).unwrap();
         stop.store(true, Ordering::Relaxed);
         (p, claimer.join().unwrap())
