@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use common::netns::raw::{self, RawSocket, Rng, Udp};
 use common::netns::{self, NetNs, Pod, gateway, node_ip, ping, ping_until_ok, underlay_pair};
 use tweed_wire::ethernet::MacAddr;
-use world::{Agent, TapPort, WARM_UP, agent_toml, one_at_a_time, quiet_ipv6, start_agent, wait_pods};
+use world::{
+    Agent, TapPort, WARM_UP, agent_takes_pod_addresses, agent_toml, one_at_a_time, quiet_ipv6, start_agent, wait_pods,
+};
 
 /// The gateway's MAC on node 1 (the MAC-from-IP of `10.244.1.1`).
 const GW_MAC: MacAddr = MacAddr::new(0x0a, 0x58, 10, 244, 1, 1);
@@ -59,9 +61,20 @@ impl World {
     /// Starts both agents; the pods whose number is in `late` are left unconfigured (a pod that comes later: its
     /// TAP exists, it has said nothing yet). `extra1` goes to node 1's file.
     fn start(&self, late: &[u8], extra1: &str) -> Agents {
-        let ports: Vec<TapPort<'_>> = self.pods.iter().map(|p| TapPort::pod(p, Some(1450))).collect();
+        self.start_with(late, extra1, false)
+    }
+
+    /// [`start`](Self::start), and with `addresses`, each pod's address in its `[[pods]]` (when the agent takes
+    /// the field: see [`agent_takes_pod_addresses`]).
+    fn start_with(&self, late: &[u8], extra1: &str, addresses: bool) -> Agents {
+        let addresses = addresses && agent_takes_pod_addresses();
+        fn port(p: &Pod, addresses: bool) -> TapPort<'_> {
+            let own = if addresses { vec![p.ip()] } else { Vec::new() };
+            TapPort { addresses: own, ..TapPort::pod(p, Some(1450)) }
+        }
+        let ports: Vec<TapPort<'_>> = self.pods.iter().map(|p| port(p, addresses)).collect();
         let node1 = start_agent(&self.nodes[0], "agent1", &agent_toml(1, 2, &ports, extra1), WARM_UP);
-        let far = [TapPort::pod(&self.far, Some(1450))];
+        let far = [port(&self.far, addresses)];
         let node2 = start_agent(&self.nodes[1], "agent2", &agent_toml(2, 1, &far, ""), WARM_UP);
         let now: Vec<&Pod> = self.pods.iter().filter(|p| !late.contains(&p.ip().octets()[3])).collect();
         wait_pods(&now);
@@ -327,7 +340,7 @@ fn mac_flood_leaves_others_reachable_and_unflooded() {
 fn spoofed_sources_are_dropped_and_counted() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
     let _serial = one_at_a_time();
-    spoof(|_, gw| {
+    spoof(false, |_, gw| {
         vec![
             ("a remote pod", Ipv4Addr::new(10, 244, 2, 9)),
             ("the gateway", gw),
@@ -337,14 +350,15 @@ fn spoofed_sources_are_dropped_and_counted() {
     });
 }
 
-/// Finding 8, port security (on by default in the agent, with the agent's files as they were): a pod sends UDP as
-/// another pod of its node and as an unused address of the pod subnet (see [`spoof`]): none of it arrives, each
-/// is a counted drop.
+/// Finding 8, port security (on by default in the agent; it needs each pod's addresses in its `[[pods]]`, given
+/// here when the agent takes the field, and an agent from before runs as its files were written then): a pod
+/// sends UDP as another pod of its node and as an unused address of the pod subnet (see [`spoof`]): none of it
+/// arrives, each is a counted drop.
 #[test]
 fn port_security_drops_other_addresses_of_the_subnet() {
     skip_unless!(Root, Netns, Veth, Tun, Ping);
     let _serial = one_at_a_time();
-    spoof(|other, _| {
+    spoof(true, |other, _| {
         vec![("another local pod", other), ("an unused address of the pod subnet", Ipv4Addr::new(10, 244, 1, 77))]
     });
 }
@@ -353,9 +367,9 @@ fn port_security_drops_other_addresses_of_the_subnet() {
 /// gateway's), to pod `.3` of its node (routed and switched), to the other node's pod and to the host (the
 /// gateway's address, which the node hands to the host's TUN). Captures at each destination see none of it,
 /// but do see the pod's own packets sent afterwards; the agent counts a drop for each.
-fn spoof(sources: impl FnOnce(Ipv4Addr, Ipv4Addr) -> Vec<(&'static str, Ipv4Addr)>) {
+fn spoof(addresses: bool, sources: impl FnOnce(Ipv4Addr, Ipv4Addr) -> Vec<(&'static str, Ipv4Addr)>) {
     let w = World::new(&[2, 3, 4]);
-    let mut agents = w.start(&[], "[host]\ntun = \"tweed0\"\n");
+    let mut agents = w.start_with(&[], "[host]\ntun = \"tweed0\"\n", addresses);
     let (attacker, dst, other) = (w.pod(2), w.pod(3), w.pod(4));
     w.reach(attacker, &w.far, "before");
     w.reach(attacker, dst, "before");

@@ -181,3 +181,18 @@ pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Whether the agent takes a pod's own addresses (`[[pods]] addresses = […]`, which port security needs): asked
+/// once of `tweed agent --check`. An agent from before port security refuses the field.
+pub fn agent_takes_pod_addresses() -> bool {
+    static KNOWN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KNOWN.get_or_init(|| {
+        let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        let toml = "[node]\npod_subnet = \"10.244.1.0/24\"\n[node.underlay]\nnode_ip = \"192.168.0.1\"\n\
+                    node_mac = \"02:00:00:00:00:09\"\n[node.backend]\ntype = \"vxlan\"\nvtep_mac = \"02:00:00:00:00:01\"\n\
+                    [[pods]]\ntap = \"eth0\"\naddresses = [\"10.244.1.2\"]\n";
+        std::fs::write(file.path(), toml).unwrap();
+        let out = std::process::Command::new(TWEED).args(["agent", "--check", "--config"]).arg(file.path()).output();
+        out.is_ok_and(|o| o.status.success())
+    })
+}
