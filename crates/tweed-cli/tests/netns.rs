@@ -607,9 +607,9 @@ fn agents_follow_a_file_store() {
     agents_follow_the_store(three_node_underlay(), &store, 3, |_, _| {});
 }
 
-/// A network with room for one subnet. Node 1's agent is frozen (SIGSTOP) past its lease's TTL and node 2 takes
-/// the subnet; node 3 finds none and says so; thawed, node 1 finds its subnet taken and stops with an error (exit
-/// code 1) rather than carry on with pods numbered in another node's subnet, deleting its TAP.
+/// A network with room for one subnet. Node 1's agent is frozen (SIGSTOP) until its lease runs out and node 2
+/// takes the subnet; node 3 finds none and says so; thawed, node 1 finds its subnet taken and stops with an error
+/// (exit code 1) rather than carry on with pods numbered in another node's subnet, deleting its TAP.
 #[test]
 fn an_agent_whose_subnet_was_taken_stops() {
     skip_unless!(Root, Netns, Veth, Bridge, Tun, Ping);
@@ -627,8 +627,22 @@ fn an_agent_whose_subnet_was_taken_stops() {
     let subnet = leased_subnet(&mut first);
     assert_eq!(subnet, "10.244.5.0/24".parse().unwrap());
     assert!(first.signal(libc::SIGSTOP));
-    std::thread::sleep(Duration::from_secs(3));
-    let (mut second, _f2) = start_agent(&nodes[1], "agent2", &toml(2));
+    // Node 2 is refused ("out of subnets") until the frozen node's lease has run out: its TTL, and with a store
+    // that tolerates clock skew, up to a TTL more. It is started again until then.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (mut second, _f2) = loop {
+        let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(file.path(), toml(2)).unwrap();
+        let path = file.into_temp_path();
+        let mut agent = nodes[1].spawn("agent2", &[TWEED, "agent", "--config", path.to_str().unwrap()]).unwrap();
+        match agent.wait_for_log("agent running", Duration::from_secs(10)) {
+            Ok(()) => break (agent, path),
+            Err(_) if agent.log().contains("out of subnets") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Err(e) => panic!("agent2: {e}"),
+        }
+    };
     assert_eq!(leased_subnet(&mut second), subnet);
     let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     std::fs::write(file.path(), toml(3)).unwrap();

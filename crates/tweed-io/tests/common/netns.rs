@@ -1,5 +1,5 @@
 //! A world of Linux network namespaces for integration tests: namespaces, veth pairs, pods, kernel flannel nodes,
-//! spawned processes, `ping` and `iperf3`.
+//! spawned processes, `ping` and `iperf3`, and frames crafted and captured inside a namespace ([`raw`]).
 //!
 //! What it promises:
 //! - Everything it creates is owned by a guard that deletes it on drop, also when the test panics: a [`NetNs`]
@@ -36,6 +36,7 @@ use tweed_wire::ethernet::MacAddr;
 
 mod links;
 mod process;
+pub mod raw;
 mod traffic;
 
 // Each test file uses a part of the harness; the rest of these re-exports is unused there.
