@@ -16,6 +16,23 @@ use std::error::Error;
 /// Runs the switch for `seconds`; `None` without the privilege to create TAPs.
 #[cfg(target_os = "linux")]
 pub(crate) fn run(seconds: f64) -> Result<Option<tweed::switch::Counters>, Box<dyn Error>> {
+    run_until(None, |switching| switching.as_secs_f64() >= seconds)
+}
+
+/// The name of TAP `i` (0, 1 or 2).
+#[cfg(target_os = "linux")]
+pub(crate) fn tap_name(i: u16) -> String {
+    format!("tws{}-{i}", std::process::id() % 10_000_000)
+}
+
+/// Runs the switch with its TAPs in `netns` (a name under `/var/run/netns` or a path; `None`: this process's)
+/// until `done(time since the TAPs came up)` says so (asked between rounds); `None` without the privilege to
+/// create TAPs.
+#[cfg(target_os = "linux")]
+pub(crate) fn run_until(
+    netns: Option<&std::path::Path>,
+    mut done: impl FnMut(std::time::Duration) -> bool,
+) -> Result<Option<tweed::switch::Counters>, Box<dyn Error>> {
     use std::time::{Duration, Instant as Clock};
     use tweed::io::{Device, DeviceKind, DeviceOptions, has_net_admin};
     use tweed::packet::{Pool, PoolConfig};
@@ -27,15 +44,18 @@ pub(crate) fn run(seconds: f64) -> Result<Option<tweed::switch::Counters>, Box<d
     let mut bridge = Bridge::new(&BridgeConfig::default());
     let mut taps = vec![];
     for i in 0..3u16 {
-        let name = format!("tws{}-{i}", std::process::id() % 10_000_000);
-        taps.push((PortId(i), Device::create(&DeviceOptions::new(name, DeviceKind::Tap))?));
+        let mut options = DeviceOptions::new(tap_name(i), DeviceKind::Tap);
+        if let Some(ns) = netns {
+            options = options.netns(ns);
+        }
+        taps.push((PortId(i), Device::create(&options)?));
         bridge.add_port(PortId(i), PortConfig::new(BridgeDomain(0)))?;
     }
     println!("switching between {}", taps.iter().map(|(_, t)| t.name()).collect::<Vec<_>>().join(", "));
     let mut pool = Pool::new(PoolConfig::default())?;
     let mut buf = pool.get().ok_or("pool empty")?;
     let start = Clock::now();
-    while start.elapsed().as_secs_f64() < seconds {
+    while !done(start.elapsed()) {
         let mut idle = true;
         let now = Instant::from_nanos(u64::try_from(start.elapsed().as_nanos())?);
         for (port, tap) in &taps {

@@ -524,6 +524,7 @@ mod tests {
     /// Says that a check is skipped, in a line that shows (straight to the stderr descriptor, in one write:
     /// libtest hides `eprintln!` of passing tests), or fails the test under `TWEED_REQUIRE_ALL=1` (CI, whose
     /// kernel has UDP GSO and GRO).
+    #[track_caller]
     fn skip(reason: &str) {
         let current = std::thread::current();
         let test = current.name().unwrap_or("test");

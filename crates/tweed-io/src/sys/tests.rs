@@ -5,6 +5,7 @@ use std::os::fd::AsFd;
 
 /// Skips the rest of a test with a line that shows (straight to the stderr descriptor, in one write: libtest
 /// hides `eprintln!` of passing tests), or fails it under `TWEED_REQUIRE_ALL=1` (CI, whose kernel has it all).
+#[track_caller]
 fn skip(reason: &str) {
     let current = std::thread::current();
     let test = current.name().unwrap_or("test");
