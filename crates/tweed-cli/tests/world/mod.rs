@@ -99,17 +99,23 @@ impl Agent {
     /// Its counters now (SIGUSR1, then the new `counters` line of its log): the driver's (`rx_pod`, …), the
     /// node's (`to_peer`, …) and every non-zero drop reason by name.
     pub fn counters(&mut self) -> Counters {
-        let lines = |log: &str| log.lines().filter(|l| l.contains(" counters")).count();
-        let before = lines(&self.process.log());
-        assert!(self.process.signal(libc::SIGUSR1), "the agent is gone: {}", self.process.log());
-        let log = netns::wait_for("the agent's counters", Duration::from_secs(5), || {
-            let log = self.process.log();
-            (lines(&log) > before).then_some(log)
-        })
-        .unwrap_or_else(|e| panic!("{e}: {}", self.process.log()));
-        let line = log.lines().filter(|l| l.contains(" counters")).nth(before).unwrap();
-        Counters::parse(line)
+        counters(&mut self.process)
     }
+}
+
+/// The counters of the agent `process` now (SIGUSR1, then the new `counters` line of its log); see
+/// [`Agent::counters`].
+pub fn counters(process: &mut Process) -> Counters {
+    let lines = |log: &str| log.lines().filter(|l| l.contains(" counters")).count();
+    let before = lines(&process.log());
+    assert!(process.signal(libc::SIGUSR1), "the agent is gone: {}", process.log());
+    let log = netns::wait_for("the agent's counters", Duration::from_secs(5), || {
+        let log = process.log();
+        (lines(&log) > before).then_some(log)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", process.log()));
+    let line = log.lines().filter(|l| l.contains(" counters")).nth(before).unwrap();
+    Counters::parse(line)
 }
 
 /// An agent's counters, by name: the driver's and the node's (`rx_pod`, `to_peer`, …), and apart, the non-zero

@@ -34,12 +34,15 @@ use std::time::{Duration, Instant};
 use ipnet::Ipv4Net;
 use tweed_wire::ethernet::MacAddr;
 
+mod blob;
 mod links;
 mod process;
 pub mod raw;
 mod traffic;
 
 // Each test file uses a part of the harness; the rest of these re-exports is unused there.
+#[allow(unused_imports)]
+pub use blob::{Blob, tcp_blob};
 #[allow(unused_imports)]
 pub use links::{End, KernelFlannel, Pod, RootLink, Veth, disable_offloads, kernel_flannel_pair, underlay_pair, veth};
 #[allow(unused_imports)]
@@ -375,6 +378,13 @@ pub fn check(need: Need) -> Result<(), String> {
 /// stderr and returns false so the test can return early; with `TWEED_REQUIRE_ALL=1` it panics with the reason.
 pub fn require(needs: &[Need]) -> bool {
     let Some(reason) = needs.iter().find_map(|&n| check(n).err()) else { return true };
+    skip(&reason);
+    false
+}
+
+/// Says that the current test (or a part of it, as `reason` tells) is skipped, in one line to stderr
+/// (`skipped <test>: <reason>`); with `TWEED_REQUIRE_ALL=1` it panics with the reason instead.
+pub fn skip(reason: &str) {
     let current = thread::current();
     let test = current.name().unwrap_or("test");
     if std::env::var_os("TWEED_REQUIRE_ALL").is_some_and(|v| v == "1") {
@@ -383,7 +393,6 @@ pub fn require(needs: &[Need]) -> bool {
     // Straight to the file descriptor: libtest captures `eprintln!` of passing tests, and a skip should show.
     // One write, so that lines of tests running in parallel do not interleave.
     let _ = std::io::stderr().write_all(format!("skipped {test}: {reason}\n").as_bytes());
-    false
 }
 
 /// `skip_unless!(Root, Netns, Ping)`: returns from the test (after one line of reason) unless every named
