@@ -64,6 +64,7 @@ fn listens(pid: u32, port: u16) -> bool {
 
 /// The `etcd` binary is installed; when not, says why on stderr and returns false, unless `TWEED_REQUIRE_ALL=1`,
 /// which makes a missing etcd a failure.
+#[track_caller]
 pub fn available() -> bool {
     let found = Command::new("etcd").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
     if !found {
@@ -85,6 +86,7 @@ pub fn available() -> bool {
 
 impl Etcd {
     /// Starts a fresh etcd and waits until it answers; `None` (after a note) when there is no etcd binary.
+    #[track_caller]
     pub fn start() -> Option<Self> {
         if !available() {
             return None;
@@ -268,6 +270,7 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts a fresh three-member cluster and waits until every member answers; `None` without an etcd binary.
+    #[track_caller]
     pub fn start() -> Option<Self> {
         if !available() {
             return None;

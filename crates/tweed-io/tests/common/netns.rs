@@ -376,6 +376,7 @@ pub fn check(need: Need) -> Result<(), String> {
 
 /// True when every capability in `needs` is there. Otherwise prints one line (`skipped <test>: <reason>`) to
 /// stderr and returns false so the test can return early; with `TWEED_REQUIRE_ALL=1` it panics with the reason.
+#[track_caller]
 pub fn require(needs: &[Need]) -> bool {
     let Some(reason) = needs.iter().find_map(|&n| check(n).err()) else { return true };
     skip(&reason);
@@ -384,6 +385,7 @@ pub fn require(needs: &[Need]) -> bool {
 
 /// Says that the current test (or a part of it, as `reason` tells) is skipped, in one line to stderr
 /// (`skipped <test>: <reason>`); with `TWEED_REQUIRE_ALL=1` it panics with the reason instead.
+#[track_caller]
 pub fn skip(reason: &str) {
     let current = thread::current();
     let test = current.name().unwrap_or("test");
