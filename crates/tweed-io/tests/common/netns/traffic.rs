@@ -61,6 +61,15 @@ impl Ping {
         })
     }
 
+    /// Each reply's round trip in milliseconds (the `time=0.061 ms` of its line), in the order they came.
+    pub fn rtts_ms(&self) -> Vec<f64> {
+        self.output
+            .lines()
+            .filter(|l| l.contains("bytes from"))
+            .filter_map(|l| l.split("time=").nth(1)?.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
     /// True when every request got its reply.
     pub fn all_received(&self) -> bool {
         self.transmitted > 0 && self.received == self.transmitted
