@@ -93,8 +93,8 @@ mod node;
 mod verdict;
 
 pub use config::{
-    BackendConfig, BackendKind, ConfigError, Limits, NodeBuilder, NodeConfig, PeerConfig, UdpConfig, UnderlayConfig,
-    VxlanConfig,
+    BackendConfig, BackendKind, ConfigError, Limits, MAX_PORT_ADDRESSES, NodeBuilder, NodeConfig, PeerConfig,
+    PortAddresses, UdpConfig, UnderlayConfig, VxlanConfig,
 };
 pub use node::{Node, Outputs};
 pub use tweed_switch::Instant;

@@ -1,30 +1,81 @@
 //! Packets for the node itself (echo replies) and the ICMP errors it sends, rate-limited.
 
+use core::hash::BuildHasher as _;
+
 use super::*;
 
-/// A token bucket (RFC 1812 §4.3.2.8 rate limiting of ICMP errors).
+/// A token bucket (RFC 1812 §4.3.2.8 rate limiting of ICMP errors), in nanotokens.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Bucket {
-    pub(super) tokens: u64,
-    pub(super) last: u64,
-    pub(super) per_sec: u64,
-    pub(super) burst: u64,
+struct Bucket {
+    tokens: u64,
+    last: u64,
 }
 
-impl Bucket {
-    pub(super) const SCALE: u64 = 1_000_000_000;
+const SCALE: u64 = 1_000_000_000;
 
-    pub(super) fn take(&mut self, now: u64) -> bool {
+impl Bucket {
+    const fn full(burst: u64, now: u64) -> Self {
+        Self { tokens: burst * SCALE, last: now }
+    }
+
+    fn take(&mut self, now: u64, per_sec: u64, burst: u64) -> bool {
         let elapsed = now.saturating_sub(self.last);
         self.last = self.last.max(now);
-        let cap = self.burst * Self::SCALE;
-        self.tokens = self.tokens.saturating_add(elapsed.saturating_mul(self.per_sec)).min(cap);
-        if self.tokens >= Self::SCALE {
-            self.tokens -= Self::SCALE;
+        self.tokens = self.tokens.saturating_add(elapsed.saturating_mul(per_sec)).min(burst * SCALE);
+        if self.tokens >= SCALE {
+            self.tokens -= SCALE;
             true
         } else {
             false
         }
+    }
+}
+
+/// Source buckets: a fixed table, so that its memory does not grow with the sources an attacker can make up.
+const SOURCES: usize = 256;
+
+/// The ICMP error limits: a bucket per source address of the offending packets (as Linux's per-peer limit), in a
+/// fixed table indexed by a hash with a seed of the node's own (so that nobody can choose addresses that share a
+/// bucket), then a global bucket. One source sending TTL 1 as fast as it can uses up its own bucket, and the
+/// global one only up to its own rate, far below the global one's.
+pub(super) struct IcmpLimit {
+    /// (source, bucket) per slot; a source that finds another in its slot takes the slot with a full bucket (a
+    /// collision gives both sources more errors, never fewer; the global bucket bounds the total).
+    slots: Box<[(u32, Bucket)]>,
+    hasher: RandomState,
+    global: Bucket,
+    per_sec: u64,
+    burst: u64,
+    global_per_sec: u64,
+    global_burst: u64,
+}
+
+impl IcmpLimit {
+    pub(super) fn new(limits: &crate::Limits) -> Self {
+        let burst = u64::from(limits.icmp_burst);
+        let global_burst = u64::from(limits.icmp_global_burst);
+        Self {
+            // Source 0.0.0.0 never gets an error (a martian): an unused slot's key.
+            slots: vec![(0, Bucket::full(burst, 0)); SOURCES].into_boxed_slice(),
+            hasher: RandomState::default(),
+            global: Bucket::full(global_burst, 0),
+            per_sec: u64::from(limits.icmp_per_sec),
+            burst,
+            global_per_sec: u64::from(limits.icmp_global_per_sec),
+            global_burst,
+        }
+    }
+
+    /// Whether an error about a packet from `src` may go now (and if so, its tokens are taken).
+    fn allow(&mut self, src: Ipv4Addr, now: u64) -> bool {
+        let key = u32::from(src);
+        #[allow(clippy::cast_possible_truncation)] // the remainder is below SOURCES
+        let i = (self.hasher.hash_one(key) % SOURCES as u64) as usize;
+        let slot = &mut self.slots[i];
+        if slot.0 != key {
+            *slot = (key, Bucket::full(self.burst, now));
+        }
+        slot.1.take(now, self.per_sec, self.burst) && self.global.take(now, self.global_per_sec, self.global_burst)
     }
 }
 
@@ -91,7 +142,7 @@ impl Node {
             self.counters.icmp_suppressed += 1;
             return;
         }
-        if !self.icmp.take(now) {
+        if !self.icmp.allow(ipv4::Packet::new_unchecked(original).src_addr(), now) {
             self.counters.icmp_rate_limited += 1;
             return;
         }
@@ -111,7 +162,8 @@ impl Node {
         }
         err.meta_mut().ingress = buf.meta().ingress;
         self.counters.icmp_errors += 1;
+        self.counters.originated += 1;
         let verdict = self.route_frame(now, pool, &mut err, Origin::Node, None, out);
-        self.emit(now, err, verdict, pool, out);
+        self.emit_extra(now, err, verdict, pool, out);
     }
 }

@@ -26,6 +26,7 @@ use crate::verdict::{Counters, DropReason, Verdict};
 const ETH: usize = 14;
 const BD: BridgeDomain = BridgeDomain(0);
 
+mod frag;
 mod icmp;
 mod neigh;
 mod outputs;
@@ -34,9 +35,10 @@ mod pod;
 mod route;
 mod underlay;
 
-use icmp::Bucket;
-use neigh::Pending;
+use icmp::IcmpLimit;
+use neigh::Neighbours;
 pub use outputs::Outputs;
+use pod::PodPort;
 
 /// A remote node, as the data path needs it.
 #[derive(Clone, Debug)]
@@ -126,7 +128,11 @@ pub struct Node {
     peers_by_subnet: HashMap<Ipv4Net, NextHopId, RandomState>,
     peers_by_ip: HashMap<u32, NextHopId, RandomState>,
     peers_by_mac: HashMap<u64, NextHopId, RandomState>,
-    pod_port: Vec<bool>,
+    /// By port number: whether it is a pod port, and its own addresses.
+    pod_port: Vec<PodPort>,
+    /// The pod subnet (network, mask), which pods' sources must be in.
+    pod_net: (u32, u32),
+    port_security: bool,
     underlay_port: PortId,
     socket_port: Option<PortId>,
     host_port: Option<PortId>,
@@ -138,9 +144,8 @@ pub struct Node {
     /// The largest inner IP packet the backend carries.
     inner_mtu: u16,
     ident: u16,
-    icmp: Bucket,
-    pending: Vec<Pending>,
-    asked: Vec<(Ipv4Addr, u64)>,
+    icmp: IcmpLimit,
+    neigh: Neighbours,
     counters: Counters,
     scratch: Scratch,
 }
@@ -179,12 +184,15 @@ impl Node {
     pub fn new(config: NodeConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut bridge = Bridge::new(&BridgeConfig::default());
-        let mut pod_port = vec![false; tweed_switch::PortId::MAX];
+        let mut pod_port = vec![PodPort::NONE; tweed_switch::PortId::MAX];
         for &p in &config.pod_ports {
             bridge
                 .add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true))
                 .map_err(|_| ConfigError::InvalidPort(p))?;
-            pod_port[usize::from(p)] = true;
+            pod_port[usize::from(p)].pod = true;
+        }
+        for pa in &config.port_addresses {
+            pod_port[usize::from(pa.port)].set_addrs(&pa.ips);
         }
         let gw_ip = config.gateway_ip();
         let gw_mac = config.gateway_mac();
@@ -220,6 +228,8 @@ impl Node {
             peers_by_ip: HashMap::with_capacity_and_hasher(limits.max_peers as usize, RandomState::default()),
             peers_by_mac: HashMap::with_capacity_and_hasher(limits.max_peers as usize, RandomState::default()),
             pod_port,
+            pod_net: net_mask(config.pod_subnet),
+            port_security: config.port_security,
             underlay_port: PortId(config.underlay.port),
             socket_port: config.underlay.socket_port.map(PortId),
             host_port: config.host_port.map(PortId),
@@ -230,14 +240,8 @@ impl Node {
             node_mac: config.underlay.node_mac,
             inner_mtu: config.inner_mtu(),
             ident: 0,
-            icmp: Bucket {
-                tokens: u64::from(limits.icmp_burst) * Bucket::SCALE,
-                last: 0,
-                per_sec: u64::from(limits.icmp_per_sec),
-                burst: u64::from(limits.icmp_burst),
-            },
-            pending: Vec::with_capacity(usize::from(limits.arp_queue)),
-            asked: Vec::with_capacity(usize::from(limits.arp_queue)),
+            icmp: IcmpLimit::new(&limits),
+            neigh: Neighbours::new(&limits),
             counters: Counters::default(),
             scratch: Scratch {
                 steps: Vec::with_capacity(STAGE_BATCH),
@@ -285,7 +289,14 @@ impl Node {
     /// How many packets wait for ARP.
     #[must_use]
     pub fn arp_pending(&self) -> usize {
-        self.pending.len()
+        self.neigh.pending.len()
+    }
+
+    /// How many addresses are in the neighbour table (being resolved, or failed), at most
+    /// [`Limits::arp_entries`](crate::Limits::arp_entries).
+    #[must_use]
+    pub fn arp_entries(&self) -> usize {
+        self.neigh.entries.len()
     }
 
     /// Runs every packet of `input` (each with `meta().ingress` set to a pod port or the underlay port) through
@@ -296,16 +307,28 @@ impl Node {
     ///
     /// The stages run over at most 256 packets at a time, and over no more than `out` has room for: inputs
     /// beyond the room left in `out` stay in `input`, in order.
+    ///
+    /// # Progress
+    /// Every call with a non-empty `input` and room in `out` consumes at least one packet of `input`. The
+    /// packets the node originates (ARP requests, ICMP errors, flood copies, fragments) or releases from the ARP
+    /// queue never take the room the batch needs: the ARP timers' packets at the start of a call take at most
+    /// half of the room when there is input, and while the batch runs, room is held back for its packets not yet
+    /// emitted, the others taking only what is left (beyond it they are dropped, [`DropReason::OutputFull`]). A
+    /// driver that loops while `input` is not empty and empties `out` between calls therefore always ends.
     pub fn process(&mut self, now: Instant, pool: &mut Pool, input: &mut Batch, out: &mut Outputs) {
         let now = now.as_nanos();
-        self.service_pending(now, pool, out);
+        // The ARP timers' packets (retries, timeouts) may take at most half the room when there is input.
+        out.reserved = input.len().min(STAGE_BATCH).min(out.room().div_ceil(2));
+        self.service_neigh(now, pool, out);
         // The per-packet state lives in vectors sized at construction; taken out of `self` for the call.
         let mut s = core::mem::take(&mut self.scratch);
         loop {
-            let k = input.len().min(out.items.capacity() - out.items.len()).min(STAGE_BATCH);
+            let k = input.len().min(out.room()).min(STAGE_BATCH);
             if k == 0 {
                 break;
             }
+            out.reserved = k;
+            self.counters.received += k as u64;
             let bufs = &mut input.as_mut_slice()[..k];
             s.steps.clear();
             self.stage_classify(now, pool, bufs, &mut s.steps, out);
@@ -326,6 +349,7 @@ impl Node {
                 }
             }
         }
+        out.reserved = 0;
         self.scratch = s;
     }
 
@@ -353,10 +377,17 @@ impl Node {
             } else if Some(ingress) == self.host_port {
                 self.counters.rx_host += 1;
                 self.rx_host(buf)
-            } else if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
+            } else if let Some(port) = self.pod_port.get(usize::from(ingress.0)).copied()
+                && port.pod
+            {
                 self.counters.rx_pod += 1;
-                pods += 1;
-                Step::Bridge
+                match self.check_pod_source(&port, buf.data()) {
+                    Ok(()) => {
+                        pods += 1;
+                        Step::Bridge
+                    }
+                    Err(reason) => Step::Done(Some(Verdict::Drop(reason))),
+                }
             } else {
                 Step::Done(Some(Verdict::Drop(DropReason::UnknownPort)))
             };
@@ -446,27 +477,40 @@ impl Node {
         }
     }
 
-    /// Puts `buf` in `out` with its verdict; `None` queues it for ARP (see `deliver_pod`).
+    /// Puts a packet of the batch in `out` with its verdict (its room was held back); `None` queues it for ARP
+    /// (see `deliver_pod`, which promised it a place in the queue).
     fn emit(&mut self, now: u64, buf: PacketBuf, verdict: Option<Verdict>, pool: &mut Pool, out: &mut Outputs) {
+        out.reserved = out.reserved.saturating_sub(1);
         let Some(verdict) = verdict else {
-            if self.pending.len() < self.pending.capacity() {
-                #[allow(clippy::cast_possible_truncation)] // `deliver_pod` stored an IPv4 address
-                let ip = Ipv4Addr::from(buf.meta().user as u32);
-                self.pending.push(Pending { ip, since: now, buf });
-                self.counters.arp_queued += 1;
-            } else {
-                self.counters.count_drop(DropReason::ArpQueueFull);
-                pool.put(buf);
-            }
+            self.enqueue(now, buf, pool);
             return;
         };
+        self.put(buf, verdict, pool, out, out.room());
+    }
+
+    /// Puts a packet from outside the batch (originated by the node, or released from the ARP queue) in `out`,
+    /// in the room beyond what the batch holds back; `None` queues it for ARP.
+    fn emit_extra(&mut self, now: u64, buf: PacketBuf, verdict: Option<Verdict>, pool: &mut Pool, out: &mut Outputs) {
+        let Some(verdict) = verdict else {
+            self.enqueue(now, buf, pool);
+            return;
+        };
+        self.put(buf, verdict, pool, out, out.spare());
+    }
+
+    /// Into `out` if `room`; else back to the pool, its drop counted once: its own reason, or `OutputFull`.
+    fn put(&mut self, buf: PacketBuf, verdict: Verdict, pool: &mut Pool, out: &mut Outputs, room: usize) {
         if let Verdict::Drop(reason) = verdict {
             self.counters.count_drop(reason);
         }
-        if out.is_full() {
-            self.counters.count_drop(DropReason::OutputFull);
+        if room == 0 {
+            if !matches!(verdict, Verdict::Drop(_)) {
+                self.counters.count_drop(DropReason::OutputFull);
+            }
+            self.counters.discarded += 1;
             pool.put(buf);
         } else {
+            self.counters.outputs += 1;
             out.items.push((buf, verdict));
         }
     }

@@ -6,13 +6,17 @@ use super::*;
 #[derive(Debug)]
 pub struct Outputs {
     pub(super) items: Vec<(PacketBuf, Verdict)>,
+    /// Room held back, during a call of [`Node::process`], for the batch's packets not yet emitted: the packets
+    /// the node originates (ARP requests, ICMP errors, flood copies, fragments) and those it releases from the
+    /// ARP queue take only the room beyond it, so that they never crowd out the batch.
+    pub(super) reserved: usize,
 }
 
 impl Outputs {
     /// Room for `capacity` packets.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
-        Self { items: Vec::with_capacity(capacity) }
+        Self { items: Vec::with_capacity(capacity), reserved: 0 }
     }
 
     /// How many packets there are.
@@ -44,7 +48,13 @@ impl Outputs {
         }
     }
 
-    pub(super) fn is_full(&self) -> bool {
-        self.items.len() == self.items.capacity()
+    /// The room left.
+    pub(super) fn room(&self) -> usize {
+        self.items.capacity().saturating_sub(self.items.len())
+    }
+
+    /// The room beyond the reserve: what packets outside the batch may take.
+    pub(super) fn spare(&self) -> usize {
+        self.room().saturating_sub(self.reserved)
     }
 }

@@ -1,8 +1,64 @@
 //! Frames from pod ports after the bridge: its decisions carried out (switching, flooding, ARP replies).
 
 use super::*;
+use crate::config::MAX_PORT_ADDRESSES;
+
+/// What the node knows of a port number: whether it is a pod port, and the pod's own addresses (for port
+/// security), in an array indexed by port number so that the check costs no lookup.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PodPort {
+    pub(super) pod: bool,
+    len: u8,
+    addrs: [u32; MAX_PORT_ADDRESSES],
+}
+
+impl PodPort {
+    pub(super) const NONE: Self = Self { pod: false, len: 0, addrs: [0; MAX_PORT_ADDRESSES] };
+
+    /// `ips` were validated: at most [`MAX_PORT_ADDRESSES`].
+    pub(super) fn set_addrs(&mut self, ips: &[Ipv4Addr]) {
+        for (slot, ip) in self.addrs.iter_mut().zip(ips) {
+            *slot = u32::from(*ip);
+        }
+        #[allow(clippy::cast_possible_truncation)] // at most MAX_PORT_ADDRESSES
+        let len = ips.len().min(MAX_PORT_ADDRESSES) as u8;
+        self.len = len;
+    }
+
+    #[inline]
+    fn owns(&self, ip: u32) -> bool {
+        self.addrs[..usize::from(self.len)].contains(&ip)
+    }
+}
 
 impl Node {
+    /// Checks the source of a pod's frame before the bridge sees it: the IPv4 source (of a version 4 packet), or
+    /// the sender address of an ARP frame (0.0.0.0, an RFC 5227 probe, is allowed), must be a host of the pod subnet other than the gateway,
+    /// and with port security one of the port's own. Other frames, and frames too short to say, go on (the bridge
+    /// and the router judge them). Integer compares only: it runs for every pod frame.
+    #[inline]
+    pub(super) fn check_pod_source(&self, port: &PodPort, data: &[u8]) -> Result<(), DropReason> {
+        let at = match data.get(12..14) {
+            // Only IPv4 (version 4): a receiving kernel drops anything else in an IPv4 frame, and the router too.
+            Some([0x08, 0x00]) if data.get(ETH).is_some_and(|v| v >> 4 == 4) => ETH + 12,
+            Some([0x08, 0x06]) => ETH + 14,
+            _ => return Ok(()),
+        };
+        let Some(&[a, b, c, d]) = data.get(at..at + 4) else { return Ok(()) };
+        let src = u32::from_be_bytes([a, b, c, d]);
+        if at == ETH + 14 && src == 0 {
+            return Ok(());
+        }
+        let (net, mask) = self.pod_net;
+        if src & mask != net || src == net || src == net | !mask || src == u32::from(self.gw_ip) {
+            return Err(DropReason::PodSourceSpoofed);
+        }
+        if self.port_security && !port.owns(src) {
+            return Err(DropReason::PortSecurity);
+        }
+        Ok(())
+    }
+
     /// A frame from a pod, after the bridge: carries out its decision.
     pub(super) fn rx_pod_frame(
         &mut self,
@@ -14,7 +70,7 @@ impl Node {
     ) -> Step {
         let ingress = buf.meta().ingress;
         let is_arp = buf.data().get(12..14) == Some(&[0x08, 0x06][..]);
-        if is_arp && !self.pending.is_empty() {
+        if is_arp && !(self.neigh.pending.is_empty() && self.neigh.entries.is_empty()) {
             self.release_pending(now, buf.data(), pool, out);
         }
         Step::Done(Some(match decision {
@@ -71,10 +127,14 @@ impl Node {
                 continue;
             }
             copy.meta_mut().ingress = ingress;
-            if out.is_full() {
+            // As `put` does (the bridge is borrowed by the loop).
+            self.counters.originated += 1;
+            if out.spare() == 0 {
                 self.counters.count_drop(DropReason::OutputFull);
+                self.counters.discarded += 1;
                 pool.put(copy);
             } else {
+                self.counters.outputs += 1;
                 out.items.push((copy, Verdict::Pod(PortId(port.0))));
             }
         }

@@ -122,21 +122,21 @@ impl Node {
         if origin == Origin::Peer && !is_local {
             return Err(Some(Verdict::Drop(DropReason::NotLocal)));
         }
-        if !is_local {
-            let total = ip.total_len();
-            if total > self.inner_mtu {
-                if !ip.dont_frag() {
-                    return Err(Some(Verdict::Drop(DropReason::TooBigNoDf)));
-                }
-                let mtu = self.inner_mtu;
-                self.icmp_error(now, pool, buf, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
-                return Err(Some(Verdict::Drop(DropReason::TooBig)));
-            }
+        let too_big = !is_local && ip.total_len() > self.inner_mtu;
+        if too_big && ip.dont_frag() {
+            let mtu = self.inner_mtu;
+            self.icmp_error(now, pool, buf, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
+            return Err(Some(Verdict::Drop(DropReason::TooBig)));
         }
         if forwards {
             let mut ipm = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]);
             // TTL > 1 was checked above.
             let _ = ipm.decrement_ttl();
+        }
+        if too_big {
+            // RFC 1812 §5.2.6 / RFC 791: without DF, fragment (after the TTL decrement, which every fragment
+            // carries); the fragments after the first are forwarded here, the first goes on as the packet.
+            self.fragment(now, pool, buf, id, dst, out).map_err(|r| Some(Verdict::Drop(r)))?;
         }
         Ok((id, dst))
     }
