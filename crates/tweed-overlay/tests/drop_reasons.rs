@@ -42,6 +42,7 @@ fn run(node: &mut Node, pool: &mut Pool, now: Instant, frames: &[(PortId, &[u8])
     let mut out = Outputs::new(room);
     node.process(now, pool, &mut batch, &mut out);
     assert!(batch.is_empty(), "inputs left over");
+    assert_eq!(node.counters().held(), node.arp_pending() as u64, "a packet unaccounted for");
     let v = out.as_slice().iter().map(|(_, v)| *v).collect();
     out.recycle(pool);
     v

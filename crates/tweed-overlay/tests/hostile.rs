@@ -298,6 +298,9 @@ fn test_ttl_flood_leaves_frag_needed_intact() {
         }
         c.run();
     }
+    // Pod 1 got its burst (50) and no more.
+    assert_eq!(c.nodes[0].counters().icmp_errors, 50);
+    assert_eq!(c.nodes[0].counters().icmp_rate_limited, 550);
     let big = vec![0u8; 1460];
     let f = c.pod(1, 2).send_udp(pod_ip(2, 1), 5000, 9, &big);
     c.send_from_pod(1, f, 2);
@@ -330,5 +333,74 @@ fn test_limits_out_of_range_rejected() {
         assert!(Node::new(config).is_err());
     }
     assert_eq!(NodeConfig { limits: Limits::default(), ..base }.validate(), Ok(()));
-    let _ = (subnet(1), P2, icmpv4::Message::ECHO_REQUEST);
+}
+
+/// Finding 8: port addresses are checked, and port security needs every pod port's.
+#[test]
+fn test_port_addresses_validated() {
+    let base = || NodeBuilder::new(subnet(1), node_ip(1), common::node_mac(1)).pod_ports([1, 2]);
+    let ok = base().port_security(true).port_addresses(1, [pod_ip(1, 1)]).port_addresses(2, [pod_ip(1, 2)]);
+    assert_eq!(ok.into_config().validate(), Ok(()));
+    let cases = [
+        (base().port_security(true).port_addresses(1, [pod_ip(1, 1)]), "port 2: port security"),
+        (base().port_addresses(3, [pod_ip(1, 1)]), "port 3: not a pod port"),
+        (base().port_addresses(1, [pod_ip(2, 1)]), "port 1, 10.244.2.2: not a pod address"),
+        (base().port_addresses(1, [Ipv4Addr::new(10, 244, 1, 1)]), "port 1, 10.244.1.1: not a pod address"),
+        (base().port_addresses(1, [pod_ip(1, 1)]).port_addresses(2, [pod_ip(1, 1)]), "port 2, 10.244.1.2: given twice"),
+        (base().port_addresses(1, [pod_ip(1, 1)]).port_addresses(1, [pod_ip(1, 2)]), "port 1: listed twice"),
+        (base().port_addresses(1, (2..7).map(|i| pod_ip(1, i))), "port 1: more than 4"),
+    ];
+    for (b, want) in cases {
+        let err = b.into_config().validate().expect_err(want).to_string();
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+    }
+}
+
+/// Finding 1: an address that did not answer fails for `arp_failed_ms`: packets to it are dropped at once with an
+/// ICMP host unreachable, no request goes out meanwhile; after it, the node asks again.
+#[test]
+fn test_failed_neighbour_drops_at_once() {
+    let mut node = NodeBuilder::new(subnet(1), node_ip(1), common::node_mac(1)).pod_ports([1, 2]).build().unwrap();
+    let mut pool = Pool::new(PoolConfig { buffers: 64, ..PoolConfig::default() }).unwrap();
+    let gw = node.config().gateway_ip();
+    let absent = Ipv4Addr::new(10, 244, 1, 200);
+    let to_absent = pod_udp(&node, 1, pod_ip(1, 1), absent, 8, false);
+    let at = |ms: u64| Instant::from_secs(1) + Duration::from_millis(ms);
+    let step = |node: &mut Node, pool: &mut Pool, ms: u64, frames: &[(PortId, Vec<u8>)]| {
+        let mut batch = Batch::new(16);
+        for (port, frame) in frames {
+            let mut b = pool.get().unwrap();
+            b.extend_from_slice(frame).unwrap();
+            b.meta_mut().ingress = *port;
+            batch.push(b).unwrap();
+        }
+        let mut out = Outputs::new(64);
+        node.process(at(ms), pool, &mut batch, &mut out);
+        let v: Vec<Verdict> = out.as_slice().iter().map(|(_, v)| *v).collect();
+        out.recycle(pool);
+        v
+    };
+    assert_eq!(
+        step(&mut node, &mut pool, 0, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw))]),
+        [Verdict::Pod(P1)]
+    );
+    // Queued; three probes a second apart (out of both ports), then the entry fails and the packet goes.
+    assert_eq!(step(&mut node, &mut pool, 0, &[(P1, to_absent.clone())]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(step(&mut node, &mut pool, 500, &[]), []);
+    assert_eq!(step(&mut node, &mut pool, 1000, &[]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(step(&mut node, &mut pool, 2000, &[]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(step(&mut node, &mut pool, 3000, &[]), [Verdict::Drop(tweed_overlay::DropReason::ArpTimeout)]);
+    assert_eq!((node.counters().arp_requests, node.counters().arp_failed), (3, 1));
+    assert_eq!(node.arp_entries(), 1);
+    // Failed: dropped at once, an ICMP host unreachable back to pod 1, no request.
+    let v = step(&mut node, &mut pool, 4000, &[(P1, to_absent.clone())]);
+    assert_eq!(v, [Verdict::Pod(P1), Verdict::Drop(tweed_overlay::DropReason::ArpFailed)]);
+    assert_eq!(node.counters().arp_requests, 3);
+    // The failed time over (3 s after the failure), the node asks again.
+    assert_eq!(step(&mut node, &mut pool, 6000, &[]), []);
+    assert_eq!(node.arp_entries(), 0);
+    assert_eq!(step(&mut node, &mut pool, 6000, &[(P1, to_absent)]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(node.counters().arp_requests, 4);
+    assert_eq!(node.counters().held(), node.arp_pending() as u64);
+    let _ = icmpv4::Message::ECHO_REQUEST;
 }

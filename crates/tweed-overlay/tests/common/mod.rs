@@ -346,6 +346,8 @@ impl Cluster {
                 }
                 self.nodes[i].process(self.now, &mut self.pools[i], &mut batch, &mut out);
                 assert!(batch.is_empty());
+                let n = &self.nodes[i];
+                assert_eq!(n.counters().held(), n.arp_pending() as u64, "node {}: a packet unaccounted for", i + 1);
                 let items: Vec<(PacketBuf, Verdict)> = out.drain().collect();
                 for (buf, verdict) in items {
                     self.deliver(i, buf.data().to_vec(), verdict);
