@@ -38,7 +38,7 @@ mod underlay;
 use icmp::IcmpLimit;
 use neigh::Neighbours;
 pub use outputs::Outputs;
-use pod::PodPort;
+use pod::PortAddrs;
 
 /// A remote node, as the data path needs it.
 #[derive(Clone, Debug)]
@@ -128,11 +128,12 @@ pub struct Node {
     peers_by_subnet: HashMap<Ipv4Net, NextHopId, RandomState>,
     peers_by_ip: HashMap<u32, NextHopId, RandomState>,
     peers_by_mac: HashMap<u64, NextHopId, RandomState>,
-    /// By port number: whether it is a pod port, and its own addresses.
-    pod_port: Vec<PodPort>,
-    /// The pod subnet (network, mask), which pods' sources must be in.
-    pod_net: (u32, u32),
+    pod_port: Vec<bool>,
+    /// The pod subnet's hosts, which pods' sources must be: the first, and how many more there are.
+    pod_hosts: (u32, u32),
     port_security: bool,
+    /// By port number: a pod port's own addresses.
+    port_addrs: Vec<PortAddrs>,
     underlay_port: PortId,
     socket_port: Option<PortId>,
     host_port: Option<PortId>,
@@ -184,16 +185,21 @@ impl Node {
     pub fn new(config: NodeConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut bridge = Bridge::new(&BridgeConfig::default());
-        let mut pod_port = vec![PodPort::NONE; tweed_switch::PortId::MAX];
+        let mut pod_port = vec![false; tweed_switch::PortId::MAX];
         for &p in &config.pod_ports {
             bridge
                 .add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true))
                 .map_err(|_| ConfigError::InvalidPort(p))?;
-            pod_port[usize::from(p)].pod = true;
+            pod_port[usize::from(p)] = true;
         }
-        for pa in &config.port_addresses {
-            pod_port[usize::from(pa.port)].set_addrs(&pa.ips);
+        let mut port_addrs = Vec::new();
+        if !config.port_addresses.is_empty() {
+            port_addrs = vec![PortAddrs::NONE; tweed_switch::PortId::MAX];
+            for pa in &config.port_addresses {
+                port_addrs[usize::from(pa.port)].set(&pa.ips);
+            }
         }
+        let (net, mask) = net_mask(config.pod_subnet);
         let gw_ip = config.gateway_ip();
         let gw_mac = config.gateway_mac();
         let bridge_err = |e: tweed_switch::BridgeError| ConfigError::Route(e.to_string());
@@ -228,8 +234,10 @@ impl Node {
             peers_by_ip: HashMap::with_capacity_and_hasher(limits.max_peers as usize, RandomState::default()),
             peers_by_mac: HashMap::with_capacity_and_hasher(limits.max_peers as usize, RandomState::default()),
             pod_port,
-            pod_net: net_mask(config.pod_subnet),
+            // `validate` refused /31 and /32 (no room for a gateway): there are at least two hosts.
+            pod_hosts: (net.wrapping_add(1), (!mask).saturating_sub(2)),
             port_security: config.port_security,
+            port_addrs,
             underlay_port: PortId(config.underlay.port),
             socket_port: config.underlay.socket_port.map(PortId),
             host_port: config.host_port.map(PortId),
@@ -334,7 +342,8 @@ impl Node {
             self.stage_classify(now, pool, bufs, &mut s.steps, out);
             self.stage_route(now, pool, bufs, &mut s, out);
             self.stage_rewrite(now, pool, bufs, &mut s.steps, out);
-            // Emit, in order of arrival.
+            // Emit, in order of arrival: nothing else is output meanwhile, the batch has the room it held.
+            out.reserved = 0;
             if k == input.len() {
                 for (buf, step) in input.drain().zip(&s.steps) {
                     self.emit(now, buf, step.verdict(), pool, out);
@@ -377,11 +386,9 @@ impl Node {
             } else if Some(ingress) == self.host_port {
                 self.counters.rx_host += 1;
                 self.rx_host(buf)
-            } else if let Some(port) = self.pod_port.get(usize::from(ingress.0)).copied()
-                && port.pod
-            {
+            } else if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
                 self.counters.rx_pod += 1;
-                match self.check_pod_source(&port, buf.data()) {
+                match self.check_pod_source(usize::from(ingress.0), buf.data()) {
                     Ok(()) => {
                         pods += 1;
                         Step::Bridge
@@ -480,12 +487,12 @@ impl Node {
     /// Puts a packet of the batch in `out` with its verdict (its room was held back); `None` queues it for ARP
     /// (see `deliver_pod`, which promised it a place in the queue).
     fn emit(&mut self, now: u64, buf: PacketBuf, verdict: Option<Verdict>, pool: &mut Pool, out: &mut Outputs) {
-        out.reserved = out.reserved.saturating_sub(1);
         let Some(verdict) = verdict else {
             self.enqueue(now, buf, pool);
             return;
         };
-        self.put(buf, verdict, pool, out, out.room());
+        let room = out.items.len() < out.items.capacity();
+        self.put(buf, verdict, pool, out, room);
     }
 
     /// Puts a packet from outside the batch (originated by the node, or released from the ARP queue) in `out`,
@@ -495,15 +502,17 @@ impl Node {
             self.enqueue(now, buf, pool);
             return;
         };
-        self.put(buf, verdict, pool, out, out.spare());
+        let room = out.spare() > 0;
+        self.put(buf, verdict, pool, out, room);
     }
 
     /// Into `out` if `room`; else back to the pool, its drop counted once: its own reason, or `OutputFull`.
-    fn put(&mut self, buf: PacketBuf, verdict: Verdict, pool: &mut Pool, out: &mut Outputs, room: usize) {
+    #[inline]
+    fn put(&mut self, buf: PacketBuf, verdict: Verdict, pool: &mut Pool, out: &mut Outputs, room: bool) {
         if let Verdict::Drop(reason) = verdict {
             self.counters.count_drop(reason);
         }
-        if room == 0 {
+        if !room {
             if !matches!(verdict, Verdict::Drop(_)) {
                 self.counters.count_drop(DropReason::OutputFull);
             }

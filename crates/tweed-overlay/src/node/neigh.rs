@@ -95,6 +95,7 @@ impl Node {
     }
 
     /// The slow path of `deliver_pod`: the address is not in the ARP table.
+    #[inline(never)]
     fn resolve(
         &mut self,
         now: u64,

@@ -3,20 +3,19 @@
 use super::*;
 use crate::config::MAX_PORT_ADDRESSES;
 
-/// What the node knows of a port number: whether it is a pod port, and the pod's own addresses (for port
-/// security), in an array indexed by port number so that the check costs no lookup.
+/// A pod port's own addresses (for port security), in an array indexed by port number so that the check costs
+/// no lookup.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct PodPort {
-    pub(super) pod: bool,
+pub(super) struct PortAddrs {
     len: u8,
     addrs: [u32; MAX_PORT_ADDRESSES],
 }
 
-impl PodPort {
-    pub(super) const NONE: Self = Self { pod: false, len: 0, addrs: [0; MAX_PORT_ADDRESSES] };
+impl PortAddrs {
+    pub(super) const NONE: Self = Self { len: 0, addrs: [0; MAX_PORT_ADDRESSES] };
 
     /// `ips` were validated: at most [`MAX_PORT_ADDRESSES`].
-    pub(super) fn set_addrs(&mut self, ips: &[Ipv4Addr]) {
+    pub(super) fn set(&mut self, ips: &[Ipv4Addr]) {
         for (slot, ip) in self.addrs.iter_mut().zip(ips) {
             *slot = u32::from(*ip);
         }
@@ -32,28 +31,34 @@ impl PodPort {
 }
 
 impl Node {
-    /// Checks the source of a pod's frame before the bridge sees it: the IPv4 source (of a version 4 packet), or
-    /// the sender address of an ARP frame (0.0.0.0, an RFC 5227 probe, is allowed), must be a host of the pod subnet other than the gateway,
-    /// and with port security one of the port's own. Other frames, and frames too short to say, go on (the bridge
-    /// and the router judge them). Integer compares only: it runs for every pod frame.
+    /// Checks the source of a frame from pod port `port` before the bridge sees it: the IPv4 source (of a version
+    /// 4 packet), or the sender address of an ARP frame (0.0.0.0, an RFC 5227 probe, is allowed), must be a host of
+    /// the pod subnet other than the gateway, and with port security one of the port's own. Other frames, and
+    /// frames too short to say, go on (the bridge and the router judge them). It runs for every pod frame: one
+    /// bounds check, then integer compares.
     #[inline]
-    pub(super) fn check_pod_source(&self, port: &PodPort, data: &[u8]) -> Result<(), DropReason> {
-        let at = match data.get(12..14) {
-            // Only IPv4 (version 4): a receiving kernel drops anything else in an IPv4 frame, and the router too.
-            Some([0x08, 0x00]) if data.get(ETH).is_some_and(|v| v >> 4 == 4) => ETH + 12,
-            Some([0x08, 0x06]) => ETH + 14,
-            _ => return Ok(()),
-        };
-        let Some(&[a, b, c, d]) = data.get(at..at + 4) else { return Ok(()) };
-        let src = u32::from_be_bytes([a, b, c, d]);
-        if at == ETH + 14 && src == 0 {
+    pub(super) fn check_pod_source(&self, port: usize, data: &[u8]) -> Result<(), DropReason> {
+        // The EtherType and the next 20 bytes: an IPv4 header, or an ARP header up to the sender address.
+        let Some(h) = data.get(12..ETH + 20) else { return Ok(()) };
+        // EtherType and the IPv4 version nibble in one compare (only version 4: a receiving kernel drops anything
+        // else in an IPv4 frame, and the router too).
+        let head = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let src = if head & 0xffff_f000 == 0x0800_4000 {
+            u32::from_be_bytes([h[14], h[15], h[16], h[17]])
+        } else if head >> 16 == 0x0806 {
+            match u32::from_be_bytes([h[16], h[17], h[18], h[19]]) {
+                0 => return Ok(()),
+                ip => ip,
+            }
+        } else {
             return Ok(());
-        }
-        let (net, mask) = self.pod_net;
-        if src & mask != net || src == net || src == net | !mask || src == u32::from(self.gw_ip) {
+        };
+        // A host of the subnet (first host + at most `span`), not the gateway.
+        let (first, span) = self.pod_hosts;
+        if src.wrapping_sub(first) > span || src == u32::from(self.gw_ip) {
             return Err(DropReason::PodSourceSpoofed);
         }
-        if self.port_security && !port.owns(src) {
+        if self.port_security && !self.port_addrs.get(port).is_some_and(|a| a.owns(src)) {
             return Err(DropReason::PortSecurity);
         }
         Ok(())

@@ -122,22 +122,41 @@ impl Node {
         if origin == Origin::Peer && !is_local {
             return Err(Some(Verdict::Drop(DropReason::NotLocal)));
         }
-        let too_big = !is_local && ip.total_len() > self.inner_mtu;
-        if too_big && ip.dont_frag() {
-            let mtu = self.inner_mtu;
-            self.icmp_error(now, pool, buf, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
-            return Err(Some(Verdict::Drop(DropReason::TooBig)));
+        if !is_local && ip.total_len() > self.inner_mtu {
+            return self.too_big(now, pool, buf, forwards, (id, dst), out);
         }
         if forwards {
             let mut ipm = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]);
             // TTL > 1 was checked above.
             let _ = ipm.decrement_ttl();
         }
-        if too_big {
-            // RFC 1812 §5.2.6 / RFC 791: without DF, fragment (after the TTL decrement, which every fragment
-            // carries); the fragments after the first are forwarded here, the first goes on as the packet.
-            self.fragment(now, pool, buf, id, dst, out).map_err(|r| Some(Verdict::Drop(r)))?;
+        Ok((id, dst))
+    }
+
+    /// The MTU rule, out of the hot path: with DF, ICMP "fragmentation needed" and a drop; without, RFC 1812
+    /// §5.2.6 / RFC 791 fragmentation after the TTL decrement (which every fragment carries): the fragments after
+    /// the first are forwarded here, the first goes on as the packet.
+    #[cold]
+    #[inline(never)]
+    fn too_big(
+        &mut self,
+        now: u64,
+        pool: &mut Pool,
+        buf: &mut PacketBuf,
+        forwards: bool,
+        (id, dst): (NextHopId, Ipv4Addr),
+        out: &mut Outputs,
+    ) -> Result<(NextHopId, Ipv4Addr), Option<Verdict>> {
+        if ipv4::Packet::new_unchecked(&buf.data()[ETH..]).dont_frag() {
+            let mtu = self.inner_mtu;
+            self.icmp_error(now, pool, buf, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
+            return Err(Some(Verdict::Drop(DropReason::TooBig)));
         }
+        if forwards {
+            // TTL > 1 was checked by the caller.
+            let _ = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]).decrement_ttl();
+        }
+        self.fragment(now, pool, buf, id, dst, out).map_err(|r| Some(Verdict::Drop(r)))?;
         Ok((id, dst))
     }
 
