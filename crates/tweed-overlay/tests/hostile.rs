@@ -13,7 +13,7 @@ use common::{Cluster, Received, eth, node_ip, pod_ip, pod_mac, subnet};
 use tweed_overlay::{Instant, Limits, Node, NodeBuilder, NodeConfig, Outputs, Verdict};
 use tweed_packet::{Batch, Pool, PoolConfig, PortId};
 use tweed_wire::ethernet::MacAddr;
-use tweed_wire::{arp, icmpv4, ipv4};
+use tweed_wire::{arp, ipv4};
 
 const P1: PortId = PortId(1);
 const P2: PortId = PortId(2);
@@ -385,7 +385,9 @@ fn test_failed_neighbour_drops_at_once() {
         [Verdict::Pod(P1)]
     );
     // Queued; three probes a second apart (out of both ports), then the entry fails and the packet goes.
+    assert_eq!(node.poll_at(), None);
     assert_eq!(step(&mut node, &mut pool, 0, &[(P1, to_absent.clone())]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(node.poll_at(), Some(at(1000)));
     assert_eq!(step(&mut node, &mut pool, 500, &[]), []);
     assert_eq!(step(&mut node, &mut pool, 1000, &[]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
     assert_eq!(step(&mut node, &mut pool, 2000, &[]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
@@ -402,5 +404,4 @@ fn test_failed_neighbour_drops_at_once() {
     assert_eq!(step(&mut node, &mut pool, 6000, &[(P1, to_absent)]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
     assert_eq!(node.counters().arp_requests, 4);
     assert_eq!(node.counters().held(), node.arp_pending() as u64);
-    let _ = icmpv4::Message::ECHO_REQUEST;
 }

@@ -319,13 +319,14 @@ impl Node {
     /// # Progress
     /// Every call with a non-empty `input` and room in `out` consumes at least one packet of `input`. The
     /// packets the node originates (ARP requests, ICMP errors, flood copies, fragments) or releases from the ARP
-    /// queue never take the room the batch needs: the ARP timers' packets at the start of a call take at most
-    /// half of the room when there is input, and while the batch runs, room is held back for its packets not yet
-    /// emitted, the others taking only what is left (beyond it they are dropped, [`DropReason::OutputFull`]). A
-    /// driver that loops while `input` is not empty and empties `out` between calls therefore always ends.
+    /// queue never take the room the batch needs: the ARP timers' packets at the start of a call leave room for
+    /// the whole input, or for half of the room if that is less, and while the batch runs, room is held back for
+    /// all of its packets, the others taking only what is left (beyond it they are dropped,
+    /// [`DropReason::OutputFull`]). A driver that loops while `input` is not empty and empties `out` between calls
+    /// therefore always ends.
     pub fn process(&mut self, now: Instant, pool: &mut Pool, input: &mut Batch, out: &mut Outputs) {
         let now = now.as_nanos();
-        // The ARP timers' packets (retries, timeouts) may take at most half the room when there is input.
+        // The ARP timers' packets (retries, timeouts) leave room for the input, or for half the room.
         out.reserved = input.len().min(STAGE_BATCH).min(out.room().div_ceil(2));
         self.service_neigh(now, pool, out);
         // The per-packet state lives in vectors sized at construction; taken out of `self` for the call.

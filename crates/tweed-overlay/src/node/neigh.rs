@@ -73,6 +73,14 @@ impl Neighbours {
 }
 
 impl Node {
+    /// When the node next has work of its own (an ARP retry, an address to give up on, a queued packet's
+    /// timeout, a failed address to forget), if it has any: a driver with nothing to read calls
+    /// [`Node::process`] then, with an empty batch (smoltcp's `poll_at`). It may be early, never late.
+    #[must_use]
+    pub fn poll_at(&self) -> Option<Instant> {
+        (self.neigh.next_due != u64::MAX).then(|| Instant::from_nanos(self.neigh.next_due))
+    }
+
     /// Delivers to a local pod, or queues the packet while asking for the pod's MAC.
     pub(super) fn deliver_pod(
         &mut self,
