@@ -833,6 +833,35 @@ vtep_mac = "02:00:00:00:00:02"
     }
 
     #[test]
+    fn test_port_security_and_limits_from_toml() {
+        let s = TOML.replacen(
+            "pod_ports = [1, 2]\n",
+            "pod_ports = [1, 2]\nport_security = true\n[[port_addresses]]\nport = 1\nips = [\"10.244.1.2\"]\n\
+             [[port_addresses]]\nport = 2\nips = [\"10.244.1.3\", \"10.244.1.4\"]\n[limits]\narp_probes = 5\n",
+            1,
+        );
+        let c = NodeConfig::from_toml_str(&s).unwrap();
+        assert!(c.port_security);
+        assert_eq!(c.port_addresses[1].ips, [Ipv4Addr::new(10, 244, 1, 3), Ipv4Addr::new(10, 244, 1, 4)]);
+        assert_eq!((c.limits.arp_probes, c.limits.arp_entries), (5, 256));
+        assert_eq!(c.validate(), Ok(()));
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(NodeConfig::from_json_str(&json).unwrap(), c);
+        // Off and empty: left out of what is written.
+        let plain = NodeConfig::from_toml_str(TOML).unwrap();
+        assert!(!serde_json::to_string(&plain).unwrap().contains("port_"));
+        let mut bad = c;
+        bad.limits.arp_probes = 0;
+        let err = bad.validate().unwrap_err();
+        assert_eq!(err, ConfigError::LimitOutOfRange { field: "arp_probes", value: 0, min: 1, max: 16 });
+        assert_eq!(err.to_string(), "limits.arp_probes = 0 is out of range 1..=16");
+        // Every default is within its range.
+        for (field, value, min, max) in Limits::default().ranges() {
+            assert!((min..=max).contains(&value), "{field}");
+        }
+    }
+
+    #[test]
     fn test_invalid() {
         assert!(matches!(NodeConfig::from_toml_str("pod_subnet = 3"), Err(ConfigError::Parse(_))));
         let bad_mac = TOML.replace("02:00:00:00:00:02", "02:00:00:00:00");
