@@ -194,8 +194,9 @@ pub struct Limits {
     /// ([`DropReason::ArpFailed`](crate::DropReason::ArpFailed), with an ICMP host unreachable) and no request
     /// goes out meanwhile (3000; 0–600000).
     pub arp_failed_ms: u32,
-    /// ICMP errors per second the node may send about the packets of one source address (a token bucket per
-    /// source, RFC 1812 §4.3.2.8, as Linux's per-peer limit) (100; 0–1000000).
+    /// ICMP errors per second the node may send about the packets of one source: a pod port for a pod's packets,
+    /// the source address for the others (a token bucket per source, RFC 1812 §4.3.2.8, as Linux's per-peer limit)
+    /// (100; 0–1000000).
     pub icmp_per_sec: u32,
     /// The depth of each source's bucket (50; 1–1000000).
     pub icmp_burst: u32,

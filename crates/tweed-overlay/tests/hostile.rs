@@ -405,3 +405,36 @@ fn test_failed_neighbour_drops_at_once() {
     assert_eq!(node.counters().arp_requests, 4);
     assert_eq!(node.counters().held(), node.arp_pending() as u64);
 }
+
+/// Finding 10, without port security: a pod flooding TTL 1 from 240 addresses of the subnet (5 packets each) is
+/// still one source for the ICMP limit (its port), and cannot use up the global budget that another pod's
+/// "fragmentation needed" needs.
+#[test]
+fn test_ttl_flood_from_many_addresses_is_one_source() {
+    let mut c = Cluster::new("vxlan", 2);
+    for p in [1, 2] {
+        let f = c.pod(1, p).ping(pod_ip(2, 1), 1, 64);
+        c.send_from_pod(1, f, p);
+    }
+    c.run();
+    let gw = c.nodes[0].config().gateway_mac();
+    for round in 0..6u32 {
+        for k in 0..200u32 {
+            let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 244, 1, 10)) + (round * 200 + k) % 240);
+            let u = common::udp_datagram(src, pod_ip(2, 1), 5000, 9, &[0; 8]);
+            let mut f = eth(gw, pod_mac(1, 1), 0x0800);
+            f.extend(common::ipv4_packet(src, pod_ip(2, 1), ipv4::Protocol::UDP, 1, false, &u));
+            c.inject(0, P1, f);
+        }
+        c.run();
+    }
+    assert_eq!(c.nodes[0].counters().icmp_errors, 50);
+    assert_eq!(c.nodes[0].counters().icmp_rate_limited, 1150);
+    let f = c.pod(1, 2).send_udp(pod_ip(2, 1), 5000, 9, &[0u8; 1460]);
+    c.send_from_pod(1, f, 2);
+    c.run();
+    assert_eq!(
+        c.pod(1, 2).received.last(),
+        Some(&Received::Icmp { from: Ipv4Addr::new(10, 244, 1, 1), msg_type: 3, code: 4, mtu: 1450 })
+    );
+}

@@ -34,14 +34,18 @@ impl Bucket {
 /// Source buckets: a fixed table, so that its memory does not grow with the sources an attacker can make up.
 const SOURCES: usize = 256;
 
-/// The ICMP error limits: a bucket per source address of the offending packets (as Linux's per-peer limit), in a
-/// fixed table indexed by a hash with a seed of the node's own (so that nobody can choose addresses that share a
-/// bucket), then a global bucket. One source sending TTL 1 as fast as it can uses up its own bucket, and the
-/// global one only up to its own rate, far below the global one's.
+/// The ICMP error limits: a bucket per source of the offending packets, then a global bucket. The source is the
+/// pod port for a pod's packets (whatever address it claims: without port security a pod may use any address of
+/// the subnet, and must not get a bucket per address), and the source address for the others (as Linux's per-peer
+/// limit). Buckets live in a fixed table indexed by a hash with a seed of the node's own (so that nobody can choose
+/// sources that share a bucket). One source sending TTL 1 as fast as it can uses up its own bucket, and the global
+/// one only up to its own rate, far below the global one's.
 pub(super) struct IcmpLimit {
     /// (source, bucket) per slot; a source that finds another in its slot takes the slot with a full bucket (a
-    /// collision gives both sources more errors, never fewer; the global bucket bounds the total).
-    slots: Box<[(u32, Bucket)]>,
+    /// collision gives both sources more errors, never fewer; the global bucket bounds the total). Keys: a pod
+    /// port is `1 << 32 | port`, an address its 32 bits (0.0.0.0, a martian, never gets an error: an unused
+    /// slot's key).
+    slots: Box<[(u64, Bucket)]>,
     hasher: RandomState,
     global: Bucket,
     per_sec: u64,
@@ -55,7 +59,6 @@ impl IcmpLimit {
         let burst = u64::from(limits.icmp_burst);
         let global_burst = u64::from(limits.icmp_global_burst);
         Self {
-            // Source 0.0.0.0 never gets an error (a martian): an unused slot's key.
             slots: vec![(0, Bucket::full(burst, 0)); SOURCES].into_boxed_slice(),
             hasher: RandomState::default(),
             global: Bucket::full(global_burst, 0),
@@ -66,9 +69,8 @@ impl IcmpLimit {
         }
     }
 
-    /// Whether an error about a packet from `src` may go now (and if so, its tokens are taken).
-    fn allow(&mut self, src: Ipv4Addr, now: u64) -> bool {
-        let key = u32::from(src);
+    /// Whether an error about a packet from source `key` may go now (and if so, its tokens are taken).
+    fn allow(&mut self, key: u64, now: u64) -> bool {
         #[allow(clippy::cast_possible_truncation)] // the remainder is below SOURCES
         let i = (self.hasher.hash_one(key) % SOURCES as u64) as usize;
         let slot = &mut self.slots[i];
@@ -142,7 +144,13 @@ impl Node {
             self.counters.icmp_suppressed += 1;
             return;
         }
-        if !self.icmp.allow(ipv4::Packet::new_unchecked(original).src_addr(), now) {
+        let ingress = buf.meta().ingress;
+        let key = if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
+            1 << 32 | u64::from(ingress.0)
+        } else {
+            u64::from(u32::from(ipv4::Packet::new_unchecked(original).src_addr()))
+        };
+        if !self.icmp.allow(key, now) {
             self.counters.icmp_rate_limited += 1;
             return;
         }
