@@ -179,6 +179,11 @@ impl PeerConfig {
 pub struct Limits {
     /// How many packets may wait, over all addresses, for a local pod's MAC to be resolved by ARP (64; 1–4096).
     pub arp_queue: u16,
+    /// How many of them may come from one ingress port: a pod port, or the underlay for all remote pods
+    /// (16; 1–4096). A packet beyond is dropped
+    /// ([`DropReason::ArpQueueFull`](crate::DropReason::ArpQueueFull)), so that one pod sending to absent
+    /// addresses cannot keep the others' packets out of the queue.
+    pub arp_queue_per_port: u16,
     /// How many addresses the node may be resolving (or have failed to resolve) at once: its neighbour table's
     /// size, the kernel's `gc_thresh3` (256; 1–4096). A packet to a new address when it is full is dropped
     /// ([`DropReason::ArpTableFull`](crate::DropReason::ArpTableFull)).
@@ -215,6 +220,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             arp_queue: 64,
+            arp_queue_per_port: 16,
             arp_entries: 256,
             arp_timeout_ms: 3000,
             arp_retry_ms: 1000,
@@ -233,9 +239,10 @@ impl Default for Limits {
 impl Limits {
     /// Every field with its value and its inclusive range, in declaration order.
     #[must_use]
-    pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 12] {
+    pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 13] {
         [
             ("arp_queue", u64::from(self.arp_queue), 1, 4096),
+            ("arp_queue_per_port", u64::from(self.arp_queue_per_port), 1, 4096),
             ("arp_entries", u64::from(self.arp_entries), 1, 4096),
             ("arp_timeout_ms", u64::from(self.arp_timeout_ms), 100, 60_000),
             ("arp_retry_ms", u64::from(self.arp_retry_ms), 10, 60_000),

@@ -103,7 +103,8 @@ reasons! {
     TooBigNoDf => "too_big_no_df",
     /// The headroom cannot hold the outer headers.
     NoHeadroom => "no_headroom",
-    /// A packet for a local pod whose MAC is unknown, and the ARP queue is full.
+    /// A packet for a local pod whose MAC is unknown, and the ARP queue is full (or holds as many packets from its
+    /// ingress port as [`Limits::arp_queue_per_port`](crate::Limits::arp_queue_per_port) allows).
     ArpQueueFull => "arp_queue_full",
     /// A packet waited for ARP longer than the timeout.
     ArpTimeout => "arp_timeout",

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use common::{Cluster, Received, eth, node_ip, pod_ip, pod_mac, subnet};
-use tweed_overlay::{Instant, Limits, Node, NodeBuilder, NodeConfig, Outputs, Verdict};
+use tweed_overlay::{DropReason, Instant, Limits, Node, NodeBuilder, NodeConfig, Outputs, Verdict};
 use tweed_packet::{Batch, Pool, PoolConfig, PortId};
 use tweed_wire::ethernet::MacAddr;
 use tweed_wire::{arp, ipv4};
@@ -437,4 +437,48 @@ fn test_ttl_flood_from_many_addresses_is_one_source() {
         c.pod(1, 2).received.last(),
         Some(&Received::Icmp { from: Ipv4Addr::new(10, 244, 1, 1), msg_type: 3, code: 4, mtu: 1450 })
     );
+}
+
+/// Finding 1: one pod sending to absent addresses takes at most its share of the ARP queue
+/// (`arp_queue_per_port`, 16): another pod's packet still waits for its neighbour, and the share comes back as the
+/// packets leave.
+#[test]
+fn test_arp_queue_share_per_port() {
+    let mut node = NodeBuilder::new(subnet(1), node_ip(1), common::node_mac(1)).pod_ports([1, 2]).build().unwrap();
+    let mut pool = Pool::new(PoolConfig { buffers: 128, ..PoolConfig::default() }).unwrap();
+    let gw = node.config().gateway_ip();
+    let mut batch = Batch::new(64);
+    let mut out = Outputs::new(256);
+    let mut send = |node: &mut Node, secs: u64, frames: Vec<(PortId, Vec<u8>)>| {
+        for (port, f) in frames {
+            let mut b = pool.get().unwrap();
+            b.extend_from_slice(&f).unwrap();
+            b.meta_mut().ingress = port;
+            batch.push(b).unwrap();
+        }
+        node.process(Instant::from_secs(secs), &mut pool, &mut batch, &mut out);
+        assert!(batch.is_empty());
+        let full = out.as_slice().iter().filter(|(_, v)| *v == Verdict::Drop(DropReason::ArpQueueFull)).count();
+        out.recycle(&mut pool);
+        full
+    };
+    let hello =
+        vec![(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw)), (P2, arp_request(pod_mac(1, 2), pod_ip(1, 2), gw))];
+    assert_eq!(send(&mut node, 1, hello), 0);
+    let flood = |node: &Node, first: u8| -> Vec<(PortId, Vec<u8>)> {
+        (0..20).map(|k| (P1, pod_udp(node, 1, pod_ip(1, 1), Ipv4Addr::new(10, 244, 1, first + k), 8, false))).collect()
+    };
+    let frames = flood(&node, 100);
+    assert_eq!(send(&mut node, 1, frames), 4);
+    assert_eq!(node.arp_pending(), 16);
+    let other = pod_udp(&node, 2, pod_ip(1, 2), Ipv4Addr::new(10, 244, 1, 200), 8, false);
+    assert_eq!(send(&mut node, 1, vec![(P2, other)]), 0);
+    assert_eq!(node.arp_pending(), 17);
+    // Three seconds on, all have timed out: pod 1 has its share again (for other addresses: those it asked for
+    // have failed).
+    assert_eq!(send(&mut node, 5, vec![]), 0);
+    assert_eq!(node.arp_pending(), 0);
+    let frames = flood(&node, 150);
+    assert_eq!(send(&mut node, 5, frames), 4);
+    assert_eq!(node.arp_pending(), 16);
 }

@@ -5,9 +5,9 @@
 //! answers (any ARP frame from a pod with it as sender) or when its failed time is over. Packets wait in a queue of
 //! `arp_queue` packets for at most `arp_timeout_ms`.
 //!
-//! Everything is bounded: `arp_entries` entries, `arp_queue` packets, and for each address at most `arp_probes`
-//! requests per `arp_probes × arp_retry_ms + arp_failed_ms`. An entry is made only for a packet that gets a place
-//! in the queue.
+//! Everything is bounded: `arp_entries` entries, `arp_queue` packets (`arp_queue_per_port` from one ingress
+//! port), and for each address at most `arp_probes` requests per `arp_probes × arp_retry_ms + arp_failed_ms`. An
+//! entry is made only for a packet that gets a place in the queue.
 
 use super::*;
 
@@ -38,6 +38,10 @@ pub(super) struct Neighbours {
     pub(super) pending: Vec<Pending>,
     /// Places in the queue promised (by `deliver_pod`) to packets of the batch not yet emitted.
     pub(super) promised: usize,
+    /// Packets queued or promised a place, by ingress port (modulo [`PORT_SLOTS`]): no port may hold more than
+    /// `per_port`, so that one pod (or the underlay, for all remote pods) cannot take the whole queue.
+    by_port: Vec<u16>,
+    per_port: u16,
     /// When the next timer (a retry, a failure, a timeout, the end of a failed time) is due: `service_neigh`
     /// has nothing to do before.
     next_due: u64,
@@ -49,12 +53,22 @@ pub(super) struct Neighbours {
 
 const MS: u64 = 1_000_000;
 
+/// Per-port queue counters: every pod port (below [`tweed_switch::PortId::MAX`]) has its own; another port (the
+/// underlay, the host) may share one with a pod port, which only makes both stricter.
+const PORT_SLOTS: usize = tweed_switch::PortId::MAX;
+
+const fn slot(port: PortId) -> usize {
+    port.0 as usize % PORT_SLOTS
+}
+
 impl Neighbours {
     pub(super) fn new(limits: &crate::Limits) -> Self {
         Self {
             entries: Vec::with_capacity(usize::from(limits.arp_entries)),
             pending: Vec::with_capacity(usize::from(limits.arp_queue)),
             promised: 0,
+            by_port: vec![0; PORT_SLOTS],
+            per_port: limits.arp_queue_per_port,
             next_due: u64::MAX,
             retry: u64::from(limits.arp_retry_ms) * MS,
             timeout: u64::from(limits.arp_timeout_ms) * MS,
@@ -67,8 +81,21 @@ impl Neighbours {
         self.entries.iter().position(|e| e.ip == ip)
     }
 
-    fn queue_has_room(&self) -> bool {
-        self.pending.len() + self.promised < self.pending.capacity()
+    fn queue_has_room(&self, port: PortId) -> bool {
+        self.pending.len() + self.promised < self.pending.capacity() && self.by_port[slot(port)] < self.per_port
+    }
+
+    /// A packet left the queue (or its promised place was not used).
+    fn left(&mut self, port: PortId) {
+        let n = &mut self.by_port[slot(port)];
+        *n = n.saturating_sub(1);
+    }
+
+    /// Takes the `i`th queued packet out.
+    fn take(&mut self, i: usize) -> Pending {
+        let p = self.pending.swap_remove(i);
+        self.left(p.buf.meta().ingress);
+        p
     }
 }
 
@@ -125,7 +152,8 @@ impl Node {
             return self.resolve(now, pool, buf, dst, out);
         }
         // No entry without a place in the queue: that is what leaked before.
-        if !self.neigh.queue_has_room() {
+        let port = buf.meta().ingress;
+        if !self.neigh.queue_has_room(port) {
             return Some(Verdict::Drop(DropReason::ArpQueueFull));
         }
         if found.is_none() {
@@ -138,6 +166,7 @@ impl Node {
         }
         // `None` tells `emit` to queue the packet; the address it waits for rides in the scratch word.
         self.neigh.promised += 1;
+        self.neigh.by_port[slot(port)] += 1;
         buf.meta_mut().user = u64::from(u32::from(dst));
         None
     }
@@ -205,6 +234,7 @@ impl Node {
             self.neigh.next_due = self.neigh.next_due.min(now.saturating_add(self.neigh.timeout));
             self.counters.arp_queued += 1;
         } else {
+            self.neigh.left(buf.meta().ingress);
             self.counters.count_drop(DropReason::ArpQueueFull);
             self.counters.discarded += 1;
             pool.put(buf);
@@ -225,7 +255,7 @@ impl Node {
                 i += 1;
                 continue;
             }
-            let Pending { ip, mut buf, .. } = self.neigh.pending.swap_remove(i);
+            let Pending { ip, mut buf, .. } = self.neigh.take(i);
             let at = Instant::from_nanos(now);
             // The bridge processed the ARP frame before this: its sender is in the ARP table and the FDB.
             let verdict =
@@ -254,7 +284,7 @@ impl Node {
         while i < self.neigh.pending.len() {
             let since = self.neigh.pending[i].since;
             if now.saturating_sub(since) >= timeout {
-                let p = self.neigh.pending.swap_remove(i);
+                let p = self.neigh.take(i);
                 self.emit_extra(now, p.buf, Some(Verdict::Drop(DropReason::ArpTimeout)), pool, out);
             } else {
                 self.neigh.next_due = self.neigh.next_due.min(since.saturating_add(timeout));
@@ -294,7 +324,7 @@ impl Node {
         let mut j = 0;
         while j < self.neigh.pending.len() {
             if self.neigh.pending[j].ip == ip {
-                let p = self.neigh.pending.swap_remove(j);
+                let p = self.neigh.take(j);
                 self.emit_extra(now, p.buf, Some(Verdict::Drop(DropReason::ArpTimeout)), pool, out);
             } else {
                 j += 1;
