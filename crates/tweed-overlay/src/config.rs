@@ -180,7 +180,7 @@ pub struct Limits {
     /// How many packets may wait, over all addresses, for a local pod's MAC to be resolved by ARP (64; 1–4096).
     pub arp_queue: u16,
     /// How many of them may come from one ingress port: a pod port, or the underlay for all remote pods
-    /// (16; 1–4096). A packet beyond is dropped
+    /// (32, half the queue; 1–4096). A packet beyond is dropped
     /// ([`DropReason::ArpQueueFull`](crate::DropReason::ArpQueueFull)), so that one pod sending to absent
     /// addresses cannot keep the others' packets out of the queue.
     pub arp_queue_per_port: u16,
@@ -220,7 +220,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             arp_queue: 64,
-            arp_queue_per_port: 16,
+            arp_queue_per_port: 32,
             arp_entries: 256,
             arp_timeout_ms: 3000,
             arp_retry_ms: 1000,

@@ -440,7 +440,7 @@ fn test_ttl_flood_from_many_addresses_is_one_source() {
 }
 
 /// Finding 1: one pod sending to absent addresses takes at most its share of the ARP queue
-/// (`arp_queue_per_port`, 16): another pod's packet still waits for its neighbour, and the share comes back as the
+/// (`arp_queue_per_port`, 32): another pod's packet still waits for its neighbour, and the share comes back as the
 /// packets leave.
 #[test]
 fn test_arp_queue_share_per_port() {
@@ -466,19 +466,19 @@ fn test_arp_queue_share_per_port() {
         vec![(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw)), (P2, arp_request(pod_mac(1, 2), pod_ip(1, 2), gw))];
     assert_eq!(send(&mut node, 1, hello), 0);
     let flood = |node: &Node, first: u8| -> Vec<(PortId, Vec<u8>)> {
-        (0..20).map(|k| (P1, pod_udp(node, 1, pod_ip(1, 1), Ipv4Addr::new(10, 244, 1, first + k), 8, false))).collect()
+        (0..40).map(|k| (P1, pod_udp(node, 1, pod_ip(1, 1), Ipv4Addr::new(10, 244, 1, first + k), 8, false))).collect()
     };
     let frames = flood(&node, 100);
-    assert_eq!(send(&mut node, 1, frames), 4);
-    assert_eq!(node.arp_pending(), 16);
+    assert_eq!(send(&mut node, 1, frames), 8);
+    assert_eq!(node.arp_pending(), 32);
     let other = pod_udp(&node, 2, pod_ip(1, 2), Ipv4Addr::new(10, 244, 1, 200), 8, false);
     assert_eq!(send(&mut node, 1, vec![(P2, other)]), 0);
-    assert_eq!(node.arp_pending(), 17);
+    assert_eq!(node.arp_pending(), 33);
     // Three seconds on, all have timed out: pod 1 has its share again (for other addresses: those it asked for
     // have failed).
     assert_eq!(send(&mut node, 5, vec![]), 0);
     assert_eq!(node.arp_pending(), 0);
     let frames = flood(&node, 150);
-    assert_eq!(send(&mut node, 5, frames), 4);
-    assert_eq!(node.arp_pending(), 16);
+    assert_eq!(send(&mut node, 5, frames), 8);
+    assert_eq!(node.arp_pending(), 32);
 }
