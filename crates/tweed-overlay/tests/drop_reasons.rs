@@ -42,6 +42,7 @@ fn run(node: &mut Node, pool: &mut Pool, now: Instant, frames: &[(PortId, &[u8])
     let mut out = Outputs::new(room);
     node.process(now, pool, &mut batch, &mut out);
     assert!(batch.is_empty(), "inputs left over");
+    assert_eq!(node.counters().held(), node.arp_pending() as u64, "a packet unaccounted for");
     let v = out.as_slice().iter().map(|(_, v)| *v).collect();
     out.recycle(pool);
     v
@@ -220,14 +221,14 @@ fn test_output_full_arp_retry() {
 #[test]
 fn test_output_full_flood_copy() {
     // A broadcast on port 1 of three pod ports: a copy for port 2, the frame itself for port 3. With room for
-    // one output, the copy takes it and the frame is dropped.
+    // one output, the frame keeps the room held for the batch and the copy (a packet the node makes) is dropped.
     let mut node = lone_node([1, 2, 3]);
     let mut pool = pool(16);
     let mut frame = eth(MacAddr::BROADCAST, pod_mac(1, 1), 0x0800);
     frame.extend_from_slice(&[0u8; 46]);
     let before = node.counters().clone();
     let v = run(&mut node, &mut pool, at(1), &[(P1, &frame)], 1);
-    assert_eq!(v, [Verdict::Pod(P2)]);
+    assert_eq!(v, [Verdict::Pod(PortId(3))]);
     assert_eq!(drop_delta(&before, node.counters()), [(DropReason::OutputFull, 1)]);
     assert_eq!(pool.available(), 16);
     // Control: with room for two, both go out.
