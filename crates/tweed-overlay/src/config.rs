@@ -307,16 +307,17 @@ pub struct NodeConfig {
     /// must not be a pod port, the underlay port or the socket port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_port: Option<u16>,
-    /// Port security: a pod may send IPv4 packets and ARP only from its own port's addresses
-    /// ([`NodeConfig::port_addresses`]); others are dropped
-    /// ([`DropReason::PortSecurity`](crate::DropReason::PortSecurity)). Off by default in the library (every pod
-    /// port must then be given its addresses, which only the caller knows); the agent turns it on. Whether on or
-    /// off, a pod's source outside the pod subnet, or the gateway's, is always dropped
-    /// ([`DropReason::PodSourceSpoofed`](crate::DropReason::PodSourceSpoofed)).
+    /// Port security: a pod may send IPv4 packets and ARP only from its own port's addresses; others are dropped
+    /// ([`DropReason::PortSecurity`](crate::DropReason::PortSecurity)). A port's own addresses are those given in
+    /// [`NodeConfig::port_addresses`]; a port given none owns the addresses the bridge learnt from its ARP and
+    /// holds for it (inside the pod subnet, a few per port, never another port's while that one's entry is
+    /// fresh): its ARP may claim an address, its IPv4 packets must come from one it holds. Off by default in the
+    /// library; the agent turns it on. Whether on or off, a pod's source outside the pod subnet, or the
+    /// gateway's, is always dropped ([`DropReason::PodSourceSpoofed`](crate::DropReason::PodSourceSpoofed)).
     #[serde(default, skip_serializing_if = "core::ops::Not::not")]
     pub port_security: bool,
-    /// Each pod port's own addresses (see [`NodeConfig::port_security`]). Ports not listed have none; with port
-    /// security on, every pod port must be listed.
+    /// Each pod port's own addresses (see [`NodeConfig::port_security`]). Ports not listed have none given: with
+    /// port security on, they own what they hold in the bridge's ARP table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_addresses: Vec<PortAddresses>,
     /// The node's underlay.
@@ -571,13 +572,6 @@ impl NodeConfig {
                 let taken = pa.ips[..j].contains(&ip) || self.port_addresses[..i].iter().any(|o| o.ips.contains(&ip));
                 if taken {
                     return err(pa.port, Some(ip), "given twice");
-                }
-            }
-        }
-        if self.port_security {
-            for &p in &self.pod_ports {
-                if !self.port_addresses.iter().any(|pa| pa.port == p && !pa.ips.is_empty()) {
-                    return err(p, None, "port security is on and the port has no address");
                 }
             }
         }

@@ -154,6 +154,11 @@ reasons! {
     /// Too big for the underlay without DF, and the pool had no buffer for every fragment (or the output no
     /// room): the whole packet is dropped rather than a part of it sent.
     FragNoBuffer => "frag_no_buffer",
+    /// From a pod: ARP claiming an address the node configured (the gateway's); never flooded nor answered.
+    ArpSpoofed => "arp_spoofed",
+    /// From a pod: ARP claiming an address another pod's port holds while its entry is fresh (or, with port
+    /// security and no configured addresses, one the port may not take); never flooded nor answered.
+    ArpClaimed => "arp_claimed",
 }
 
 impl fmt::Display for DropReason {

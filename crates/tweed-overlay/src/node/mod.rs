@@ -76,6 +76,10 @@ enum Origin {
     Host,
 }
 
+/// How often `process` lets the bridge sweep its tables, and how many slots of each one step looks at.
+const AGE_EVERY_NS: u64 = 100_000_000;
+const AGE_BUDGET: usize = 256;
+
 /// Packets one pass of the stages takes at most: the length of the per-packet state vectors.
 const STAGE_BATCH: usize = 256;
 /// Pod frames per call of [`Bridge::process`] (their list is an array on the stack).
@@ -147,6 +151,8 @@ pub struct Node {
     ident: u16,
     icmp: IcmpLimit,
     neigh: Neighbours,
+    /// When the bridge's tables were last swept for dead entries (ns).
+    aged_at: u64,
     counters: Counters,
     scratch: Scratch,
 }
@@ -205,6 +211,9 @@ impl Node {
         let bridge_err = |e: tweed_switch::BridgeError| ConfigError::Route(e.to_string());
         bridge.add_local(BD, gw_mac).map_err(bridge_err)?;
         bridge.set_arp(BD, gw_ip, gw_mac).map_err(bridge_err)?;
+        // Pods' ARP may teach the bridge only addresses of the pod subnet.
+        let subnet = config.pod_subnet.trunc();
+        bridge.set_arp_subnet(BD, subnet.network(), subnet.prefix_len()).map_err(bridge_err)?;
         let backend = match &config.backend {
             BackendConfig::Vxlan(v) => Backend::Vxlan {
                 vtep_mac: v.vtep_mac,
@@ -250,6 +259,7 @@ impl Node {
             ident: 0,
             icmp: IcmpLimit::new(&limits),
             neigh: Neighbours::new(&limits),
+            aged_at: 0,
             counters: Counters::default(),
             scratch: Scratch {
                 steps: Vec::with_capacity(STAGE_BATCH),
@@ -329,6 +339,12 @@ impl Node {
         // The ARP timers' packets (retries, timeouts) leave room for the input, or for half the room.
         out.reserved = input.len().min(STAGE_BATCH).min(out.room().div_ceil(2));
         self.service_neigh(now, pool, out);
+        if now.saturating_sub(self.aged_at) >= AGE_EVERY_NS {
+            // A bounded step of the bridge's garbage collection: dead ARP entries and expired MACs leave without
+            // waiting for a table to fill (a whole sweep of the default tables takes a few seconds).
+            self.aged_at = now;
+            self.bridge.age(Instant::from_nanos(now), AGE_BUDGET);
+        }
         // The per-packet state lives in vectors sized at construction; taken out of `self` for the call.
         let mut s = core::mem::take(&mut self.scratch);
         loop {
@@ -389,7 +405,7 @@ impl Node {
                 self.rx_host(buf)
             } else if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
                 self.counters.rx_pod += 1;
-                match self.check_pod_source(usize::from(ingress.0), buf.data()) {
+                match self.check_pod_source(usize::from(ingress.0), buf.data(), now) {
                     Ok(()) => {
                         pods += 1;
                         Step::Bridge

@@ -117,11 +117,13 @@ impl Node {
         dst: Ipv4Addr,
         out: &mut Outputs,
     ) -> Option<Verdict> {
-        let at = Instant::from_nanos(now);
-        if let Some(mac) = self.bridge.arp().lookup(BD, dst) {
-            let Some(port) = self.bridge.fdb().lookup(BD, mac, at) else {
+        // A pod's entry while it is not dead, and only to the port that holds it; else ask again, as the kernel
+        // does.
+        if let Some((mac, port)) = self.bridge.resolve(BD, dst, Instant::from_nanos(now)) {
+            if port == tweed_switch::PortId::LOCAL {
+                // The bridge's own MAC (the gateway's address, routed back here): not a pod.
                 return Some(Verdict::Drop(DropReason::PodPortUnknown));
-            };
+            }
             set_macs(buf.data_mut(), mac, self.gw_mac);
             self.counters.to_pod += 1;
             return Some(Verdict::Pod(PortId(port.0)));
@@ -258,16 +260,15 @@ impl Node {
             let Pending { ip, mut buf, .. } = self.neigh.take(i);
             let at = Instant::from_nanos(now);
             // The bridge processed the ARP frame before this: its sender is in the ARP table and the FDB.
-            let verdict =
-                match self.bridge.arp().lookup(BD, ip).and_then(|m| Some((m, self.bridge.fdb().lookup(BD, m, at)?))) {
-                    Some((mac, port)) => {
-                        set_macs(buf.data_mut(), mac, self.gw_mac);
-                        self.counters.arp_released += 1;
-                        self.counters.to_pod += 1;
-                        Verdict::Pod(PortId(port.0))
-                    }
-                    None => Verdict::Drop(DropReason::PodPortUnknown),
-                };
+            let verdict = match self.bridge.resolve(BD, ip, at).filter(|&(_, p)| p != tweed_switch::PortId::LOCAL) {
+                Some((mac, port)) => {
+                    set_macs(buf.data_mut(), mac, self.gw_mac);
+                    self.counters.arp_released += 1;
+                    self.counters.to_pod += 1;
+                    Verdict::Pod(PortId(port.0))
+                }
+                None => Verdict::Drop(DropReason::PodPortUnknown),
+            };
             self.emit_extra(now, buf, Some(verdict), pool, out);
         }
     }

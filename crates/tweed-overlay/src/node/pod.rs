@@ -37,7 +37,7 @@ impl Node {
     /// frames too short to say, go on (the bridge and the router judge them). It runs for every pod frame: one
     /// bounds check, then integer compares.
     #[inline]
-    pub(super) fn check_pod_source(&self, port: usize, data: &[u8]) -> Result<(), DropReason> {
+    pub(super) fn check_pod_source(&self, port: usize, data: &[u8], now: u64) -> Result<(), DropReason> {
         // The EtherType and the next 20 bytes: an IPv4 header, or an ARP header up to the sender address.
         let Some(h) = data.get(12..ETH + 20) else { return Ok(()) };
         // EtherType and the IPv4 version nibble in one compare (only version 4: a receiving kernel drops anything
@@ -58,10 +58,29 @@ impl Node {
         if src.wrapping_sub(first) > span || src == u32::from(self.gw_ip) {
             return Err(DropReason::PodSourceSpoofed);
         }
-        if self.port_security && !self.port_addrs.get(port).is_some_and(|a| a.owns(src)) {
+        if self.port_security && !self.port_owns(port, src, head >> 16 == 0x0806, now) {
             return Err(DropReason::PortSecurity);
         }
         Ok(())
+    }
+
+    /// Whether `src` is one of pod port `port`'s own addresses: its configured ones, or, for a port given none,
+    /// those the bridge learnt from its ARP and holds for it (inside the pod subnet, at most
+    /// [`PortConfig::DEFAULT_MAX_ARP`](tweed_switch::PortConfig::DEFAULT_MAX_ARP), not another port's while that
+    /// one's entry is fresh). Such a port's ARP may claim an address (the bridge refuses claims of other ports'
+    /// fresh addresses); its IPv4 packets must come from one it holds.
+    #[inline]
+    fn port_owns(&self, port: usize, src: u32, is_arp: bool, now: u64) -> bool {
+        match self.port_addrs.get(port) {
+            Some(a) if a.len > 0 => a.owns(src),
+            _ => {
+                is_arp
+                    || self
+                        .bridge
+                        .resolve(BD, Ipv4Addr::from(src), Instant::from_nanos(now))
+                        .is_some_and(|(_, owner)| usize::from(owner.0) == port)
+            }
+        }
     }
 
     /// A frame from a pod, after the bridge: carries out its decision.
@@ -108,6 +127,8 @@ impl Node {
                 tweed_switch::DropReason::InvalidSource => DropReason::BridgeInvalidSource,
                 tweed_switch::DropReason::Filtered => DropReason::BridgeFiltered,
                 tweed_switch::DropReason::ArpMalformed => DropReason::ArpMalformed,
+                tweed_switch::DropReason::ArpSpoofed => DropReason::ArpSpoofed,
+                tweed_switch::DropReason::ArpClaimed => DropReason::ArpClaimed,
                 _ => DropReason::UnknownPort,
             }),
         }))
