@@ -1,0 +1,617 @@
+//! The whole node pipeline under a list of operations: frames from pods, the underlay (whole frames and socket
+//! datagrams), the host's TUN and unknown ports; time moving (and sometimes not, or backwards); peers added,
+//! changed and removed between batches; for each backend. Frames are mostly built right from templates
+//! (`node/frames.rs`) and then bent, so that they reach routing, ARP, ICMP and encapsulation.
+//!
+//! Checked after every call of `Node::process` (see `Harness::call`):
+//! - no panic; the counters never go back;
+//! - progress: with input and room in `out`, the call consumes input (finding 1 of issue 12: today it may not;
+//!   `TWEED_FUZZ_ALLOW_STALL=1` relaxes this to explore past it by hand, never in CI);
+//! - `out` holds no more than its capacity, and each output is well formed for its verdict (a pod port, a
+//!   current peer with the backend's port, valid IPv4 checksums where the node wrote or checked the header);
+//! - buffers are conserved: pool + batch + ARP queue + outputs is the same before and after, and at the end
+//!   (time past the ARP timeout, one empty batch) every buffer is back in the pool;
+//! - every packet in is accounted for once: each input buffer (tagged in `meta.timestamp`) comes out at most
+//!   once, in this call or from the ARP queue later; the drop counters match the dropped outputs, the
+//!   `rx_*` counters the inputs, the ARP queue counters the queue, up to the drops `out` being full forces
+//!   (`output_full`), which are counted but leave no output; with no such drop, the accounting is exact.
+//!
+//! `TWEED_FUZZ_DEBUG=1` prints the operations and each call's outputs.
+#![no_main]
+
+#[path = "node/frames.rs"]
+mod frames;
+#[path = "node/input.rs"]
+mod input;
+
+use core::net::Ipv4Addr;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use tweed_overlay::{
+    BackendConfig, Counters, DropReason, Limits, Node, NodeBuilder, Outputs, PeerConfig, UdpConfig, Verdict,
+    VxlanConfig,
+};
+use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+use tweed_switch::Instant;
+use tweed_wire::checksum;
+use tweed_wire::ethernet::MacAddr;
+
+use frames::{CANDIDATES, Ctx, Kind, PeerNow, cand};
+use input::{Dt, Op, PeerOp, PodFrame, PortSel, Setup};
+
+/// Operations per input, and frames waiting for a `Process`: enough for any state, few enough to stay fast.
+const MAX_OPS: usize = 400;
+const MAX_STAGED: usize = 1024;
+
+fn env_flag(name: &str, cell: &'static OnceLock<bool>) -> bool {
+    *cell.get_or_init(|| std::env::var_os(name).is_some_and(|v| v != "0"))
+}
+
+fn debug() -> bool {
+    static D: OnceLock<bool> = OnceLock::new();
+    env_flag("TWEED_FUZZ_DEBUG", &D)
+}
+
+fn allow_stall() -> bool {
+    static S: OnceLock<bool> = OnceLock::new();
+    env_flag("TWEED_FUZZ_ALLOW_STALL", &S)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let Ok(setup) = Setup::arbitrary(&mut u) else { return };
+    let Some(mut h) = Harness::new(setup) else { return };
+    let mut n = 0;
+    while !u.is_empty() && n < MAX_OPS {
+        let Ok(op) = Op::arbitrary(&mut u) else { break };
+        if debug() {
+            eprintln!("op {op:?}");
+        }
+        h.op(op);
+        n += 1;
+    }
+    h.finish();
+});
+
+struct Staged {
+    port: u16,
+    bytes: Vec<u8>,
+    remote: Ipv4Addr,
+}
+
+struct Harness {
+    node: Node,
+    pool: Pool,
+    kind: Kind,
+    pods: u8,
+    batch_cap: usize,
+    out_cap: usize,
+    arp_timeout_ns: u64,
+    staged: Vec<Staged>,
+    now: u64,
+    max_now: u64,
+    /// The last tag given to an input buffer (0 marks buffers the node took from the pool itself).
+    serial: u64,
+    /// Input buffers the node consumed that have not come out yet: in the ARP queue, or dropped silently.
+    live: HashSet<u64>,
+    /// How many packets were dropped without an output (`output_full`, `arp_queue_full` at the queue): an upper
+    /// bound of the inputs that may never come out.
+    silent: u64,
+}
+
+fn kind_of(setup: &Setup) -> Kind {
+    match setup.backend % 3 {
+        0 => Kind::Vxlan,
+        1 => Kind::Udp,
+        _ => Kind::HostGw,
+    }
+}
+
+fn right_peer(i: u8) -> PeerConfig {
+    let c = cand(i);
+    PeerConfig::new(subnet(c.n, 24), c.node_ip)
+        .with_vtep_mac(MacAddr::new(c.vtep_mac[0], c.vtep_mac[1], c.vtep_mac[2], c.vtep_mac[3], c.vtep_mac[4], c.vtep_mac[5]))
+        .with_node_mac(mac(c.node_mac))
+}
+
+fn mac(m: [u8; 6]) -> MacAddr {
+    MacAddr::new(m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+fn subnet(n: u8, len: u8) -> ipnet::Ipv4Net {
+    ipnet::Ipv4Net::new(Ipv4Addr::new(10, 244, n, 0), len).expect("prefix length")
+}
+
+fn shaped_peer(op: PeerOp) -> PeerConfig {
+    let c = cand(op.idx);
+    let s = op.shape;
+    let net = if s & 16 != 0 { subnet(0, 16) } else { subnet(c.n, 24) };
+    let node_ip = if s & 8 != 0 {
+        frames::NODE_IP
+    } else if s & 4 != 0 {
+        cand(op.idx.wrapping_add(1)).node_ip
+    } else if s & 64 != 0 {
+        Ipv4Addr::new(192, 0, 2, 100 + c.n)
+    } else {
+        c.node_ip
+    };
+    let mut p = PeerConfig::new(net, node_ip);
+    p.vtep_mac = match (s & 1 != 0, s & 32 != 0, s & 128 != 0) {
+        (true, _, _) => None,
+        (_, true, _) => Some(MacAddr::new(1, 0, 0x5e, 0, 0, c.n)),
+        (_, _, true) => Some(MacAddr::new(2, 0, 0, 0, 0x10, c.n)),
+        _ => Some(mac(c.vtep_mac)),
+    };
+    p.node_mac = match (s & 2 != 0, s & 128 != 0) {
+        (true, _) => None,
+        (_, true) => Some(MacAddr::new(2, 0, 0xc0, 0, 0x10, c.n)),
+        _ => Some(mac(c.node_mac)),
+    };
+    p
+}
+
+/// The difference of two counter snapshots, field by field; asserts that none went back.
+fn delta(a: &Counters, b: &Counters) -> Counters {
+    let d = |x: u64, y: u64, name: &str| {
+        assert!(y >= x, "counter {name} went back: {x} -> {y}");
+        y - x
+    };
+    let mut drops = [0; DropReason::COUNT];
+    for r in DropReason::ALL {
+        drops[*r as usize] = d(a.drop_count(*r), b.drop_count(*r), r.as_str());
+    }
+    Counters {
+        rx_pod: d(a.rx_pod, b.rx_pod, "rx_pod"),
+        rx_underlay: d(a.rx_underlay, b.rx_underlay, "rx_underlay"),
+        rx_host: d(a.rx_host, b.rx_host, "rx_host"),
+        switched: d(a.switched, b.switched, "switched"),
+        to_pod: d(a.to_pod, b.to_pod, "to_pod"),
+        to_peer: d(a.to_peer, b.to_peer, "to_peer"),
+        from_peer: d(a.from_peer, b.from_peer, "from_peer"),
+        to_tun: d(a.to_tun, b.to_tun, "to_tun"),
+        arp_replies: d(a.arp_replies, b.arp_replies, "arp_replies"),
+        arp_requests: d(a.arp_requests, b.arp_requests, "arp_requests"),
+        arp_consumed: d(a.arp_consumed, b.arp_consumed, "arp_consumed"),
+        arp_queued: d(a.arp_queued, b.arp_queued, "arp_queued"),
+        arp_released: d(a.arp_released, b.arp_released, "arp_released"),
+        echo_replies: d(a.echo_replies, b.echo_replies, "echo_replies"),
+        icmp_errors: d(a.icmp_errors, b.icmp_errors, "icmp_errors"),
+        icmp_rate_limited: d(a.icmp_rate_limited, b.icmp_rate_limited, "icmp_rate_limited"),
+        icmp_suppressed: d(a.icmp_suppressed, b.icmp_suppressed, "icmp_suppressed"),
+        drops,
+    }
+}
+
+fn ipv4_ok(ip: &[u8]) -> bool {
+    let Some(&vihl) = ip.first() else { return false };
+    let hl = usize::from(vihl & 0x0f) * 4;
+    vihl >> 4 == 4 && hl >= 20 && ip.len() >= hl && checksum::verify(&ip[..hl])
+}
+
+impl Harness {
+    fn new(setup: Setup) -> Option<Self> {
+        if debug() {
+            eprintln!("setup {setup:?}");
+        }
+        let kind = kind_of(&setup);
+        let pods = 1 + setup.pods % 4;
+        let limits = Limits {
+            arp_queue: 1 + u16::from(setup.arp_queue % 16),
+            arp_timeout_ms: 100 * (1 + u32::from(setup.arp_timeout % 32)),
+            arp_retry_ms: 50 * (1 + u32::from(setup.arp_retry % 32)),
+            icmp_per_sec: 1 + u32::from(setup.icmp % 16),
+            icmp_burst: 1 + u32::from(setup.icmp / 16),
+            max_peers: if setup.flags & 16 != 0 { 2 } else { 64 },
+            ..Limits::default()
+        };
+        let arp_timeout_ns = u64::from(limits.arp_timeout_ms) * 1_000_000;
+        let mut b = NodeBuilder::new(subnet(1, 24), frames::NODE_IP, mac(frames::NODE_MAC))
+            .pod_ports(1..=u16::from(pods))
+            .underlay_port(PortId(frames::UNDERLAY_PORT))
+            .mtu([1500, 1450, 1400, 9000, 576][usize::from(setup.mtu % 5)])
+            .limits(limits);
+        b = match kind {
+            Kind::Vxlan => b.backend(BackendConfig::Vxlan(VxlanConfig {
+                udp_checksum: setup.flags & 4 != 0,
+                ..VxlanConfig::new(mac(frames::VTEP_MAC))
+            })),
+            Kind::Udp => b.backend(BackendConfig::Udp(UdpConfig { port: frames::UDP_PORT })),
+            Kind::HostGw => b.host_gw(),
+        };
+        if setup.flags & 1 != 0 && kind != Kind::HostGw {
+            b = b.socket_port(PortId(frames::SOCKET_PORT));
+        }
+        if setup.flags & 2 != 0 {
+            b = b.host_port(PortId(frames::HOST_PORT));
+        }
+        if setup.flags & 8 != 0 {
+            b = b.underlay_gateway_mac(mac(frames::UNDERLAY_GW_MAC));
+        }
+        let mut node = b.build().expect("the harness builds valid configurations");
+        for i in 0..CANDIDATES {
+            if setup.peers & (1 << i) != 0 {
+                let _ = node.add_peer(right_peer(i));
+            }
+        }
+        let pool = Pool::new(PoolConfig { buffers: 8 + usize::from(setup.pool % 512), ..PoolConfig::default() })
+            .expect("pool");
+        Some(Self {
+            node,
+            pool,
+            kind,
+            pods,
+            batch_cap: 1 + usize::from(setup.batch % 300),
+            out_cap: 1 + usize::from(setup.out % 300),
+            arp_timeout_ns,
+            staged: Vec::new(),
+            now: 1_000_000_000,
+            max_now: 1_000_000_000,
+            serial: 0,
+            live: HashSet::new(),
+            silent: 0,
+        })
+    }
+
+    fn ctx(&self) -> Ctx {
+        let mut peers = [None; CANDIDATES as usize];
+        for (i, slot) in peers.iter_mut().enumerate() {
+            let net = subnet(cand(i as u8).n, 24);
+            *slot = self.node.peers().find(|p| p.subnet == net).map(|p| PeerNow {
+                node_ip: p.node_ip,
+                node_mac: p.node_mac.map(|m| *m.as_bytes()),
+                vtep_mac: p.vtep_mac.map(|m| *m.as_bytes()),
+            });
+        }
+        Ctx { kind: self.kind, peers }
+    }
+
+    fn stage(&mut self, port: u16, bytes: Vec<u8>, remote: Ipv4Addr) {
+        if self.staged.len() < MAX_STAGED {
+            self.staged.push(Staged { port, bytes, remote });
+        }
+    }
+
+    fn op(&mut self, op: Op) {
+        let ctx = self.ctx();
+        match op {
+            Op::Pod { port, frame } => {
+                let k = port % 8;
+                let bytes = match frame {
+                    PodFrame::Hello => ctx.arp(k, &input::ArpSpec {
+                        op: 1,
+                        eth_dst: input::MacSel::Own,
+                        sender_mac: input::MacSel::Own,
+                        sender_ip: input::Addr::Own,
+                        target_mac: input::MacSel::Own,
+                        target_ip: input::Addr::Own,
+                        tweak: input::Tweak::None,
+                    }),
+                    PodFrame::Arp(a) => ctx.arp(k, &a),
+                    PodFrame::Ip { dst, src, ip } => {
+                        let mut f = frames::eth(ctx.mac(dst, frames::GW_MAC), ctx.mac(src, frames::pod_mac(k)), 0x0800);
+                        f.extend_from_slice(&ctx.ip(&ip, frames::pod_ip(k), Ipv4Addr::new(10, 244, 2, 2)));
+                        f
+                    }
+                    PodFrame::L2 { dst, src, ethertype, len, tweak } => {
+                        let mut f = frames::eth(ctx.mac(dst, [0xff; 6]), ctx.mac(src, frames::pod_mac(k)), ethertype);
+                        f.extend((0..len).map(|i| i ^ 0x3c));
+                        frames::tweak(&mut f, tweak);
+                        f
+                    }
+                };
+                self.stage(1 + u16::from(k), bytes, Ipv4Addr::UNSPECIFIED);
+            }
+            Op::Underlay(t) => {
+                let (bytes, _) = ctx.tunnelled(&t, false);
+                self.stage(frames::UNDERLAY_PORT, bytes, Ipv4Addr::UNSPECIFIED);
+            }
+            Op::Socket(t) => {
+                let (bytes, remote) = ctx.tunnelled(&t, true);
+                self.stage(frames::SOCKET_PORT, bytes, remote);
+            }
+            Op::Host(ip) => {
+                let bytes = ctx.ip(&ip, frames::GW_IP, frames::pod_ip(0));
+                self.stage(frames::HOST_PORT, bytes, Ipv4Addr::UNSPECIFIED);
+            }
+            Op::Raw { port, remote, bytes } => {
+                let port = match port {
+                    PortSel::Pod(k) => 1 + u16::from(k % 8),
+                    PortSel::Underlay => frames::UNDERLAY_PORT,
+                    PortSel::Socket => frames::SOCKET_PORT,
+                    PortSel::Host => frames::HOST_PORT,
+                    PortSel::Other(p) => p,
+                };
+                let remote = if remote < 8 { ctx.addr(input::Addr::PeerNode(remote), Ipv4Addr::UNSPECIFIED) } else { Ipv4Addr::new(192, 0, 2, remote) };
+                self.stage(port, bytes.0, remote);
+            }
+            Op::Process { dt, out } => {
+                self.advance(dt);
+                let cap = if out == 0 { self.out_cap } else { 1 + usize::from(out % 300) };
+                self.process(cap);
+            }
+            Op::AddPeer(p) => {
+                let before: Vec<PeerConfig> = self.node.peers().cloned().collect();
+                let cfg = shaped_peer(p);
+                match self.node.add_peer(cfg.clone()) {
+                    Ok(()) => {
+                        assert_eq!(self.node.peers().count(), before.len() + 1, "add_peer: one more peer");
+                        assert!(self.node.peers().any(|q| q.subnet == cfg.subnet.trunc()), "add_peer: the peer is there");
+                    }
+                    Err(e) => self.assert_peers(&before, &format!("add_peer refused ({e})")),
+                }
+            }
+            Op::UpdatePeer(p) => {
+                let before: Vec<PeerConfig> = self.node.peers().cloned().collect();
+                if let Err(e) = self.node.update_peer(shaped_peer(p)) {
+                    self.assert_peers(&before, &format!("update_peer refused ({e})"));
+                } else {
+                    assert_eq!(self.node.peers().count(), before.len(), "update_peer: as many peers");
+                }
+            }
+            Op::RemovePeer(p) => {
+                let before: Vec<PeerConfig> = self.node.peers().cloned().collect();
+                let c = cand(p.idx);
+                let net = if p.shape & 1 != 0 { subnet(99, 24) } else if p.shape & 16 != 0 { subnet(0, 16) } else { subnet(c.n, 24) };
+                match self.node.remove_peer(net) {
+                    Ok(old) => {
+                        assert!(before.contains(&old), "remove_peer returned a peer the node had");
+                        assert_eq!(self.node.peers().count(), before.len() - 1, "remove_peer: one fewer peer");
+                    }
+                    Err(e) => self.assert_peers(&before, &format!("remove_peer refused ({e})")),
+                }
+            }
+        }
+    }
+
+    /// A refused change changes nothing.
+    fn assert_peers(&self, before: &[PeerConfig], what: &str) {
+        let now: Vec<PeerConfig> = self.node.peers().cloned().collect();
+        assert_eq!(now, before, "{what} but the peers changed");
+    }
+
+    fn advance(&mut self, dt: Dt) {
+        self.now = match dt {
+            Dt::Same => self.now,
+            Dt::Millis(ms) => self.now + u64::from(ms) * 1_000_000,
+            Dt::Secs(s) => self.now + u64::from(s) * 1_000_000_000,
+            Dt::Back(ms) => self.now.saturating_sub(u64::from(ms) * 1_000_000),
+        };
+        self.max_now = self.max_now.max(self.now);
+    }
+
+    /// Puts the staged frames (as many as the batch and the pool take) into a batch and runs it through the
+    /// node as the driver does: calls at the same time until the batch is empty.
+    fn process(&mut self, cap: usize) {
+        let mut batch = Batch::new(self.batch_cap);
+        let mut taken = 0;
+        for s in &self.staged {
+            if batch.is_full() {
+                break;
+            }
+            let Some(mut buf) = self.pool.get() else { break };
+            let n = s.bytes.len().min(buf.tailroom());
+            buf.extend_from_slice(&s.bytes[..n]).expect("fits the tailroom");
+            self.serial += 1;
+            let meta = buf.meta_mut();
+            meta.ingress = PortId(s.port);
+            meta.remote = s.remote;
+            meta.timestamp = self.serial;
+            batch.push(buf).map_err(|_| ()).expect("the batch has room");
+            taken += 1;
+        }
+        self.staged.drain(..taken);
+        loop {
+            let before = batch.len();
+            self.call(&mut batch, cap);
+            if batch.is_empty() {
+                break;
+            }
+            if batch.len() == before {
+                // Only with TWEED_FUZZ_ALLOW_STALL (`call` asserts progress otherwise): give up on the rest, as a
+                // bounded driver round would.
+                self.pool.put_batch(&mut batch);
+                break;
+            }
+        }
+    }
+
+    /// One call of `process`, and every check on it.
+    fn call(&mut self, batch: &mut Batch, cap: usize) {
+        let mut out = Outputs::new(cap);
+        let c0 = self.node.counters().clone();
+        let (a0, p0, b0) = (self.pool.available(), self.node.arp_pending(), batch.len());
+        let tags_in: Vec<u64> = batch.iter().map(|b| b.meta().timestamp).collect();
+
+        self.node.process(Instant::from_nanos(self.now), &mut self.pool, batch, &mut out);
+
+        let d = delta(&c0, self.node.counters());
+        let (a1, p1, b1) = (self.pool.available(), self.node.arp_pending(), batch.len());
+        let left: HashSet<u64> = batch.iter().map(|b| b.meta().timestamp).collect();
+        let consumed: HashSet<u64> = tags_in.iter().copied().filter(|t| !left.contains(t)).collect();
+        let n_in = b0 - b1;
+        let drops = |r: DropReason| d.drop_count(r);
+        let full = drops(DropReason::OutputFull);
+
+        if debug() {
+            eprintln!(
+                "call now={} in={b0} consumed={n_in} room={cap} out={} pending {p0}->{p1} pool {a0}->{a1} drops {:?}",
+                self.now,
+                out.len(),
+                d.nonzero_drops().collect::<Vec<_>>()
+            );
+            for (buf, v) in out.as_slice() {
+                eprintln!("  out tag={} {v:?} len={}", buf.meta().timestamp, buf.len());
+            }
+        }
+
+        // Progress: the documented exception is an `out` without room, which this call never gets.
+        if b0 > 0 && cap > 0 && !allow_stall() {
+            let arp = out.as_slice().iter().filter(|(b, _)| is_our_arp_request(b.data())).count();
+            assert!(
+                n_in > 0,
+                "process consumed none of {b0} inputs with room for {cap} outputs: out holds {} ({arp} ARP requests), \
+                 {p1} packets wait for ARP (issue 12 finding 1)",
+                out.len()
+            );
+        }
+        assert_eq!(consumed.len(), n_in, "the inputs left in the batch are the last ones, unchanged");
+        assert!(out.len() <= cap, "{} outputs in room for {cap}", out.len());
+        assert_eq!(a0 + b0 + p0, a1 + b1 + p1 + out.len(), "buffers conserved (pool + batch + ARP queue + out)");
+        assert_eq!(
+            n_in as u64,
+            d.rx_pod + d.rx_underlay + d.rx_host + drops(DropReason::UnknownPort),
+            "each input counted once as received (rx_pod + rx_underlay + rx_host + unknown_port)"
+        );
+
+        // Each output: its tag, its verdict's tally, its shape.
+        let mut dropped = [0u64; DropReason::COUNT];
+        let (mut tun, mut underlay, mut used_up, mut pod_tagged, mut pod_arp_req, mut pod_other) = (0, 0, 0, 0, 0, 0);
+        let (mut from_this_call, mut from_queue) = (0, 0);
+        let peers: Vec<Ipv4Addr> = self.node.peers().map(|p| p.node_ip).collect();
+        let mut seen_now = HashSet::new();
+        for (buf, verdict) in out.as_slice() {
+            let tag = buf.meta().timestamp;
+            if tag != 0 {
+                if consumed.contains(&tag) {
+                    assert!(seen_now.insert(tag), "input {tag} came out twice in one call");
+                    from_this_call += 1;
+                } else {
+                    assert!(self.live.remove(&tag), "output tag {tag}: not an input of this call nor one still queued");
+                    from_queue += 1;
+                    assert!(
+                        matches!(verdict, Verdict::Pod(_) | Verdict::Drop(_)),
+                        "a packet from the ARP queue left as {verdict:?}"
+                    );
+                }
+            }
+            let data = buf.data();
+            match *verdict {
+                Verdict::Pod(p) => {
+                    assert!(p.0 >= 1 && p.0 <= u16::from(self.pods), "output to {p}, not a pod port");
+                    assert!(data.len() >= 14, "a frame to a pod shorter than an Ethernet header");
+                    if tag != 0 {
+                        pod_tagged += 1;
+                    } else if is_our_arp_request(data) {
+                        pod_arp_req += 1;
+                    } else {
+                        pod_other += 1;
+                    }
+                }
+                Verdict::Underlay { dst, port, payload_offset } => {
+                    underlay += 1;
+                    assert!(peers.contains(&dst), "underlay output to {dst}, not a peer");
+                    self.check_underlay(data, port, payload_offset);
+                }
+                Verdict::Tun => {
+                    tun += 1;
+                    assert!(ipv4_ok(data), "a packet to the TUN with a bad IPv4 header");
+                }
+                Verdict::Consumed => used_up += 1,
+                Verdict::Drop(r) => dropped[r as usize] += 1,
+            }
+        }
+
+        // The counters against the outputs. `output_full` drops leave no output (and a dropped packet is
+        // counted under its reason too): the budget for anything counted that did not come out.
+        let mut missing = 0;
+        for r in DropReason::ALL {
+            let (counted, out_n) = (drops(*r), dropped[*r as usize]);
+            assert!(counted >= out_n, "{out_n} outputs dropped as {r}, counted {counted}");
+            if !matches!(r, DropReason::OutputFull | DropReason::PoolExhausted | DropReason::ArpQueueFull) {
+                missing += counted - out_n;
+            }
+        }
+        let tally = |counted: u64, out_n: u64, what: &str| {
+            assert!(counted >= out_n, "{out_n} outputs {what}, counted {counted}");
+            counted - out_n
+        };
+        missing += tally(d.to_tun, tun, "to the TUN");
+        missing += tally(d.to_peer, underlay, "to peers");
+        missing += tally(d.arp_consumed, used_up, "consumed");
+        assert!(missing <= full, "{missing} packets counted as sent or dropped did not come out, {full} output_full drops");
+        assert!(pod_tagged <= d.to_pod + d.switched + d.arp_replies, "pod outputs of inputs beyond to_pod + switched + arp_replies");
+        assert!(pod_arp_req <= d.arp_requests * u64::from(self.pods), "ARP requests beyond arp_requests x pod ports");
+        assert!(
+            pod_other <= d.switched * u64::from(self.pods) + d.icmp_errors + d.arp_released,
+            "node-made pod outputs beyond flood copies and ICMP errors"
+        );
+
+        // The ARP queue: what left it was released, timed out, or found no port.
+        let queue_left = p0 as u64 + d.arp_queued - p1 as u64;
+        let accounted = d.arp_released + drops(DropReason::ArpTimeout);
+        assert!(
+            queue_left >= accounted && queue_left <= accounted + drops(DropReason::PodPortUnknown),
+            "ARP queue {p0} + {} queued - {p1} = {queue_left} left it, released {} + timed out {}",
+            d.arp_queued,
+            d.arp_released,
+            drops(DropReason::ArpTimeout)
+        );
+        assert!(from_queue as usize <= p0, "{from_queue} earlier inputs came out, {p0} were queued");
+
+        // Inputs of this call that did not come out: queued, or dropped silently.
+        let silent = full + drops(DropReason::ArpQueueFull) - dropped[DropReason::ArpQueueFull as usize];
+        let not_out = n_in as u64 - from_this_call;
+        assert!(not_out <= d.arp_queued + silent, "{not_out} inputs neither out nor queued ({silent} silent drops)");
+        self.silent += silent;
+        self.live.extend(consumed.iter().filter(|t| !seen_now.contains(*t)));
+        assert!(
+            self.live.len() as u64 <= p1 as u64 + self.silent,
+            "{} inputs never came out, {p1} wait for ARP, {} dropped silently",
+            self.live.len(),
+            self.silent
+        );
+        out.recycle(&mut self.pool);
+    }
+
+    /// An underlay frame is the backend's encapsulation, with valid outer and inner IPv4 headers.
+    fn check_underlay(&self, f: &[u8], port: u16, payload_offset: u16) {
+        let (want_port, want_offset, inner) = match self.kind {
+            Kind::Vxlan => (frames::VXLAN_PORT, 42, 42 + 8 + 14),
+            Kind::Udp => (frames::UDP_PORT, 42, 42),
+            Kind::HostGw => (0, 14, 14),
+        };
+        assert_eq!((port, payload_offset), (want_port, want_offset), "underlay verdict's port and offset");
+        assert!(f.len() > inner, "underlay frame of {} bytes", f.len());
+        assert_eq!(&f[6..12], &frames::NODE_MAC, "underlay frame not from our node MAC");
+        if self.kind != Kind::HostGw {
+            assert!(ipv4_ok(&f[14..]), "bad outer IPv4 header");
+            let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+            assert_eq!(total, f.len() - 14, "outer IPv4 total length");
+            assert_eq!(&f[26..30], &frames::NODE_IP.octets(), "outer source");
+            let udp_len = usize::from(u16::from_be_bytes([f[38], f[39]]));
+            assert_eq!(udp_len, f.len() - 34, "outer UDP length");
+        }
+        if self.kind == Kind::Vxlan {
+            assert_eq!(&f[42..50], &[8, 0, 0, 0, 0, 0, frames::VNI as u8, 0], "VXLAN header");
+            assert_eq!(&f[56..62], &frames::VTEP_MAC, "inner source MAC");
+        }
+        assert!(ipv4_ok(&f[inner..]), "bad inner IPv4 header in an underlay frame");
+        let len = usize::from(u16::from_be_bytes([f[inner + 2], f[inner + 3]]));
+        assert_eq!(len, f.len() - inner, "inner IPv4 total length is the frame's rest");
+        assert!(len <= usize::from(self.node.inner_mtu()), "inner packet of {len} bytes over the inner MTU");
+    }
+
+    /// The end of a run: time past the ARP timeout and an empty batch drain the ARP queue; then every buffer is
+    /// back in the pool and every input came out or was dropped with a count.
+    fn finish(mut self) {
+        self.now = self.max_now + self.arp_timeout_ns + 1;
+        let mut batch = Batch::new(1);
+        self.call(&mut batch, 4096);
+        assert_eq!(self.node.arp_pending(), 0, "packets still wait for ARP past the timeout");
+        assert_eq!(self.pool.available(), self.pool.size(), "buffers leaked from the pool");
+        assert!(
+            self.live.len() as u64 <= self.silent,
+            "{} inputs never came out, {} dropped silently",
+            self.live.len(),
+            self.silent
+        );
+    }
+}
+
+/// An ARP request the node sent (from the gateway MAC).
+fn is_our_arp_request(f: &[u8]) -> bool {
+    f.len() >= 42 && f[6..12] == frames::GW_MAC && f[12..14] == [8, 6] && f[20..22] == [0, 1]
+}
