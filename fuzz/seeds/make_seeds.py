@@ -258,6 +258,11 @@ def main():
     s += pod_ip(0, dst=addr(4, 0, 2)) + process(2, 1, 0)
     regression("arp-requests-fill-out", s)
 
+    # A peer pings the gateway with a packet over our inner MTU (vxlan: 1450; it came in whole, as a UDP socket
+    # gives a reassembled datagram): the echo reply goes back to the peer over the inner MTU.
+    s = setup() + tunnelled(UNDERLAY, peer=0, dst=addr(1), length=1440, flags=0) + process(1, 1)
+    regression("echo-reply-over-mtu", s)
+
 
 if __name__ == "__main__":
     main()
