@@ -18,7 +18,9 @@
 //! `TWEED_FUZZ_DEBUG=1` prints the operations and each call's outputs. `TWEED_FUZZ_ALLOW_KNOWN=1` relaxes the
 //! checks b1b162c is known to fail, to look for other bugs by hand (never in CI): progress (issue 12 finding 1,
 //! `regressions/node/arp-requests-fill-out`) and the inner MTU of echo replies to peers
-//! (`regressions/node/echo-reply-over-mtu`: `deliver_self` forwards the reply without the MTU rule).
+//! (`regressions/node/echo-reply-over-mtu`: `deliver_self` forwards the reply without the MTU rule), and
+//! outputs to the bridge's own port (`regressions/node/echo-reply-to-local-port`: a pod's echo request from
+//! the gateway's address is answered to the gateway MAC, whose FDB port is `PortId::LOCAL`).
 #![no_main]
 
 #[path = "node/frames.rs"]
@@ -115,7 +117,14 @@ fn kind_of(setup: &Setup) -> Kind {
 fn right_peer(i: u8) -> PeerConfig {
     let c = cand(i);
     PeerConfig::new(subnet(c.n, 24), c.node_ip)
-        .with_vtep_mac(MacAddr::new(c.vtep_mac[0], c.vtep_mac[1], c.vtep_mac[2], c.vtep_mac[3], c.vtep_mac[4], c.vtep_mac[5]))
+        .with_vtep_mac(MacAddr::new(
+            c.vtep_mac[0],
+            c.vtep_mac[1],
+            c.vtep_mac[2],
+            c.vtep_mac[3],
+            c.vtep_mac[4],
+            c.vtep_mac[5],
+        ))
         .with_node_mac(mac(c.node_mac))
 }
 
@@ -282,15 +291,18 @@ impl Harness {
             Op::Pod { port, frame } => {
                 let k = port % 8;
                 let bytes = match frame {
-                    PodFrame::Hello => ctx.arp(k, &input::ArpSpec {
-                        op: 1,
-                        eth_dst: input::MacSel::Own,
-                        sender_mac: input::MacSel::Own,
-                        sender_ip: input::Addr::Own,
-                        target_mac: input::MacSel::Own,
-                        target_ip: input::Addr::Own,
-                        tweak: input::Tweak::None,
-                    }),
+                    PodFrame::Hello => ctx.arp(
+                        k,
+                        &input::ArpSpec {
+                            op: 1,
+                            eth_dst: input::MacSel::Own,
+                            sender_mac: input::MacSel::Own,
+                            sender_ip: input::Addr::Own,
+                            target_mac: input::MacSel::Own,
+                            target_ip: input::Addr::Own,
+                            tweak: input::Tweak::None,
+                        },
+                    ),
                     PodFrame::Arp(a) => ctx.arp(k, &a),
                     PodFrame::Ip { dst, src, ip } => {
                         let mut f = frames::eth(ctx.mac(dst, frames::GW_MAC), ctx.mac(src, frames::pod_mac(k)), 0x0800);
@@ -326,7 +338,11 @@ impl Harness {
                     PortSel::Host => frames::HOST_PORT,
                     PortSel::Other(p) => p,
                 };
-                let remote = if remote < 8 { ctx.addr(input::Addr::PeerNode(remote), Ipv4Addr::UNSPECIFIED) } else { Ipv4Addr::new(192, 0, 2, remote) };
+                let remote = if remote < 8 {
+                    ctx.addr(input::Addr::PeerNode(remote), Ipv4Addr::UNSPECIFIED)
+                } else {
+                    Ipv4Addr::new(192, 0, 2, remote)
+                };
                 self.stage(port, bytes.0, remote);
             }
             Op::Process { dt, out } => {
@@ -340,7 +356,10 @@ impl Harness {
                 match self.node.add_peer(cfg.clone()) {
                     Ok(()) => {
                         assert_eq!(self.node.peers().count(), before.len() + 1, "add_peer: one more peer");
-                        assert!(self.node.peers().any(|q| q.subnet == cfg.subnet.trunc()), "add_peer: the peer is there");
+                        assert!(
+                            self.node.peers().any(|q| q.subnet == cfg.subnet.trunc()),
+                            "add_peer: the peer is there"
+                        );
                     }
                     Err(e) => self.assert_peers(&before, &format!("add_peer refused ({e})")),
                 }
@@ -356,7 +375,13 @@ impl Harness {
             Op::RemovePeer(p) => {
                 let before: Vec<PeerConfig> = self.node.peers().cloned().collect();
                 let c = cand(p.idx);
-                let net = if p.shape & 1 != 0 { subnet(99, 24) } else if p.shape & 16 != 0 { subnet(0, 16) } else { subnet(c.n, 24) };
+                let net = if p.shape & 1 != 0 {
+                    subnet(99, 24)
+                } else if p.shape & 16 != 0 {
+                    subnet(0, 16)
+                } else {
+                    subnet(c.n, 24)
+                };
                 match self.node.remove_peer(net) {
                     Ok(old) => {
                         assert!(before.contains(&old), "remove_peer returned a peer the node had");
@@ -492,7 +517,11 @@ impl Harness {
             let data = buf.data();
             match *verdict {
                 Verdict::Pod(p) => {
-                    assert!(p.0 >= 1 && p.0 <= u16::from(self.pods), "output to {p}, not a pod port");
+                    // The bridge's own MAC is at port u16::MAX (tweed_switch::PortId::LOCAL).
+                    assert!(
+                        (p.0 >= 1 && p.0 <= u16::from(self.pods)) || (p.0 == u16::MAX && allow_known()),
+                        "output to {p}, not a pod port"
+                    );
                     assert!(data.len() >= 14, "a frame to a pod shorter than an Ethernet header");
                     if tag != 0 {
                         pod_tagged += 1;
@@ -533,8 +562,14 @@ impl Harness {
         missing += tally(d.to_tun, tun, "to the TUN");
         missing += tally(d.to_peer, underlay, "to peers");
         missing += tally(d.arp_consumed, used_up, "consumed");
-        assert!(missing <= full, "{missing} packets counted as sent or dropped did not come out, {full} output_full drops");
-        assert!(pod_tagged <= d.to_pod + d.switched + d.arp_replies, "pod outputs of inputs beyond to_pod + switched + arp_replies");
+        assert!(
+            missing <= full,
+            "{missing} packets counted as sent or dropped did not come out, {full} output_full drops"
+        );
+        assert!(
+            pod_tagged <= d.to_pod + d.switched + d.arp_replies,
+            "pod outputs of inputs beyond to_pod + switched + arp_replies"
+        );
         assert!(pod_arp_req <= d.arp_requests * u64::from(self.pods), "ARP requests beyond arp_requests x pod ports");
         assert!(
             pod_other <= d.switched * u64::from(self.pods) + d.icmp_errors + d.arp_released,

@@ -263,6 +263,11 @@ def main():
     s = setup() + tunnelled(UNDERLAY, peer=0, dst=addr(1), length=1440, flags=0) + process(1, 1)
     regression("echo-reply-over-mtu", s)
 
+    # A pod pings the gateway from the gateway's own address: the reply is routed to the gateway, whose MAC the
+    # FDB has on the bridge's own port, and leaves as Verdict::Pod(PortId(65535)), counted in to_pod.
+    s = setup() + pod_ip(0, src=addr(1), dst=addr(1)) + process(1, 1)
+    regression("echo-reply-to-local-port", s)
+
 
 if __name__ == "__main__":
     main()

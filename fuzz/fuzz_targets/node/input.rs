@@ -164,7 +164,10 @@ pub enum Addr {
     /// Local pod `n % 8` (only the first few have a port).
     Pod(u8),
     /// Host `host` of candidate peer `peer % 6`'s subnet.
-    Remote { peer: u8, host: u8 },
+    Remote {
+        peer: u8,
+        host: u8,
+    },
     PeerNode(u8),
     /// 0/8, 127/8, 224/4, 240/4 or limited broadcast, by `n % 5`.
     Martian(u8),
@@ -191,12 +194,26 @@ pub struct IpSpec {
 /// The transport header of an [`IpSpec`].
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum L4 {
-    EchoRequest { ident: u16, seq: u16 },
+    EchoRequest {
+        ident: u16,
+        seq: u16,
+    },
     EchoReply,
-    Udp { sport: u16, dport: u16 },
-    Tcp { sport: u16, dport: u16, flags: u8 },
+    Udp {
+        sport: u16,
+        dport: u16,
+    },
+    Tcp {
+        sport: u16,
+        dport: u16,
+        flags: u8,
+    },
     /// An ICMP error quoting a packet (`quoted_proto`: the quoted packet's protocol, 1 is itself ICMP).
-    IcmpError { msg_type: u8, code: u8, quoted_proto: u8 },
+    IcmpError {
+        msg_type: u8,
+        code: u8,
+        quoted_proto: u8,
+    },
     Other(u8),
 }
 
