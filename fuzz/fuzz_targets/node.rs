@@ -49,6 +49,8 @@ use input::{Dt, Op, PeerOp, PodFrame, PortSel, Setup};
 /// Operations per input, and frames waiting for a `Process`: enough for any state, few enough to stay fast.
 const MAX_OPS: usize = 400;
 const MAX_STAGED: usize = 1024;
+/// Storm frames per input: past the FDB's and the ARP table's 8,192 entries, and no more (each costs time).
+const MAX_STORM: u32 = 20_000;
 
 fn env_flag(name: &str, cell: &'static OnceLock<bool>) -> bool {
     *cell.get_or_init(|| std::env::var_os(name).is_some_and(|v| v != "0"))
@@ -104,6 +106,8 @@ struct Harness {
     /// How many packets were dropped without an output (`output_full`, `arp_queue_full` at the queue): an upper
     /// bound of the inputs that may never come out.
     silent: u64,
+    /// Storm frames left for this input.
+    storm_left: u32,
 }
 
 fn kind_of(setup: &Setup) -> Kind {
@@ -263,6 +267,7 @@ impl Harness {
             serial: 0,
             live: HashSet::new(),
             silent: 0,
+            storm_left: MAX_STORM,
         })
     }
 
@@ -350,6 +355,7 @@ impl Harness {
                 let cap = if out == 0 { self.out_cap } else { 1 + usize::from(out % 300) };
                 self.process(cap);
             }
+            Op::Storm { port, kind, count, seed } => self.storm(&ctx, port % 8, kind, count % 10_000, seed),
             Op::AddPeer(p) => {
                 let before: Vec<PeerConfig> = self.node.peers().cloned().collect();
                 let cfg = shaped_peer(p);
@@ -391,6 +397,71 @@ impl Harness {
                 }
             }
         }
+    }
+
+    /// Frames from pod `k`, `count` of them, processed as they come in full batches (the driver's rounds at one
+    /// time): kind 0 broadcasts from random source MACs (the FDB), 1 ARP from random sender MACs and addresses
+    /// (the ARP table), 2 pings to random local addresses (the ARP queue and its requests), 3 pings to random
+    /// remote pods (encapsulation).
+    fn storm(&mut self, ctx: &Ctx, k: u8, kind: u8, count: u16, seed: u32) {
+        let mut x = u64::from(seed) | 1 << 40;
+        let own = frames::pod_mac(k);
+        let count = count.min(u16::try_from(self.storm_left).unwrap_or(u16::MAX));
+        self.storm_left -= u32::from(count);
+        for i in 0..count {
+            // xorshift64: cheap, and the same frames for the same input.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let r = x.to_le_bytes();
+            let random_mac = [2, r[0], r[1], r[2], r[3], r[4]];
+            let bytes = match kind % 4 {
+                0 => {
+                    let mut f = frames::eth([0xff; 6], random_mac, 0x88b5);
+                    f.extend_from_slice(&i.to_be_bytes());
+                    f
+                }
+                1 => {
+                    let sender = if r[5] & 1 == 0 {
+                        Ipv4Addr::new(10, 244, 1, r[6])
+                    } else {
+                        Ipv4Addr::new(r[5], r[6], r[7], r[1])
+                    };
+                    let mac = if r[7] & 1 == 0 { own } else { random_mac };
+                    let mut f = frames::eth([0xff; 6], mac, 0x0806);
+                    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1 + (r[4] & 1)]);
+                    f.extend_from_slice(&mac);
+                    f.extend_from_slice(&sender.octets());
+                    f.extend_from_slice(&[0; 6]);
+                    f.extend_from_slice(&frames::GW_IP.octets());
+                    f
+                }
+                n => {
+                    let dst = if n == 2 {
+                        input::Addr::Any(u32::from(Ipv4Addr::new(10, 244, 1, r[6])))
+                    } else {
+                        input::Addr::Remote { peer: r[5], host: r[6] }
+                    };
+                    let spec = input::IpSpec {
+                        src: input::Addr::Own,
+                        dst,
+                        ttl: 64,
+                        flags: 1,
+                        l4: input::L4::EchoRequest { ident: i, seq: i },
+                        len: 8,
+                        tweak: input::Tweak::None,
+                    };
+                    let mut f = frames::eth(frames::GW_MAC, own, 0x0800);
+                    f.extend_from_slice(&ctx.ip(&spec, frames::pod_ip(k), frames::GW_IP));
+                    f
+                }
+            };
+            self.stage(1 + u16::from(k), bytes, Ipv4Addr::UNSPECIFIED);
+            if self.staged.len() >= self.batch_cap {
+                self.process(self.out_cap);
+            }
+        }
+        self.process(self.out_cap);
     }
 
     /// A refused change changes nothing.

@@ -57,8 +57,8 @@ def byts(b):
 
 
 # Enums: (index, variant count), as declared in input.rs.
-OP = 9
-POD, UNDERLAY, SOCKET, HOST, RAW, PROCESS, ADD_PEER, UPDATE_PEER, REMOVE_PEER = range(OP)
+OP = 10
+POD, UNDERLAY, SOCKET, HOST, RAW, PROCESS, STORM, ADD_PEER, UPDATE_PEER, REMOVE_PEER = range(OP)
 PORTSEL = 5
 DT = 4
 PODFRAME = 4
@@ -150,6 +150,10 @@ def tunnelled(kind, peer=0, outer=0, inner_eth=0, vni=1, **kw):
 
 def host(**kw):
     return op(HOST) + ip(**kw)
+
+
+def storm(pod, kind, count, seed=12345):
+    return op(STORM) + u8(pod) + u8(kind) + u16(count) + u32(seed)
 
 
 def peer_op(kind, idx, shape=0):
@@ -251,6 +255,15 @@ def main():
         s += pod_ip(0, dst=addr(4, 1, 2)) + pod_ip(0, dst=addr(4, 2, 2))
         s += process(2, 2)
         write("node", "built-" + name, s)
+
+    # Storms from one pod (kinds: 0 random source MACs, 1 ARP from random senders, 2 pings to random local
+    # addresses, 3 pings to random remote pods), past the FDB's and ARP table's 8,192 entries; then the other
+    # pod and a peer talk to the first.
+    for kind, name in ((0, "macs"), (1, "arp"), (2, "absent-pods"), (3, "remote-pods")):
+        s = setup(pods=1, peers=0x3F, batch=255, out=299) + hello(1)
+        s += storm(0, kind, 9000) + process(2, 1)
+        s += hello(0) + pod_ip(1, dst=addr(3, 0)) + tunnelled(UNDERLAY, peer=0, dst=addr(3, 1)) + process(1, 10)
+        write("node", "storm-" + name, s)
 
     # Finding 1 of issue 12: a pod sends to an absent local address; when the retry comes, the ARP requests to
     # every pod port fill `out` (room 2, 2 pods) and `process` consumes none of the new input.
