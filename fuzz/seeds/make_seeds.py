@@ -261,7 +261,7 @@ def main():
     # pod and a peer talk to the first.
     for kind, name in ((0, "macs"), (1, "arp"), (2, "absent-pods"), (3, "remote-pods")):
         s = setup(pods=1, peers=0x3F, batch=255, out=299) + hello(1)
-        s += storm(0, 0x80 | kind, 9000) + process(2, 1)
+        s += storm(0, 0xF0 | kind, 9000) + process(2, 1)
         s += hello(0) + pod_ip(1, dst=addr(3, 0)) + tunnelled(UNDERLAY, peer=0, dst=addr(3, 1)) + process(1, 10)
         write("node", "storm-" + name, s)
 

@@ -74,7 +74,7 @@ pub enum Op {
     /// Runs the staged frames through the node, as the driver does (with room for `out` outputs, or the setup's
     /// when 0), after time moves by `dt`.
     Process { dt: Dt, out: u16 },
-    /// `count % 300` frames (`count % 10000` with bit 7 of `kind`) from pod `1 + port % 8`, run through the node
+    /// `count % 300` frames (`count % 10000` when `kind >= 0xf0`) from pod `1 + port % 8`, run through the node
     /// in full batches at once: a busy or hostile pod (see `Harness::storm` for the kinds).
     Storm { port: u8, kind: u8, count: u16, seed: u32 },
     /// Adds candidate peer `idx % 6`, shaped by `shape`.
