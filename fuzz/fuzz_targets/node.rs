@@ -508,15 +508,25 @@ impl Harness {
             taken += 1;
         }
         self.staged.drain(..taken);
+        let mut stalls = 0;
         loop {
             let before = batch.len();
             self.call(&mut batch, cap);
             if batch.is_empty() {
                 break;
             }
-            if batch.len() == before {
-                // Only with TWEED_FUZZ_ALLOW_KNOWN (`call` asserts progress otherwise): give up on the rest, as a
-                // bounded driver round would.
+            if batch.len() < before {
+                stalls = 0;
+                continue;
+            }
+            // Only with TWEED_FUZZ_ALLOW_KNOWN (`call` asserts progress otherwise). The driver calls again at the
+            // same time: a node that stalls on every such call livelocks the driver (issue 12 finding 1). Give
+            // up after a few, as a bounded driver round would.
+            stalls += 1;
+            if stalls == 8 {
+                if debug() {
+                    eprintln!("livelock: {stalls} calls in a row at the same time consumed nothing; giving up");
+                }
                 self.pool.put_batch(&mut batch);
                 break;
             }

@@ -271,6 +271,18 @@ def main():
     s += pod_ip(0, dst=addr(4, 0, 2)) + process(2, 1, 0)
     regression("arp-requests-fill-out", s)
 
+    # The livelock of finding 1: the "asked" list (as long as the ARP queue, here 2) keeps an address whose
+    # packet the queue refused (10.244.1.8, after two packets to 10.244.1.7 filled the queue); once that list is
+    # full, an address it cannot record (10.244.1.9) is asked for on every call, unthrottled, and with room for 2
+    # outputs and 2 pod ports the requests fill `out`: every call at the same time consumes nothing.
+    s = setup(pods=1, arp_queue=1, arp_timeout=0, out=1)
+    s += pod_ip(0, dst=addr(3, 5)) + pod_ip(0, dst=addr(3, 5)) + pod_ip(0, dst=addr(3, 6)) + process(0, 0, 299)
+    s += process(1, 200, 299)  # 10.244.1.7's packets time out; 10.244.1.8 stays in "asked"
+    s += pod_ip(0, dst=addr(3, 4)) + process(0, 0, 299)  # 10.244.1.6 fills "asked"
+    s += pod_ip(0, dst=addr(3, 7)) + process(0, 0, 299)  # 10.244.1.9: asked for on every call from now on
+    s += pod_ip(0, dst=addr(4, 0, 2)) + process(0, 0, 0)
+    regression("arp-asked-leak-livelock", s)
+
     # A peer pings the gateway with a packet over our inner MTU (vxlan: 1450; it came in whole, as a UDP socket
     # gives a reassembled datagram): the echo reply goes back to the peer over the inner MTU.
     s = setup() + tunnelled(UNDERLAY, peer=0, dst=addr(1), length=1440, flags=0) + process(1, 1)
