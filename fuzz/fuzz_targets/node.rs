@@ -665,6 +665,7 @@ impl Harness {
         );
 
         // The ARP queue: what left it was released, timed out, or found no port.
+        assert!(p0 as u64 + d.arp_queued >= p1 as u64, "ARP queue {p0} + {} queued < {p1}", d.arp_queued);
         let queue_left = p0 as u64 + d.arp_queued - p1 as u64;
         let accounted = d.arp_released + drops(DropReason::ArpTimeout);
         assert!(
