@@ -112,6 +112,14 @@ impl Harness {
         let (mut from_this_call, mut from_queue) = (0, 0);
         let peers: Vec<Ipv4Addr> = self.node.peers().map(|p| p.node_ip).collect();
         let mut seen_now = HashSet::new();
+        // A flood leaves the frame itself (tagged) and copies of it (untagged, from the pool) in the same call.
+        let tagged_pod: HashSet<&[u8]> = out
+            .as_slice()
+            .iter()
+            .filter(|(b, v)| b.meta().timestamp != 0 && matches!(v, Verdict::Pod(_)))
+            .map(|(b, _)| b.data())
+            .collect();
+        let mut pod_copies = 0u64;
         for (buf, verdict) in out.as_slice() {
             let tag = buf.meta().timestamp;
             if tag != 0 {
@@ -140,7 +148,10 @@ impl Harness {
                         pod_tagged += 1;
                     } else if is_our_arp_request(data) {
                         pod_arp_req += 1;
+                    } else if tagged_pod.contains(data) {
+                        pod_copies += 1;
                     } else {
+                        // ICMP errors the node sent to a pod, now or from the ARP queue.
                         pod_other += 1;
                     }
                 }
@@ -179,15 +190,49 @@ impl Harness {
             missing <= full,
             "{missing} packets counted as sent or dropped did not come out, {full} output_full drops"
         );
+        // Pod outputs: the node's own ARP requests (one per pod port per `arp_requests`), flood copies (up to
+        // pods - 2 per flood, counted in `switched` once), and the rest, one for each of `to_pod`, `switched` and
+        // `arp_replies`. Exact unless `out` filled (a copy whose original found `out` full is not recognised as
+        // one), or, for the requests, the pool ran dry.
+        let pods = u64::from(self.pods);
+        let delivered = pod_tagged + pod_other;
+        let pool_dry = drops(DropReason::PoolExhausted);
+        assert!(
+            pod_arp_req <= d.arp_requests * pods,
+            "{pod_arp_req} ARP requests out, {} x {pods} pods",
+            d.arp_requests
+        );
         assert!(
             pod_tagged <= d.to_pod + d.switched + d.arp_replies,
-            "pod outputs of inputs beyond to_pod + switched + arp_replies"
+            "{pod_tagged} pod outputs of inputs beyond to_pod {} + switched {} + arp_replies {}",
+            d.to_pod,
+            d.switched,
+            d.arp_replies
         );
-        assert!(pod_arp_req <= d.arp_requests * u64::from(self.pods), "ARP requests beyond arp_requests x pod ports");
         assert!(
-            pod_other <= d.switched * u64::from(self.pods) + d.icmp_errors + d.arp_released,
-            "node-made pod outputs beyond flood copies and ICMP errors"
+            delivered + pod_copies <= d.to_pod + d.switched * pods.saturating_sub(1).max(1) + d.arp_replies,
+            "{} pod outputs beyond to_pod {} + switched {} x {} ports + arp_replies {}",
+            delivered + pod_copies,
+            d.to_pod,
+            d.switched,
+            pods.saturating_sub(1),
+            d.arp_replies
         );
+        if full == 0 {
+            assert!(
+                pod_copies <= d.switched * pods.saturating_sub(2),
+                "{pod_copies} flood copies, {} switched",
+                d.switched
+            );
+            assert_eq!(
+                delivered,
+                d.to_pod + d.switched + d.arp_replies,
+                "pod outputs (not ARP requests or flood copies) are to_pod + switched + arp_replies"
+            );
+            if pool_dry == 0 {
+                assert_eq!(pod_arp_req, d.arp_requests * pods, "each ARP request goes to every pod port");
+            }
+        }
 
         // The ARP queue: what left it was released, timed out, or found no port.
         assert!(p0 as u64 + d.arp_queued >= p1 as u64, "ARP queue {p0} + {} queued < {p1}", d.arp_queued);
