@@ -11,16 +11,24 @@
 //! - buffers are conserved: pool + batch + ARP queue + outputs is the same before and after, and at the end
 //!   (time past the ARP timeout, one empty batch) every buffer is back in the pool;
 //! - every packet in is accounted for once: each input buffer (tagged in `meta.timestamp`) comes out at most
-//!   once, in this call or from the ARP queue later; the drop counters match the dropped outputs, the
-//!   `rx_*` counters the inputs, the ARP queue counters the queue, up to the drops `out` being full forces
-//!   (`output_full`), which are counted but leave no output; with no such drop, the accounting is exact.
+//!   once, in this call or from the ARP queue later, and at the end every input came out unless a drop without
+//!   output (`output_full`, `arp_queue_full` at the queue) can explain it; the `rx_*` counters match the inputs,
+//!   each drop counter the outputs dropped for that reason, `to_peer`, `to_tun` and `arp_consumed` their
+//!   verdicts, `to_pod + switched + arp_replies` the pod outputs besides the node's ARP requests (one per pod
+//!   port per `arp_requests`) and flood copies, and the ARP queue's length its counters (released, timed out,
+//!   or `pod_port_unknown`). Counted drops that left no output are bounded by `output_full`; when `out` never
+//!   filled, these equations are exact. (What the counters cannot say exactly: `output_full` counts a dropped
+//!   packet a second time and the node's own packets too, flood copies have no counter, and a packet released
+//!   from the ARP queue without a port shares `pod_port_unknown` with packets that never waited.)
 //!
 //! `TWEED_FUZZ_DEBUG=1` prints the operations and each call's outputs. `TWEED_FUZZ_ALLOW_KNOWN=1` relaxes the
-//! checks b1b162c is known to fail, to look for other bugs by hand (never in CI): progress (issue 12 finding 1,
-//! `regressions/node/arp-requests-fill-out`) and the inner MTU of echo replies to peers
-//! (`regressions/node/echo-reply-over-mtu`: `deliver_self` forwards the reply without the MTU rule), and
-//! outputs to the bridge's own port (`regressions/node/echo-reply-to-local-port`: a pod's echo request from
-//! the gateway's address is answered to the gateway MAC, whose FDB port is `PortId::LOCAL`).
+//! checks b1b162c is known to fail, to look for other bugs by hand (never in CI); `regressions/node/` holds an
+//! input for each:
+//! - progress (issue 12 finding 1): `arp-requests-fill-out`, and its livelock `arp-asked-leak-livelock`;
+//! - the inner MTU of echo replies to peers (`deliver_self` forwards the reply without the MTU rule):
+//!   `echo-reply-over-mtu`;
+//! - outputs to the bridge's own port (a pod's echo request from the gateway's address is answered to the
+//!   gateway MAC, whose FDB port is `PortId::LOCAL`): `echo-reply-to-local-port`.
 #![no_main]
 
 #[path = "node/checks.rs"]
