@@ -25,7 +25,7 @@
 //! buffers = 4096               # 2 KiB packet buffers (1 to 262144)
 //! poll_ms = 20                 # the longest wait for input (1 to 1000)
 //! stats_interval_s = 0         # counters every this many seconds (0: on SIGUSR1 and at exit; at most 86400)
-//! port_security = true         # a pod may send only from its own addresses
+//! port_security = true         # a pod may send only from its own addresses (given, or learnt from its ARP)
 //!
 //! [[pods]]
 //! tap = "eth0"                 # a TAP created by tweed...
@@ -52,7 +52,7 @@ use std::net::SocketAddrV4;
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use tweed_overlay::{BackendConfig, Node, NodeConfig};
+use tweed_overlay::{BackendConfig, Node, NodeConfig, PortAddresses};
 use tweed_packet::PortId;
 
 use crate::device::{Device, DeviceKind, DeviceOptions, PacketSocket, interface_mac, netns_path};
@@ -162,7 +162,8 @@ pub struct AgentSpec {
     /// Print the counters every this many seconds (0: only on SIGUSR1 and at exit; at most 86,400).
     pub stats_interval_s: u64,
     /// Port security (on by default): the node drops what a pod sends from a source other than its own
-    /// addresses (`[[pods]].addresses`), as a cloud's port security or the bridge's anti-spoofing rules do.
+    /// addresses, as a cloud's port security or the bridge's anti-spoofing rules do: those given in
+    /// `[[pods]].addresses`, or, for a pod given none, those it holds in the node's ARP table.
     pub port_security: bool,
 }
 
@@ -379,14 +380,6 @@ impl AgentConfig {
         )?;
         let mut warnings = Vec::new();
         check_pods(&file.pods, &config, !pod_subnet_from_store, &mut warnings)?;
-        if let Some(i) = file.pods.iter().position(|p| p.addresses.is_empty())
-            && file.agent.port_security
-        {
-            warnings.push(format!(
-                "pods[{i}].addresses: none given, so port security is off for the node (it needs every pod's \
-                 addresses); give them, or set [agent].port_security = false to say so"
-            ));
-        }
         let agent = Self {
             node: config,
             underlay: file.underlay,
@@ -405,20 +398,26 @@ impl AgentConfig {
         Ok(agent)
     }
 
-    /// Whether the node runs with port security: asked for ([`AgentSpec::port_security`]) and every pod has its
-    /// addresses (the node needs them all; without them it is off, with a warning in [`AgentConfig::warnings`]).
+    /// Whether the node runs with port security ([`AgentSpec::port_security`], on by default). A pod with
+    /// `addresses` may send only from those; one without sends only from the addresses it holds in the node's
+    /// ARP table (learnt from its own ARP, inside the pod subnet, never another pod's fresh one).
     #[must_use]
-    pub fn port_security(&self) -> bool {
-        self.agent.port_security && !self.pods.is_empty() && self.pods.iter().all(|p| !p.addresses.is_empty())
+    pub const fn port_security(&self) -> bool {
+        self.agent.port_security
     }
 
     /// The node's configuration as the driver builds the node from it: [`AgentConfig::node`] with port security
     /// ([`AgentConfig::port_security`]) and each pod's addresses ([`AgentConfig::pod_addresses`]).
     #[must_use]
     pub fn node_config(&self) -> NodeConfig {
-        // The node's port-security fields (`port_security`, `port_addresses`) are set here from
-        // `self.port_security()` and `self.pods` (port i + 1 has `pods[i].addresses`).
-        self.node.clone()
+        let mut node = self.node.clone();
+        node.port_security = self.port_security();
+        node.port_addresses = (1u16..)
+            .zip(&self.pods)
+            .filter(|(_, pod)| !pod.addresses.is_empty())
+            .map(|(port, pod)| PortAddresses { port, ips: pod.addresses.clone() })
+            .collect();
+        node
     }
 
     /// Each pod's own addresses, by the node's port number (the pods are ports 1, 2, …), for the node's port

@@ -112,7 +112,7 @@ pub struct UnderlayConfig {
     #[serde(with = "mac_serde")]
     pub node_mac: MacAddr,
     /// The underlay MTU (1500 by default). Packets that do not fit after encapsulation are refused with ICMP
-    /// "fragmentation needed", never fragmented.
+    /// "fragmentation needed" when they have DF set, and fragmented (RFC 791) when they have not.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
     /// The MAC of the underlay's router: the outer destination MAC for a peer whose `node_mac` is not given
@@ -172,23 +172,47 @@ impl PeerConfig {
     }
 }
 
-/// Sizes and rates of a node's tables and of the messages it originates.
+/// Sizes and rates of a node's tables and of the messages it originates. [`NodeConfig::validate`] refuses any
+/// field outside the range its documentation gives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// How many packets may wait, over all addresses, for a local pod's MAC to be resolved by ARP.
+    /// How many packets may wait, over all addresses, for a local pod's MAC to be resolved by ARP (64; 1–4096).
     pub arp_queue: u16,
-    /// How long a packet waits for ARP before it is dropped, in milliseconds.
+    /// How many of them may come from one ingress port: a pod port, or the underlay for all remote pods
+    /// (32, half the queue; 1–4096). A packet beyond is dropped
+    /// ([`DropReason::ArpQueueFull`](crate::DropReason::ArpQueueFull)), so that one pod sending to absent
+    /// addresses cannot keep the others' packets out of the queue.
+    pub arp_queue_per_port: u16,
+    /// How many addresses the node may be resolving (or have failed to resolve) at once: its neighbour table's
+    /// size, the kernel's `gc_thresh3` (256; 1–4096). A packet to a new address when it is full is dropped
+    /// ([`DropReason::ArpTableFull`](crate::DropReason::ArpTableFull)).
+    pub arp_entries: u16,
+    /// How long a packet waits for ARP before it is dropped, in milliseconds (3000; 100–60000).
     pub arp_timeout_ms: u32,
-    /// How often the node asks again for an address it is resolving, in milliseconds.
+    /// How often the node asks again for an address it is resolving, in milliseconds: the kernel's
+    /// `retrans_time_ms` (1000; 10–60000).
     pub arp_retry_ms: u32,
-    /// ICMP errors per second the node may send (a token bucket, RFC 1812 §4.3.2.8).
+    /// How many requests the node sends for an address before it gives up: the kernel's `mcast_solicit` (3; 1–16).
+    pub arp_probes: u8,
+    /// How long an address that did not answer stays failed, in milliseconds: packets to it are dropped at once
+    /// ([`DropReason::ArpFailed`](crate::DropReason::ArpFailed), with an ICMP host unreachable) and no request
+    /// goes out meanwhile (3000; 0–600000).
+    pub arp_failed_ms: u32,
+    /// ICMP errors per second the node may send about the packets of one source: a pod port for a pod's packets,
+    /// the source address for the others (a token bucket per source, RFC 1812 §4.3.2.8, as Linux's per-peer limit)
+    /// (100; 0–1000000).
     pub icmp_per_sec: u32,
-    /// The bucket's depth.
+    /// The depth of each source's bucket (50; 1–1000000).
     pub icmp_burst: u32,
-    /// The most peers the node holds.
+    /// ICMP errors per second the node may send in all, whatever their source (1000; 1–10000000).
+    pub icmp_global_per_sec: u32,
+    /// The depth of the global bucket (1000; 1–10000000).
+    pub icmp_global_burst: u32,
+    /// The most peers the node holds (4096; 0–65536).
     pub max_peers: u32,
-    /// How many packets one call of [`crate::Node::process`] may output (the inputs plus what it originates).
+    /// How many packets one call of [`crate::Node::process`] may output (the inputs plus what it originates): the
+    /// capacity a driver gives its [`Outputs`](crate::Outputs) (1024; 1–65536).
     pub max_outputs: usize,
 }
 
@@ -196,14 +220,69 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             arp_queue: 64,
+            arp_queue_per_port: 32,
+            arp_entries: 256,
             arp_timeout_ms: 3000,
             arp_retry_ms: 1000,
+            arp_probes: 3,
+            arp_failed_ms: 3000,
             icmp_per_sec: 100,
             icmp_burst: 50,
+            icmp_global_per_sec: 1000,
+            icmp_global_burst: 1000,
             max_peers: 4096,
             max_outputs: 1024,
         }
     }
+}
+
+impl Limits {
+    /// Every field with its value and its inclusive range, in declaration order.
+    #[must_use]
+    pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 13] {
+        [
+            ("arp_queue", u64::from(self.arp_queue), 1, 4096),
+            ("arp_queue_per_port", u64::from(self.arp_queue_per_port), 1, 4096),
+            ("arp_entries", u64::from(self.arp_entries), 1, 4096),
+            ("arp_timeout_ms", u64::from(self.arp_timeout_ms), 100, 60_000),
+            ("arp_retry_ms", u64::from(self.arp_retry_ms), 10, 60_000),
+            ("arp_probes", u64::from(self.arp_probes), 1, 16),
+            ("arp_failed_ms", u64::from(self.arp_failed_ms), 0, 600_000),
+            ("icmp_per_sec", u64::from(self.icmp_per_sec), 0, 1_000_000),
+            ("icmp_burst", u64::from(self.icmp_burst), 1, 1_000_000),
+            ("icmp_global_per_sec", u64::from(self.icmp_global_per_sec), 1, 10_000_000),
+            ("icmp_global_burst", u64::from(self.icmp_global_burst), 1, 10_000_000),
+            ("max_peers", u64::from(self.max_peers), 0, 65_536),
+            ("max_outputs", self.max_outputs as u64, 1, 65_536),
+        ]
+    }
+
+    /// Checks every field against its range.
+    ///
+    /// # Errors
+    /// [`ConfigError::LimitOutOfRange`] for the first field out of its range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, value, min, max) in self.ranges() {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::LimitOutOfRange { field, value, min, max });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most addresses one pod port may have ([`PortAddresses::ips`]).
+pub const MAX_PORT_ADDRESSES: usize = 4;
+
+/// A pod port's own addresses: with [`NodeConfig::port_security`] on, the only IPv4 sources (and ARP sender
+/// addresses) its pod may use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortAddresses {
+    /// The pod port.
+    pub port: u16,
+    /// Its addresses, hosts of the pod subnet (at most [`MAX_PORT_ADDRESSES`]).
+    pub ips: Vec<Ipv4Addr>,
 }
 
 /// Everything a node is made of.
@@ -228,6 +307,19 @@ pub struct NodeConfig {
     /// must not be a pod port, the underlay port or the socket port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_port: Option<u16>,
+    /// Port security: a pod may send IPv4 packets and ARP only from its own port's addresses; others are dropped
+    /// ([`DropReason::PortSecurity`](crate::DropReason::PortSecurity)). A port's own addresses are those given in
+    /// [`NodeConfig::port_addresses`]; a port given none owns the addresses the bridge learnt from its ARP and
+    /// holds for it (inside the pod subnet, a few per port, never another port's while that one's entry is
+    /// fresh): its ARP may claim an address, its IPv4 packets must come from one it holds. Off by default in the
+    /// library; the agent turns it on. Whether on or off, a pod's source outside the pod subnet, or the
+    /// gateway's, is always dropped ([`DropReason::PodSourceSpoofed`](crate::DropReason::PodSourceSpoofed)).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub port_security: bool,
+    /// Each pod port's own addresses (see [`NodeConfig::port_security`]). Ports not listed have none given: with
+    /// port security on, they own what they hold in the bridge's ARP table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_addresses: Vec<PortAddresses>,
     /// The node's underlay.
     pub underlay: UnderlayConfig,
     /// The backend.
@@ -280,6 +372,27 @@ pub enum ConfigError {
     TooManyPeers,
     /// The route table refused a change.
     Route(String),
+    /// A field of [`Limits`] is outside its range.
+    LimitOutOfRange {
+        /// The field, e.g. `"max_outputs"`.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// The least accepted.
+        min: u64,
+        /// The most accepted.
+        max: u64,
+    },
+    /// A pod port's addresses ([`NodeConfig::port_addresses`]) are wrong, or port security is on and a pod port
+    /// has none.
+    PortAddress {
+        /// The port.
+        port: u16,
+        /// The address at fault, if one is.
+        ip: Option<Ipv4Addr>,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -298,6 +411,13 @@ impl fmt::Display for ConfigError {
             Self::UnknownPeer(n) => write!(f, "no peer has subnet {n}"),
             Self::TooManyPeers => f.write_str("peer table is full"),
             Self::Route(e) => write!(f, "route table: {e}"),
+            Self::LimitOutOfRange { field, value, min, max } => {
+                write!(f, "limits.{field} = {value} is out of range {min}..={max}")
+            }
+            Self::PortAddress { port, ip: Some(ip), problem } => {
+                write!(f, "port_addresses: port {port}, {ip}: {problem}")
+            }
+            Self::PortAddress { port, ip: None, problem } => write!(f, "port_addresses: port {port}: {problem}"),
         }
     }
 }
@@ -427,6 +547,34 @@ impl NodeConfig {
                 return Err(ConfigError::InvalidPort(p));
             }
         }
+        self.limits.validate()?;
+        self.validate_port_addresses()
+    }
+
+    fn validate_port_addresses(&self) -> Result<(), ConfigError> {
+        let subnet = self.pod_subnet.trunc();
+        let gw = self.gateway_ip();
+        let err = |port, ip, problem| Err(ConfigError::PortAddress { port, ip, problem });
+        for (i, pa) in self.port_addresses.iter().enumerate() {
+            if !self.pod_ports.contains(&pa.port) {
+                return err(pa.port, None, "not a pod port");
+            }
+            if self.port_addresses[..i].iter().any(|o| o.port == pa.port) {
+                return err(pa.port, None, "listed twice");
+            }
+            if pa.ips.len() > MAX_PORT_ADDRESSES {
+                return err(pa.port, None, "more than 4 addresses");
+            }
+            for (j, &ip) in pa.ips.iter().enumerate() {
+                if !subnet.contains(&ip) || ip == subnet.network() || ip == subnet.broadcast() || ip == gw {
+                    return err(pa.port, Some(ip), "not a pod address of the subnet");
+                }
+                let taken = pa.ips[..j].contains(&ip) || self.port_addresses[..i].iter().any(|o| o.ips.contains(&ip));
+                if taken {
+                    return err(pa.port, Some(ip), "given twice");
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -463,6 +611,8 @@ impl NodeBuilder {
                 gateway_mac: None,
                 pod_ports: Vec::new(),
                 host_port: None,
+                port_security: false,
+                port_addresses: Vec::new(),
                 underlay: UnderlayConfig {
                     node_ip,
                     node_mac,
@@ -506,6 +656,18 @@ impl NodeBuilder {
     /// Any backend.
     pub fn backend(mut self, backend: BackendConfig) -> Self {
         self.config.backend = backend;
+        self
+    }
+
+    /// Port security on or off (see [`NodeConfig::port_security`]).
+    pub const fn port_security(mut self, on: bool) -> Self {
+        self.config.port_security = on;
+        self
+    }
+
+    /// Gives a pod port its own addresses (see [`NodeConfig::port_addresses`]).
+    pub fn port_addresses(mut self, port: u16, ips: impl IntoIterator<Item = Ipv4Addr>) -> Self {
+        self.config.port_addresses.push(PortAddresses { port, ips: ips.into_iter().collect() });
         self
     }
 
@@ -670,6 +832,35 @@ vtep_mac = "02:00:00:00:00:02"
         assert_eq!(c.backend, BackendConfig::Udp(UdpConfig { port: 8285 }));
         let s = TOML.replace("type = \"vxlan\"\nvtep_mac = \"02:00:00:00:00:01\"", "type = \"host-gw\"");
         assert_eq!(NodeConfig::from_toml_str(&s).unwrap().backend, BackendConfig::HostGw);
+    }
+
+    #[test]
+    fn test_port_security_and_limits_from_toml() {
+        let s = TOML.replacen(
+            "pod_ports = [1, 2]\n",
+            "pod_ports = [1, 2]\nport_security = true\n[[port_addresses]]\nport = 1\nips = [\"10.244.1.2\"]\n\
+             [[port_addresses]]\nport = 2\nips = [\"10.244.1.3\", \"10.244.1.4\"]\n[limits]\narp_probes = 5\n",
+            1,
+        );
+        let c = NodeConfig::from_toml_str(&s).unwrap();
+        assert!(c.port_security);
+        assert_eq!(c.port_addresses[1].ips, [Ipv4Addr::new(10, 244, 1, 3), Ipv4Addr::new(10, 244, 1, 4)]);
+        assert_eq!((c.limits.arp_probes, c.limits.arp_entries), (5, 256));
+        assert_eq!(c.validate(), Ok(()));
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(NodeConfig::from_json_str(&json).unwrap(), c);
+        // Off and empty: left out of what is written.
+        let plain = NodeConfig::from_toml_str(TOML).unwrap();
+        assert!(!serde_json::to_string(&plain).unwrap().contains("port_"));
+        let mut bad = c;
+        bad.limits.arp_probes = 0;
+        let err = bad.validate().unwrap_err();
+        assert_eq!(err, ConfigError::LimitOutOfRange { field: "arp_probes", value: 0, min: 1, max: 16 });
+        assert_eq!(err.to_string(), "limits.arp_probes = 0 is out of range 1..=16");
+        // Every default is within its range.
+        for (field, value, min, max) in Limits::default().ranges() {
+            assert!((min..=max).contains(&value), "{field}");
+        }
     }
 
     #[test]

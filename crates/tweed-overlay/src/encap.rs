@@ -105,14 +105,15 @@ impl Template {
 }
 
 /// A hash of an IPv4 packet's flow: addresses, protocol, and the ports of TCP, UDP and SCTP when the packet is
-/// not a later fragment. `ip` must hold at least a checked header.
+/// not a fragment (as the kernel's flow dissector: every fragment of a packet then takes the same path).
+/// `ip` must hold at least a checked header.
 #[inline]
 pub(crate) fn flow_hash(ip: &[u8]) -> u32 {
     let Some(hdr) = ip.get(..20) else { return 0 };
     let ihl = usize::from(hdr[0] & 0x0f) * 4;
     let proto = hdr[9];
-    let later_fragment = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x1fff != 0;
-    let ports = if !later_fragment && matches!(proto, 6 | 17 | 132) {
+    let fragment = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x3fff != 0;
+    let ports = if !fragment && matches!(proto, 6 | 17 | 132) {
         ip.get(ihl..ihl + 4).map_or(0, |p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
     } else {
         0

@@ -27,12 +27,16 @@
 //!    originated on the way (ARP, ICMP errors, flood copies).
 //!
 //! What each stage does, by where the packet comes from:
-//! - **From a pod:** the bridge learns the source, answers ARP requests for the gateway, switches frames between
-//!   pods of the node, and hands frames for the gateway MAC to the router: RFC 1812 §5.2.2 checks, martian
-//!   addresses, echo requests to the gateway answered, TTL check (ICMP time exceeded), LPM route lookup (ICMP
-//!   net unreachable), the MTU rule (ICMP fragmentation needed with the inner MTU when DF is set, a counted drop
-//!   otherwise: the node never fragments), TTL decrement with an incremental checksum, then local delivery (the
-//!   pod's MAC from the ARP table, which the node fills by asking, queueing the packet meanwhile) or the backend.
+//! - **From a pod:** first its source: an IPv4 source or ARP sender address outside the pod subnet, or the
+//!   gateway's, is dropped, and with [`port_security`](NodeConfig::port_security) one that is not the port's own
+//!   ([`port_addresses`](NodeConfig::port_addresses)). Then the bridge learns the source, answers ARP requests for
+//!   the gateway, switches frames between pods of the node, and hands frames for the gateway MAC to the router:
+//!   RFC 1812 §5.2.2 checks, martian addresses, echo requests to the gateway answered, TTL check (ICMP time
+//!   exceeded), LPM route lookup (ICMP net unreachable), the MTU rule (ICMP fragmentation needed with the inner
+//!   MTU when DF is set; fragmentation, RFC 791, otherwise), TTL decrement with an incremental checksum, then
+//!   local delivery (the pod's MAC from the ARP table, which the node fills by asking as the kernel's neighbour
+//!   table does, queueing the packet meanwhile) or the backend. ICMP errors are rate-limited per source address
+//!   and in all.
 //! - **vxlan** rewrites the inner Ethernet header as `flannel.1` does (our VTEP MAC → the peer's VTEP MAC) and
 //!   prepends the peer's 50-byte outer template (outer Ethernet, IPv4 TTL 64 without DF, UDP with a source port
 //!   hashed from the inner flow, VXLAN) in the headroom, patching lengths, identification and checksum; the outer
@@ -47,6 +51,13 @@
 //!
 //! Nothing here reads a clock (time is an argument), makes a syscall or allocates after construction: buffers
 //! come from the caller's [`Pool`](tweed_packet::Pool), tables are sized up front (`tests/no_alloc.rs`).
+//!
+//! # Bounds and accounting
+//! Every table has a size fixed by [`Limits`] (checked by [`NodeConfig::validate`]), and whatever a pod sends,
+//! [`Node::process`] consumes input whenever `out` has room (see its "Progress" section). Every packet is
+//! accounted for once: [`Counters::received`] and [`Counters::originated`] come out as
+//! [`Counters::outputs`] (an output, whatever its verdict) or [`Counters::discarded`] (a drop counted without
+//! an output), or wait for ARP: [`Counters::held`] always equals [`Node::arp_pending`].
 //!
 //! ```
 //! use tweed_overlay::{NodeBuilder, Outputs, PeerConfig, Verdict, VxlanConfig};
@@ -93,8 +104,8 @@ mod node;
 mod verdict;
 
 pub use config::{
-    BackendConfig, BackendKind, ConfigError, Limits, NodeBuilder, NodeConfig, PeerConfig, UdpConfig, UnderlayConfig,
-    VxlanConfig,
+    BackendConfig, BackendKind, ConfigError, Limits, MAX_PORT_ADDRESSES, NodeBuilder, NodeConfig, PeerConfig,
+    PortAddresses, UdpConfig, UnderlayConfig, VxlanConfig,
 };
 pub use node::{Node, Outputs};
 pub use tweed_switch::Instant;

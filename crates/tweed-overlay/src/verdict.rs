@@ -97,11 +97,14 @@ reasons! {
     /// Too big for the underlay after encapsulation with DF set (an ICMP fragmentation needed was sent, unless
     /// rate-limited).
     TooBig => "too_big",
-    /// Too big for the underlay after encapsulation without DF: the node does not fragment.
+    /// Too big for the underlay after encapsulation without DF, and its header leaves no room for 8 bytes of data
+    /// within the inner MTU, so it cannot be fragmented. A valid configuration (MTU 576 or more) never gives it:
+    /// such packets are fragmented ([`Counters::fragmented`]).
     TooBigNoDf => "too_big_no_df",
     /// The headroom cannot hold the outer headers.
     NoHeadroom => "no_headroom",
-    /// A packet for a local pod whose MAC is unknown, and the ARP queue is full.
+    /// A packet for a local pod whose MAC is unknown, and the ARP queue is full (or holds as many packets from its
+    /// ingress port as [`Limits::arp_queue_per_port`](crate::Limits::arp_queue_per_port) allows).
     ArpQueueFull => "arp_queue_full",
     /// A packet waited for ARP longer than the timeout.
     ArpTimeout => "arp_timeout",
@@ -135,6 +138,27 @@ reasons! {
     NotLocal => "not_local",
     /// From the host: addressed to the node itself (the gateway or node address), which is the host's own.
     HostToSelf => "host_to_self",
+    /// For a local address that did not answer ARP lately (its neighbour entry is failed, see
+    /// [`Limits::arp_failed_ms`](crate::Limits::arp_failed_ms)): dropped at once, with an ICMP host unreachable
+    /// to the sender (rate-limited).
+    ArpFailed => "arp_failed",
+    /// For a local address the node has not resolved, and its neighbour table
+    /// ([`Limits::arp_entries`](crate::Limits::arp_entries)) is full of addresses being resolved.
+    ArpTableFull => "arp_table_full",
+    /// From a pod: an IPv4 source (or ARP sender address) outside the node's pod subnet, or the gateway's, or the
+    /// subnet's network or broadcast address. Always checked.
+    PodSourceSpoofed => "pod_source_spoofed",
+    /// From a pod, with [`NodeConfig::port_security`](crate::NodeConfig::port_security) on: an IPv4 source (or ARP
+    /// sender address) that is not one of its port's own addresses.
+    PortSecurity => "port_security",
+    /// Too big for the underlay without DF, and the pool had no buffer for every fragment (or the output no
+    /// room): the whole packet is dropped rather than a part of it sent.
+    FragNoBuffer => "frag_no_buffer",
+    /// From a pod: ARP claiming an address the node configured (the gateway's); never flooded nor answered.
+    ArpSpoofed => "arp_spoofed",
+    /// From a pod: ARP claiming an address another pod's port holds while its entry is fresh (or, with port
+    /// security and no configured addresses, one the port may not take); never flooded nor answered.
+    ArpClaimed => "arp_claimed",
 }
 
 impl fmt::Display for DropReason {
@@ -180,6 +204,22 @@ pub struct Counters {
     pub icmp_rate_limited: u64,
     /// ICMP errors not sent: RFC 1812 §4.3.2.7 forbids one (error about an error, a fragment, a broadcast...).
     pub icmp_suppressed: u64,
+    /// Packets without DF too big for the underlay, fragmented (RFC 791).
+    pub fragmented: u64,
+    /// The fragments they became (each a packet of its own, counted in `to_peer` too).
+    pub fragments_out: u64,
+    /// Local addresses that did not answer ARP: their neighbour entry failed.
+    pub arp_failed: u64,
+    /// Packets [`Node::process`](crate::Node::process) took from its input.
+    pub received: u64,
+    /// Buffers the node took from the pool for packets of its own: ARP requests, ICMP errors, flood copies,
+    /// fragments beyond the first.
+    pub originated: u64,
+    /// Packets put in an [`Outputs`](crate::Outputs), whatever their verdict (drops included).
+    pub outputs: u64,
+    /// Packets given back to the pool without an output (their drop counted: [`DropReason::OutputFull`], or their
+    /// own reason when the output had no room for the drop).
+    pub discarded: u64,
     /// Drops, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
 }
@@ -204,6 +244,13 @@ impl Default for Counters {
             icmp_errors: 0,
             icmp_rate_limited: 0,
             icmp_suppressed: 0,
+            fragmented: 0,
+            fragments_out: 0,
+            arp_failed: 0,
+            received: 0,
+            originated: 0,
+            outputs: 0,
+            discarded: 0,
             drops: [0; DropReason::COUNT],
         }
     }
@@ -220,6 +267,14 @@ impl Counters {
     #[must_use]
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().sum()
+    }
+
+    /// The packets the node holds between calls: every packet it received or originated, less those it output or
+    /// discarded. Every packet is accounted for once, so this always equals
+    /// [`Node::arp_pending`](crate::Node::arp_pending) (the packets waiting for ARP): a fuzzer's invariant.
+    #[must_use]
+    pub const fn held(&self) -> u64 {
+        self.received.wrapping_add(self.originated).wrapping_sub(self.outputs).wrapping_sub(self.discarded)
     }
 
     /// The non-zero drop counters with their names.

@@ -45,13 +45,24 @@ fn test_mtu_rule_and_rate_limit() {
         Some(&Received::Icmp { from: Ipv4Addr::new(10, 244, 1, 1), msg_type: 3, code: 4, mtu: 1450 })
     );
     assert_eq!(c.nodes[0].inner_mtu(), 1450);
-    // Without DF: dropped and counted, never fragmented.
+    // Without DF: fragmented (RFC 791): (1450 − 20) rounded down to 8 = 1424 bytes of data in the first, 7 in the
+    // second.
     let u = common::udp_datagram(pod_ip(1, 1), pod_ip(2, 1), 5000, 9, &big);
     let p = common::ipv4_packet(pod_ip(1, 1), pod_ip(2, 1), ipv4::Protocol::UDP, 64, false, &u);
     let f = c.pod(1, 1).send_ip(p);
     c.send_from_pod(1, f, 1);
     c.run();
-    assert_eq!(drops(&c, 0, DropReason::TooBigNoDf), 1);
+    assert_eq!(drops(&c, 0, DropReason::TooBigNoDf), 0);
+    assert_eq!((c.nodes[0].counters().fragmented, c.nodes[0].counters().fragments_out), (1, 2));
+    let from = pod_ip(1, 1);
+    let got = &c.pod(2, 1).received;
+    assert_eq!(
+        got[got.len() - 2..],
+        [
+            Received::Fragment { from, offset: 1424, len: 7, more: false },
+            Received::Fragment { from, offset: 0, len: 1424, more: true }
+        ]
+    );
     // Rate limit: a burst of 50, then nothing until tokens come back (100/s).
     let before = c.nodes[0].counters().icmp_errors;
     for _ in 0..60 {
@@ -251,7 +262,8 @@ fn test_pod_side_drops() {
             f
         }),
         (DropReason::Ipv4Malformed, PortId(1), good[..30].to_vec()),
-        (DropReason::MartianSource, PortId(1), ip(Ipv4Addr::new(127, 0, 0, 1), pod_ip(2, 1))),
+        // Outside the pod subnet: a pod's source is checked before the router's martian check.
+        (DropReason::PodSourceSpoofed, PortId(1), ip(Ipv4Addr::new(127, 0, 0, 1), pod_ip(2, 1))),
         (DropReason::MartianDestination, PortId(1), ip(pod_ip(1, 1), Ipv4Addr::new(240, 0, 0, 1))),
         (DropReason::FloodNoPort, PortId(1), {
             // A pod alone in its domain: node with one pod port.

@@ -216,3 +216,56 @@ fn test_counter_counts() {
     assert_eq!(v.len(), 100);
     assert!(allocs >= 1);
 }
+
+/// The defences allocate nothing either: packets to absent local addresses (ARP resolution, failures, the queue),
+/// TTL 1 (ICMP errors through the per-source limits), spoofed sources, and packets without DF too big for vxlan
+/// (fragments in pool buffers), with time moving over many ARP retry and failure periods.
+#[test]
+fn test_hostile_traffic_allocates_nothing() {
+    let mut n = node("vxlan", 1, 2);
+    let mut pool = Pool::new(PoolConfig { buffers: 512, capacity: 128 + 9018, ..PoolConfig::default() }).unwrap();
+    let mut batch = Batch::new(64);
+    let mut out = Outputs::new(256);
+    let gw = n.config().gateway_mac();
+    let ip_frame = |src: std::net::Ipv4Addr, dst: std::net::Ipv4Addr, ttl: u8, len: usize| {
+        let mut f = eth(gw, pod_mac(1, 1), 0x0800);
+        let udp = udp_datagram(src, dst, 5000, 9, &vec![0; len]);
+        f.extend_from_slice(&common::ipv4_packet(src, dst, ipv4::Protocol::UDP, ttl, false, &udp));
+        f
+    };
+    let mut frames = vec![arp_request(1)];
+    for k in 0..8u8 {
+        frames.push(ip_frame(pod_ip(1, 1), std::net::Ipv4Addr::new(10, 244, 1, 100 + k), 64, 8));
+        frames.push(ip_frame(pod_ip(1, 1), pod_ip(2, 1), 1, 8));
+        frames.push(ip_frame(pod_ip(2, 9), pod_ip(2, 1), 64, 8));
+        frames.push(ip_frame(pod_ip(1, 1), pod_ip(2, 1), 64, 3000));
+    }
+    let mut now = Instant::from_secs(1);
+    let round = |n: &mut Node, now: Instant, pool: &mut Pool, batch: &mut Batch, out: &mut Outputs| {
+        for f in &frames {
+            let mut b = pool.get().unwrap();
+            b.extend_from_slice(f).unwrap();
+            b.meta_mut().ingress = POD;
+            batch.push(b).unwrap();
+        }
+        while !batch.is_empty() {
+            n.process(now, pool, batch, out);
+            out.recycle(pool);
+        }
+    };
+    round(&mut n, now, &mut pool, &mut batch, &mut out);
+    let ((), allocs) = allocations(|| {
+        for _ in 0..ROUNDS {
+            now = now + std::time::Duration::from_millis(250);
+            round(&mut n, now, &mut pool, &mut batch, &mut out);
+            // With no input: the ARP timers alone.
+            n.process(now, &mut pool, &mut batch, &mut out);
+            out.recycle(&mut pool);
+        }
+    });
+    assert_eq!(allocs, 0, "{allocs} allocations");
+    let c = n.counters();
+    assert!(c.fragmented >= ROUNDS as u64 && c.icmp_errors > 0 && c.arp_failed > 0, "{c:?}");
+    assert!(c.drop_count(tweed_overlay::DropReason::PodSourceSpoofed) >= ROUNDS as u64);
+    assert_eq!(pool.available() + n.arp_pending(), 512);
+}

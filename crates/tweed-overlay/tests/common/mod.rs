@@ -117,10 +117,36 @@ pub fn udp_datagram(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: 
 /// What a pod received at the IP level.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Received {
-    EchoReply { from: Ipv4Addr, seq: u16, ttl: u8 },
-    EchoRequest { from: Ipv4Addr, seq: u16, ttl: u8 },
-    Udp { from: Ipv4Addr, sport: u16, dport: u16, data: Vec<u8>, ttl: u8 },
-    Icmp { from: Ipv4Addr, msg_type: u8, code: u8, mtu: u16 },
+    EchoReply {
+        from: Ipv4Addr,
+        seq: u16,
+        ttl: u8,
+    },
+    EchoRequest {
+        from: Ipv4Addr,
+        seq: u16,
+        ttl: u8,
+    },
+    Udp {
+        from: Ipv4Addr,
+        sport: u16,
+        dport: u16,
+        data: Vec<u8>,
+        ttl: u8,
+    },
+    Icmp {
+        from: Ipv4Addr,
+        msg_type: u8,
+        code: u8,
+        mtu: u16,
+    },
+    /// A fragment (the pod does not reassemble): where its data starts and how long it is.
+    Fragment {
+        from: Ipv4Addr,
+        offset: u16,
+        len: usize,
+        more: bool,
+    },
 }
 
 /// A pod with a tiny stack: ARP (asks, answers, caches), answers echo requests, echoes UDP to port 7.
@@ -193,6 +219,11 @@ impl Pod {
         assert_eq!(ip.dst_addr(), self.ip);
         let (src, ttl) = (ip.src_addr(), ip.ttl());
         let payload = ip.payload();
+        if ip.is_fragment() {
+            let (offset, len, more) = (ip.frag_offset(), payload.len(), ip.more_frags());
+            self.received.push(Received::Fragment { from: src, offset, len, more });
+            return vec![];
+        }
         match ip.protocol() {
             ipv4::Protocol::ICMP => {
                 assert!(checksum::verify(payload), "bad ICMP checksum");
@@ -315,6 +346,8 @@ impl Cluster {
                 }
                 self.nodes[i].process(self.now, &mut self.pools[i], &mut batch, &mut out);
                 assert!(batch.is_empty());
+                let n = &self.nodes[i];
+                assert_eq!(n.counters().held(), n.arp_pending() as u64, "node {}: a packet unaccounted for", i + 1);
                 let items: Vec<(PacketBuf, Verdict)> = out.drain().collect();
                 for (buf, verdict) in items {
                     self.deliver(i, buf.data().to_vec(), verdict);
