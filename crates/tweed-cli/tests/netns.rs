@@ -402,7 +402,18 @@ fn garbage_from_a_pod_does_not_stop_the_others() {
     // What the TAPs handed to the agent: a TAP counts a frame as transmitted when the agent reads it, as dropped
     // when its queue is full. Read from /proc/<pid>/net/dev of a process inside each pod, cheap enough to pace
     // the flood by.
-    let sleeper = |p: &Pod| p.ns.spawn("sleeper", &["sleep", "300"]).unwrap();
+    let sleeper = |p: &Pod| {
+        let process = p.ns.spawn("sleeper", &["sleep", "300"]).unwrap();
+        // In the pod's namespace once `ip netns exec` has entered it (before, /proc/<pid>/net is the root's).
+        let ns =
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(format!("/run/netns/{}", p.ns.name())).unwrap());
+        let (link, want) = (format!("/proc/{}/ns/net", process.pid()), PathBuf::from(format!("net:[{ns}]")));
+        netns::wait_for("a process in the pod", Duration::from_secs(5), || {
+            (std::fs::read_link(&link).ok()? == want).then_some(())
+        })
+        .unwrap();
+        process
+    };
     let (bad_in, good_in) = (sleeper(&bad), sleeper(&good));
     let tap = |sleeper: &Process| tap_tx(sleeper.pid());
     let before = world::counters(&mut a1);
@@ -470,12 +481,16 @@ fn garbage_from_a_pod_does_not_stop_the_others() {
         (bad_read..=bad_read + good_read).contains(&(dropped + switched)),
         "{bad_read} frames of garbage read, {dropped} dropped + {switched} switched ({good_read} from the good pod)"
     );
-    // Each kind met its drop reason: an IPv4 header that lies about its length, a truncated ARP (a quarter of
-    // the frames each), a multicast source MAC (half of the random frames).
-    for (reason, share) in [("ipv4_malformed", 8), ("arp_malformed", 8), ("bridge_invalid_source", 16)] {
-        let n = grew.get(reason).copied().unwrap_or(0);
-        assert!(n * share > bad_read, "{reason} grew by {n} of {bad_read} frames of garbage read: {grew:?}");
+    // Each kind met its drop reasons: an IPv4 header that lies about its length (malformed, or, when it is long
+    // enough to hold addresses, from a source address not the pod's: port security looks first), a truncated
+    // ARP (a quarter of the frames each), a multicast source MAC (half of the random frames).
+    let kinds: [(&[&str], u64); 3] =
+        [(&["ipv4_malformed", "pod_source_spoofed"], 8), (&["arp_malformed"], 8), (&["bridge_invalid_source"], 16)];
+    for (reasons, share) in kinds {
+        let n: u64 = reasons.iter().map(|r| grew.get(*r).copied().unwrap_or(0)).sum();
+        assert!(n * share > bad_read, "{reasons:?} grew by {n} of {bad_read} frames of garbage read: {grew:?}");
     }
+    assert!(grew.get("ipv4_malformed").is_some_and(|&n| n > 0), "no ipv4_malformed: {grew:?}");
     // The random source MACs filled the bad pod's port to its limit of learned entries and no further: the
     // bridge holds those and the good pod's MAC.
     match after.fields.get("fdb_learned") {
