@@ -248,6 +248,59 @@ fn test_port_security_learns_from_arp() {
     assert_eq!((drop_named(&node, "port_security"), drop_named(&node, "arp_claimed")), (3, 1));
 }
 
+/// An echo request to the gateway from a peer whose inner MTU is larger (9000-byte underlay): the reply is as big
+/// as the request, so it obeys the MTU rule like any packet: fragmented without DF, dropped (no ICMP about the
+/// node's own packet) with DF. Found by the `node` fuzz target (`fuzz/regressions/node/echo-reply-over-mtu`).
+#[test]
+fn test_echo_reply_obeys_the_mtu() {
+    let mut n1 = common::node("vxlan", 1, 2);
+    let mut n2 = NodeBuilder::new(subnet(2), node_ip(2), common::node_mac(2))
+        .backend(common::backend("vxlan", 2))
+        .pod_ports([1, 2])
+        .peer(common::peer(1))
+        .mtu(9000)
+        .build()
+        .unwrap();
+    let cfg = PoolConfig { buffers: 64, capacity: 128 + 9018, ..PoolConfig::default() };
+    let mut pool = Pool::new(cfg).unwrap();
+    let run = |node: &mut Node, pool: &mut Pool, port: PortId, frames: Vec<Vec<u8>>| {
+        let mut batch = Batch::new(64);
+        for f in frames {
+            let mut b = pool.get().unwrap();
+            b.extend_from_slice(&f).unwrap();
+            b.meta_mut().ingress = port;
+            batch.push(b).unwrap();
+        }
+        let mut out = Outputs::new(64);
+        node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
+        let v: Vec<(Vec<u8>, Verdict)> = out.as_slice().iter().map(|(b, v)| (b.data().to_vec(), *v)).collect();
+        out.recycle(pool);
+        v
+    };
+    let gw1 = n1.config().gateway_ip();
+    let gw2 = n2.config().gateway_ip();
+    run(&mut n2, &mut pool, P1, vec![arp_request(pod_mac(2, 1), pod_ip(2, 1), gw2)]);
+    for df in [false, true] {
+        // 1468 bytes of IPv4: more than node 1's inner MTU (1450), less than node 2's.
+        let echo = common::icmp_echo(tweed_wire::icmpv4::Message::ECHO_REQUEST, 7, 1, &[0x5a; 1440]);
+        let request = common::ipv4_packet(pod_ip(2, 1), gw1, ipv4::Protocol::ICMP, 64, df, &echo);
+        assert_eq!(request.len(), 1468);
+        let mut f = eth(n2.config().gateway_mac(), pod_mac(2, 1), 0x0800);
+        f.extend_from_slice(&request);
+        let wire = run(&mut n2, &mut pool, P1, vec![f]);
+        assert!(matches!(wire[..], [(_, Verdict::Underlay { .. })]), "{df}: {wire:?}");
+        let out = run(&mut n1, &mut pool, common::UNDERLAY, wire.into_iter().map(|(b, _)| b).collect());
+        let replies: Vec<_> = out.iter().filter(|(_, v)| matches!(v, Verdict::Underlay { .. })).collect();
+        for (bytes, _) in &replies {
+            assert!(bytes.len() <= 14 + 1500, "df {df}: a reply of {} bytes on a 1500-byte underlay", bytes.len());
+        }
+        let want = if df { 0 } else { 2 };
+        assert_eq!(replies.len(), want, "df {df}: {out:?}");
+    }
+    assert_eq!(n1.counters().echo_replies, 2);
+    assert_eq!((n1.counters().fragmented, drop_named(&n1, "too_big")), (1, 1));
+}
+
 /// Finding 10: a 3000-byte UDP packet without DF from a pod of node 1 to a pod of node 2 crosses vxlan as
 /// fragments (each within the underlay MTU) that node 2 delivers and that reassemble to the original.
 #[test]

@@ -126,7 +126,11 @@ impl Node {
         let Some(id) = self.routes.lookup(u32::from(src)) else {
             return Some(Verdict::Drop(DropReason::NoRoute));
         };
-        self.forward(now, pool, buf, id, src, out)
+        // The reply is as big as the request, which a peer may have sent over the inner MTU: the MTU rule too.
+        match self.route_hop(now, pool, buf, Origin::Node, Some(id), out) {
+            Ok((id, dst)) => self.forward(now, pool, buf, id, dst, out),
+            Err(verdict) => verdict,
+        }
     }
 
     /// Sends an ICMP error about the IPv4 packet in `buf` (not yet changed) back to its source, routed as any

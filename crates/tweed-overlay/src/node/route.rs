@@ -123,7 +123,7 @@ impl Node {
             return Err(Some(Verdict::Drop(DropReason::NotLocal)));
         }
         if !is_local && ip.total_len() > self.inner_mtu {
-            return self.too_big(now, pool, buf, forwards, (id, dst), out);
+            return self.too_big(now, pool, buf, origin, (id, dst), out);
         }
         if forwards {
             let mut ipm = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]);
@@ -133,9 +133,10 @@ impl Node {
         Ok((id, dst))
     }
 
-    /// The MTU rule, out of the hot path: with DF, ICMP "fragmentation needed" and a drop; without, RFC 1812
-    /// §5.2.6 / RFC 791 fragmentation after the TTL decrement (which every fragment carries): the fragments after
-    /// the first are forwarded here, the first goes on as the packet.
+    /// The MTU rule, out of the hot path: with DF, ICMP "fragmentation needed" and a drop (no ICMP about the
+    /// node's own packets: an echo reply as big as its request); without, RFC 1812 §5.2.6 / RFC 791 fragmentation
+    /// after the TTL decrement (which every fragment carries): the fragments after the first are forwarded here,
+    /// the first goes on as the packet.
     #[cold]
     #[inline(never)]
     fn too_big(
@@ -143,13 +144,16 @@ impl Node {
         now: u64,
         pool: &mut Pool,
         buf: &mut PacketBuf,
-        forwards: bool,
+        origin: Origin,
         (id, dst): (NextHopId, Ipv4Addr),
         out: &mut Outputs,
     ) -> Result<(NextHopId, Ipv4Addr), Option<Verdict>> {
+        let forwards = matches!(origin, Origin::Pod | Origin::Peer);
         if ipv4::Packet::new_unchecked(&buf.data()[ETH..]).dont_frag() {
-            let mtu = self.inner_mtu;
-            self.icmp_error(now, pool, buf, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
+            if origin != Origin::Node {
+                let mtu = self.inner_mtu;
+                self.icmp_error(now, pool, buf, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
+            }
             return Err(Some(Verdict::Drop(DropReason::TooBig)));
         }
         if forwards {
