@@ -22,8 +22,8 @@
 //!   from the ARP queue without a port shares `pod_port_unknown` with packets that never waited.)
 //!
 //! `TWEED_FUZZ_DEBUG=1` prints the operations and each call's outputs. `TWEED_FUZZ_ALLOW_KNOWN=1` relaxes the
-//! checks b1b162c is known to fail, to look for other bugs by hand (never in CI); `regressions/node/` holds an
-//! input for each:
+//! checks b1b162c failed, to look past them on an old build by hand (never in CI). All are fixed now;
+//! `regressions/node/` holds an input for each, and CI replays them from `seeds/node/regression-*`:
 //! - progress (issue 12 finding 1): `arp-requests-fill-out`, and its livelock `arp-asked-leak-livelock`;
 //! - the inner MTU of echo replies to peers (`deliver_self` forwards the reply without the MTU rule):
 //!   `echo-reply-over-mtu`;
