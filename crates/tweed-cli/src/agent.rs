@@ -132,6 +132,8 @@ fn log_stats(d: &tweed_io::Driver) {
         to_peer = c.to_peer,
         from_peer = c.from_peer,
         switched = c.switched,
+        fdb_learned = d.node().bridge().fdb().learned_len(),
+        arp_entries = d.node().bridge().arp().len(),
         drops = %drops.join(" "),
         "counters"
     );
