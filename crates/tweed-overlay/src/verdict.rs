@@ -159,6 +159,9 @@ reasons! {
     /// From a pod: ARP claiming an address another pod's port holds while its entry is fresh (or, with port
     /// security and no configured addresses, one the port may not take); never flooded nor answered.
     ArpClaimed => "arp_claimed",
+    /// From a pod: a source MAC that another pod's port holds (a live entry) or the gateway's: a pod taking over
+    /// another's MAC. The MAC stays where it is.
+    MacHeld => "mac_held",
 }
 
 impl fmt::Display for DropReason {

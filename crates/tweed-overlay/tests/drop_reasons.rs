@@ -98,7 +98,10 @@ fn test_bridge_filtered() {
     frame.extend_from_slice(&[0u8; 46]);
     // Control: from port 2 the bridge forwards it to port 1.
     assert_eq!(run(&mut node, &mut pool, at(2), &[(P2, &frame)], 8), [Verdict::Pod(P1)]);
-    // On port 1 itself: the destination is on the ingress port.
+    // On port 1 itself (from another station: the first one's MAC is port 2's now, and pod ports are locked):
+    // the destination is on the ingress port.
+    let mut frame = eth(pod_mac(1, 1), MacAddr::new(0x0a, 0x58, 10, 244, 1, 0x98), 0x0800);
+    frame.extend_from_slice(&[0u8; 46]);
     let before = node.counters().clone();
     let v = run(&mut node, &mut pool, at(3), &[(P1, &frame)], 8);
     assert_eq!(v, [Verdict::Drop(DropReason::BridgeFiltered)]);

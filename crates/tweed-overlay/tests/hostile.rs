@@ -301,6 +301,26 @@ fn test_echo_reply_obeys_the_mtu() {
     assert_eq!((n1.counters().fragmented, drop_named(&n1, "too_big")), (1, 1));
 }
 
+/// A pod sending with another pod's MAC as its source (to take its switched traffic) is dropped (`mac_held`) and
+/// the MAC stays with its owner, whose routed traffic keeps arriving.
+#[test]
+fn test_pod_cannot_take_another_pods_mac() {
+    let mut node = common::node("vxlan", 1, 2);
+    let mut pool = Pool::new(PoolConfig { buffers: 64, ..PoolConfig::default() }).unwrap();
+    let gw = node.config().gateway_ip();
+    assert_eq!(run(&mut node, &mut pool, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw))]), [Verdict::Pod(P1)]);
+    // Port 2 uses pod 1's MAC (and its own address): dropped before it can move the MAC.
+    let mut theft = pod_udp(&node, 2, pod_ip(1, 2), pod_ip(2, 1), 16, true);
+    theft[6..12].copy_from_slice(pod_mac(1, 1).as_bytes());
+    assert_eq!(run(&mut node, &mut pool, &[(PortId(2), theft)]), [Verdict::Drop(DropReason::MacHeld)]);
+    // Pod 1 still gets what is routed to it.
+    let to_pod1 = pod_udp(&node, 2, pod_ip(1, 2), pod_ip(1, 1), 16, true);
+    let v =
+        run(&mut node, &mut pool, &[(PortId(2), arp_request(pod_mac(1, 2), pod_ip(1, 2), gw)), (PortId(2), to_pod1)]);
+    assert_eq!(v, [Verdict::Pod(PortId(2)), Verdict::Pod(P1)]);
+    assert_eq!(drop_named(&node, "mac_held"), 1);
+}
+
 /// Finding 10: a 3000-byte UDP packet without DF from a pod of node 1 to a pod of node 2 crosses vxlan as
 /// fragments (each within the underlay MTU) that node 2 delivers and that reassemble to the original.
 #[test]

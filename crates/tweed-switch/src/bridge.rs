@@ -71,6 +71,11 @@ pub struct PortConfig {
     /// The most snooped ARP entries this port may own; `None`: only the table's limit. Default
     /// [`PortConfig::DEFAULT_MAX_ARP`].
     pub max_arp: Option<u32>,
+    /// Whether frames received here may only use source MACs that no other port holds: a frame whose source is
+    /// live on another port, or a static entry's elsewhere (the bridge's own), is dropped
+    /// ([`DropReason::MacHeld`]) instead of moving the MAC here. Default off (a Linux bridge moves it); on for
+    /// ports of untrusted hosts (pods).
+    pub mac_lock: bool,
 }
 
 impl PortConfig {
@@ -93,7 +98,15 @@ impl PortConfig {
             max_learned: Some(Self::DEFAULT_MAX_LEARNED),
             arp_snoop: false,
             max_arp: Some(Self::DEFAULT_MAX_ARP),
+            mac_lock: false,
         }
+    }
+
+    /// With the MAC lock on or off ([`PortConfig::mac_lock`]).
+    #[must_use]
+    pub const fn with_mac_lock(mut self, lock: bool) -> Self {
+        self.mac_lock = lock;
+        self
     }
 
     /// With flooding on or off.
@@ -208,6 +221,9 @@ pub enum DropReason {
     /// ARP whose sender address another port owns (a reachable snooped entry), not answered by the bridge: an
     /// attempt to take over the address. Not flooded, so that it cannot rewrite the other hosts' caches.
     ArpClaimed,
+    /// From a port with [`PortConfig::mac_lock`]: a source MAC that another port holds (a live learned entry) or
+    /// a static entry binds elsewhere (the bridge's own MACs): a host taking over another's MAC.
+    MacHeld,
 }
 
 impl DropReason {
@@ -222,6 +238,7 @@ impl DropReason {
             Self::ArpMalformed => "drop_arp_malformed",
             Self::ArpSpoofed => "drop_arp_spoofed",
             Self::ArpClaimed => "drop_arp_claimed",
+            Self::MacHeld => "drop_mac_held",
         }
     }
 }
@@ -261,6 +278,7 @@ struct Port {
     domain: u16,
     learning: bool,
     arp_snoop: bool,
+    mac_lock: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -341,8 +359,10 @@ impl Bridge {
         if config.flood {
             self.domains[usize::from(domain)].flood.insert(port);
         }
-        self.ports[port.index()] = Some(Port { domain, learning: config.learning, arp_snoop: config.arp_snoop });
+        self.ports[port.index()] =
+            Some(Port { domain, learning: config.learning, arp_snoop: config.arp_snoop, mac_lock: config.mac_lock });
         self.fdb.set_port_limit(port, config.max_learned);
+        self.fdb.set_port_lock(port, config.mac_lock);
         self.arp.set_port_limit(port, config.max_arp);
         Ok(())
     }
@@ -354,6 +374,7 @@ impl Bridge {
         self.domains[usize::from(old.domain)].flood.remove(port);
         let _ = self.fdb.flush_port(port, true);
         self.fdb.set_port_limit(port, None);
+        self.fdb.set_port_lock(port, false);
         let _ = self.arp.flush_port(port);
         self.arp.set_port_limit(port, None);
         self.counters[port.index()] = Counters::default();
@@ -489,9 +510,20 @@ impl Bridge {
                 Learned::Refreshed | Learned::Invalid => {}
                 Learned::New => c.learned += 1,
                 Learned::Moved { .. } => c.moved += 1,
-                Learned::Static { port: at } => c.static_conflict += u64::from(at != port),
+                Learned::Static { port: at } if at != port => {
+                    c.static_conflict += 1;
+                    if p.mac_lock {
+                        c.drop_mac_held += 1;
+                        return Decision::Drop(DropReason::MacHeld);
+                    }
+                }
+                Learned::Static { .. } => {}
                 Learned::LimitHit => c.limit_hit += 1,
                 Learned::PortLimitHit => c.port_limit_hit += 1,
+                Learned::Held { .. } => {
+                    c.drop_mac_held += 1;
+                    return Decision::Drop(DropReason::MacHeld);
+                }
             }
         }
         if eth.ethertype() == EtherType::ARP {

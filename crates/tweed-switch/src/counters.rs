@@ -61,6 +61,8 @@ counters! {
     drop_arp_spoofed,
     /// Dropped: ARP claiming an address that another port owns (a reachable snooped entry), not answered.
     drop_arp_claimed,
+    /// Dropped: on a port with the MAC lock, a source MAC another port holds (or a static entry binds elsewhere).
+    drop_mac_held,
     /// Source addresses learnt (new, or re-learnt after ageing out).
     learned,
     /// Source addresses that moved here from another port.

@@ -126,6 +126,12 @@ pub enum Learned {
     /// The port holds as many live entries as its limit allows: not learnt (a live entry on another port stays
     /// there).
     PortLimitHit,
+    /// The MAC is live on another port (`port`) and the learning port is locked ([`Fdb::set_port_lock`]): it
+    /// stays where it is.
+    Held {
+        /// The port that holds it.
+        port: PortId,
+    },
     /// Broadcast, multicast or all-zero address, or a port that cannot learn ([`PortId::LOCAL`], out of range).
     Invalid,
 }
@@ -195,6 +201,8 @@ pub struct Fdb {
     /// Stored learned entries per port, and each port's limit (`u32::MAX`: none).
     port_learned: Vec<u32>,
     port_limit: Vec<u32>,
+    /// Ports that may not take over a MAC live on another port.
+    port_lock: Vec<bool>,
     /// No learned entry expires before this millisecond.
     next_expiry: u64,
     /// The reclaim scan: the next slot to look at, the slots looked at since the scan window began, and the
@@ -219,6 +227,7 @@ impl Fdb {
             statics: 0,
             port_learned: vec![0; PortId::MAX],
             port_limit: vec![u32::MAX; PortId::MAX],
+            port_lock: vec![false; PortId::MAX],
             next_expiry: u64::MAX,
             cursor: 0,
             window_steps: 0,
@@ -274,6 +283,15 @@ impl Fdb {
     pub fn set_port_limit(&mut self, port: PortId, limit: Option<u32>) {
         if let Some(l) = self.port_limit.get_mut(port.index()) {
             *l = limit.unwrap_or(u32::MAX);
+        }
+    }
+
+    /// Locks (`true`) or unlocks `port`: a locked port cannot move to itself a MAC that is live on another port
+    /// ([`Learned::Held`]), so a host behind it cannot take over another port's host by sending with its MAC (a
+    /// Linux bridge port moves it). An expired entry may move. Ports out of range are ignored.
+    pub fn set_port_lock(&mut self, port: PortId, locked: bool) {
+        if let Some(l) = self.port_lock.get_mut(port.index()) {
+            *l = locked;
         }
     }
 
@@ -368,6 +386,14 @@ impl Fdb {
     #[cold]
     fn learn_on_other_port(&mut self, key: u64, port: PortId, now_ms: u64) -> Learned {
         let p = port.index();
+        if self.port_lock[p]
+            && let Ok(i) = self.table.find(key)
+        {
+            let v = self.table.slot(i).val;
+            if !self.expired(seen_of(v), now_ms) {
+                return Learned::Held { port: PortId(port_of(v)) };
+            }
+        }
         if self.port_learned[p] >= self.port_limit[p] && !self.reclaim(now_ms, false, p) {
             // A live entry stays where it is: a port at its limit must not be able to evict other ports' hosts
             // (their traffic would flood, to that port too). An expired one is nobody's any more.

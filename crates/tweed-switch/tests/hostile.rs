@@ -5,7 +5,7 @@
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
-use tweed_switch::{Bridge, BridgeConfig, BridgeDomain, Counters, Decision, Instant, PortConfig, PortId};
+use tweed_switch::{Bridge, BridgeConfig, BridgeDomain, Counters, Decision, DropReason, Instant, PortConfig, PortId};
 use tweed_wire::arp;
 use tweed_wire::ethernet::MacAddr;
 
@@ -268,4 +268,35 @@ fn snooped_entries_age_unless_confirmed() {
     assert_eq!(b.arp().lookup(BD, pod_ip(2)), Some(pod_mac(2)), "pod 2 kept sending");
     assert_eq!(b.arp().lookup(BD, GW_IP), Some(GW), "configured entries never age");
     assert_eq!(b.arp().len(), 2);
+}
+
+/// A port with the MAC lock (as the node's pod ports are) cannot take over a MAC that is live on another port,
+/// nor the bridge's own: such frames are dropped (`drop_mac_held`) and the MAC stays where it was, so frames for
+/// it keep going to its owner. Once the owner's entry has expired, the MAC may move. A port without the lock moves
+/// a live MAC as a Linux bridge does.
+#[test]
+fn a_locked_port_cannot_take_another_ports_mac() {
+    let mut b = Bridge::new(&BridgeConfig::default());
+    for p in 1..=2 {
+        b.add_port(PortId(p), PortConfig::new(BD).with_mac_lock(true)).unwrap();
+    }
+    b.add_port(PortId(3), PortConfig::new(BD)).unwrap();
+    b.add_local(BD, GW).unwrap();
+    let victim = pod_mac(1);
+    assert!(matches!(one(&mut b, t(1), PortId(1), &frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
+    // Port 2 sends as the victim, and as the gateway: both dropped, nothing moved.
+    assert_eq!(one(&mut b, t(2), PortId(2), &frame(pod_mac(3), victim)), Decision::Drop(DropReason::MacHeld));
+    assert_eq!(one(&mut b, t(2), PortId(2), &frame(pod_mac(3), GW)), Decision::Drop(DropReason::MacHeld));
+    assert_eq!(b.fdb().lookup(BD, victim, t(2)), Some(PortId(1)));
+    assert_eq!(b.port_counters(PortId(2)).unwrap().drop_mac_held, 2);
+    assert_eq!(b.port_counters(PortId(2)).unwrap().moved, 0);
+    // Frames for the victim still reach port 1.
+    assert_eq!(one(&mut b, t(3), PortId(3), &frame(victim, pod_mac(3))), Decision::Forward(PortId(1)));
+    // The victim silent past the ageing (300 s): its MAC is nobody's, and port 2 may use it.
+    assert!(matches!(one(&mut b, t(400), PortId(2), &frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
+    assert_eq!(b.fdb().lookup(BD, victim, t(400)), Some(PortId(2)));
+    // An unlocked port moves a live MAC.
+    assert!(matches!(one(&mut b, t(401), PortId(3), &frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
+    assert_eq!(b.fdb().lookup(BD, victim, t(401)), Some(PortId(3)));
+    assert_eq!(b.port_counters(PortId(3)).unwrap().moved, 1);
 }

@@ -194,7 +194,7 @@ impl Node {
         let mut pod_port = vec![false; tweed_switch::PortId::MAX];
         for &p in &config.pod_ports {
             bridge
-                .add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true))
+                .add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true).with_mac_lock(true))
                 .map_err(|_| ConfigError::InvalidPort(p))?;
             pod_port[usize::from(p)] = true;
         }

@@ -129,6 +129,7 @@ impl Node {
                 tweed_switch::DropReason::ArpMalformed => DropReason::ArpMalformed,
                 tweed_switch::DropReason::ArpSpoofed => DropReason::ArpSpoofed,
                 tweed_switch::DropReason::ArpClaimed => DropReason::ArpClaimed,
+                tweed_switch::DropReason::MacHeld => DropReason::MacHeld,
                 _ => DropReason::UnknownPort,
             }),
         }))
