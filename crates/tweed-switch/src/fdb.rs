@@ -314,6 +314,22 @@ impl Fdb {
         if seen == STATIC_SEEN || !self.expired(seen, Self::now_ms(now)) { Some(PortId(port_of(v))) } else { None }
     }
 
+    /// For [`crate::Bridge::resolve`], per packet: the port and last sighting in milliseconds (`now` for a static
+    /// entry) of a live entry.
+    #[inline]
+    pub(crate) fn lookup_seen(&self, domain: BridgeDomain, mac: MacAddr, now_ms: u64) -> Option<(u16, u64)> {
+        let now_ms = now_ms.min(MAX_SEEN);
+        let v = self.table.get(key(domain, mac))?;
+        let seen = seen_of(v);
+        if seen == STATIC_SEEN {
+            Some((port_of(v), now_ms))
+        } else if self.expired(seen, now_ms) {
+            None
+        } else {
+            Some((port_of(v), seen))
+        }
+    }
+
     /// The live entry for `mac` in `domain`.
     #[must_use]
     pub fn get(&self, domain: BridgeDomain, mac: MacAddr, now: Instant) -> Option<Entry> {

@@ -287,6 +287,20 @@ impl ArpTable {
         self.table.get(key(domain, ip)).map(Val::mac)
     }
 
+    /// For [`crate::Bridge::resolve`], per packet: the MAC, the owner port ([`None`] for a configured entry) and
+    /// whether the entry is alive at `now_ms` given the owner's last sighting `seen_ms` (taken by the caller).
+    #[inline]
+    pub(crate) fn resolve_raw(&self, domain: BridgeDomain, ip: Ipv4Addr) -> Option<(MacAddr, Option<u16>, u64)> {
+        let v = self.table.get(key(domain, ip))?;
+        Some((v.mac(), (!v.configured()).then_some(v.port()), v.confirmed_ms))
+    }
+
+    /// Whether a snooped entry confirmed at `confirmed_ms` is dead at `now_ms`.
+    #[inline]
+    pub(crate) const fn dead_at(&self, confirmed_ms: u64, now_ms: u64) -> bool {
+        now_ms.saturating_sub(confirmed_ms) >= self.dead_ms
+    }
+
     /// The entry of `ip` in `domain`, whatever its state.
     #[must_use]
     pub fn get(&self, domain: BridgeDomain, ip: Ipv4Addr) -> Option<ArpEntry> {

@@ -9,7 +9,7 @@ use tweed_wire::ethernet::MacAddr;
 
 use super::{Bridge, BridgeError, Decision, DropReason, Port};
 use crate::fdb::{EntryKind, Fdb};
-use crate::responder::{ArpConfig, ArpKind, ArpState, Refused};
+use crate::responder::{ArpConfig, ArpKind, Refused};
 use crate::{BridgeDomain, Instant, PortId};
 
 /// Confirmation by traffic: the FDB's last sighting (in milliseconds) of `mac` on `port`, `now` for a static
@@ -60,17 +60,15 @@ impl Bridge {
     #[must_use]
     #[inline]
     pub fn resolve(&self, domain: BridgeDomain, ip: Ipv4Addr, now: Instant) -> Option<(MacAddr, PortId)> {
-        // One ARP and one FDB lookup, as `arp().lookup` followed by `fdb().lookup` costs: this is per packet.
-        let entry = self.arp.get(domain, ip)?;
-        let ArpKind::Snooped { port: owner, confirmed } = entry.kind else {
-            return Some((entry.mac, self.fdb.lookup(domain, entry.mac, now)?));
+        // One ARP and one FDB lookup, as `arp().lookup` followed by `fdb().lookup` costs: this is per packet, so
+        // it works on the tables' raw values (milliseconds, port numbers) rather than their public entries.
+        let (mac, owner, confirmed_ms) = self.arp.resolve_raw(domain, ip)?;
+        let Some(owner) = owner else {
+            return Some((mac, self.fdb.lookup(domain, mac, now)?));
         };
-        let fdb = self.fdb.get(domain, entry.mac, now).filter(|e| e.port == owner)?;
-        let seen = match fdb.kind {
-            EntryKind::Learned { last_seen } => last_seen,
-            EntryKind::Static => now,
-        };
-        (self.arp.state(confirmed.max(seen), now) != ArpState::Dead).then_some((entry.mac, owner))
+        let now_ms = now.as_millis();
+        let (port, seen_ms) = self.fdb.lookup_seen(domain, mac, now_ms).filter(|&(p, _)| p == owner)?;
+        (!self.arp.dead_at(confirmed_ms.max(seen_ms), now_ms)).then_some((mac, PortId(port)))
     }
 
     /// Whether snooping may learn `ip` in domain number `d`.
