@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""Writes the seeds of the `arp` and `node` fuzz targets (run from anywhere: `python3 fuzz/seeds/make_seeds.py`).
+"""Writes the seeds of the `arp`, `build_frame` and `node` fuzz targets (run from anywhere:
+`python3 fuzz/seeds/make_seeds.py`).
 
 `node` inputs are encoded as `fuzz_targets/node/input.rs` reads them with `arbitrary`: integers little-endian, a
 bool one byte, an enum a little-endian u32 whose variant is (x * variants) >> 32, a struct its fields in order,
 `Bytes` a little-endian u16 length and the bytes. Keep the tables below in step with input.rs.
 
+`build_frame` inputs are the `Input` struct of `fuzz_targets/build_frame.rs` as its derive reads it: the
+tweed_wire `Repr`s' fields in declaration order (their `Arbitrary` derives and impls in crates/tweed-wire/src/),
+`Unstructured::int_in_range` values big-endian in as few bytes as the range needs, taken modulo its size, and the
+last field, the `&[u8]` payload, the rest of the input (`arbitrary_take_rest`: no length). Keep `build_frame_seed`
+in step with those impls.
+
 Frames come from the kernel capture tests/data/kernel-flannel-vxlan.pcap (node 1 192.0.2.1 and node 2
 192.0.2.2, pods 10.244.1.2 and 10.244.2.2, VNI 1, port 8472), which is the fuzz target's own topology: the
 target's node is the capture's node 1 and its candidate peer 0 the capture's node 2.
 
-The regression inputs (crashes the target finds on today's code) go to fuzz/regressions/node/, not to the seeds:
-CI's smoke run starts from the seeds.
+The regression inputs (crashes the target found; all pass on today's code) go to fuzz/regressions/node/ and are
+also copied to fuzz/seeds/node/regression-*, so that CI's smoke run, which starts from the seeds, replays them.
 """
 import os
 import struct
@@ -178,10 +185,57 @@ def write(target, name, data):
 
 
 def regression(name, data):
+    """A node regression input, and its copy among the seeds (CI's smoke run replays the seeds)."""
     d = os.path.join(os.path.dirname(HERE), "regressions", "node")
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
         f.write(data)
+    write("node", "regression-" + name, data)
+
+
+# --- build_frame ----------------------------------------------------------------------------------------------
+
+
+def int_in_range(value, hi):
+    """What `Unstructured::int_in_range(0..=hi)` reads as `value`: big-endian, as many bytes as `hi` has."""
+    assert 0 <= value <= hi
+    return value.to_bytes((hi.bit_length() + 7) // 8, "big")
+
+
+def ethernet_repr(h):
+    """ethernet::Repr from an untagged header: src_addr, dst_addr, vlan (Option: a bool byte), ethertype."""
+    assert h[12:14] != b"\x81\x00", "untagged"
+    return bytes(h[6:12]) + bytes(h[0:6]) + u8(0) + u16(int.from_bytes(h[12:14], "big"))
+
+
+def ipv4_repr(h, protocol):
+    """ipv4::Repr's impl from a 20-byte header: src, dst (u32s, `Ipv4Addr::from_bits`), protocol, payload_len
+    (0..=65515), ttl, dscp (0..=63), ecn (0..=3), ident, dont_frag, more_frags, frag_offset (0..=0x1fff units of
+    8 bytes)."""
+    assert h[0] == 0x45, "no options"
+    flags_offset = int.from_bytes(h[6:8], "big")
+    return (u32(int.from_bytes(h[12:16], "big")) + u32(int.from_bytes(h[16:20], "big")) + u8(protocol)
+            + int_in_range(int.from_bytes(h[2:4], "big") - 20, 65535 - 20) + u8(h[8]) + int_in_range(h[1] >> 2, 63)
+            + int_in_range(h[1] & 3, 3) + u16(int.from_bytes(h[4:6], "big")) + u8(flags_offset >> 14 & 1)
+            + u8(flags_offset >> 13 & 1) + int_in_range(flags_offset & 0x1FFF, 0x1FFF))
+
+
+def udp_repr(h):
+    """udp::Repr: src_port, dst_port."""
+    return u16(int.from_bytes(h[0:2], "big")) + u16(int.from_bytes(h[2:4], "big"))
+
+
+def build_frame_seed(f):
+    """The `Input` whose layers are the capture frame `f`'s: outer Ethernet, IPv4, UDP, VXLAN (vni: 0..=2^24-1),
+    inner Ethernet, IPv4. The target makes the inner packet UDP, so the inner L4 header's first 4 bytes (TCP's
+    ports, ICMP's type, code and checksum) become the inner UDP ports and the bytes after its first 8 the payload:
+    the frame the target builds is the capture's but for the inner protocol, the inner UDP length and checksum
+    (where TCP's sequence number or ICMP's identifier and sequence were) and the checksums over them."""
+    assert f[23] == 17 and int.from_bytes(f[36:38], "big") == 8472 and f[42] & 0x08, "a VXLAN frame"
+    assert int.from_bytes(f[16:18], "big") == len(f) - 14 and int.from_bytes(f[66:68], "big") == len(f) - 64
+    return (ethernet_repr(f[0:14]) + ipv4_repr(f[14:34], 17) + udp_repr(f[34:38])
+            + int_in_range(int.from_bytes(f[46:49], "big"), 0xFFFFFF) + ethernet_repr(f[50:64])
+            + ipv4_repr(f[64:84], 17) + udp_repr(f[84:88]) + bytes(f[92:]))
 
 
 def main():
@@ -200,6 +254,18 @@ def main():
     write("arp", "gateway-asks", arp_body(1, GW_MAC, gw, bytes(6), [10, 244, 1, 3]))
     write("arp", "padded-request", arp_body(1, POD_MAC, pod, bytes(6), gw) + bytes(18))
     write("arp", "ieee802-htype", bytes([0, 6]) + arp_body(1, POD_MAC, pod, bytes(6), gw)[2:])
+
+    # build_frame: the first frame of each kind (direction, inner ICMP type or TCP flags) whose payload fits the
+    # target's 1,400 bytes (the full-sized TCP segments' 1,422 do not: the target would cut them).
+    kinds = set()
+    for i, f in enumerate(fs):
+        inner = f[73]
+        kind = ({8: "icmp-echo-request", 0: "icmp-echo-reply"}[f[84]] if inner == 1
+                else {0x02: "tcp-syn", 0x12: "tcp-syn-ack", 0x10: "tcp-ack", 0x18: "tcp-psh-ack"}[f[84 + 13]])
+        key = (f[26:30], kind)
+        if len(f) - 92 <= 1400 and key not in kinds:
+            kinds.add(key)
+            write("build_frame", "pcap-%02d-node%d-%s" % (i, f[29], kind), build_frame_seed(f))
 
     # node: the capture's underlay frames from node 2, whole (vxlan, the kernel's outer UDP checksum).
     s = setup(flags=4) + hello()
