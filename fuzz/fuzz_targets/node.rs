@@ -16,10 +16,10 @@
 //!   each drop counter the outputs dropped for that reason, `to_peer`, `to_tun` and `arp_consumed` their
 //!   verdicts, `to_pod + switched + arp_replies` the pod outputs besides the node's ARP requests (one per pod
 //!   port per `arp_requests`) and flood copies, and the ARP queue's length its counters (released, timed out,
-//!   or `pod_port_unknown`). Counted drops that left no output are bounded by `output_full`; when `out` never
-//!   filled, these equations are exact. (What the counters cannot say exactly: `output_full` counts a dropped
-//!   packet a second time and the node's own packets too, flood copies have no counter, and a packet released
-//!   from the ARP queue without a port shares `pod_port_unknown` with packets that never waited.)
+//!   or `pod_port_unknown`). Counted drops that left no output are bounded by `discarded` (packets that found
+//!   `out` full, each counted once under its own reason or `output_full`); when `out` never filled, these
+//!   equations are exact. (What the counters cannot say exactly: flood copies have no counter, and a packet
+//!   released from the ARP queue without a port shares `pod_port_unknown` with packets that never waited.)
 //!
 //! `TWEED_FUZZ_DEBUG=1` prints the operations and each call's outputs. `TWEED_FUZZ_ALLOW_KNOWN=1` relaxes the
 //! checks b1b162c failed, to look past them on an old build by hand (never in CI). All are fixed now;
