@@ -9,9 +9,12 @@
 //! `cargo bench --bench icount` for gungraun's own report.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
+use common::{SplitMix64, capture_frames};
 use gungraun::{Callgrind, LibraryBenchmarkConfig, OutputFormat, library_benchmark, library_benchmark_group, main};
 use tweed::io::offload::{COALESCE_ROOM, VNET_HDR_LEN, coalesce, segment_offloaded, train_len};
 use tweed::overlay::{Instant, Limits, Node, NodeBuilder, Outputs, PeerConfig, Verdict, VxlanConfig};
@@ -26,33 +29,6 @@ use tweed::wire::{arp, checksum, ipv4, udp};
 const BATCH: usize = 32;
 const FDB_OPS: usize = 1024;
 const LPM_ADDRS: usize = 1024;
-
-static CAPTURE: &[u8] = include_bytes!("../tests/data/kernel-flannel-vxlan.pcap");
-
-/// The frames of a little-endian classic pcap file.
-fn capture_frames() -> Vec<&'static [u8]> {
-    let mut frames = Vec::new();
-    let mut rest = &CAPTURE[24..];
-    while rest.len() >= 16 {
-        let len = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]) as usize;
-        frames.push(&rest[16..16 + len]);
-        rest = &rest[16 + len..];
-    }
-    frames
-}
-
-/// A deterministic generator, so that every run counts the same work.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 // ---- wire: the whole VXLAN frame dissected, and a pod's Ethernet/IPv4/UDP headers parsed ----
 

@@ -10,9 +10,12 @@
 //! expires during the run. Throughput is in frames: criterion reports time per frame as time / elements.
 
 use std::collections::HashMap;
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::SplitMix64;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tweed::switch::{
     Bridge, BridgeConfig, BridgeDomain, Decision, DropReason, Fdb, FdbConfig, Instant, PortConfig, PortId,
@@ -24,18 +27,6 @@ const PORTS: u16 = 64;
 const OPS: usize = 4096;
 const BD: BridgeDomain = BridgeDomain(0);
 const AGEING: Duration = Duration::from_secs(1 << 30);
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// Random locally administered unicast MACs, distinct.
 fn hosts(rng: &mut SplitMix64) -> Vec<MacAddr> {

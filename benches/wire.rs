@@ -9,28 +9,17 @@
 //!
 //! Run: `cargo bench --bench wire`.
 
+mod common;
+
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
+use common::capture_frames;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tweed::wire::dissect::{Stop, dissect};
 use tweed::wire::ethernet::{self, EtherType, MacAddr};
 use tweed::wire::ipv4::{self, Protocol};
 use tweed::wire::{checksum, icmpv4, udp, vxlan};
-
-static CAPTURE: &[u8] = include_bytes!("../tests/data/kernel-flannel-vxlan.pcap");
-
-/// The frames of a little-endian classic pcap file.
-fn capture_frames() -> Vec<&'static [u8]> {
-    let mut frames = Vec::new();
-    let mut rest = &CAPTURE[24..];
-    while rest.len() >= 16 {
-        let len = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]) as usize;
-        frames.push(&rest[16..16 + len]);
-        rest = &rest[16 + len..];
-    }
-    frames
-}
 
 /// A 64-byte Ethernet/IPv4/UDP frame as a pod sends it (a small DNS-sized query).
 fn pod_udp_frame() -> Vec<u8> {
