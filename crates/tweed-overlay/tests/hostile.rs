@@ -188,6 +188,22 @@ fn run(node: &mut Node, pool: &mut Pool, frames: &[(PortId, Vec<u8>)]) -> Vec<Ve
     v
 }
 
+/// The frames through `node` on `port` at 1 s: each output's bytes and verdict.
+fn run_bytes(node: &mut Node, pool: &mut Pool, port: PortId, frames: Vec<Vec<u8>>) -> Vec<(Vec<u8>, Verdict)> {
+    let mut batch = Batch::new(64);
+    for f in frames {
+        let mut b = pool.get().unwrap();
+        b.extend_from_slice(&f).unwrap();
+        b.meta_mut().ingress = port;
+        batch.push(b).unwrap();
+    }
+    let mut out = Outputs::new(64);
+    node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
+    let v = out.as_slice().iter().map(|(b, v)| (b.data().to_vec(), *v)).collect();
+    out.recycle(pool);
+    v
+}
+
 /// Finding 8 with port security: a pod may use only its port's own addresses, in IPv4 and in ARP.
 #[test]
 fn test_port_security() {
@@ -263,20 +279,7 @@ fn test_echo_reply_obeys_the_mtu() {
         .unwrap();
     let cfg = PoolConfig { buffers: 64, capacity: 128 + 9018, ..PoolConfig::default() };
     let mut pool = Pool::new(cfg).unwrap();
-    let run = |node: &mut Node, pool: &mut Pool, port: PortId, frames: Vec<Vec<u8>>| {
-        let mut batch = Batch::new(64);
-        for f in frames {
-            let mut b = pool.get().unwrap();
-            b.extend_from_slice(&f).unwrap();
-            b.meta_mut().ingress = port;
-            batch.push(b).unwrap();
-        }
-        let mut out = Outputs::new(64);
-        node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
-        let v: Vec<(Vec<u8>, Verdict)> = out.as_slice().iter().map(|(b, v)| (b.data().to_vec(), *v)).collect();
-        out.recycle(pool);
-        v
-    };
+    let run = run_bytes;
     let gw1 = n1.config().gateway_ip();
     let gw2 = n2.config().gateway_ip();
     run(&mut n2, &mut pool, P1, vec![arp_request(pod_mac(2, 1), pod_ip(2, 1), gw2)]);
@@ -331,20 +334,7 @@ fn test_non_df_packet_is_fragmented() {
     let mut pool = Pool::new(cfg).unwrap();
     let gw1 = n1.config().gateway_ip();
     let gw2 = n2.config().gateway_ip();
-    let run = |node: &mut Node, pool: &mut Pool, port: PortId, frames: Vec<Vec<u8>>| {
-        let mut batch = Batch::new(64);
-        for f in frames {
-            let mut b = pool.get().unwrap();
-            b.extend_from_slice(&f).unwrap();
-            b.meta_mut().ingress = port;
-            batch.push(b).unwrap();
-        }
-        let mut out = Outputs::new(64);
-        node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
-        let v: Vec<(Vec<u8>, Verdict)> = out.as_slice().iter().map(|(b, v)| (b.data().to_vec(), *v)).collect();
-        out.recycle(pool);
-        v
-    };
+    let run = run_bytes;
     run(&mut n1, &mut pool, P1, vec![arp_request(pod_mac(1, 1), pod_ip(1, 1), gw1)]);
     run(&mut n2, &mut pool, P1, vec![arp_request(pod_mac(2, 1), pod_ip(2, 1), gw2)]);
     let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7 + i / 251) as u8).collect();
