@@ -2,66 +2,19 @@
 //! `PortConfig::new(..).with_arp_snoop(true)`, the gateway local with its ARP entry): MAC floods, ARP floods,
 //! ARP claims of other pods' and of the gateway's addresses (issue 12, findings 6 and 7).
 
+mod common;
+
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
-use tweed_switch::{Bridge, BridgeConfig, BridgeDomain, Counters, Decision, DropReason, Instant, PortConfig, PortId};
+use tweed_switch::{Bridge, BridgeConfig, Counters, Decision, DropReason, Instant, PortConfig, PortId};
 use tweed_wire::arp;
 use tweed_wire::ethernet::MacAddr;
 
-const BD: BridgeDomain = BridgeDomain(0);
+use common::*;
+
 const ATTACKER: PortId = PortId(0);
-/// Pods 1..=PODS, pod `i` on port `i`.
-const PODS: u16 = 10;
-const GW: MacAddr = MacAddr::new(0x0a, 0x58, 0x0a, 0xf4, 0x01, 0x01);
-const GW_IP: Ipv4Addr = Ipv4Addr::new(10, 244, 1, 1);
 const EVIL: MacAddr = MacAddr::new(0x0a, 0x58, 0x0a, 0xf4, 0x01, 0xee);
-
-fn pod_mac(i: u16) -> MacAddr {
-    MacAddr::new(0x0a, 0x58, 0x0a, 0xf4, 0x01, u8::try_from(i + 1).unwrap())
-}
-
-fn pod_ip(i: u16) -> Ipv4Addr {
-    Ipv4Addr::new(10, 244, 1, u8::try_from(i + 1).unwrap())
-}
-
-fn t(s: u64) -> Instant {
-    Instant::from_secs(s)
-}
-
-fn node_bridge() -> Bridge {
-    let mut b = Bridge::new(&BridgeConfig::default());
-    for p in 0..=PODS {
-        b.add_port(PortId(p), PortConfig::new(BD).with_arp_snoop(true)).unwrap();
-    }
-    b.add_local(BD, GW).unwrap();
-    b.set_arp(BD, GW_IP, GW).unwrap();
-    b
-}
-
-fn frame(dst: MacAddr, src: MacAddr) -> [u8; 18] {
-    let mut f = [0u8; 18];
-    f[..6].copy_from_slice(&dst.0);
-    f[6..12].copy_from_slice(&src.0);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14] = 0x45;
-    f
-}
-
-fn arp_frame(dst: MacAddr, src: MacAddr, repr: &arp::Repr) -> [u8; 42] {
-    let mut f = [0u8; 42];
-    f[..6].copy_from_slice(&dst.0);
-    f[6..12].copy_from_slice(&src.0);
-    f[12..14].copy_from_slice(&[0x08, 0x06]);
-    repr.emit(&mut arp::Packet::new_unchecked(&mut f[14..]));
-    f
-}
-
-fn one(b: &mut Bridge, now: Instant, port: PortId, f: &[u8]) -> Decision {
-    let mut out = [Decision::Local];
-    assert_eq!(b.process(now, &[(port, f)], &mut out), 1);
-    out[0]
-}
 
 /// A counter by name, so that tests of counters this change adds compile against the old code and fail there.
 fn counter(c: &Counters, name: &str) -> u64 {
@@ -96,7 +49,7 @@ fn million_random_macs_from_one_pod_leave_every_other_pod_reachable() {
     let limit = PortConfig::new(BD).max_learned.map_or(u64::MAX, u64::from);
     for i in 1..=PODS / 2 {
         assert_eq!(
-            one(&mut b, t(0), PortId(i), &frame(MacAddr::BROADCAST, pod_mac(i))),
+            one(&mut b, t(0), PortId(i), &ip_frame(MacAddr::BROADCAST, pod_mac(i))),
             Decision::Flood { local: true }
         );
     }
@@ -107,7 +60,7 @@ fn million_random_macs_from_one_pod_leave_every_other_pod_reachable() {
     while sent < FLOOD {
         let n = usize::try_from((FLOOD - sent).min(256)).unwrap();
         for (k, (_, f)) in batch.iter_mut().enumerate().take(n) {
-            *f = frame(pod_mac(1), attack_mac(sent + k as u64));
+            *f = ip_frame(pod_mac(1), attack_mac(sent + k as u64));
         }
         assert_eq!(b.process(now, &batch[..n], &mut out), n);
         assert!(out[..n].iter().all(|d| *d == Decision::Forward(PortId(1))), "traffic to a known pod is forwarded");
@@ -117,15 +70,15 @@ fn million_random_macs_from_one_pod_leave_every_other_pod_reachable() {
     // Pods that show up after the flood are learnt; every pod reaches every other by forwarding.
     let later = t(150);
     for i in PODS / 2 + 1..=PODS {
-        let _ = one(&mut b, later, PortId(i), &frame(MacAddr::BROADCAST, pod_mac(i)));
+        let _ = one(&mut b, later, PortId(i), &ip_frame(MacAddr::BROADCAST, pod_mac(i)));
     }
     for i in 1..=PODS {
         assert_eq!(b.fdb().lookup(BD, pod_mac(i), later), Some(PortId(i)), "pod {i}");
         for j in (1..=PODS).filter(|&j| j != i) {
-            assert_eq!(one(&mut b, later, PortId(j), &frame(pod_mac(i), pod_mac(j))), Decision::Forward(PortId(i)));
+            assert_eq!(one(&mut b, later, PortId(j), &ip_frame(pod_mac(i), pod_mac(j))), Decision::Forward(PortId(i)));
         }
         // Even the attacker's frames to a pod go to that pod only (from a source it had learnt).
-        assert_eq!(one(&mut b, later, ATTACKER, &frame(pod_mac(i), attack_mac(7))), Decision::Forward(PortId(i)));
+        assert_eq!(one(&mut b, later, ATTACKER, &ip_frame(pod_mac(i), attack_mac(7))), Decision::Forward(PortId(i)));
     }
     let flooded: u64 = (1..=PODS).map(|i| b.port_counters(PortId(i)).unwrap().flooded_unknown).sum();
     assert_eq!(flooded, 0, "no unicast to a pod was flooded (to the attacker or anyone)");
@@ -141,12 +94,12 @@ fn million_random_macs_from_one_pod_leave_every_other_pod_reachable() {
 fn port_at_its_limit_cannot_evict_another_ports_mac() {
     let mut b = node_bridge();
     b.add_port(ATTACKER, PortConfig::new(BD).with_max_learned(Some(1))).unwrap();
-    let _ = one(&mut b, t(1), ATTACKER, &frame(MacAddr::BROADCAST, EVIL));
-    let _ = one(&mut b, t(1), PortId(1), &frame(MacAddr::BROADCAST, pod_mac(1)));
-    assert_eq!(one(&mut b, t(2), ATTACKER, &frame(MacAddr::BROADCAST, pod_mac(1))), Decision::Flood { local: true });
+    let _ = one(&mut b, t(1), ATTACKER, &ip_frame(MacAddr::BROADCAST, EVIL));
+    let _ = one(&mut b, t(1), PortId(1), &ip_frame(MacAddr::BROADCAST, pod_mac(1)));
+    assert_eq!(one(&mut b, t(2), ATTACKER, &ip_frame(MacAddr::BROADCAST, pod_mac(1))), Decision::Flood { local: true });
     assert_eq!(b.port_counters(ATTACKER).unwrap().port_limit_hit, 1);
     assert_eq!(b.fdb().lookup(BD, pod_mac(1), t(2)), Some(PortId(1)));
-    assert_eq!(one(&mut b, t(2), PortId(2), &frame(pod_mac(1), pod_mac(2))), Decision::Forward(PortId(1)));
+    assert_eq!(one(&mut b, t(2), PortId(2), &ip_frame(pod_mac(1), pod_mac(2))), Decision::Forward(PortId(1)));
 }
 
 /// Finding 6: one pod sends ARP with 10,000 different sender addresses; the pods after it are still snooped.
@@ -193,7 +146,7 @@ fn fresh_entries_belong_to_their_port() {
     assert_eq!(b.arp().lookup(BD, pod_ip(1)), Some(pod_mac(1)));
     // Traffic from pod 1 keeps its entry fresh past the ARP confirmation.
     for s in [20, 40, 60] {
-        let _ = one(&mut b, t(s), PortId(1), &frame(GW, pod_mac(1)));
+        let _ = one(&mut b, t(s), PortId(1), &ip_frame(GW, pod_mac(1)));
     }
     assert!(matches!(one(&mut b, t(70), ATTACKER, &claim), Decision::Drop(_)));
     assert_eq!(b.arp().lookup(BD, pod_ip(1)), Some(pod_mac(1)));
@@ -261,7 +214,7 @@ fn snooped_entries_age_unless_confirmed() {
     let _ = hello(&mut b, t(1), 1);
     let _ = hello(&mut b, t(1), 2);
     for s in (10..=1000).step_by(10) {
-        let _ = one(&mut b, t(s), PortId(2), &frame(GW, pod_mac(2)));
+        let _ = one(&mut b, t(s), PortId(2), &ip_frame(GW, pod_mac(2)));
     }
     let _ = b.age(t(1000), usize::MAX);
     assert_eq!(b.arp().lookup(BD, pod_ip(1)), None, "pod 1 went quiet");
@@ -283,20 +236,20 @@ fn a_locked_port_cannot_take_another_ports_mac() {
     b.add_port(PortId(3), PortConfig::new(BD)).unwrap();
     b.add_local(BD, GW).unwrap();
     let victim = pod_mac(1);
-    assert!(matches!(one(&mut b, t(1), PortId(1), &frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
+    assert!(matches!(one(&mut b, t(1), PortId(1), &ip_frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
     // Port 2 sends as the victim, and as the gateway: both dropped, nothing moved.
-    assert_eq!(one(&mut b, t(2), PortId(2), &frame(pod_mac(3), victim)), Decision::Drop(DropReason::MacHeld));
-    assert_eq!(one(&mut b, t(2), PortId(2), &frame(pod_mac(3), GW)), Decision::Drop(DropReason::MacHeld));
+    assert_eq!(one(&mut b, t(2), PortId(2), &ip_frame(pod_mac(3), victim)), Decision::Drop(DropReason::MacHeld));
+    assert_eq!(one(&mut b, t(2), PortId(2), &ip_frame(pod_mac(3), GW)), Decision::Drop(DropReason::MacHeld));
     assert_eq!(b.fdb().lookup(BD, victim, t(2)), Some(PortId(1)));
     assert_eq!(b.port_counters(PortId(2)).unwrap().drop_mac_held, 2);
     assert_eq!(b.port_counters(PortId(2)).unwrap().moved, 0);
     // Frames for the victim still reach port 1.
-    assert_eq!(one(&mut b, t(3), PortId(3), &frame(victim, pod_mac(3))), Decision::Forward(PortId(1)));
+    assert_eq!(one(&mut b, t(3), PortId(3), &ip_frame(victim, pod_mac(3))), Decision::Forward(PortId(1)));
     // The victim silent past the ageing (300 s): its MAC is nobody's, and port 2 may use it.
-    assert!(matches!(one(&mut b, t(400), PortId(2), &frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
+    assert!(matches!(one(&mut b, t(400), PortId(2), &ip_frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
     assert_eq!(b.fdb().lookup(BD, victim, t(400)), Some(PortId(2)));
     // An unlocked port moves a live MAC.
-    assert!(matches!(one(&mut b, t(401), PortId(3), &frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
+    assert!(matches!(one(&mut b, t(401), PortId(3), &ip_frame(MacAddr::BROADCAST, victim)), Decision::Flood { .. }));
     assert_eq!(b.fdb().lookup(BD, victim, t(401)), Some(PortId(3)));
     assert_eq!(b.port_counters(PortId(3)).unwrap().moved, 1);
 }

@@ -1,68 +1,22 @@
 //! Snooped ARP entries as a neighbour table: the subnet snooping may learn, states and `Bridge::resolve`, the
 //! GC threshold, per-port limits and the ports that go away.
 
+mod common;
+
 use core::net::Ipv4Addr;
 
 use tweed_switch::{
-    ArpConfig, ArpKind, ArpState, Bridge, BridgeConfig, BridgeDomain, BridgeError, Decision, Instant, PortConfig,
-    PortId,
+    ArpConfig, ArpKind, ArpState, Bridge, BridgeConfig, BridgeError, Decision, Instant, PortConfig, PortId,
 };
 use tweed_wire::arp;
 use tweed_wire::ethernet::MacAddr;
 
-const BD: BridgeDomain = BridgeDomain(0);
-const GW: MacAddr = MacAddr::new(0x0a, 0x58, 0x0a, 0xf4, 0x01, 0x01);
-const GW_IP: Ipv4Addr = Ipv4Addr::new(10, 244, 1, 1);
-
-fn pod_mac(i: u16) -> MacAddr {
-    MacAddr::new(0x0a, 0x58, 0x0a, 0xf4, 0x01, u8::try_from(i + 1).unwrap())
-}
-
-fn pod_ip(i: u16) -> Ipv4Addr {
-    Ipv4Addr::new(10, 244, 1, u8::try_from(i + 1).unwrap())
-}
-
-fn t(s: u64) -> Instant {
-    Instant::from_secs(s)
-}
-
-fn node_bridge() -> Bridge {
-    let mut b = Bridge::new(&BridgeConfig::default());
-    for p in 0..=10 {
-        b.add_port(PortId(p), PortConfig::new(BD).with_arp_snoop(true)).unwrap();
-    }
-    b.add_local(BD, GW).unwrap();
-    b.set_arp(BD, GW_IP, GW).unwrap();
-    b
-}
-
-fn one(b: &mut Bridge, now: Instant, port: PortId, f: &[u8]) -> Decision {
-    let mut out = [Decision::Local];
-    assert_eq!(b.process(now, &[(port, f)], &mut out), 1);
-    out[0]
-}
-
-fn arp_frame(dst: MacAddr, src: MacAddr, repr: &arp::Repr) -> [u8; 42] {
-    let mut f = [0u8; 42];
-    f[..6].copy_from_slice(&dst.0);
-    f[6..12].copy_from_slice(&src.0);
-    f[12..14].copy_from_slice(&[0x08, 0x06]);
-    repr.emit(&mut arp::Packet::new_unchecked(&mut f[14..]));
-    f
-}
+use common::*;
 
 /// A request from pod `i` (MAC `pod_mac(i)`, on port `i`) with sender address `ip`, for `target`.
 fn ask(b: &mut Bridge, now: Instant, i: u16, ip: Ipv4Addr, target: Ipv4Addr) -> Decision {
     let req = arp::Repr::request(pod_mac(i), ip, target);
     one(b, now, PortId(i), &arp_frame(MacAddr::BROADCAST, pod_mac(i), &req))
-}
-
-fn ip_frame(dst: MacAddr, src: MacAddr) -> [u8; 18] {
-    let mut f = [0u8; 18];
-    f[..6].copy_from_slice(&dst.0);
-    f[6..12].copy_from_slice(&src.0);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f
 }
 
 #[test]
