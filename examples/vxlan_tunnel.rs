@@ -48,7 +48,7 @@ fn feed(
     let (mut batch, mut out) = (Batch::new(1), Outputs::new(16));
     let mut buf = pool.get().ok_or("pool empty")?;
     buf.extend_from_slice(bytes)?;
-    (buf.meta_mut().ingress, buf.meta_mut().remote) = (ingress, remote);
+    (buf.meta_mut().ingress, buf.meta_mut().remote) = (ingress, (remote, 8472).into());
     batch.push(buf).map_err(|_| "batch full")?;
     node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
     let mut frames = vec![];

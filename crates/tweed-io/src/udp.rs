@@ -292,7 +292,7 @@ impl UdpPort {
                 let meta = buf.meta_mut();
                 meta.ingress = ingress;
                 meta.timestamp = now_ns;
-                meta.remote = *m.from.ip();
+                meta.remote = m.from.into();
                 // There is room: `want` is at most what the batch has left.
                 let _ = batch.push(buf);
                 got += 1;
@@ -372,7 +372,7 @@ impl UdpPort {
             buf.truncate(0);
             return;
         }
-        buf.meta_mut().remote = *m.from.ip();
+        buf.meta_mut().remote = m.from.into();
     }
 
     /// Sends each `(bytes, destination)`, batched when it can, runs of equal-size datagrams to one peer as GSO
@@ -583,7 +583,7 @@ mod tests {
         for (buf, p) in batch.iter().zip(&payloads) {
             assert_eq!(buf.data(), &p[..]);
             assert_eq!(buf.meta().ingress, PortId(9));
-            assert_eq!(buf.meta().remote, Ipv4Addr::LOCALHOST);
+            assert_eq!(buf.meta().remote.ip(), Ipv4Addr::LOCALHOST);
         }
         let s = b.stats();
         assert_eq!(s.rx, 40);

@@ -597,7 +597,7 @@ mod tests {
             flow_hash: 7,
             timestamp: 1_000,
             user: 9,
-            remote: core::net::Ipv4Addr::new(192, 168, 0, 2),
+            remote: core::net::SocketAddr::from(([192, 168, 0, 2], 8472)),
         };
         *pkt.meta_mut() = meta;
         assert_eq!(*pkt.meta(), meta);

@@ -5,7 +5,10 @@
 //! [`Meta::default`] when a buffer comes back.
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+/// `0.0.0.0:0`: no remote.
+const UNSPECIFIED: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
 
 /// A port of the node's pipeline: a TAP device, a UDP socket, a VXLAN tunnel endpoint. Which number means which
 /// device is the pipeline's business; this crate only carries it.
@@ -59,14 +62,15 @@ pub struct Meta {
     pub timestamp: u64,
     /// Scratch for the pipeline: a verdict code, a peer index, whatever one stage tells the next.
     pub user: u64,
-    /// The underlay address a packet came from when a UDP socket received it (the kernel took the outer headers
-    /// off, so the source is only known from the socket); `0.0.0.0` otherwise.
-    pub remote: Ipv4Addr,
+    /// The underlay address and port a packet came from when a UDP socket received it (the kernel took the outer
+    /// headers off, so the source is only known from the socket); `0.0.0.0:0` otherwise. A socket address, not
+    /// its IPv4 form, so that an IPv6 underlay fits the same seam.
+    pub remote: SocketAddr,
 }
 
 impl Default for Meta {
     fn default() -> Self {
-        Self { ingress: PortId(0), egress: None, flow_hash: 0, timestamp: 0, user: 0, remote: Ipv4Addr::UNSPECIFIED }
+        Self { ingress: PortId(0), egress: None, flow_hash: 0, timestamp: 0, user: 0, remote: UNSPECIFIED }
     }
 }
 
@@ -97,6 +101,6 @@ mod tests {
         assert_eq!(meta.flow_hash, 0);
         assert_eq!(meta.timestamp, 0);
         assert_eq!(meta.user, 0);
-        assert_eq!(meta.remote, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(meta.remote, UNSPECIFIED);
     }
 }

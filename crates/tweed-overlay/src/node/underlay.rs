@@ -70,7 +70,7 @@ impl Node {
         if let Backend::HostGw = self.backend {
             return Err(DropReason::UnderlayWrongPort);
         }
-        let src = buf.meta().remote;
+        let core::net::IpAddr::V4(src) = buf.meta().remote.ip() else { return Err(DropReason::UnknownPeer) };
         let id = self.peers_by_ip.get(&u32::from(src)).copied().ok_or(DropReason::UnknownPeer)?;
         let end = buf.len();
         self.check_payload(id, buf, 0, end)?;

@@ -341,7 +341,7 @@ impl Cluster {
                     let mut buf = self.pools[i].get().expect("pool");
                     buf.extend_from_slice(&frame).unwrap();
                     buf.meta_mut().ingress = port;
-                    buf.meta_mut().remote = remote;
+                    buf.meta_mut().remote = core::net::SocketAddr::from((remote, 8472));
                     batch.push(buf).unwrap();
                 }
                 self.nodes[i].process(self.now, &mut self.pools[i], &mut batch, &mut out);
