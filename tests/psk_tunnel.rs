@@ -1,0 +1,20 @@
+//! examples/psk_tunnel: its sealed format and replay window, tested here as modules of this crate (an example's
+//! own tests are not run by `cargo test`), and the example itself between two sites in network namespaces.
+#![allow(unreachable_pub)]
+
+#[path = "../examples/psk_tunnel/seal.rs"]
+mod seal;
+#[path = "../examples/psk_tunnel/window.rs"]
+mod window;
+
+#[cfg(target_os = "linux")]
+#[path = "../crates/tweed-io/tests/common/mod.rs"]
+mod common;
+
+#[cfg(target_os = "linux")]
+#[path = "psk_tunnel/netns.rs"]
+mod netns;
+#[path = "psk_tunnel/replay.rs"]
+mod replay;
+#[path = "psk_tunnel/sealing.rs"]
+mod sealing;

@@ -1,0 +1,1 @@
+//! The example between two sites (see the test file's doc).
