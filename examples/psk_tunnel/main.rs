@@ -12,8 +12,9 @@
 //! that the two directions never seal under the same nonce. Needs `CAP_NET_ADMIN` (it creates the TUN).
 //!
 //! What it does, printed on stdout: one `ready` line once the TUN and the socket are up, then a `counters` line
-//! whenever they changed (at most every `--stats-ms`, 100 by default) and a last one when SIGTERM or SIGINT stops
-//! it: datagrams sealed and sent, packets opened and delivered, and each reason a datagram was refused.
+//! whenever they changed (at most every `--stats-ms`, 100 by default), one at once on SIGUSR1, and a last one when
+//! SIGTERM or SIGINT stops it: datagrams sealed and sent, packets opened and delivered, and each reason a datagram
+//! was refused.
 //!
 //! The sealed format and the replay window are this example's own modules (`seal`, `window`): tweed knows nothing
 //! of them.
@@ -107,14 +108,18 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args> {
 /// The underlay's MTU (1500) less the outer IPv4 (20) and UDP (8) headers and the sealing.
 const DEFAULT_MTU: u32 = 1500 - 28 - seal::OVERHEAD as u32;
 
-#[cfg(target_os = "linux")]
-fn main() -> Result<()> {
-    let args = parse(std::env::args().skip(1))?;
-    tunnel::run(&args)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn main() -> Result<()> {
-    parse(std::env::args().skip(1))?;
-    Err("psk_tunnel needs Linux: its port is a TUN".into())
+fn main() -> std::process::ExitCode {
+    let run = parse(std::env::args().skip(1)).and_then(|args| {
+        #[cfg(target_os = "linux")]
+        return tunnel::run(&args);
+        #[cfg(not(target_os = "linux"))]
+        return Err(format!("psk_tunnel needs Linux for its TUN ({})", args.tun).into());
+    });
+    match run {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("psk_tunnel: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

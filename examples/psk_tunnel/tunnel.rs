@@ -6,7 +6,9 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use tweed::io::{Device, DeviceKind, DeviceOptions, UdpOptions, UdpPort, install_signal_handlers, stop_requested};
+use tweed::io::{
+    Device, DeviceKind, DeviceOptions, UdpOptions, UdpPort, install_signal_handlers, stats_requested, stop_requested,
+};
 use tweed::packet::{Batch, Pool, PoolConfig, PortId};
 
 use crate::seal::{HEADER_LEN, Receiver, Reject, Sender, TAG_LEN};
@@ -34,7 +36,7 @@ pub(crate) struct Counters {
     pub(crate) unauthenticated: u64,
     /// Packets from the TUN not sent: not IPv4, too long to seal, or the socket's buffer was full.
     pub(crate) tx_dropped: u64,
-    /// Opened packets not delivered: the TUN's queue was full.
+    /// Opened packets not delivered: the TUN's queue was full or it refused the write.
     pub(crate) rx_dropped: u64,
 }
 
@@ -102,6 +104,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
         if udp_ready {
             open_to_tun(&tun, &mut udp, &mut pool, &mut batch, &receiver, args, &mut counters)?;
+        }
+        if stats_requested() {
+            println!("{counters}");
+            printed = counters;
         }
         if Instant::now() >= next_print {
             if counters != printed {
@@ -180,7 +186,8 @@ fn open_to_tun(
         // `open` succeeded, so the datagram holds a header and a tag.
         let _ = buf.pull_front(HEADER_LEN);
         let _ = buf.pull_back(TAG_LEN);
-        if tun.send(buf.data())? {
+        // A full queue or a refused write (the TUN is down) loses this packet only, as a full NIC queue does.
+        if tun.send(buf.data()).unwrap_or(false) {
             counters.delivered += 1;
         } else {
             counters.rx_dropped += 1;

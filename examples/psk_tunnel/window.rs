@@ -30,12 +30,17 @@ impl Default for ReplayWindow {
     }
 }
 
-/// The ring slot of a counter's block and the counter's bit in it.
-const fn position(counter: u64) -> (usize, u64) {
+/// The ring slot of a block of 64 counters.
+const fn slot(block: u64) -> usize {
     // The modulo keeps the slot below BLOCKS, so the cast cannot truncate.
     #[allow(clippy::cast_possible_truncation)]
-    let slot = ((counter / 64) % BLOCKS as u64) as usize;
-    (slot, 1 << (counter % 64))
+    let slot = (block % BLOCKS as u64) as usize;
+    slot
+}
+
+/// The ring slot of a counter's block and the counter's bit in it.
+const fn position(counter: u64) -> (usize, u64) {
+    (slot(counter / 64), 1 << (counter % 64))
 }
 
 impl ReplayWindow {
@@ -76,7 +81,7 @@ impl ReplayWindow {
                 let (from, to) = ((self.next - 1) / 64, counter / 64);
                 let n = (to - from).min(BLOCKS as u64);
                 for i in 1..=n {
-                    self.bitmap[position((from + i) * 64).0] = 0;
+                    self.bitmap[slot(from + i)] = 0;
                 }
             }
             // `check` refused u64::MAX.

@@ -239,3 +239,25 @@ fn psk_tunnel_refuses_a_replayed_datagram_and_counts_it() {
     expect_counters(&b, &line(2, 2, 2, 0));
     assert_eq!(written_to_tun(&nodes[1]), 2);
 }
+
+#[test]
+fn psk_tunnel_refuses_bad_arguments_with_a_reason() {
+    let exe = example().unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: &[&str]| {
+        let out = Command::new(&exe).args(args).output().expect("the example runs");
+        assert!(!out.status.success(), "{args:?} accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let base = ["--tun", "psk0", "--address", "10.1.0.1/24", "--listen", "127.0.0.1:0", "--peer", "127.0.0.1:1"];
+    let with = |more: &[&'static str]| [&base[..], more].concat();
+    let err = run(&with(&["--id", "1", "--peer-id", "1", "--key", KEY]));
+    assert!(err.contains("--id and --peer-id must differ (both are 1)"), "{err}");
+    let err = run(&with(&["--id", "1", "--peer-id", "2", "--key", "abc"]));
+    assert!(err.contains("a key is 64 hex digits, not 3 characters"), "{err}");
+    let err = run(&with(&["--id", "1", "--peer-id", "2"]));
+    assert!(err.contains("--key or --key-file is required"), "{err}");
+    let err = run(&with(&["--id", "1", "--peer-id", "2", "--key-file", "/no/such/key"]));
+    assert!(err.contains("cannot read the key file /no/such/key"), "{err}");
+    let err = run(&["--tun"]);
+    assert!(err.contains("--tun needs a value"), "{err}");
+}
