@@ -256,7 +256,7 @@ fn pipeline(decap: bool) -> Pipeline {
     p.run(&frames, port);
     assert_eq!(p.out.len(), BATCH);
     let want_pod =
-        |v: &Verdict| if decap { *v == Verdict::Pod(PortId(1)) } else { matches!(v, Verdict::Underlay { .. }) };
+        |v: &Verdict| if decap { *v == Verdict::Port(PortId(1)) } else { matches!(v, Verdict::Underlay { .. }) };
     assert!(p.out.as_slice().iter().all(|(_, v)| want_pod(v)), "{:?}", p.node.counters());
     p.out.recycle(&mut p.pool);
     p.load(&frames, port);

@@ -92,7 +92,7 @@ pub(crate) fn run() -> Result<[Vec<String>; 2]> {
         node.process(now, &mut pool, &mut batch, &mut out);
         for (buf, verdict) in out.drain() {
             // Only pod ports here: no underlay, no TUN; drops are counted by the node.
-            if let Verdict::Pod(port) = verdict
+            if let Verdict::Port(port) = verdict
                 && let Some((_, sock)) = ports.iter().find(|(id, _)| *id == port)
             {
                 sock.send(buf.data())?;

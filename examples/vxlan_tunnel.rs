@@ -67,10 +67,10 @@ fn leg(
     frame: &[u8],
 ) -> Result<Vec<Vec<u8>>> {
     for (bytes, verdict) in feed(from.0, pool, frame, POD, Ipv4Addr::UNSPECIFIED)? {
-        let Verdict::Underlay { dst, port, payload_offset } = verdict else {
+        let Verdict::Underlay { dst, payload_offset } = verdict else {
             return Err(format!("{verdict:?}").into());
         };
-        from.1.send_to(&bytes[usize::from(payload_offset)..], (dst, port))?;
+        from.1.send_to(&bytes[usize::from(payload_offset)..], dst)?;
     }
     let mut datagram = [0u8; 2048];
     let (n, sender) = to.1.recv_from(&mut datagram)?;

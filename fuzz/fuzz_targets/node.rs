@@ -243,7 +243,10 @@ impl Harness {
         for (i, slot) in peers.iter_mut().enumerate() {
             let net = subnet(cand(i as u8).n, 24);
             *slot = self.node.peers().find(|p| p.subnet == net).map(|p| PeerNow {
-                node_ip: p.node_ip,
+                node_ip: match p.node_ip {
+                    std::net::IpAddr::V4(ip) => ip,
+                    std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+                },
                 node_mac: p.node_mac.map(|m| *m.as_bytes()),
                 vtep_mac: p.vtep_mac.map(|m| *m.as_bytes()),
             });

@@ -73,7 +73,7 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     }
     let backend = format!("{:?}", config.node.backend.kind()).to_lowercase();
     tracing::info!(
-        pod_subnet = %config.node.pod_subnet,
+        pod_subnet = ?config.node.pod_subnet,
         node_ip = %config.node.underlay.node_ip,
         backend,
         pods = ?driver.pods().iter().map(|(id, p)| format!("{}={}", id.0, p.name())).collect::<Vec<_>>(),

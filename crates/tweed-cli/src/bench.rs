@@ -231,7 +231,7 @@ fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<Vec<Row>, String> {
     for (n, node) in [(1, &mut n1), (2, &mut n2)] {
         for pod in [1, 2] {
             rig.check(node, &[arp_from_pod(n, pod)], PortId(u16::from(pod)), "arp", |_, v| {
-                *v == Verdict::Pod(PortId(u16::from(pod)))
+                *v == Verdict::Port(PortId(u16::from(pod)))
             })?;
         }
     }
@@ -249,7 +249,7 @@ fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<Vec<Row>, String> {
         &encap,
         PortId(1),
         "encap vxlan",
-        |i, v| matches!(v, Verdict::Underlay { dst, .. } if *dst == Ipv4Addr::from(0xac10_0000 + peer_of(i))),
+        |i, v| matches!(v, Verdict::Underlay { dst, .. } if dst.ip() == Ipv4Addr::from(0xac10_0000 + peer_of(i))),
     )?;
     // Decap: what node 2 sends for its pod's traffic to node 1's pod 1.
     let to_n1: Vec<Vec<u8>> =
@@ -262,11 +262,11 @@ fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<Vec<Row>, String> {
         }
         rig.pool.put(buf);
     }
-    rig.check(&mut n1, &decap, PortId(0), "decap vxlan", |_, v| *v == Verdict::Pod(PortId(1)))?;
+    rig.check(&mut n1, &decap, PortId(0), "decap vxlan", |_, v| *v == Verdict::Port(PortId(1)))?;
     // Switch: node 1's pod 1 to its pod 2, on the bridge.
     let switch: Vec<Vec<u8>> =
         (0..batch).map(|i| pod_frame(1, 1, pod_mac(1, 2), pod_ip(1, 2), size, i as u16)).collect();
-    rig.check(&mut n1, &switch, PortId(1), "switch", |_, v| *v == Verdict::Pod(PortId(2)))?;
+    rig.check(&mut n1, &switch, PortId(1), "switch", |_, v| *v == Verdict::Port(PortId(2)))?;
 
     let drops_before = n1.counters().total_drops();
     let seconds = args.seconds;

@@ -122,7 +122,7 @@ impl Control {
         let network_config = manager.config().clone();
         let mut membership = Membership::new(manager, lease_attrs(&config.node)).with_previous(previous);
         let lease = membership.acquire(SystemTime::now()).map_err(|e| Failure::Runtime(format!("store: {e}")))?.clone();
-        config.node.pod_subnet = lease.subnet;
+        config.node.pod_subnet = Some(lease.subnet);
         tracing::info!(subnet = %lease.subnet, "lease acquired");
         if let Some(path) = &spec.subnet_file {
             let mtu = u32::from(config.node.inner_mtu());

@@ -221,23 +221,24 @@ impl Replay {
     /// Writes what the node output, counts it by verdict, and gives the buffers back.
     fn drain(&mut self, time_us: u64, pcap: &mut PcapWriter) -> io::Result<()> {
         let mut framed = Vec::new();
+        let host = self.node.config().host_port.map(PortId);
         for (buf, verdict) in self.out.drain() {
             let frame = match verdict {
-                Verdict::Pod(_) => {
-                    self.tally.to_pod += 1;
-                    Some(buf.data())
-                }
-                Verdict::Underlay { .. } => {
-                    self.tally.to_underlay += 1;
-                    Some(buf.data())
-                }
-                Verdict::Tun => {
+                Verdict::Port(p) if Some(p) == host => {
                     self.tally.to_tun += 1;
                     framed.clear();
                     framed.extend_from_slice(&[0; 12]);
                     framed.extend_from_slice(&[0x08, 0x00]);
                     framed.extend_from_slice(buf.data());
                     Some(framed.as_slice())
+                }
+                Verdict::Port(_) => {
+                    self.tally.to_pod += 1;
+                    Some(buf.data())
+                }
+                Verdict::Underlay { .. } => {
+                    self.tally.to_underlay += 1;
+                    Some(buf.data())
                 }
                 Verdict::Consumed => {
                     self.tally.consumed += 1;
@@ -247,6 +248,7 @@ impl Replay {
                     self.tally.dropped += 1;
                     None
                 }
+                _ => None,
             };
             let written = frame.map(|f| pcap.write(time_us, f));
             self.pool.put(buf);
@@ -272,7 +274,7 @@ pub(crate) fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), Failure
     let pod = PortId(args.pod_port);
     let summary_head = format!(
         "node {} ({}, underlay {} {node_mac}), pod port {}",
-        config.pod_subnet,
+        config.pod_subnet.map_or_else(|| "without pods".to_owned(), |s| s.to_string()),
         format!("{:?}", config.backend.kind()).to_lowercase(),
         config.underlay.node_ip,
         args.pod_port

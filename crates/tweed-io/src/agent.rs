@@ -510,7 +510,7 @@ fn host_tun(host: &HostSpec, node: &NodeConfig) -> Result<Device, Error> {
     let tun = Device::create(&DeviceOptions::new(host.tun.clone(), DeviceKind::Tun).mtu(u32::from(node.inner_mtu())))?;
     tun.set_ipv4(ipnet::Ipv4Net::from(node.gateway_ip()))?;
     let routes = if host.routes.is_empty() {
-        core::iter::once(node.pod_subnet).chain(node.peers.iter().map(|p| p.subnet)).collect()
+        node.pod_subnet.into_iter().chain(node.peers.iter().map(|p| p.subnet)).collect()
     } else {
         host.routes.clone()
     };

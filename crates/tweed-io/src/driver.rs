@@ -13,7 +13,7 @@
 //! agent runs one.
 
 use std::io;
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 
@@ -442,7 +442,7 @@ impl Driver {
     /// Sends every output where its verdict says, then gives the buffers back. Consecutive frames for one TAP
     /// pod go through [`Device::send_coalesced`], so that TCP segments of a flow reach the pod as one frame.
     fn dispatch(&mut self) {
-        let Self { out, pods, pod_index, underlay, tun, stats, scratch, .. } = self;
+        let Self { out, pods, pod_index, underlay, tun, host_port, stats, scratch, .. } = self;
         let items = out.as_slice();
         let mut msgs: [(&[u8], SocketAddrV4); MAX_BATCH] =
             [(&[][..], SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)); MAX_BATCH];
@@ -451,7 +451,12 @@ impl Driver {
         while i < items.len() {
             let (buf, verdict) = &items[i];
             match *verdict {
-                Verdict::Pod(port) => {
+                // The host's TUN is an IP port of the node.
+                Verdict::Port(port) if Some(port) == *host_port => match tun.as_ref().map(|t| t.send(buf.data())) {
+                    Some(Ok(true)) => stats.tx_tun += 1,
+                    _ => stats.tx_tun_dropped += 1,
+                },
+                Verdict::Port(port) => {
                     let Some(k) = pod_index.get(usize::from(port.0)).copied().flatten() else {
                         stats.tx_pod_dropped += 1;
                         i += 1;
@@ -460,7 +465,7 @@ impl Driver {
                     // The run of frames for this port, as the node left them.
                     let mut frames: [&[u8]; RUN] = [&[]; RUN];
                     let mut r = 0;
-                    while i + r < items.len() && r < RUN && items[i + r].1 == Verdict::Pod(port) {
+                    while i + r < items.len() && r < RUN && items[i + r].1 == Verdict::Port(port) {
                         frames[r] = items[i + r].0.data();
                         r += 1;
                     }
@@ -482,22 +487,21 @@ impl Driver {
                     i += r;
                     continue;
                 }
-                Verdict::Underlay { dst, port, payload_offset } => match underlay {
-                    Underlay::Udp(_) => {
+                Verdict::Underlay { dst, payload_offset } => match (&*underlay, dst) {
+                    (Underlay::Udp(_), SocketAddr::V4(dst)) => {
                         let payload = buf.data().get(usize::from(payload_offset)..).unwrap_or(&[]);
-                        msgs[m] = (payload, SocketAddrV4::new(dst, port));
+                        msgs[m] = (payload, dst);
                         m += 1;
                     }
-                    Underlay::Packet(p) => match p.send(buf.data()) {
+                    // An IPv4 socket cannot send there.
+                    (Underlay::Udp(_), SocketAddr::V6(_)) => stats.tx_underlay_dropped += 1,
+                    (Underlay::Packet(p), _) => match p.send(buf.data()) {
                         Ok(true) => stats.tx_underlay += 1,
                         _ => stats.tx_underlay_dropped += 1,
                     },
                 },
-                Verdict::Tun => match tun.as_ref().map(|t| t.send(buf.data())) {
-                    Some(Ok(true)) => stats.tx_tun += 1,
-                    _ => stats.tx_tun_dropped += 1,
-                },
-                Verdict::Consumed | Verdict::Drop(_) => {}
+                // Consumed, dropped, or a verdict this driver does not know: back to the pool.
+                _ => {}
             }
             i += 1;
             // UDP payloads are gathered (in order) and sent in one call per full array.

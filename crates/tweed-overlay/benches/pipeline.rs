@@ -131,14 +131,14 @@ fn bench(c: &mut Criterion) {
             assert_eq!(out.len(), size);
             for ((b, v), k) in out.as_slice().iter().zip((0..size as u32).map(|i| (i * 7919) % PEERS)) {
                 let node_ip = Ipv4Addr::from(0xac10_0000 + k);
-                assert!(matches!(v, Verdict::Underlay { dst, .. } if *dst == node_ip), "{v:?}");
+                assert!(matches!(v, Verdict::Underlay { dst, .. } if dst.ip() == node_ip), "{v:?}");
                 assert_eq!(b.len(), len + 50);
             }
             out.recycle(&mut pool);
             run(&mut n1, &mut pool, &mut batch, &mut out, &decap, PortId(0));
             assert_eq!(out.len(), size);
             for (b, v) in out.as_slice() {
-                assert_eq!(*v, Verdict::Pod(PortId(1)));
+                assert_eq!(*v, Verdict::Port(PortId(1)));
                 assert_eq!(b.len(), len);
             }
             out.recycle(&mut pool);
@@ -155,7 +155,7 @@ fn bench(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new(format!("decap_vxlan/{len}B"), size), &decap, |b, frames| {
                 b.iter(|| {
                     run(&mut n1, &mut pool, &mut batch, &mut out, frames, PortId(0));
-                    debug_assert!(out.as_slice().iter().all(|(_, v)| *v == Verdict::Pod(PortId(1))));
+                    debug_assert!(out.as_slice().iter().all(|(_, v)| *v == Verdict::Port(PortId(1))));
                     black_box(out.len());
                     out.recycle(&mut pool);
                 });

@@ -68,7 +68,7 @@
 //! let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, MacAddr::new(2, 0, 0, 0, 1, 1))
 //!     .vxlan(VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1)))
 //!     .pod_ports([1])
-//!     .peer(PeerConfig::new("10.244.2.0/24".parse()?, "192.168.0.2".parse()?)
+//!     .peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2])
 //!         .with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, 2))
 //!         .with_node_mac(MacAddr::new(2, 0, 0, 0, 1, 2)))
 //!     .build()?;
@@ -91,7 +91,7 @@
 //!
 //! node.process(Instant::from_secs(1), &mut pool, &mut batch, &mut out);
 //! let (reply, verdict) = &out.as_slice()[0];
-//! assert_eq!(*verdict, Verdict::Pod(PortId(1)));
+//! assert_eq!(*verdict, Verdict::Port(PortId(1)));
 //! assert_eq!(&reply.data()[6..12], node.config().gateway_mac().as_bytes());
 //! out.recycle(&mut pool);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -99,14 +99,17 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-mod encap;
+mod control;
+pub mod encap;
 mod node;
 mod verdict;
 
 pub use config::{
     BackendConfig, BackendKind, ConfigError, Limits, MAX_PORT_ADDRESSES, NodeBuilder, NodeConfig, PeerConfig,
-    PortAddresses, UdpConfig, UnderlayConfig, VxlanConfig,
+    PortAddresses, PortRoute, UdpConfig, UnderlayConfig, VxlanConfig,
 };
+pub use control::{Control, PeerWriter};
+pub use encap::{Encapsulation, Flannel};
 pub use node::{Node, Outputs};
 pub use tweed_switch::Instant;
 pub use verdict::{Counters, DropReason, Verdict};

@@ -2,32 +2,46 @@
 //! [`Counters`].
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::SocketAddr;
 
 use tweed_packet::PortId;
 
 /// Where a packet leaves the node, or why it does not.
+///
+/// ```
+/// use tweed_overlay::{DropReason, Verdict};
+/// use tweed_packet::PortId;
+///
+/// // What a driver does with each output.
+/// fn describe(v: Verdict) -> String {
+///     match v {
+///         Verdict::Port(p) => format!("out of port {}", p.0),
+///         Verdict::Underlay { dst, .. } => format!("to {dst} on the underlay"),
+///         Verdict::Drop(reason) => format!("dropped: {reason}"),
+///         _ => "given back to the pool".into(),
+///     }
+/// }
+/// assert_eq!(describe(Verdict::Drop(DropReason::NoRoute)), "dropped: no_route");
+/// assert_eq!(describe(Verdict::Port(PortId(3))), "out of port 3");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[must_use]
+#[non_exhaustive]
 pub enum Verdict {
-    /// Send the frame out of this pod port.
-    Pod(PortId),
+    /// Send it out of this port, in the port's medium: an Ethernet frame on a pod port, an IP packet (the buffer
+    /// holds it without an Ethernet header) on an IP port (a TUN, the host's).
+    Port(PortId),
     /// Send the frame on the underlay, to the peer node `dst`.
     ///
-    /// The buffer holds a whole Ethernet frame (a raw socket or pcap sends it as is). For `vxlan` and `udp`,
-    /// `data()[payload_offset..]` is the outer UDP payload, which a UDP-socket driver sends to `dst:port`; for
-    /// `host-gw`, `port` is 0 and `payload_offset` is 14 (the IP packet).
+    /// The buffer holds a whole frame with the transport's outer headers (a raw socket or pcap sends it as is);
+    /// `data()[payload_offset..]` is what a UDP socket sends to `dst` (the UDP payload), or, with an Ethernet
+    /// transport (host-gw, `dst` with port 0), the IP packet.
     Underlay {
-        /// The peer node's underlay address.
-        dst: Ipv4Addr,
-        /// The UDP destination port (0 for host-gw).
-        port: u16,
+        /// The peer node's underlay address and port.
+        dst: SocketAddr,
         /// Where the UDP payload (or, for host-gw, the IP packet) starts in the frame.
         payload_offset: u16,
     },
-    /// Hand the IP packet (the buffer holds it without an Ethernet header) to the host through its TUN device:
-    /// traffic for the node itself that the node does not answer.
-    Tun,
     /// The node used the packet up (an ARP reply to its own request): give the buffer back to the pool.
     Consumed,
     /// The packet was dropped; give the buffer back to the pool.
@@ -138,6 +152,15 @@ reasons! {
     NotLocal => "not_local",
     /// From the host: addressed to the node itself (the gateway or node address), which is the host's own.
     HostToSelf => "host_to_self",
+    /// For the node itself (the gateway or node address) and not answered by it, and the node has no host port
+    /// ([`NodeConfig::host_port`](crate::NodeConfig::host_port)) to hand it to.
+    NoHostPort => "no_host_port",
+    /// Underlay: the encapsulation's integrity check failed (a wrong key, a forged or corrupted message).
+    Unauthenticated => "unauthenticated",
+    /// Underlay: the encapsulation saw this message before, or it is too old for its replay window.
+    Replayed => "replayed",
+    /// The bridge dropped it for a reason this version of the node does not know by name.
+    BridgeOther => "bridge_other",
     /// For a local address that did not answer ARP lately (its neighbour entry is failed, see
     /// [`Limits::arp_failed_ms`](crate::Limits::arp_failed_ms)): dropped at once, with an ICMP host unreachable
     /// to the sender (rate-limited).
@@ -170,8 +193,10 @@ impl fmt::Display for DropReason {
     }
 }
 
-/// What a node did, since it was made.
+/// What a node (one worker) did, since it was made. Several workers' counters sum with [`Counters::merge`]
+/// ([`Control::counters`](crate::Control::counters) does it).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Counters {
     /// Packets received from pod ports.
     pub rx_pod: u64,
@@ -179,6 +204,8 @@ pub struct Counters {
     pub rx_underlay: u64,
     /// IP packets received from the host (see [`NodeConfig::host_port`](crate::NodeConfig::host_port)).
     pub rx_host: u64,
+    /// IP packets received from IP ports (see [`NodeConfig::ip_ports`](crate::NodeConfig::ip_ports)).
+    pub rx_port: u64,
     /// Frames switched between pods of this node.
     pub switched: u64,
     /// Packets routed to a local pod.
@@ -187,8 +214,10 @@ pub struct Counters {
     pub to_peer: u64,
     /// Packets decapsulated from a peer.
     pub from_peer: u64,
-    /// Packets handed to the host (TUN).
+    /// Packets handed to the host (its TUN, the host port).
     pub to_tun: u64,
+    /// Packets routed out of IP ports other than the host's.
+    pub to_port: u64,
     /// ARP requests for the gateway answered.
     pub arp_replies: u64,
     /// ARP requests the node sent for local pods.
@@ -233,11 +262,13 @@ impl Default for Counters {
             rx_pod: 0,
             rx_underlay: 0,
             rx_host: 0,
+            rx_port: 0,
             switched: 0,
             to_pod: 0,
             to_peer: 0,
             from_peer: 0,
             to_tun: 0,
+            to_port: 0,
             arp_replies: 0,
             arp_requests: 0,
             arp_consumed: 0,
@@ -260,6 +291,81 @@ impl Default for Counters {
 }
 
 impl Counters {
+    /// Adds `other`'s counts to these (every field: the sum of several workers).
+    ///
+    /// ```
+    /// use tweed_overlay::Counters;
+    ///
+    /// let (mut a, b) = (Counters::default(), Counters::default());
+    /// a.merge(&b);
+    /// assert_eq!(a, Counters::default());
+    /// ```
+    pub fn merge(&mut self, other: &Self) {
+        let Self {
+            rx_pod,
+            rx_underlay,
+            rx_host,
+            rx_port,
+            switched,
+            to_pod,
+            to_peer,
+            from_peer,
+            to_tun,
+            to_port,
+            arp_replies,
+            arp_requests,
+            arp_consumed,
+            arp_queued,
+            arp_released,
+            echo_replies,
+            icmp_errors,
+            icmp_rate_limited,
+            icmp_suppressed,
+            fragmented,
+            fragments_out,
+            arp_failed,
+            received,
+            originated,
+            outputs,
+            discarded,
+            drops,
+        } = other;
+        // Destructured, so that a new field cannot be forgotten here.
+        for (a, b) in [
+            (&mut self.rx_pod, rx_pod),
+            (&mut self.rx_underlay, rx_underlay),
+            (&mut self.rx_host, rx_host),
+            (&mut self.rx_port, rx_port),
+            (&mut self.switched, switched),
+            (&mut self.to_pod, to_pod),
+            (&mut self.to_peer, to_peer),
+            (&mut self.from_peer, from_peer),
+            (&mut self.to_tun, to_tun),
+            (&mut self.to_port, to_port),
+            (&mut self.arp_replies, arp_replies),
+            (&mut self.arp_requests, arp_requests),
+            (&mut self.arp_consumed, arp_consumed),
+            (&mut self.arp_queued, arp_queued),
+            (&mut self.arp_released, arp_released),
+            (&mut self.echo_replies, echo_replies),
+            (&mut self.icmp_errors, icmp_errors),
+            (&mut self.icmp_rate_limited, icmp_rate_limited),
+            (&mut self.icmp_suppressed, icmp_suppressed),
+            (&mut self.fragmented, fragmented),
+            (&mut self.fragments_out, fragments_out),
+            (&mut self.arp_failed, arp_failed),
+            (&mut self.received, received),
+            (&mut self.originated, originated),
+            (&mut self.outputs, outputs),
+            (&mut self.discarded, discarded),
+        ] {
+            *a = a.wrapping_add(*b);
+        }
+        for (a, b) in self.drops.iter_mut().zip(drops) {
+            *a = a.wrapping_add(*b);
+        }
+    }
+
     /// The drop counter of `reason`.
     #[must_use]
     pub const fn drop_count(&self, reason: DropReason) -> u64 {

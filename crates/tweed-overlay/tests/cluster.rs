@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Cluster, Received, pod_ip, vtep_mac};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use tweed_overlay::Verdict;
 use tweed_wire::dissect;
 
@@ -93,10 +93,10 @@ fn test_cluster_vxlan() {
         assert_eq!((ip.ttl(), ip.dont_frag()), (64, false));
         let inner = d.inner_ethernet().unwrap();
         assert_eq!(inner.src_addr(), vtep_mac(*from as u8 + 1));
-        let Verdict::Underlay { dst, port, payload_offset } = *verdict else { panic!() };
-        assert_eq!((port, payload_offset), (8472, 42));
-        assert_eq!(ip.dst_addr(), dst);
-        assert_eq!(inner.dst_addr(), vtep_mac(dst.octets()[3]));
+        let Verdict::Underlay { dst: SocketAddr::V4(dst), payload_offset } = *verdict else { panic!() };
+        assert_eq!((dst.port(), payload_offset), (8472, 42));
+        assert_eq!(ip.dst_addr(), *dst.ip());
+        assert_eq!(inner.dst_addr(), vtep_mac(dst.ip().octets()[3]));
     }
 }
 
@@ -111,7 +111,7 @@ fn test_cluster_udp() {
         assert_eq!((udp.src_port(), udp.dst_port()), (8285, 8285));
         let inner = tweed_wire::ipv4::Packet::new_checked(udp.payload()).unwrap();
         assert!(inner.verify_checksum());
-        assert_eq!(*verdict, Verdict::Underlay { dst: ip.dst_addr(), port: 8285, payload_offset: 42 });
+        assert_eq!(*verdict, Verdict::Underlay { dst: (ip.dst_addr(), 8285).into(), payload_offset: 42 });
     }
 }
 
@@ -119,8 +119,9 @@ fn test_cluster_udp() {
 fn test_cluster_host_gw() {
     let c = exchange("host-gw");
     for (from, verdict, bytes) in &c.underlay_log {
-        let Verdict::Underlay { dst, port: 0, payload_offset: 14 } = *verdict else { panic!("{verdict:?}") };
-        assert_eq!(&bytes[0..6], common::node_mac(dst.octets()[3]).as_bytes());
+        let Verdict::Underlay { dst: SocketAddr::V4(dst), payload_offset: 14 } = *verdict else { panic!("{verdict:?}") };
+        assert_eq!(dst.port(), 0);
+        assert_eq!(&bytes[0..6], common::node_mac(dst.ip().octets()[3]).as_bytes());
         assert_eq!(&bytes[6..12], common::node_mac(*from as u8 + 1).as_bytes());
         let inner = tweed_wire::ipv4::Packet::new_checked(&bytes[14..]).unwrap();
         assert_eq!(u32::from(inner.src_addr()) >> 16, 0x0af4);
@@ -180,7 +181,7 @@ fn test_socket_datagram_checks() {
     }
 
     // Through a socket, a peer needs no underlay MAC (the kernel resolves it); without one it does.
-    let mut config = c.nodes[0].config().clone();
+    let mut config = c.nodes[0].to_config();
     config.peers[0].node_mac = None;
     assert!(Node::new(config.clone()).is_ok());
     config.underlay.socket_port = None;
@@ -188,10 +189,10 @@ fn test_socket_datagram_checks() {
         Node::new(config).err(),
         Some(ConfigError::MissingMac { subnet: "10.244.2.0/24".parse().unwrap(), field: "node_mac" })
     );
-    let mut config = c.nodes[0].config().clone();
+    let mut config = c.nodes[0].to_config();
     config.underlay.socket_port = Some(1);
     assert_eq!(Node::new(config).err(), Some(ConfigError::InvalidPort(1)));
-    let mut config = Cluster::new("host-gw", 2).nodes[0].config().clone();
+    let mut config = Cluster::new("host-gw", 2).nodes[0].to_config();
     config.underlay.socket_port = Some(SOCKET.0);
     assert_eq!(Node::new(config).err(), Some(ConfigError::InvalidPort(SOCKET.0)));
 }

@@ -58,7 +58,7 @@ fn drop_delta(before: &Counters, after: &Counters) -> Vec<(DropReason, u64)> {
 }
 
 fn delivered(verdicts: &[Verdict]) -> usize {
-    verdicts.iter().filter(|v| matches!(v, Verdict::Pod(_) | Verdict::Underlay { .. } | Verdict::Tun)).count()
+    verdicts.iter().filter(|v| matches!(v, Verdict::Port(_) | Verdict::Underlay { .. })).count()
 }
 
 /// Node 1 of a two-node vxlan cluster, pods on ports 1 and 2.
@@ -91,13 +91,13 @@ fn test_bridge_filtered() {
     let mut pool = pool(64);
     // Pod 1 speaks on port 1: its MAC is learnt there (and its ARP request answered).
     let learn = arp_for_gateway(&node, 1);
-    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &learn)], 8), [Verdict::Pod(P1)]);
+    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &learn)], 8), [Verdict::Port(P1)]);
     // A frame to pod 1's MAC from another station.
     let stranger = MacAddr::new(0x0a, 0x58, 10, 244, 1, 0x99);
     let mut frame = eth(pod_mac(1, 1), stranger, 0x0800);
     frame.extend_from_slice(&[0u8; 46]);
     // Control: from port 2 the bridge forwards it to port 1.
-    assert_eq!(run(&mut node, &mut pool, at(2), &[(P2, &frame)], 8), [Verdict::Pod(P1)]);
+    assert_eq!(run(&mut node, &mut pool, at(2), &[(P2, &frame)], 8), [Verdict::Port(P1)]);
     // On port 1 itself (from another station: the first one's MAC is port 2's now, and pod ports are locked):
     // the destination is on the ingress port.
     let mut frame = eth(pod_mac(1, 1), MacAddr::new(0x0a, 0x58, 10, 244, 1, 0x98), 0x0800);
@@ -134,7 +134,7 @@ fn test_arp_malformed() {
     assert_eq!(drop_delta(&before, node.counters()), [(DropReason::ArpMalformed, 1)]);
     // Control: the intact request is answered.
     let before = node.counters().clone();
-    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &good)], 8), [Verdict::Pod(P1)]);
+    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &good)], 8), [Verdict::Port(P1)]);
     assert_eq!(node.counters().arp_replies, before.arp_replies + 1);
     assert_eq!(drop_delta(&before, node.counters()), []);
     assert_eq!(pool.available(), 64);
@@ -148,23 +148,23 @@ fn test_silent_pod_is_asked_again() {
     let mut node = vxlan_node();
     let mut pool = pool(64);
     let learn = arp_for_gateway(&node, 1);
-    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &learn)], 8), [Verdict::Pod(P1)]);
+    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &learn)], 8), [Verdict::Port(P1)]);
     let to_pod1 = routed(&node, 2, pod_ip(1, 1), 64, true);
     // Control: a second later pod 2's packet is routed to pod 1's port.
     let before = node.counters().clone();
-    assert_eq!(run(&mut node, &mut pool, at(2), &[(P2, &to_pod1)], 8), [Verdict::Pod(P1)]);
+    assert_eq!(run(&mut node, &mut pool, at(2), &[(P2, &to_pod1)], 8), [Verdict::Port(P1)]);
     assert_eq!(node.counters().to_pod, before.to_pod + 1);
     // 399 s later: one ARP request to each pod port, the packet queued, nothing dropped.
     let before = node.counters().clone();
     let v = run(&mut node, &mut pool, at(400), &[(P2, &to_pod1)], 8);
-    assert_eq!(v, [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(v, [Verdict::Port(P1), Verdict::Port(P2)]);
     assert_eq!(node.counters().arp_requests, before.arp_requests + 1);
     assert_eq!(drop_delta(&before, node.counters()), []);
     assert_eq!(node.arp_pending(), 1);
     // Pod 1 answers (its ARP for the gateway will do; the node's retry of the request goes out first): the
     // packet goes to it.
     let v = run(&mut node, &mut pool, at(401), &[(P1, &learn)], 8);
-    assert!(v.iter().all(|v| matches!(v, Verdict::Pod(_))), "{v:?}");
+    assert!(v.iter().all(|v| matches!(v, Verdict::Port(_))), "{v:?}");
     assert_eq!(node.counters().arp_released, before.arp_released + 1);
     assert_eq!(node.counters().to_pod, before.to_pod + 1);
     assert_eq!(drop_delta(&before, node.counters()), []);
@@ -192,7 +192,7 @@ fn test_no_headroom() {
     }
     // Control: exactly 50 bytes is enough.
     let (delta, to_peer, v) = node_and_verdict(50);
-    assert_eq!(v, [Verdict::Underlay { dst: node_ip(2), port: 8472, payload_offset: 42 }]);
+    assert_eq!(v, [Verdict::Underlay { dst: (node_ip(2), 8472).into(), payload_offset: 42 }]);
     assert_eq!(delta, []);
     assert_eq!(to_peer, 1);
 }
@@ -203,7 +203,7 @@ fn node_with_pending(pool: &mut Pool) -> (Node, Vec<u8>) {
     let frame = routed(&node, 1, Ipv4Addr::new(10, 244, 1, 200), 64, false);
     // Queued, and one ARP request out of each pod port.
     let v = run(&mut node, pool, at(1), &[(P1, &frame)], 8);
-    assert_eq!(v, [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(v, [Verdict::Port(P1), Verdict::Port(P2)]);
     assert_eq!(node.arp_pending(), 1);
     (node, frame)
 }
@@ -226,7 +226,7 @@ fn test_output_full_arp_retry() {
     // Control: with room, the next retry goes out of both ports.
     let before = node.counters().clone();
     let v = run(&mut node, &mut pool, at(1) + Duration::from_millis(2600), &[], 8);
-    assert_eq!(v, [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(v, [Verdict::Port(P1), Verdict::Port(P2)]);
     assert_eq!(drop_delta(&before, node.counters()), []);
 }
 
@@ -240,12 +240,12 @@ fn test_output_full_flood_copy() {
     frame.extend_from_slice(&[0u8; 46]);
     let before = node.counters().clone();
     let v = run(&mut node, &mut pool, at(1), &[(P1, &frame)], 1);
-    assert_eq!(v, [Verdict::Pod(PortId(3))]);
+    assert_eq!(v, [Verdict::Port(PortId(3))]);
     assert_eq!(drop_delta(&before, node.counters()), [(DropReason::OutputFull, 1)]);
     assert_eq!(pool.available(), 16);
     // Control: with room for two, both go out.
     let before = node.counters().clone();
-    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &frame)], 2), [Verdict::Pod(P2), Verdict::Pod(PortId(3))]);
+    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &frame)], 2), [Verdict::Port(P2), Verdict::Port(PortId(3))]);
     assert_eq!(drop_delta(&before, node.counters()), []);
 }
 
@@ -272,7 +272,7 @@ fn test_pool_exhausted_icmp_error() {
     // Pod 1 is known (its ARP request answered), so an ICMP error to it would be delivered at once.
     let learn = arp_for_gateway(&node, 1);
     let mut big = pool(64);
-    assert_eq!(run(&mut node, &mut big, at(1), &[(P1, &learn)], 8), [Verdict::Pod(P1)]);
+    assert_eq!(run(&mut node, &mut big, at(1), &[(P1, &learn)], 8), [Verdict::Port(P1)]);
     let expiring = routed(&node, 1, pod_ip(2, 1), 1, false);
     // One buffer, the packet's own: no buffer for the time exceeded.
     let mut small = pool(1);
@@ -287,7 +287,7 @@ fn test_pool_exhausted_icmp_error() {
     let mut two = pool(2);
     let before = node.counters().clone();
     let v = run(&mut node, &mut two, at(1), &[(P1, &expiring)], 8);
-    assert_eq!(v, [Verdict::Pod(P1), Verdict::Drop(DropReason::TtlExpired)]);
+    assert_eq!(v, [Verdict::Port(P1), Verdict::Drop(DropReason::TtlExpired)]);
     assert_eq!(drop_delta(&before, node.counters()), [(DropReason::TtlExpired, 1)]);
     assert_eq!(node.counters().icmp_errors, before.icmp_errors + 1);
 }
@@ -301,7 +301,7 @@ fn test_pool_exhausted_flood_copy() {
     frame.extend_from_slice(&[0u8; 46]);
     let before = node.counters().clone();
     let v = run(&mut node, &mut pool, at(1), &[(P1, &frame)], 8);
-    assert_eq!(v, [Verdict::Pod(PortId(3))]);
+    assert_eq!(v, [Verdict::Port(PortId(3))]);
     assert_eq!(drop_delta(&before, node.counters()), [(DropReason::PoolExhausted, 1)]);
 }
 
@@ -310,9 +310,9 @@ fn test_removed_peer_is_no_route_never_stale() {
     let mut node = vxlan_node();
     let mut pool = pool(64);
     let learn = arp_for_gateway(&node, 1);
-    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &learn)], 8), [Verdict::Pod(P1)]);
+    assert_eq!(run(&mut node, &mut pool, at(1), &[(P1, &learn)], 8), [Verdict::Port(P1)]);
     let to_peer = routed(&node, 1, pod_ip(2, 1), 64, false);
-    let underlay = |ip| Verdict::Underlay { dst: ip, port: 8472, payload_offset: 42 };
+    let underlay = |ip: Ipv4Addr| Verdict::Underlay { dst: (ip, 8472).into(), payload_offset: 42 };
     assert_eq!(run(&mut node, &mut pool, at(2), &[(P1, &to_peer)], 8), [underlay(node_ip(2))]);
     node.remove_peer(subnet(2)).unwrap();
     let before = node.counters().clone();
@@ -320,14 +320,16 @@ fn test_removed_peer_is_no_route_never_stale() {
     let v = run(&mut node, &mut pool, at(3), &[(P1, &to_peer), (P1, &to_peer)], 8);
     assert_eq!(
         v,
-        [Verdict::Pod(P1), Verdict::Pod(P1), Verdict::Drop(DropReason::NoRoute), Verdict::Drop(DropReason::NoRoute)]
+        [Verdict::Port(P1), Verdict::Port(P1), Verdict::Drop(DropReason::NoRoute), Verdict::Drop(DropReason::NoRoute)]
     );
     assert_eq!(drop_delta(&before, node.counters()), [(DropReason::NoRoute, 2)]);
     // Back, then moved: the route follows at once.
     node.add_peer(common::peer(2)).unwrap();
     assert_eq!(run(&mut node, &mut pool, at(4), &[(P1, &to_peer)], 8), [underlay(node_ip(2))]);
     let moved = Ipv4Addr::new(192, 168, 0, 22);
-    node.update_peer(tweed_overlay::PeerConfig { node_ip: moved, ..common::peer(2) }).unwrap();
+    let mut peer = common::peer(2);
+    peer.node_ip = moved.into();
+    node.update_peer(peer).unwrap();
     assert_eq!(run(&mut node, &mut pool, at(5), &[(P1, &to_peer)], 8), [underlay(moved)]);
     assert_eq!(node.counters().drop_count(DropReason::StaleNextHop), 0);
     assert_eq!(pool.available(), 64);

@@ -6,7 +6,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::{Cluster, Received, node_ip, pod_ip, subnet};
-use tweed_overlay::{DropReason, Instant, Limits, Node, NodeBuilder, Outputs, PeerConfig, Verdict};
+use tweed_overlay::{DropReason, Instant, Limits, Node, NodeBuilder, Outputs, Verdict};
 use tweed_packet::{Batch, Pool, PoolConfig, PortId};
 use tweed_wire::{checksum, ipv4};
 
@@ -130,7 +130,8 @@ fn test_peer_changes_at_run_time() {
     c.run();
     assert_eq!(c.pod(1, 1).received.last(), Some(&Received::EchoReply { from: pod_ip(2, 1), seq: 7, ttl: 62 }));
     // Node 2 moves to a new underlay address: node 1 sends there (no such node in the wire: check the verdict).
-    let moved = PeerConfig { node_ip: Ipv4Addr::new(192, 168, 0, 22), ..common::peer(2) };
+    let mut moved = common::peer(2);
+    moved.node_ip = Ipv4Addr::new(192, 168, 0, 22).into();
     c.nodes[0].update_peer(moved).unwrap();
     assert_eq!(c.nodes[0].peers().next().unwrap().node_ip, Ipv4Addr::new(192, 168, 0, 22));
     assert!(c.nodes[0].add_peer(common::peer(2)).is_err(), "overlapping subnet");
@@ -321,7 +322,7 @@ fn test_arp_queue_timeout_and_full() {
     };
     // Unknown neighbour: queued, and an ARP request goes out of both pod ports.
     let v = run_one(&mut node, &mut pool, PortId(1), &frame(Ipv4Addr::new(10, 244, 1, 200)));
-    assert_eq!(v, [Verdict::Pod(PortId(1)), Verdict::Pod(PortId(2))]);
+    assert_eq!(v, [Verdict::Port(PortId(1)), Verdict::Port(PortId(2))]);
     assert_eq!(node.arp_pending(), 1);
     // A second packet to the same address: queued, no new request within the retry time.
     assert_eq!(run_one(&mut node, &mut pool, PortId(1), &frame(Ipv4Addr::new(10, 244, 1, 200))), []);

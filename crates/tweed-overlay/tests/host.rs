@@ -20,7 +20,7 @@ fn gateway(i: u8) -> Ipv4Addr {
 
 fn with_host(mut c: Cluster) -> Cluster {
     for node in &mut c.nodes {
-        let mut config = node.config().clone();
+        let mut config = node.to_config();
         config.host_port = Some(HOST.0);
         *node = Node::new(config).unwrap();
     }
@@ -137,11 +137,11 @@ fn bad_packets_from_the_host_are_counted_drops() {
 fn the_host_port_must_be_its_own() {
     let c = Cluster::new("vxlan", 2);
     for port in [0, 1, 2] {
-        let mut config = c.nodes[0].config().clone();
+        let mut config = c.nodes[0].to_config();
         config.host_port = Some(port);
         assert!(Node::new(config).is_err(), "host port {port} accepted");
     }
-    let mut config = c.nodes[0].config().clone();
+    let mut config = c.nodes[0].to_config();
     config.underlay.socket_port = Some(100);
     config.host_port = Some(100);
     assert!(Node::new(config).is_err(), "the socket port accepted as host port");

@@ -80,7 +80,7 @@ fn test_absent_local_ips_always_progress() {
         assert!(batch.len() < before, "call {calls} at {now:?} consumed nothing with {} outputs", out.len());
         for (buf, verdict) in out.as_slice() {
             let d = buf.data();
-            if matches!(verdict, Verdict::Pod(_)) && d[12..14] == [0x08, 0x06] {
+            if matches!(verdict, Verdict::Port(_)) && d[12..14] == [0x08, 0x06] {
                 let a = arp::Repr::parse(&arp::Packet::new_checked(&d[14..]).unwrap()).unwrap();
                 *asked.entry(a.target_protocol_addr).or_default() += 1;
             }
@@ -212,7 +212,7 @@ fn test_port_security() {
     let gw = node.config().gateway_ip();
     // Pod 1 announces itself; pod 1 claiming pod 2's address, in ARP and in IPv4, is dropped.
     let v = run(&mut node, &mut pool, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw))]);
-    assert_eq!(v, [Verdict::Pod(P1)]);
+    assert_eq!(v, [Verdict::Port(P1)]);
     let v = run(&mut node, &mut pool, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 2), gw))]);
     assert_eq!(v.len(), 1);
     assert!(matches!(v[0], Verdict::Drop(_)), "{v:?}");
@@ -250,7 +250,7 @@ fn test_port_security_learns_from_arp() {
     assert_eq!(run(&mut node, &mut pool, &[(P1, early)]), [Verdict::Drop(DropReason::PortSecurity)]);
     // Pod 1 announces 10.244.1.2 (its ARP for the gateway): from then on that source passes.
     let v = run(&mut node, &mut pool, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw))]);
-    assert_eq!(v, [Verdict::Pod(P1)]);
+    assert_eq!(v, [Verdict::Port(P1)]);
     let own = pod_udp(&node, 1, pod_ip(1, 1), pod_ip(2, 1), 16, true);
     assert!(matches!(run(&mut node, &mut pool, &[(P1, own)])[..], [Verdict::Underlay { .. }]));
     // An address pod 1 never announced is not its own.
@@ -311,7 +311,7 @@ fn test_pod_cannot_take_another_pods_mac() {
     let mut node = common::node("vxlan", 1, 2);
     let mut pool = Pool::new(PoolConfig { buffers: 64, ..PoolConfig::default() }).unwrap();
     let gw = node.config().gateway_ip();
-    assert_eq!(run(&mut node, &mut pool, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw))]), [Verdict::Pod(P1)]);
+    assert_eq!(run(&mut node, &mut pool, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw))]), [Verdict::Port(P1)]);
     // Port 2 uses pod 1's MAC (and its own address): dropped before it can move the MAC.
     let mut theft = pod_udp(&node, 2, pod_ip(1, 2), pod_ip(2, 1), 16, true);
     theft[6..12].copy_from_slice(pod_mac(1, 1).as_bytes());
@@ -320,7 +320,7 @@ fn test_pod_cannot_take_another_pods_mac() {
     let to_pod1 = pod_udp(&node, 2, pod_ip(1, 2), pod_ip(1, 1), 16, true);
     let v =
         run(&mut node, &mut pool, &[(PortId(2), arp_request(pod_mac(1, 2), pod_ip(1, 2), gw)), (PortId(2), to_pod1)]);
-    assert_eq!(v, [Verdict::Pod(PortId(2)), Verdict::Pod(P1)]);
+    assert_eq!(v, [Verdict::Port(PortId(2)), Verdict::Port(P1)]);
     assert_eq!(drop_named(&node, "mac_held"), 1);
 }
 
@@ -354,7 +354,7 @@ fn test_non_df_packet_is_fragmented() {
     let mut pieces: Vec<(usize, Vec<u8>, bool)> = Vec::new();
     let mut header = None;
     for (bytes, v) in &delivered {
-        assert_eq!(*v, Verdict::Pod(P1));
+        assert_eq!(*v, Verdict::Port(P1));
         let ip = ipv4::Packet::new_checked(&bytes[14..]).unwrap();
         assert!(ip.verify_checksum());
         assert!(!ip.dont_frag());
@@ -414,7 +414,7 @@ fn frag_needed_still_answered(c: &mut Cluster) {
 /// Finding 12: every limit out of its range is refused, naming the field.
 #[test]
 fn test_limits_out_of_range_rejected() {
-    let base = common::node("vxlan", 1, 2).config().clone();
+    let base = common::node("vxlan", 1, 2).to_config();
     let cases: Vec<(&str, Limits)> = vec![
         ("max_outputs", Limits { max_outputs: 0, ..Limits::default() }),
         ("max_outputs", Limits { max_outputs: usize::MAX, ..Limits::default() }),
@@ -427,12 +427,15 @@ fn test_limits_out_of_range_rejected() {
         ("icmp_burst", Limits { icmp_burst: u32::MAX, ..Limits::default() }),
     ];
     for (field, limits) in cases {
-        let config = NodeConfig { limits, ..base.clone() };
+        let mut config = base.clone();
+        config.limits = limits;
         let err = config.validate().expect_err(field);
         assert!(err.to_string().contains(field), "{field}: {err}");
         assert!(Node::new(config).is_err());
     }
-    assert_eq!(NodeConfig { limits: Limits::default(), ..base }.validate(), Ok(()));
+    let mut config = base;
+    config.limits = Limits::default();
+    assert_eq!(config.validate(), Ok(()));
 }
 
 /// Finding 8: port addresses are checked.
@@ -481,26 +484,26 @@ fn test_failed_neighbour_drops_at_once() {
     };
     assert_eq!(
         step(&mut node, &mut pool, 0, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw))]),
-        [Verdict::Pod(P1)]
+        [Verdict::Port(P1)]
     );
     // Queued; three probes a second apart (out of both ports), then the entry fails and the packet goes.
     assert_eq!(node.poll_at(), None);
-    assert_eq!(step(&mut node, &mut pool, 0, &[(P1, to_absent.clone())]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(step(&mut node, &mut pool, 0, &[(P1, to_absent.clone())]), [Verdict::Port(P1), Verdict::Port(P2)]);
     assert_eq!(node.poll_at(), Some(at(1000)));
     assert_eq!(step(&mut node, &mut pool, 500, &[]), []);
-    assert_eq!(step(&mut node, &mut pool, 1000, &[]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
-    assert_eq!(step(&mut node, &mut pool, 2000, &[]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(step(&mut node, &mut pool, 1000, &[]), [Verdict::Port(P1), Verdict::Port(P2)]);
+    assert_eq!(step(&mut node, &mut pool, 2000, &[]), [Verdict::Port(P1), Verdict::Port(P2)]);
     assert_eq!(step(&mut node, &mut pool, 3000, &[]), [Verdict::Drop(tweed_overlay::DropReason::ArpTimeout)]);
     assert_eq!((node.counters().arp_requests, node.counters().arp_failed), (3, 1));
     assert_eq!(node.arp_entries(), 1);
     // Failed: dropped at once, an ICMP host unreachable back to pod 1, no request.
     let v = step(&mut node, &mut pool, 4000, &[(P1, to_absent.clone())]);
-    assert_eq!(v, [Verdict::Pod(P1), Verdict::Drop(tweed_overlay::DropReason::ArpFailed)]);
+    assert_eq!(v, [Verdict::Port(P1), Verdict::Drop(tweed_overlay::DropReason::ArpFailed)]);
     assert_eq!(node.counters().arp_requests, 3);
     // The failed time over (3 s after the failure), the node asks again.
     assert_eq!(step(&mut node, &mut pool, 6000, &[]), []);
     assert_eq!(node.arp_entries(), 0);
-    assert_eq!(step(&mut node, &mut pool, 6000, &[(P1, to_absent)]), [Verdict::Pod(P1), Verdict::Pod(P2)]);
+    assert_eq!(step(&mut node, &mut pool, 6000, &[(P1, to_absent)]), [Verdict::Port(P1), Verdict::Port(P2)]);
     assert_eq!(node.counters().arp_requests, 4);
     assert_eq!(node.counters().held(), node.arp_pending() as u64);
 }

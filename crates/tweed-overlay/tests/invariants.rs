@@ -69,7 +69,7 @@ fn limits() -> Limits {
 }
 
 fn node(i: u8) -> Node {
-    let mut config = common::node("vxlan", i, 2).config().clone();
+    let mut config = common::node("vxlan", i, 2).to_config();
     config.limits = limits();
     config.host_port = Some(7);
     Node::new(config).unwrap()

@@ -77,7 +77,7 @@ fn learn_pod(node: &mut Node, pool: &mut Pool, i: u8) {
         .emit(&mut arp::Packet::new_unchecked(&mut f[14..]));
     let out = run(node, pool, &[(PortId(1), f)]);
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].1, Verdict::Pod(PortId(1)));
+    assert_eq!(out[0].1, Verdict::Port(PortId(1)));
 }
 
 /// The frame the pod sent for the inner packet of `frame`: pod MAC → gateway MAC, TTL one higher.
@@ -112,7 +112,7 @@ fn test_encap_matches_kernel() {
         let out = run(node, &mut pool, &[(PortId(1), input)]);
         assert_eq!(out.len(), 1);
         let (mut ours, verdict) = out.into_iter().next().unwrap();
-        assert_eq!(verdict, Verdict::Underlay { dst: Ipv4Addr::new(192, 0, 2, 3 - i), port: 8472, payload_offset: 42 });
+        assert_eq!(verdict, Verdict::Underlay { dst: (Ipv4Addr::new(192, 0, 2, 3 - i), 8472).into(), payload_offset: 42 });
         assert_eq!(ours.len(), frame.len());
         // Checksums right as they are.
         assert!(checksum::verify(&ours[14..34]));
@@ -165,7 +165,7 @@ fn test_decap_accepts_kernel_frames() {
         let out = run(node, &mut pool, &[(PortId(0), frame.clone())]);
         assert_eq!(out.len(), 1, "{:?}", node.counters().nonzero_drops().collect::<Vec<_>>());
         let (ours, verdict) = &out[0];
-        assert_eq!(*verdict, Verdict::Pod(PortId(1)));
+        assert_eq!(*verdict, Verdict::Port(PortId(1)));
         assert_eq!(&ours[0..6], POD_MAC[usize::from(to - 1)].as_bytes());
         assert_eq!(&ours[6..12], node.config().gateway_mac().as_bytes());
         // The inner packet, TTL one lower, checksum patched.

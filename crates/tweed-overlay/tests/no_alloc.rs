@@ -126,7 +126,7 @@ impl Rig {
             self.batch.push(b).unwrap();
             self.nodes[i].process(Instant::from_secs(1), &mut self.pool, &mut self.batch, &mut self.out);
             for (b, v) in self.out.drain() {
-                replies += usize::from(v == Verdict::Pod(POD));
+                replies += usize::from(v == Verdict::Port(POD));
                 self.pool.put(b);
             }
         }
@@ -157,7 +157,7 @@ impl Rig {
             }
             self.nodes[1 - i].process(Instant::from_secs(1), &mut self.pool, &mut self.wire, &mut self.out);
             for (b, v) in self.out.drain() {
-                delivered += usize::from(v == Verdict::Pod(POD));
+                delivered += usize::from(v == Verdict::Port(POD));
                 self.pool.put(b);
             }
         }

@@ -50,7 +50,7 @@ fn test_batch_of_several_passes_keeps_order() {
     assert_eq!(out.len(), 600);
     let first = outer_ident(out.as_slice()[0].0.data());
     for (k, (b, v)) in out.as_slice().iter().enumerate() {
-        assert!(matches!(v, Verdict::Underlay { dst, .. } if *dst == node_ip(2)), "{v:?}");
+        assert!(matches!(v, Verdict::Underlay { dst, .. } if dst.ip() == node_ip(2)), "{v:?}");
         assert_eq!(b.len(), 64 + 50);
         assert_eq!(inner_sport(b.data()), 1000 + k as u16);
         // Encapsulated in order of arrival: one identification after the other.

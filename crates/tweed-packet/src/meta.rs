@@ -90,7 +90,8 @@ mod tests {
 
     #[test]
     fn test_meta_is_small() {
-        assert!(core::mem::size_of::<Meta>() <= 32, "Meta is {} bytes", core::mem::size_of::<Meta>());
+        // One cache line: the remote is a socket address (IPv6-ready), 32 bytes of the 64.
+        assert!(core::mem::size_of::<Meta>() <= 64, "Meta is {} bytes", core::mem::size_of::<Meta>());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! - [`Lpm`] / [`LpmReader`]: the prefix → [`NextHopId`] structure, DIR-24-8 (one memory read for prefixes up to
 //!   /24, two beyond), updated in place by one writer while readers look up without locks. The
 //!   [`lpm`] module documents the layout and why readers are safe.
-//! - [`RouteTable`] / [`RouteReader`]: the same beside a [`NextHops`] table of what each id means
-//!   ([`NextHopKind`]: local delivery, bridge port, VXLAN / UDP / host-gw peer, blackhole, unreachable).
+//! - [`RouteTable`] / [`RouteReader`]: the same beside a [`NextHops`] table of what each id means: a
+//!   [`NextHop`], an opaque `u64` the table's user interprets (an index into its peer table, a port…).
 //! - [`Ipv4Prefix`]: `a.b.c.d/len` with host bits clear.
 //! - [`synth`]: seeded generators of Internet-shaped tables and of addresses, for tests and benchmarks.
 //!
@@ -36,6 +36,6 @@ mod table;
 
 pub use error::{Error, Result};
 pub use lpm::{Config, Lpm, LpmReader, MemoryUsage};
-pub use nexthop::{ID_QUARANTINE, NextHop, NextHopId, NextHopKind, NextHops};
+pub use nexthop::{ID_QUARANTINE, NextHop, NextHopId, NextHops};
 pub use prefix::Ipv4Prefix;
 pub use table::{NextHopsGuard, RouteReader, RouteTable};

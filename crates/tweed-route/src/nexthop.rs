@@ -1,9 +1,10 @@
 //! Next hops: where a route sends a packet, kept in a table beside the prefixes.
 //!
-//! A route stores only a [`NextHopId`]; what the id means (deliver locally, send to a peer over VXLAN, drop…)
-//! lives in a [`NextHops`] snapshot. The writer publishes a new snapshot on every change (RCU-style, with
-//! `arc-swap`); next hops change seldom and are few (one per peer node), so copying the table is cheap, and a data
-//! path that loads one snapshot per batch never takes a lock.
+//! A route stores only a [`NextHopId`]; the [`NextHop`] the id names lives in a [`NextHops`] snapshot. A next hop
+//! is an opaque `u64` its user interprets (an index into its own peer table, a port, a verdict…): the table knows
+//! nothing of encapsulations or backends, so a new kind of next hop never changes it. The writer publishes a new
+//! snapshot on every change (RCU-style, with `arc-swap`); next hops change seldom and are few (one per peer node),
+//! so copying the table is cheap, and a data path that loads one snapshot per batch never takes a lock.
 //!
 //! A next hop can be removed only when no route points to it ([`crate::Error::NextHopInUse`]), and a removed id is
 //! not handed out again until [`ID_QUARANTINE`] other ids have been freed after it, so an id read from a route an
@@ -11,9 +12,6 @@
 //! different peer.
 
 use core::fmt;
-use core::net::Ipv4Addr;
-
-use tweed_wire::ethernet::MacAddr;
 
 /// The index of a next hop in the [`NextHops`] table; what routes store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -33,59 +31,33 @@ impl fmt::Display for NextHopId {
 /// How many freed next-hop ids wait before the first of them is reused.
 pub const ID_QUARANTINE: usize = 1024;
 
-/// What to do with a packet whose destination matched a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum NextHopKind {
-    /// Deliver to this node: its own address or a pod behind its bridge.
-    Local,
-    /// Send out of a bridge port (an interface or switch port index).
-    Bridge {
-        /// The port.
-        port: u32,
-    },
-    /// Encapsulate in VXLAN to a peer node's VTEP (flannel `vxlan`).
-    Vxlan {
-        /// The peer's underlay address (outer destination IP).
-        peer_ip: Ipv4Addr,
-        /// The peer's VTEP MAC (inner destination MAC).
-        vtep_mac: MacAddr,
-    },
-    /// Send the IP packet whole inside UDP to a peer node (flannel `udp`).
-    Udp {
-        /// The peer's underlay address.
-        peer_ip: Ipv4Addr,
-    },
-    /// Route in the clear to a peer on the same L2 segment (flannel `host-gw`).
-    HostGw {
-        /// The peer's address, the gateway.
-        peer_ip: Ipv4Addr,
-        /// The peer's MAC on the shared segment.
-        peer_mac: MacAddr,
-    },
-    /// Drop silently.
-    Blackhole,
-    /// Drop and answer with ICMP destination unreachable.
-    Unreachable,
-}
-
-/// A next hop: the entry a [`NextHopId`] names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct NextHop {
-    /// What to do with the packet.
-    pub kind: NextHopKind,
-}
+/// A next hop, opaque to the table: a value its user gives meaning to (an index into its own peer table, a port...).
+///
+/// The table only stores, publishes and hands back the value; it never looks inside, so the node, not the route
+/// table, decides what kinds of next hop exist and how a packet reaches each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct NextHop(u64);
 
 impl NextHop {
-    /// A next hop of this kind.
+    /// The next hop holding `value`.
     #[must_use]
-    pub const fn new(kind: NextHopKind) -> Self {
-        Self { kind }
+    #[inline]
+    pub const fn new(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// The value this next hop was made from.
+    #[must_use]
+    #[inline]
+    pub const fn value(self) -> u64 {
+        self.0
     }
 }
 
-impl From<NextHopKind> for NextHop {
-    fn from(kind: NextHopKind) -> Self {
-        Self { kind }
+impl From<u64> for NextHop {
+    #[inline]
+    fn from(value: u64) -> Self {
+        Self(value)
     }
 }
 

@@ -15,25 +15,32 @@ use crate::{Error, Ipv4Prefix, Result};
 /// Routes point to next hops by id; a route can only point to a next hop the table holds, and a next hop can
 /// only be removed when no route points to it, so a lookup never resolves to a dangling id.
 ///
+/// What a [`NextHop`] means is the caller's: here its value indexes the caller's peer list, and one value the
+/// caller reserved says "this node".
+///
 /// ```
 /// use core::net::Ipv4Addr;
-/// use tweed_route::{NextHop, NextHopKind, RouteTable};
-/// use tweed_wire::ethernet::MacAddr;
+/// use tweed_route::{NextHop, RouteTable};
+///
+/// const LOCAL: NextHop = NextHop::new(u64::MAX);
+/// let peers = [Ipv4Addr::new(192, 168, 0, 2), Ipv4Addr::new(192, 168, 0, 3)];
 ///
 /// let mut table = RouteTable::new();
-/// let local = table.add_next_hop(NextHopKind::Local.into())?;
-/// let node2 = table.add_next_hop(NextHop::new(NextHopKind::Vxlan {
-///     peer_ip: Ipv4Addr::new(192, 168, 0, 2),
-///     vtep_mac: MacAddr::new(0x02, 0, 0, 0, 0, 2),
-/// }))?;
+/// let local = table.add_next_hop(LOCAL)?;
+/// let node2 = table.add_next_hop(NextHop::new(0))?; // peers[0]
 /// table.insert("10.244.1.0/24".parse()?, local)?;
 /// table.insert("10.244.2.0/24".parse()?, node2)?;
 ///
 /// let reader = table.reader(); // hand a clone to each worker
-/// let hop = reader.resolve(Ipv4Addr::new(10, 244, 2, 7));
-/// assert!(matches!(hop, Some(NextHop { kind: NextHopKind::Vxlan { .. } })));
+/// let hop = reader.resolve(Ipv4Addr::new(10, 244, 2, 7)).expect("10.244.2.0/24 routes it");
+/// let peer = usize::try_from(hop.value()).ok().and_then(|i| peers.get(i));
+/// assert_eq!(peer, Some(&Ipv4Addr::new(192, 168, 0, 2)));
+/// assert_eq!(reader.resolve(Ipv4Addr::new(10, 244, 1, 9)), Some(LOCAL));
 /// assert_eq!(reader.resolve(Ipv4Addr::new(10, 245, 0, 1)), None);
 /// assert!(table.remove_next_hop(node2).is_err()); // still used by 10.244.2.0/24
+/// // The peer moved to another slot of the caller's list: every route through node2 follows at once.
+/// assert_eq!(table.replace_next_hop(node2, NextHop::new(1)), Ok(NextHop::new(0)));
+/// assert_eq!(reader.resolve(Ipv4Addr::new(10, 244, 2, 7)), Some(NextHop::new(1)));
 /// # Ok::<(), tweed_route::Error>(())
 /// ```
 #[derive(Debug)]
@@ -157,7 +164,8 @@ impl RouteTable {
         Ok(NextHopId(id))
     }
 
-    /// Changes what next hop `id` is (a peer's new VTEP MAC, say); every route using it follows at once.
+    /// Changes the value next hop `id` holds (its peer moved to another slot, say); every route using it follows
+    /// at once. Returns the old value.
     pub fn replace_next_hop(&mut self, id: NextHopId, hop: NextHop) -> Result<NextHop> {
         let slot = self.hops.get_mut(id.0 as usize).and_then(Option::as_mut).ok_or(Error::UnknownNextHop { id })?;
         let old = core::mem::replace(slot, hop);
@@ -270,8 +278,6 @@ impl RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NextHopKind;
-    use tweed_wire::ethernet::MacAddr;
 
     fn p(s: &str) -> Ipv4Prefix {
         s.parse().unwrap()
@@ -282,8 +288,8 @@ mod tests {
         let mut t = RouteTable::new();
         let reader = t.reader();
         assert_eq!(t.insert(p("10.0.0.0/8"), NextHopId(0)), Err(Error::UnknownNextHop { id: NextHopId(0) }));
-        let a = t.add_next_hop(NextHopKind::Local.into()).unwrap();
-        let b = t.add_next_hop(NextHopKind::Udp { peer_ip: Ipv4Addr::new(192, 0, 2, 1) }.into()).unwrap();
+        let a = t.add_next_hop(NextHop::new(100)).unwrap();
+        let b = t.add_next_hop(NextHop::new(200)).unwrap();
         assert_eq!((a, b), (NextHopId(0), NextHopId(1)));
         t.insert(p("10.0.0.0/8"), a).unwrap();
         t.insert(p("10.1.0.0/16"), a).unwrap();
@@ -291,40 +297,53 @@ mod tests {
         assert_eq!(t.insert(p("10.1.0.0/16"), b), Ok(Some(a)));
         assert_eq!((t.next_hop_routes(a), t.next_hop_routes(b)), (1, 1));
         assert_eq!(t.remove_next_hop(b), Err(Error::NextHopInUse { id: b, routes: 1 }));
-        assert_eq!(
-            reader.resolve(Ipv4Addr::new(10, 1, 0, 1)).map(|h| h.kind),
-            Some(NextHopKind::Udp { peer_ip: Ipv4Addr::new(192, 0, 2, 1) })
-        );
-        let hostgw =
-            NextHopKind::HostGw { peer_ip: Ipv4Addr::new(192, 0, 2, 9), peer_mac: MacAddr::new(2, 0, 0, 0, 0, 9) };
-        assert_eq!(
-            t.replace_next_hop(b, hostgw.into()).map(|h| h.kind),
-            Ok(NextHopKind::Udp { peer_ip: Ipv4Addr::new(192, 0, 2, 1) })
-        );
-        assert_eq!(reader.resolve(Ipv4Addr::new(10, 1, 0, 1)).map(|h| h.kind), Some(hostgw));
+        assert_eq!(reader.resolve(Ipv4Addr::new(10, 1, 0, 1)), Some(NextHop::new(200)));
+        assert_eq!(t.replace_next_hop(b, NextHop::new(201)), Ok(NextHop::new(200)));
+        assert_eq!(reader.resolve(Ipv4Addr::new(10, 1, 0, 1)), Some(NextHop::new(201)));
         assert_eq!(t.remove(p("10.1.0.0/16")), Some(b));
-        assert_eq!(t.remove_next_hop(b).map(|h| h.kind), Ok(hostgw));
+        assert_eq!(t.remove_next_hop(b), Ok(NextHop::new(201)));
         assert_eq!(t.remove_next_hop(b), Err(Error::UnknownNextHop { id: b }));
+        assert_eq!(t.replace_next_hop(b, NextHop::new(1)), Err(Error::UnknownNextHop { id: b }));
         assert_eq!(reader.next_hops().get(b), None);
         assert_eq!(reader.next_hops().len(), 1);
         // A removed id is not handed out again at once.
-        let c = t.add_next_hop(NextHopKind::Blackhole.into()).unwrap();
+        let c = t.add_next_hop(NextHop::new(300)).unwrap();
         assert_eq!(c, NextHopId(2));
-        assert_eq!(reader.resolve(Ipv4Addr::new(10, 1, 0, 1)).map(|h| h.kind), Some(NextHopKind::Local));
+        assert_eq!(reader.resolve(Ipv4Addr::new(10, 1, 0, 1)), Some(NextHop::new(100)));
         assert_eq!(t.len(), 1);
         assert!(t.memory_usage().next_hop_bytes > 0);
         assert_eq!(t.iter().collect::<Vec<_>>(), [(p("10.0.0.0/8"), a)]);
+        let snapshot = reader.next_hops();
+        assert_eq!(snapshot.iter().collect::<Vec<_>>(), [(a, &NextHop::new(100)), (c, &NextHop::new(300))]);
+    }
+
+    /// Routes store 24-bit ids, but a next hop's value is the caller's whole u64: none of it may be lost.
+    #[test]
+    fn next_hop_values_keep_all_64_bits() {
+        assert_eq!(NextHop::default(), NextHop::new(0));
+        assert_eq!(NextHop::from(0xdead_beef_u64), NextHop::new(0xdead_beef));
+        let mut t = RouteTable::new();
+        let reader = t.reader();
+        let values = [0, 1, (1 << 24) - 1, 1 << 24, 1 << 32, 0x8000_0000_0000_0001, u64::MAX];
+        for (i, &v) in values.iter().enumerate() {
+            let id = t.add_next_hop(NextHop::new(v)).unwrap();
+            t.insert(Ipv4Prefix::new(Ipv4Addr::new(10, i as u8, 0, 0), 16).unwrap(), id).unwrap();
+        }
+        for (i, &v) in values.iter().enumerate() {
+            assert_eq!(reader.resolve(Ipv4Addr::new(10, i as u8, 7, 7)).map(NextHop::value), Some(v));
+            assert_eq!(t.next_hop(NextHopId(i as u32)).copied(), Some(NextHop::new(v)));
+        }
     }
 
     #[test]
     fn freed_ids_wait_in_quarantine() {
         let mut t = RouteTable::new();
-        let ids: Vec<_> = (0..=ID_QUARANTINE).map(|_| t.add_next_hop(NextHopKind::Blackhole.into()).unwrap()).collect();
+        let ids: Vec<_> = (0..=ID_QUARANTINE as u64).map(|v| t.add_next_hop(NextHop::new(v)).unwrap()).collect();
         for &id in &ids {
             t.remove_next_hop(id).unwrap();
         }
         // More than ID_QUARANTINE ids wait: the oldest comes back.
-        assert_eq!(t.add_next_hop(NextHopKind::Unreachable.into()), Ok(ids[0]));
-        assert_eq!(t.add_next_hop(NextHopKind::Unreachable.into()), Ok(NextHopId(ids.len() as u32)));
+        assert_eq!(t.add_next_hop(NextHop::new(7)), Ok(ids[0]));
+        assert_eq!(t.add_next_hop(NextHop::new(7)), Ok(NextHopId(ids.len() as u32)));
     }
 }

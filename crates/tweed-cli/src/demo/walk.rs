@@ -264,7 +264,7 @@ pub(crate) fn walk(world: &World, trace: &[(Link, Vec<u8>)], seq: u16, src: u8, 
     };
     let local = format!(
         "{dst_ip} in {} (local); ttl {} -> {}; MAC {} from ARP -> port 1",
-        dst_node.config().pod_subnet,
+        dst_node.config().pod_subnet.map_or_else(String::new, |s| s.to_string()),
         ttl(wire_ip),
         ttl(got_ip),
         eth_dst(got)

@@ -366,7 +366,7 @@ impl World {
 
     fn deliver(&mut self, from: u8, frame: Vec<u8>, verdict: Verdict) -> Result<(), String> {
         match verdict {
-            Verdict::Pod(PortId(port)) => {
+            Verdict::Port(PortId(port)) => {
                 let pod = u8::try_from(port).map_err(|_| format!("node {from}: output to unknown pod port {port}"))?;
                 let index = self.pod_index(from, pod).ok_or_else(|| format!("node {from}: no pod on port {port}"))?;
                 self.record(Link::NodeToPod { node: from, pod }, &frame)?;
@@ -374,7 +374,7 @@ impl World {
             }
             Verdict::Underlay { dst, .. } => {
                 let to =
-                    self.stations.iter().position(|s| s.node.config().underlay.node_ip == dst).ok_or_else(|| {
+                    self.stations.iter().position(|s| dst.ip() == s.node.config().underlay.node_ip).ok_or_else(|| {
                         format!("node {from}: sent a frame on the underlay to {dst}, which is no node")
                     })?;
                 self.traffic.underlay_frames += 1;
@@ -387,7 +387,7 @@ impl World {
             }
             // No pod talks to a node's own address beyond its gateway's echo: nothing goes to a TUN, and drops
             // are counted by the node.
-            Verdict::Tun | Verdict::Consumed | Verdict::Drop(_) => {}
+            _ => {}
         }
         Ok(())
     }

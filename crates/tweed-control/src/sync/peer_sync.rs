@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use ipnet::Ipv4Net;
-use tweed_overlay::{BackendConfig, Node, PeerConfig};
+use tweed_overlay::{BackendConfig, PeerConfig, PeerWriter};
 
 use super::{SkipReason, Skipped, SyncReport, peer_from_lease};
 use crate::config::NetworkConfig;
@@ -91,7 +91,7 @@ impl PeerSync {
     pub fn start<S: LeaseStore + ?Sized>(
         &mut self,
         store: &S,
-        node: &mut Node,
+        node: &mut impl PeerWriter,
         now: SystemTime,
     ) -> Result<SyncReport, StoreError> {
         let snapshot = store.leases(now)?;
@@ -107,7 +107,7 @@ impl PeerSync {
     pub fn poll<S: LeaseStore + ?Sized>(
         &mut self,
         store: &S,
-        node: &mut Node,
+        node: &mut impl PeerWriter,
         now: SystemTime,
     ) -> Result<SyncReport, StoreError> {
         let Some(since) = self.revision else { return self.start(store, node, now) };
@@ -116,14 +116,14 @@ impl PeerSync {
 
     /// [`PeerSync::start`] with a snapshot read elsewhere: the store is read on one thread (a control thread that
     /// may wait on the network) and the node changed on its own (the data path, which must not wait).
-    pub fn start_with(&mut self, snapshot: Snapshot, node: &mut Node) -> SyncReport {
+    pub fn start_with(&mut self, snapshot: Snapshot, node: &mut impl PeerWriter) -> SyncReport {
         self.resync(snapshot, node, false)
     }
 
     /// [`PeerSync::poll`] with the answer of a [`LeaseStore::watch`] read elsewhere, from the revision this sync
     /// followed ([`PeerSync::revision`]) or the one the previous answer ended at. Answers must be applied in the
     /// order they were read.
-    pub fn apply_watch(&mut self, watch: Watch, node: &mut Node) -> SyncReport {
+    pub fn apply_watch(&mut self, watch: Watch, node: &mut impl PeerWriter) -> SyncReport {
         match watch {
             Watch::Reset(snapshot) => self.resync(snapshot, node, true),
             Watch::Events { events, revision, ignored } => {
@@ -158,7 +158,7 @@ impl PeerSync {
         }
     }
 
-    fn resync(&mut self, snapshot: Snapshot, node: &mut Node, reset: bool) -> SyncReport {
+    fn resync(&mut self, snapshot: Snapshot, node: &mut impl PeerWriter, reset: bool) -> SyncReport {
         let mut touched: BTreeSet<Ipv4Net> = self.leases.keys().copied().collect();
         touched.extend(self.installed.iter().copied());
         touched.extend(self.refused.iter().copied());
@@ -179,7 +179,7 @@ impl PeerSync {
     /// Makes the node's peers for `touched` match `self.leases`; then, as long as that removed or updated a peer
     /// (which frees an address, or room), tries the leases the node refused once more. A lease refused again is
     /// reported once, with its last reason.
-    fn apply(&mut self, node: &mut Node, touched: &BTreeSet<Ipv4Net>, report: &mut SyncReport) {
+    fn apply(&mut self, node: &mut impl PeerWriter, touched: &BTreeSet<Ipv4Net>, report: &mut SyncReport) {
         let freeing = |r: &SyncReport| r.removed.len() + r.updated.len();
         self.reconcile(node, touched, report);
         let mut freed = freeing(report);
@@ -193,6 +193,8 @@ impl PeerSync {
             self.reconcile(node, &retry, report);
             freed = freeing(report) - before;
         }
+        // The workers see the whole round at once.
+        node.publish();
     }
 
     /// The peer `lease` makes on its own (before another lease's claim on its address is weighed).
@@ -216,10 +218,10 @@ impl PeerSync {
         peer_from_lease(lease, backend)
     }
 
-    fn reconcile(&mut self, node: &mut Node, touched: &BTreeSet<Ipv4Net>, report: &mut SyncReport) {
-        let current: BTreeMap<Ipv4Net, PeerConfig> = node.peers().map(|p| (p.subnet.trunc(), p.clone())).collect();
-        let our_ip = node.config().underlay.node_ip;
-        let backend = node.config().backend.clone();
+    fn reconcile(&mut self, node: &mut impl PeerWriter, touched: &BTreeSet<Ipv4Net>, report: &mut SyncReport) {
+        let current: BTreeMap<Ipv4Net, PeerConfig> = node.peers().into_iter().map(|p| (p.subnet.trunc(), p)).collect();
+        let our_ip = node.node_config().underlay.node_ip;
+        let backend = node.node_config().backend.clone();
         // Who holds each address among the usable leases of the addresses touched: the oldest, then the lowest.
         let wanted: BTreeSet<Ipv4Addr> =
             touched.iter().filter_map(|s| self.leases.get(s)).map(|l| l.attrs.public_ip).collect();
@@ -236,10 +238,12 @@ impl PeerSync {
             self.refused.remove(&subnet);
             let desired = self.leases.get(&subnet).map(|lease| {
                 let peer = self.check(lease, our_ip, &backend)?;
-                match holders.get(&peer.node_ip) {
-                    Some(&(_, holder)) if holder != subnet => {
-                        Err(SkipReason::DuplicateAddress { ip: peer.node_ip, holder })
-                    }
+                let holder = match peer.node_ip {
+                    core::net::IpAddr::V4(ip) => holders.get(&ip).map(|&(_, holder)| (ip, holder)),
+                    core::net::IpAddr::V6(_) => None,
+                };
+                match holder {
+                    Some((ip, holder)) if holder != subnet => Err(SkipReason::DuplicateAddress { ip, holder }),
                     _ => Ok(peer),
                 }
             });
@@ -306,7 +310,7 @@ impl PeerSync {
         }
     }
 
-    fn remove(&mut self, node: &mut Node, subnet: Ipv4Net, report: &mut SyncReport) {
+    fn remove(&mut self, node: &mut impl PeerWriter, subnet: Ipv4Net, report: &mut SyncReport) {
         self.installed.remove(&subnet);
         match node.remove_peer(subnet) {
             Ok(_) => report.removed.push(subnet),

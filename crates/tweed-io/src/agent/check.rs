@@ -81,7 +81,10 @@ pub(super) fn check_pods(
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     let inner = u32::from(node.inner_mtu());
-    let subnet = node.pod_subnet.trunc();
+    // The agent runs flannel nodes: a pod subnet, given or leased.
+    let Some(subnet) = node.pod_subnet.map(|s| s.trunc()) else {
+        return Err(ConfigError("node.pod_subnet: missing".into()));
+    };
     let mut seen = std::collections::HashSet::new();
     for (i, pod) in pods.iter().enumerate() {
         if let Some(mtu) = pod.mtu {

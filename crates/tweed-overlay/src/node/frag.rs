@@ -33,8 +33,8 @@ fn copied_options(options: &[u8], out: &mut [u8; 40]) -> usize {
     n
 }
 
-impl Node {
-    /// Fragments the IPv4 packet at `ETH` of `buf` (checked, TTL already decremented, bigger than the inner MTU)
+impl<E: Encapsulation> Node<E> {
+    /// Fragments the IPv4 packet at `l3` of `buf` (checked, TTL already decremented, bigger than the inner MTU)
     /// for next hop `id`: the fragments after the first go to `out`, `buf` is left as the first.
     pub(super) fn fragment(
         &mut self,
@@ -43,15 +43,16 @@ impl Node {
         buf: &mut PacketBuf,
         id: NextHopId,
         dst: Ipv4Addr,
+        l3: usize,
         out: &mut Outputs,
     ) -> Result<(), DropReason> {
         let mtu = usize::from(self.inner_mtu);
         let data = buf.data();
-        let ip = ipv4::Packet::new_unchecked(&data[ETH..]);
+        let ip = ipv4::Packet::new_unchecked(&data[l3..]);
         let hl = ip.header_len();
-        let total = usize::from(ip.total_len()).min(data.len() - ETH);
+        let total = usize::from(ip.total_len()).min(data.len() - l3);
         let mut hdr = [0u8; 60];
-        hdr[..20].copy_from_slice(&data[ETH..ETH + 20]);
+        hdr[..20].copy_from_slice(&data[l3..l3 + 20]);
         let mut opts = [0u8; 40];
         let olen = copied_options(ip.options(), &mut opts);
         // Padded with zeros (end of option list) to a multiple of 4.
@@ -71,21 +72,23 @@ impl Node {
         if pool.available() < extra || out.spare() < extra {
             return Err(DropReason::FragNoBuffer);
         }
+        // The link header, if any, is the same on every fragment.
         let mut eth = [0u8; ETH];
-        eth.copy_from_slice(&data[..ETH]);
+        let eth = &mut eth[..l3.min(ETH)];
+        eth.copy_from_slice(&data[..eth.len()]);
         let ingress = buf.meta().ingress;
         let mut start = hl + first;
         while start < total {
             let end = (start + later).min(total);
             let Some(mut frag) = pool.get() else { return Err(DropReason::FragNoBuffer) };
-            let built = frag.extend_from_slice(&eth).is_ok()
+            let built = frag.extend_from_slice(eth).is_ok()
                 && frag.extend_from_slice(&hdr[..later_hl]).is_ok()
-                && frag.extend_from_slice(&buf.data()[ETH + start..ETH + end]).is_ok();
+                && frag.extend_from_slice(&buf.data()[l3 + start..l3 + end]).is_ok();
             if !built {
                 pool.put(frag);
                 return Err(DropReason::FragNoBuffer);
             }
-            let mut p = ipv4::Packet::new_unchecked(&mut frag.data_mut()[ETH..]);
+            let mut p = ipv4::Packet::new_unchecked(&mut frag.data_mut()[l3..]);
             p.set_header_len(later_hl);
             // Below 0xffff: checked above.
             #[allow(clippy::cast_possible_truncation)]
@@ -98,12 +101,12 @@ impl Node {
             frag.meta_mut().ingress = ingress;
             self.counters.originated += 1;
             self.counters.fragments_out += 1;
-            let verdict = self.forward(now, pool, &mut frag, id, dst, out);
-            self.emit_extra(now, frag, verdict, pool, out);
+            let step = self.forward(now, pool, &mut frag, id, dst, l3, out);
+            self.emit_extra(now, frag, step, pool, out);
             start = end;
         }
-        buf.truncate(ETH + hl + first);
-        let mut p = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]);
+        buf.truncate(l3 + hl + first);
+        let mut p = ipv4::Packet::new_unchecked(&mut buf.data_mut()[l3..]);
         #[allow(clippy::cast_possible_truncation)] // at most the MTU
         p.set_total_len((hl + first) as u16);
         p.set_more_frags(true);

@@ -2,6 +2,8 @@
 
 use core::hash::BuildHasher as _;
 
+use foldhash::fast::RandomState;
+
 use super::*;
 
 /// A token bucket (RFC 1812 §4.3.2.8 rate limiting of ICMP errors), in nanotokens.
@@ -81,7 +83,7 @@ impl IcmpLimit {
     }
 }
 
-impl Node {
+impl<E: Encapsulation> Node<E> {
     /// A packet for the node itself: echo requests are answered, the rest goes to the host.
     pub(super) fn deliver_self(
         &mut self,
@@ -89,24 +91,24 @@ impl Node {
         pool: &mut Pool,
         buf: &mut PacketBuf,
         origin: Origin,
+        l3: usize,
         out: &mut Outputs,
-    ) -> Option<Verdict> {
+    ) -> Step {
         let data = buf.data_mut();
-        let ip = ipv4::Packet::new_unchecked(&data[ETH..]);
+        let ip = ipv4::Packet::new_unchecked(&data[l3..]);
         let hl = ip.header_len();
         let is_echo = ip.protocol() == ipv4::Protocol::ICMP
             && !ip.is_fragment()
-            && data.get(ETH + hl) == Some(&icmpv4::Message::ECHO_REQUEST.0)
-            && data.len() >= ETH + hl + icmpv4::HEADER_LEN;
+            && data.get(l3 + hl) == Some(&icmpv4::Message::ECHO_REQUEST.0)
+            && data.len() >= l3 + hl + icmpv4::HEADER_LEN;
         if !is_echo || origin == Origin::Node {
-            if buf.pull_front(ETH).is_err() {
-                return Some(Verdict::Drop(DropReason::Ipv4Malformed));
-            }
-            self.counters.to_tun += 1;
-            return Some(Verdict::Tun);
+            return match self.host_port {
+                Some(host) => self.to_ip_port(buf, host, l3),
+                None => Step::drop(DropReason::NoHostPort),
+            };
         }
         // Answer in place: swap the addresses (the header checksum does not change), type 8 → 0.
-        let mut ipm = ipv4::Packet::new_unchecked(&mut data[ETH..]);
+        let mut ipm = ipv4::Packet::new_unchecked(&mut data[l3..]);
         let (src, dst) = (ipm.src_addr(), ipm.dst_addr());
         ipm.set_src_addr(dst);
         ipm.set_dst_addr(src);
@@ -124,12 +126,12 @@ impl Node {
         icmp.set_checksum(c);
         self.counters.echo_replies += 1;
         let Some(id) = self.routes.lookup(u32::from(src)) else {
-            return Some(Verdict::Drop(DropReason::NoRoute));
+            return Step::drop(DropReason::NoRoute);
         };
         // The reply is as big as the request, which a peer may have sent over the inner MTU: the MTU rule too.
-        match self.route_hop(now, pool, buf, Origin::Node, Some(id), out) {
-            Ok((id, dst)) => self.forward(now, pool, buf, id, dst, out),
-            Err(verdict) => verdict,
+        match self.route_hop(now, pool, buf, Origin::Node, Some(id), l3, out) {
+            Ok((id, dst)) => self.forward(now, pool, buf, id, dst, l3, out),
+            Err(step) => step,
         }
     }
 
@@ -140,16 +142,17 @@ impl Node {
         now: u64,
         pool: &mut Pool,
         buf: &PacketBuf,
+        l3: usize,
         kind: ErrorKind,
         out: &mut Outputs,
     ) {
-        let original = &buf.data()[ETH..];
+        let original = &buf.data()[l3..];
         if !icmpv4::may_send_error(&ipv4::Packet::new_unchecked(original)) {
             self.counters.icmp_suppressed += 1;
             return;
         }
         let ingress = buf.meta().ingress;
-        let key = if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
+        let key = if self.kinds[usize::from(ingress.0)] == PortKind::Pod {
             1 << 32 | u64::from(ingress.0)
         } else {
             u64::from(u32::from(ipv4::Packet::new_unchecked(original).src_addr()))
@@ -164,7 +167,7 @@ impl Node {
         };
         let mut frame = [0u8; ETH + 96];
         frame[12..14].copy_from_slice(&[0x08, 0x00]);
-        let Ok(len) = icmpv4::emit_error(kind, self.gw_ip, original, &mut frame[ETH..]) else {
+        let Ok(len) = icmpv4::emit_error(kind, self.icmp_src, original, &mut frame[ETH..]) else {
             pool.put(err);
             return;
         };
@@ -175,7 +178,7 @@ impl Node {
         err.meta_mut().ingress = buf.meta().ingress;
         self.counters.icmp_errors += 1;
         self.counters.originated += 1;
-        let verdict = self.route_frame(now, pool, &mut err, Origin::Node, None, out);
-        self.emit_extra(now, err, verdict, pool, out);
+        let step = self.route_frame(now, pool, &mut err, Origin::Node, None, ETH, out);
+        self.emit_extra(now, err, step, pool, out);
     }
 }

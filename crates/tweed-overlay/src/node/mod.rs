@@ -1,36 +1,37 @@
 //! [`Node`]: one worker's pipeline. Frames from pod ports go through the bridge, then (when addressed to the
-//! gateway) the router, then local delivery or the backend; frames from the underlay are checked against the
-//! peers, decapsulated, routed and delivered to a pod.
+//! gateway) the router, then local delivery, an IP port or the encapsulation; packets from IP ports go to the
+//! router; what the underlay delivers is checked, decapsulated, routed and delivered.
 //!
-//! [`Node::process`] runs this stage by stage over the batch: `stage_classify` (decapsulation, the bridge),
-//! `stage_route` (checks, one `lookup_batch`, TTL and MTU), `stage_rewrite` (ARP resolution or encapsulation),
-//! then the emission of the verdicts. Between stages each packet's state is a `Step` in vectors allocated
-//! with the node; packets the node originates itself (ICMP errors) are routed alone by `route_frame`.
+//! [`Node::process`] runs this stage by stage over the batch: `stage_classify` (ports, decapsulation, the
+//! bridge), `stage_route` (checks, one `lookup_batch`, TTL and MTU), `stage_rewrite` (ARP resolution, an IP port
+//! or the encapsulation), then the emission of the verdicts. Between stages each packet's state is a `Step` in
+//! vectors allocated with the node; packets the node originates itself (ICMP errors) are routed alone by
+//! `route_frame`. The router works from the IPv4 header's offset (`l3`: 14 behind an Ethernet header, 0 for IP
+//! ports and IP decapsulations).
 
 use core::net::Ipv4Addr;
-use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use foldhash::fast::RandomState;
-use ipnet::Ipv4Net;
+use arc_swap::ArcSwap;
 use tweed_packet::{Batch, PacketBuf, Pool, PortId};
-use tweed_route::{Ipv4Prefix, NextHop, NextHopId, NextHopKind, RouteTable};
+use tweed_route::{NextHopId, RouteReader};
 use tweed_switch::{Bridge, BridgeConfig, BridgeDomain, Decision, Instant, PortConfig};
 use tweed_wire::ethernet::{EtherType, MacAddr};
 use tweed_wire::icmpv4::{self, ErrorKind};
-use tweed_wire::{arp, checksum, ipv4, udp, vxlan};
+use tweed_wire::{arp, checksum, ipv4, udp};
 
-use crate::config::{BackendConfig, ConfigError, NodeConfig, PeerConfig};
-use crate::encap::{self, Template, TemplateSpec, UDP_OUTER_LEN, VXLAN_OUTER_LEN};
+use crate::config::{ConfigError, NodeConfig, PeerConfig};
+use crate::control::{Control, Shared};
+use crate::encap::{ETH_LEN as ETH, Encapsulation, Flannel, Hop, PeerTable, Transport};
 use crate::verdict::{Counters, DropReason, Verdict};
 
-const ETH: usize = 14;
 const BD: BridgeDomain = BridgeDomain(0);
 
+mod api;
 mod frag;
 mod icmp;
 mod neigh;
 mod outputs;
-mod peers;
 mod pod;
 mod route;
 mod underlay;
@@ -40,29 +41,20 @@ use neigh::Neighbours;
 pub use outputs::Outputs;
 use pod::PortAddrs;
 
-/// A remote node, as the data path needs it.
-#[derive(Clone, Debug)]
-struct Peer {
-    config: PeerConfig,
-    net: u32,
-    mask: u32,
-    /// The inner destination MAC (vxlan) or the next hop's MAC (host-gw).
-    dst_mac: MacAddr,
-    template: Option<Template>,
-}
-
-#[derive(Clone, Debug)]
-enum Hop {
-    Empty,
-    Local,
-    Peer(Box<Peer>),
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Vxlan { vtep_mac: MacAddr, vni: u32, port: u16, udp_checksum: bool, source_ports: (u16, u16) },
-    Udp { port: u16 },
-    HostGw,
+/// What a port number is, looked up in one load per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortKind {
+    Unknown,
+    /// A pod port: Ethernet, behind the bridge.
+    Pod,
+    /// An IP port: IP packets, routed.
+    Ip,
+    /// The host's IP port.
+    Host,
+    /// The underlay: whole frames.
+    UnderlayFrame,
+    /// The underlay through a UDP socket: datagrams' payloads, the sender in `meta.remote`.
+    UnderlayDatagram,
 }
 
 /// Where a packet being routed came from.
@@ -74,7 +66,12 @@ enum Origin {
     Node,
     /// From the host's TUN: the host's own packets, not forwarded (no TTL decrement).
     Host,
+    /// From an IP port: forwarded.
+    Port,
 }
+
+/// How often `process` publishes the worker's counters.
+const COUNTERS_EVERY_NS: u64 = 100_000_000;
 
 /// How often `process` lets the bridge sweep its tables, and how many slots of each one step looks at.
 const AGE_EVERY_NS: u64 = 100_000_000;
@@ -90,26 +87,21 @@ const BRIDGE_BATCH: usize = 16;
 enum Step {
     /// From a pod port, for the bridge.
     Bridge,
-    /// For the router.
-    Route { origin: Origin, from_peer: Option<(u32, u32)> },
+    /// For the router, its IPv4 header at `l3`.
+    Route { origin: Origin, from_peer: Option<(u32, u32)>, l3: u8 },
     /// Checked by the router; its destination is in the lookup list.
-    Lookup { origin: Origin },
+    Lookup { origin: Origin, l3: u8 },
     /// Routed: to this next hop.
-    Forward { id: NextHopId, dst: Ipv4Addr },
-    /// Finished: its verdict, or `None` to wait for ARP (see `deliver_pod`).
-    Done(Option<Verdict>),
+    Forward { id: NextHopId, dst: Ipv4Addr, l3: u8 },
+    /// Finished, with its verdict.
+    Done(Verdict),
+    /// Waits for the MAC of this local address: `deliver_pod` promised it a place in the ARP queue.
+    Arp(Ipv4Addr),
 }
 
 impl Step {
-    /// The verdict of a finished packet (every packet is, after the last stage).
-    fn verdict(self) -> Option<Verdict> {
-        match self {
-            Self::Done(verdict) => verdict,
-            _ => {
-                debug_assert!(false, "a packet left the stages unfinished: {self:?}");
-                Some(Verdict::Drop(DropReason::StaleNextHop))
-            }
-        }
+    const fn drop(reason: DropReason) -> Self {
+        Self::Done(Verdict::Drop(reason))
     }
 }
 
@@ -123,30 +115,34 @@ struct Scratch {
     hops: Vec<Option<NextHopId>>,
 }
 
-/// One node of the pod network: see the [crate documentation](crate).
-pub struct Node {
-    config: NodeConfig,
+/// One worker of a node: see the [crate documentation](crate). Made by [`Node::new`] or
+/// [`Node::with_encapsulation`] (a node that owns its [`Control`]), or by [`Control::worker`] (one of several
+/// workers sharing a control).
+pub struct Node<E: Encapsulation = Flannel> {
+    shared: Arc<Shared<E>>,
+    /// The control, when this node owns it.
+    control: Option<Box<Control<E>>>,
+    routes: RouteReader,
+    published: Arc<ArcSwap<PeerTable<E::Peer>>>,
+    /// The peers as of the current batch.
+    snap: Arc<PeerTable<E::Peer>>,
     bridge: Bridge,
-    routes: RouteTable,
-    hops: Vec<Hop>,
-    peers_by_subnet: HashMap<Ipv4Net, NextHopId, RandomState>,
-    peers_by_ip: HashMap<u32, NextHopId, RandomState>,
-    peers_by_mac: HashMap<u64, NextHopId, RandomState>,
-    pod_port: Vec<bool>,
+    /// By port number.
+    kinds: Box<[PortKind]>,
     /// The pod subnet's hosts, which pods' sources must be: the first, and how many more there are.
     pod_hosts: (u32, u32),
     port_security: bool,
     /// By port number: a pod port's own addresses.
     port_addrs: Vec<PortAddrs>,
-    underlay_port: PortId,
-    socket_port: Option<PortId>,
     host_port: Option<PortId>,
-    backend: Backend,
+    transport: Transport,
     gw_ip: Ipv4Addr,
     gw_mac: MacAddr,
     node_ip: Ipv4Addr,
+    /// The source of the ICMP errors the node sends: the gateway's address, or the node's without a bridge.
+    icmp_src: Ipv4Addr,
     node_mac: MacAddr,
-    /// The largest inner IP packet the backend carries.
+    /// The largest inner IP packet the encapsulation carries.
     inner_mtu: u16,
     ident: u16,
     icmp: IcmpLimit,
@@ -154,22 +150,25 @@ pub struct Node {
     /// When the bridge's tables were last swept for dead entries (ns).
     aged_at: u64,
     counters: Counters,
+    /// Where the counters are published for [`Control::counters`], and when they last were (ns).
+    counters_slot: Arc<Mutex<Counters>>,
+    counters_at: u64,
     scratch: Scratch,
+    /// The batch of [`Node::handle`].
+    one: Batch,
 }
 
-impl core::fmt::Debug for Node {
+impl<E: Encapsulation> core::fmt::Debug for Node<E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Node").field("config", &self.config).field("counters", &self.counters).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("config", &self.shared.config)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
     }
 }
 
 fn sw(port: PortId) -> tweed_switch::PortId {
     tweed_switch::PortId(port.0)
-}
-
-fn net_mask(net: Ipv4Net) -> (u32, u32) {
-    let mask = u32::from(net.netmask());
-    (u32::from(net.network()) & mask, mask)
 }
 
 fn set_macs(data: &mut [u8], dst: MacAddr, src: MacAddr) {
@@ -184,19 +183,55 @@ const fn martian(ip: u32) -> bool {
 }
 
 impl Node {
-    /// Builds a node from its configuration, peers included.
+    /// Builds a flannel node from its configuration (its backend from [`NodeConfig::backend`]), peers included.
+    /// The node owns its [`Control`]: [`Node::add_peer`] and the like change it.
     ///
     /// # Errors
     /// Those of [`NodeConfig::validate`] and [`Node::add_peer`].
     pub fn new(config: NodeConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
+        let encap = Flannel::from(&config.backend);
+        Self::with_encapsulation(config, encap)
+    }
+}
+
+impl<E: Encapsulation> Node<E> {
+    /// Builds a node that carries its packets to peers with `encap` (an embedder's own encapsulation, say), peers
+    /// of the configuration included; [`NodeConfig::backend`] is not used. The node owns its [`Control`].
+    ///
+    /// # Errors
+    /// Those of [`NodeConfig::validate`] and [`Node::add_peer`].
+    pub fn with_encapsulation(config: NodeConfig, encap: E) -> Result<Self, ConfigError> {
+        let control = Control::with_encapsulation(config, encap)?;
+        let mut node = control.worker();
+        node.control = Some(Box::new(control));
+        Ok(node)
+    }
+
+    /// A worker of `shared`'s node (see [`Control::worker`]); the configuration was validated.
+    pub(crate) fn worker(
+        shared: Arc<Shared<E>>,
+        routes: RouteReader,
+        published: Arc<ArcSwap<PeerTable<E::Peer>>>,
+        counters_slot: Arc<Mutex<Counters>>,
+    ) -> Self {
+        let config = &shared.config;
         let mut bridge = Bridge::new(&BridgeConfig::default());
-        let mut pod_port = vec![false; tweed_switch::PortId::MAX];
+        let mut kinds = vec![PortKind::Unknown; usize::from(u16::MAX) + 1].into_boxed_slice();
         for &p in &config.pod_ports {
-            bridge
-                .add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true).with_mac_lock(true))
-                .map_err(|_| ConfigError::InvalidPort(p))?;
-            pod_port[usize::from(p)] = true;
+            // `validate` checked the port numbers against the bridge's range.
+            let _ = bridge
+                .add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true).with_mac_lock(true));
+            kinds[usize::from(p)] = PortKind::Pod;
+        }
+        for &p in &config.ip_ports {
+            kinds[usize::from(p)] = PortKind::Ip;
+        }
+        if let Some(p) = config.host_port {
+            kinds[usize::from(p)] = PortKind::Host;
+        }
+        kinds[usize::from(config.underlay.port)] = PortKind::UnderlayFrame;
+        if let Some(p) = config.underlay.socket_port {
+            kinds[usize::from(p)] = PortKind::UnderlayDatagram;
         }
         let mut port_addrs = Vec::new();
         if !config.port_addresses.is_empty() {
@@ -205,116 +240,54 @@ impl Node {
                 port_addrs[usize::from(pa.port)].set(&pa.ips);
             }
         }
-        let (net, mask) = net_mask(config.pod_subnet);
         let gw_ip = config.gateway_ip();
         let gw_mac = config.gateway_mac();
-        let bridge_err = |e: tweed_switch::BridgeError| ConfigError::Route(e.to_string());
-        bridge.add_local(BD, gw_mac).map_err(bridge_err)?;
-        bridge.set_arp(BD, gw_ip, gw_mac).map_err(bridge_err)?;
-        // Pods' ARP may teach the bridge only addresses of the pod subnet.
-        let subnet = config.pod_subnet.trunc();
-        bridge.set_arp_subnet(BD, subnet.network(), subnet.prefix_len()).map_err(bridge_err)?;
-        let backend = match &config.backend {
-            BackendConfig::Vxlan(v) => Backend::Vxlan {
-                vtep_mac: v.vtep_mac,
-                vni: v.vni,
-                port: v.port,
-                udp_checksum: v.udp_checksum,
-                source_ports: v.source_ports,
-            },
-            BackendConfig::Udp(u) => Backend::Udp { port: u.port },
-            BackendConfig::HostGw => Backend::HostGw,
-        };
-        let mut routes = RouteTable::new();
-        let route_err = |e: tweed_route::Error| ConfigError::Route(e.to_string());
-        let local = routes.add_next_hop(NextHop::new(NextHopKind::Local)).map_err(route_err)?;
-        let subnet = config.pod_subnet.trunc();
-        let prefix = Ipv4Prefix::new(u32::from(subnet.network()), subnet.prefix_len()).map_err(route_err)?;
-        routes.insert(prefix, local).map_err(route_err)?;
-        let mut hops = vec![Hop::Empty; local.0 as usize + 1];
-        hops[local.0 as usize] = Hop::Local;
-        let limits = config.limits.clone();
-        let peers = config.peers.clone();
-        let mut node = Self {
-            bridge,
-            routes,
-            hops,
-            peers_by_subnet: HashMap::with_hasher(RandomState::default()),
-            peers_by_ip: HashMap::with_capacity_and_hasher(limits.max_peers as usize, RandomState::default()),
-            peers_by_mac: HashMap::with_capacity_and_hasher(limits.max_peers as usize, RandomState::default()),
-            pod_port,
+        let mut pod_hosts = (0, 0);
+        if let Some(subnet) = config.pod_subnet {
+            let subnet = subnet.trunc();
+            let mask = u32::from(subnet.netmask());
             // `validate` refused /31 and /32 (no room for a gateway): there are at least two hosts.
-            pod_hosts: (net.wrapping_add(1), (!mask).saturating_sub(2)),
+            pod_hosts = (u32::from(subnet.network()).wrapping_add(1), (!mask).saturating_sub(2));
+            // The gateway and the pods' ARP subnet; `validate` checked both.
+            let _ = bridge.add_local(BD, gw_mac);
+            let _ = bridge.set_arp(BD, gw_ip, gw_mac);
+            let _ = bridge.set_arp_subnet(BD, subnet.network(), subnet.prefix_len());
+        }
+        let limits = &config.limits;
+        let snap = published.load_full();
+        Self {
+            bridge,
+            kinds,
+            pod_hosts,
             port_security: config.port_security,
             port_addrs,
-            underlay_port: PortId(config.underlay.port),
-            socket_port: config.underlay.socket_port.map(PortId),
             host_port: config.host_port.map(PortId),
-            backend,
+            transport: shared.encap.transport(),
             gw_ip,
             gw_mac,
             node_ip: config.underlay.node_ip,
+            icmp_src: if config.pod_subnet.is_some() { gw_ip } else { config.underlay.node_ip },
             node_mac: config.underlay.node_mac,
-            inner_mtu: config.inner_mtu(),
+            inner_mtu: config.underlay.mtu.saturating_sub(shared.encap.overhead()),
             ident: 0,
-            icmp: IcmpLimit::new(&limits),
-            neigh: Neighbours::new(&limits),
+            icmp: IcmpLimit::new(limits),
+            neigh: Neighbours::new(limits),
             aged_at: 0,
             counters: Counters::default(),
+            counters_slot,
+            counters_at: 0,
             scratch: Scratch {
                 steps: Vec::with_capacity(STAGE_BATCH),
                 addrs: Vec::with_capacity(STAGE_BATCH),
                 hops: Vec::with_capacity(STAGE_BATCH),
             },
-            config: NodeConfig { peers: Vec::new(), ..config },
-        };
-        for peer in peers {
-            node.add_peer(peer)?;
+            one: Batch::new(1),
+            control: None,
+            routes,
+            published,
+            snap,
+            shared,
         }
-        Ok(node)
-    }
-
-    /// The configuration, with the peers as they are now.
-    #[must_use]
-    pub const fn config(&self) -> &NodeConfig {
-        &self.config
-    }
-
-    /// The counters.
-    #[must_use]
-    pub const fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
-    /// The bridge (its FDB, ARP table and per-port counters).
-    #[must_use]
-    pub const fn bridge(&self) -> &Bridge {
-        &self.bridge
-    }
-
-    /// The largest IP packet a pod can send to a peer without "fragmentation needed": the underlay MTU minus
-    /// the backend's overhead (what flannel sets as the MTU of `flannel.1` or `flannel0`).
-    #[must_use]
-    pub const fn inner_mtu(&self) -> u16 {
-        self.inner_mtu
-    }
-
-    /// The peers.
-    pub fn peers(&self) -> impl Iterator<Item = &PeerConfig> + '_ {
-        self.config.peers.iter()
-    }
-
-    /// How many packets wait for ARP.
-    #[must_use]
-    pub fn arp_pending(&self) -> usize {
-        self.neigh.pending.len()
-    }
-
-    /// How many addresses are in the neighbour table (being resolved, or failed), at most
-    /// [`Limits::arp_entries`](crate::Limits::arp_entries).
-    #[must_use]
-    pub fn arp_entries(&self) -> usize {
-        self.neigh.entries.len()
     }
 
     /// Runs every packet of `input` (each with `meta().ingress` set to a pod port or the underlay port) through
@@ -336,6 +309,7 @@ impl Node {
     /// therefore always ends.
     pub fn process(&mut self, now: Instant, pool: &mut Pool, input: &mut Batch, out: &mut Outputs) {
         let now = now.as_nanos();
+        self.refresh();
         // The ARP timers' packets (retries, timeouts) leave room for the input, or for half the room.
         out.reserved = input.len().min(STAGE_BATCH).min(out.room().div_ceil(2));
         self.service_neigh(now, pool, out);
@@ -362,21 +336,43 @@ impl Node {
             // Emit, in order of arrival: nothing else is output meanwhile, the batch has the room it held.
             out.reserved = 0;
             if k == input.len() {
-                for (buf, step) in input.drain().zip(&s.steps) {
-                    self.emit(now, buf, step.verdict(), pool, out);
+                for (buf, &step) in input.drain().zip(&s.steps) {
+                    self.emit(now, buf, step, pool, out);
                 }
             } else {
                 // The first `k` to the back, last first, so that popping takes them in order without shifting.
                 input.as_mut_slice()[..k].reverse();
                 input.as_mut_slice().rotate_left(k);
-                for step in &s.steps {
+                for &step in &s.steps {
                     let Some(buf) = input.pop() else { break };
-                    self.emit(now, buf, step.verdict(), pool, out);
+                    self.emit(now, buf, step, pool, out);
                 }
             }
         }
         out.reserved = 0;
         self.scratch = s;
+        if now.saturating_sub(self.counters_at) >= COUNTERS_EVERY_NS {
+            self.counters_at = now;
+            self.publish_counters();
+        }
+    }
+
+    /// Takes the control's changes, if this node owns it, and the latest snapshot of the peers.
+    #[inline]
+    fn refresh(&mut self) {
+        if let Some(control) = self.control.as_deref_mut() {
+            control.publish();
+        }
+        let current = self.published.load();
+        if !Arc::ptr_eq(&current, &self.snap) {
+            self.snap = Arc::clone(&current);
+        }
+    }
+
+    /// Publishes this worker's counters for [`Control::counters`] (which sums the workers'). [`Node::process`]
+    /// does it at least every 100 ms of the time it is given.
+    pub fn publish_counters(&self) {
+        self.counters_slot.lock().unwrap_or_else(PoisonError::into_inner).clone_from(&self.counters);
     }
 
     /// Stage 1, classify: by ingress. Underlay frames are checked against the peers and decapsulated (their
@@ -394,26 +390,34 @@ impl Node {
         let mut pods = 0;
         for buf in bufs.iter_mut() {
             let ingress = buf.meta().ingress;
-            let step = if ingress == self.underlay_port {
-                self.counters.rx_underlay += 1;
-                self.rx_underlay(buf, false)
-            } else if Some(ingress) == self.socket_port {
-                self.counters.rx_underlay += 1;
-                self.rx_underlay(buf, true)
-            } else if Some(ingress) == self.host_port {
-                self.counters.rx_host += 1;
-                self.rx_host(buf)
-            } else if self.pod_port.get(usize::from(ingress.0)).copied().unwrap_or(false) {
-                self.counters.rx_pod += 1;
-                match self.check_pod_source(usize::from(ingress.0), buf.data(), now) {
-                    Ok(()) => {
-                        pods += 1;
-                        Step::Bridge
-                    }
-                    Err(reason) => Step::Done(Some(Verdict::Drop(reason))),
+            let step = match self.kinds[usize::from(ingress.0)] {
+                PortKind::UnderlayFrame => {
+                    self.counters.rx_underlay += 1;
+                    self.rx_underlay(buf, false)
                 }
-            } else {
-                Step::Done(Some(Verdict::Drop(DropReason::UnknownPort)))
+                PortKind::UnderlayDatagram => {
+                    self.counters.rx_underlay += 1;
+                    self.rx_underlay(buf, true)
+                }
+                PortKind::Pod => {
+                    self.counters.rx_pod += 1;
+                    match self.check_pod_source(usize::from(ingress.0), buf.data(), now) {
+                        Ok(()) => {
+                            pods += 1;
+                            Step::Bridge
+                        }
+                        Err(reason) => Step::drop(reason),
+                    }
+                }
+                PortKind::Host => {
+                    self.counters.rx_host += 1;
+                    Step::Route { origin: Origin::Host, from_peer: None, l3: 0 }
+                }
+                PortKind::Ip => {
+                    self.counters.rx_port += 1;
+                    Step::Route { origin: Origin::Port, from_peer: None, l3: 0 }
+                }
+                PortKind::Unknown => Step::drop(DropReason::UnknownPort),
             };
             steps.push(step);
         }
@@ -455,13 +459,13 @@ impl Node {
     fn stage_route(&mut self, now: u64, pool: &mut Pool, bufs: &mut [PacketBuf], s: &mut Scratch, out: &mut Outputs) {
         s.addrs.clear();
         for (buf, step) in bufs.iter_mut().zip(s.steps.iter_mut()) {
-            if let Step::Route { origin, from_peer } = *step {
-                *step = match self.route_check(now, pool, buf, origin, from_peer, out) {
+            if let Step::Route { origin, from_peer, l3 } = *step {
+                *step = match self.route_check(now, pool, buf, origin, from_peer, usize::from(l3), out) {
                     Ok(dst) => {
                         s.addrs.push(dst);
-                        Step::Lookup { origin }
+                        Step::Lookup { origin, l3 }
                     }
-                    Err(verdict) => Step::Done(verdict),
+                    Err(step) => step,
                 };
             }
         }
@@ -474,18 +478,18 @@ impl Node {
         debug_assert_eq!(found, s.addrs.len());
         let mut hops = s.hops.iter();
         for (buf, step) in bufs.iter_mut().zip(s.steps.iter_mut()) {
-            if let Step::Lookup { origin } = *step {
+            if let Step::Lookup { origin, l3 } = *step {
                 let hop = hops.next().copied().flatten();
-                *step = match self.route_hop(now, pool, buf, origin, hop, out) {
-                    Ok((id, dst)) => Step::Forward { id, dst },
-                    Err(verdict) => Step::Done(verdict),
+                *step = match self.route_hop(now, pool, buf, origin, hop, usize::from(l3), out) {
+                    Ok((id, dst)) => Step::Forward { id, dst, l3 },
+                    Err(step) => step,
                 };
             }
         }
     }
 
     /// Stage 3, rewrite: every routed packet to its next hop: local delivery (the pod's MAC from the ARP table,
-    /// or the ARP queue) or the backend's encapsulation with the peer's template.
+    /// or the ARP queue), an IP port, or the encapsulation and the peer's outer headers.
     fn stage_rewrite(
         &mut self,
         now: u64,
@@ -495,29 +499,33 @@ impl Node {
         out: &mut Outputs,
     ) {
         for (buf, step) in bufs.iter_mut().zip(steps.iter_mut()) {
-            if let Step::Forward { id, dst } = *step {
-                *step = Step::Done(self.forward(now, pool, buf, id, dst, out));
+            if let Step::Forward { id, dst, l3 } = *step {
+                *step = self.forward(now, pool, buf, id, dst, usize::from(l3), out);
             }
         }
     }
 
-    /// Puts a packet of the batch in `out` with its verdict (its room was held back); `None` queues it for ARP
-    /// (see `deliver_pod`, which promised it a place in the queue).
-    fn emit(&mut self, now: u64, buf: PacketBuf, verdict: Option<Verdict>, pool: &mut Pool, out: &mut Outputs) {
-        let Some(verdict) = verdict else {
-            self.enqueue(now, buf, pool);
-            return;
+    /// Puts a packet of the batch in `out` with its verdict (its room was held back), or in the ARP queue.
+    fn emit(&mut self, now: u64, buf: PacketBuf, step: Step, pool: &mut Pool, out: &mut Outputs) {
+        let verdict = match step {
+            Step::Done(verdict) => verdict,
+            Step::Arp(ip) => return self.enqueue(now, ip, buf, pool),
+            _ => {
+                debug_assert!(false, "a packet left the stages unfinished: {step:?}");
+                Verdict::Drop(DropReason::StaleNextHop)
+            }
         };
         let room = out.items.len() < out.items.capacity();
         self.put(buf, verdict, pool, out, room);
     }
 
     /// Puts a packet from outside the batch (originated by the node, or released from the ARP queue) in `out`,
-    /// in the room beyond what the batch holds back; `None` queues it for ARP.
-    fn emit_extra(&mut self, now: u64, buf: PacketBuf, verdict: Option<Verdict>, pool: &mut Pool, out: &mut Outputs) {
-        let Some(verdict) = verdict else {
-            self.enqueue(now, buf, pool);
-            return;
+    /// in the room beyond what the batch holds back, or in the ARP queue.
+    fn emit_extra(&mut self, now: u64, buf: PacketBuf, step: Step, pool: &mut Pool, out: &mut Outputs) {
+        let verdict = match step {
+            Step::Done(verdict) => verdict,
+            Step::Arp(ip) => return self.enqueue(now, ip, buf, pool),
+            _ => Verdict::Drop(DropReason::StaleNextHop),
         };
         let room = out.spare() > 0;
         self.put(buf, verdict, pool, out, room);

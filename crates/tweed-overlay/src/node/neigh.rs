@@ -91,6 +91,11 @@ impl Neighbours {
         *n = n.saturating_sub(1);
     }
 
+    /// When the next timer is due (ns), if any.
+    pub(super) fn poll_at(&self) -> Option<u64> {
+        (self.next_due != u64::MAX).then_some(self.next_due)
+    }
+
     /// Takes the `i`th queued packet out.
     fn take(&mut self, i: usize) -> Pending {
         let p = self.pending.swap_remove(i);
@@ -99,56 +104,47 @@ impl Neighbours {
     }
 }
 
-impl Node {
-    /// When the node next has work of its own (an ARP retry, an address to give up on, a queued packet's
-    /// timeout, a failed address to forget), if it has any: a driver with nothing to read calls
-    /// [`Node::process`] then, with an empty batch (smoltcp's `poll_at`). It may be early, never late.
-    #[must_use]
-    pub fn poll_at(&self) -> Option<Instant> {
-        (self.neigh.next_due != u64::MAX).then(|| Instant::from_nanos(self.neigh.next_due))
-    }
-
-    /// Delivers to a local pod, or queues the packet while asking for the pod's MAC.
+impl<E: Encapsulation> Node<E> {
+    /// Delivers to a local pod, or queues the packet while asking for the pod's MAC. The IPv4 packet is at `l3`:
+    /// behind an Ethernet header (rewritten here), or alone (one is put in front).
     pub(super) fn deliver_pod(
         &mut self,
         now: u64,
         pool: &mut Pool,
         buf: &mut PacketBuf,
         dst: Ipv4Addr,
+        l3: usize,
         out: &mut Outputs,
-    ) -> Option<Verdict> {
+    ) -> Step {
+        if l3 != ETH {
+            let Ok(eth) = buf.push_front(ETH) else { return Step::drop(DropReason::NoHeadroom) };
+            eth[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
+        }
         // A pod's entry while it is not dead, and only to the port that holds it; else ask again, as the kernel
         // does.
         if let Some((mac, port)) = self.bridge.resolve(BD, dst, Instant::from_nanos(now)) {
             if port == tweed_switch::PortId::LOCAL {
                 // The bridge's own MAC (the gateway's address, routed back here): not a pod.
-                return Some(Verdict::Drop(DropReason::PodPortUnknown));
+                return Step::drop(DropReason::PodPortUnknown);
             }
             set_macs(buf.data_mut(), mac, self.gw_mac);
             self.counters.to_pod += 1;
-            return Some(Verdict::Pod(PortId(port.0)));
+            return Step::Done(Verdict::Port(PortId(port.0)));
         }
         self.resolve(now, pool, buf, dst, out)
     }
 
-    /// The slow path of `deliver_pod`: the address is not in the ARP table.
+    /// The slow path of `deliver_pod`: the address is not in the ARP table. The frame has its Ethernet header.
     #[inline(never)]
-    fn resolve(
-        &mut self,
-        now: u64,
-        pool: &mut Pool,
-        buf: &mut PacketBuf,
-        dst: Ipv4Addr,
-        out: &mut Outputs,
-    ) -> Option<Verdict> {
+    fn resolve(&mut self, now: u64, pool: &mut Pool, buf: &mut PacketBuf, dst: Ipv4Addr, out: &mut Outputs) -> Step {
         let found = self.neigh.find(dst);
         if let Some(i) = found
             && let State::Failed { until } = self.neigh.entries[i].state
         {
             if now < until {
                 let kind = ErrorKind::DstUnreachable(icmpv4::DstUnreachable::HostUnreachable);
-                self.icmp_error(now, pool, buf, kind, out);
-                return Some(Verdict::Drop(DropReason::ArpFailed));
+                self.icmp_error(now, pool, buf, ETH, kind, out);
+                return Step::drop(DropReason::ArpFailed);
             }
             self.neigh.entries.swap_remove(i);
             return self.resolve(now, pool, buf, dst, out);
@@ -156,21 +152,20 @@ impl Node {
         // No entry without a place in the queue: that is what leaked before.
         let port = buf.meta().ingress;
         if !self.neigh.queue_has_room(port) {
-            return Some(Verdict::Drop(DropReason::ArpQueueFull));
+            return Step::drop(DropReason::ArpQueueFull);
         }
         if found.is_none() {
             if self.neigh.entries.len() == self.neigh.entries.capacity() && !self.evict(now) {
-                return Some(Verdict::Drop(DropReason::ArpTableFull));
+                return Step::drop(DropReason::ArpTableFull);
             }
             self.neigh.entries.push(Entry { ip: dst, state: State::Incomplete { probes: 0, next: now, started: now } });
             let i = self.neigh.entries.len() - 1;
             self.probe(now, i, pool, out);
         }
-        // `None` tells `emit` to queue the packet; the address it waits for rides in the scratch word.
+        // `emit` queues the packet in the place promised here.
         self.neigh.promised += 1;
         self.neigh.by_port[slot(port)] += 1;
-        buf.meta_mut().user = u64::from(u32::from(dst));
-        None
+        Step::Arp(dst)
     }
 
     /// Makes room in a full table: an expired failed entry, else the oldest failed one, else an incomplete one
@@ -210,8 +205,8 @@ impl Node {
         frame[12..14].copy_from_slice(&EtherType::ARP.0.to_be_bytes());
         arp::Repr::request(self.gw_mac, self.gw_ip, ip).emit(&mut arp::Packet::new_unchecked(&mut frame[ETH..]));
         self.counters.arp_requests += 1;
-        for p in 0..self.config.pod_ports.len() {
-            let port = PortId(self.config.pod_ports[p]);
+        for p in 0..self.shared.config.pod_ports.len() {
+            let port = PortId(self.shared.config.pod_ports[p]);
             let Some(mut req) = pool.get() else {
                 self.counters.count_drop(DropReason::PoolExhausted);
                 return;
@@ -221,17 +216,14 @@ impl Node {
                 continue;
             }
             self.counters.originated += 1;
-            self.emit_extra(now, req, Some(Verdict::Pod(port)), pool, out);
+            self.emit_extra(now, req, Step::Done(Verdict::Port(port)), pool, out);
         }
     }
 
-    /// Queues a packet for ARP (its address in `meta.user`; `resolve` promised it its place), or drops it if the
-    /// queue is full.
-    pub(super) fn enqueue(&mut self, now: u64, buf: PacketBuf, pool: &mut Pool) {
+    /// Queues a packet waiting for `ip` (`resolve` promised it its place), or drops it if the queue is full.
+    pub(super) fn enqueue(&mut self, now: u64, ip: Ipv4Addr, buf: PacketBuf, pool: &mut Pool) {
         self.neigh.promised = self.neigh.promised.saturating_sub(1);
         if self.neigh.pending.len() < self.neigh.pending.capacity() {
-            #[allow(clippy::cast_possible_truncation)] // `resolve` stored an IPv4 address
-            let ip = Ipv4Addr::from(buf.meta().user as u32);
             self.neigh.pending.push(Pending { ip, since: now, buf });
             self.neigh.next_due = self.neigh.next_due.min(now.saturating_add(self.neigh.timeout));
             self.counters.arp_queued += 1;
@@ -265,11 +257,11 @@ impl Node {
                     set_macs(buf.data_mut(), mac, self.gw_mac);
                     self.counters.arp_released += 1;
                     self.counters.to_pod += 1;
-                    Verdict::Pod(PortId(port.0))
+                    Verdict::Port(PortId(port.0))
                 }
                 None => Verdict::Drop(DropReason::PodPortUnknown),
             };
-            self.emit_extra(now, buf, Some(verdict), pool, out);
+            self.emit_extra(now, buf, Step::Done(verdict), pool, out);
         }
     }
 
@@ -286,7 +278,7 @@ impl Node {
             let since = self.neigh.pending[i].since;
             if now.saturating_sub(since) >= timeout {
                 let p = self.neigh.take(i);
-                self.emit_extra(now, p.buf, Some(Verdict::Drop(DropReason::ArpTimeout)), pool, out);
+                self.emit_extra(now, p.buf, Step::drop(DropReason::ArpTimeout), pool, out);
             } else {
                 self.neigh.next_due = self.neigh.next_due.min(since.saturating_add(timeout));
                 i += 1;
@@ -326,7 +318,7 @@ impl Node {
         while j < self.neigh.pending.len() {
             if self.neigh.pending[j].ip == ip {
                 let p = self.neigh.take(j);
-                self.emit_extra(now, p.buf, Some(Verdict::Drop(DropReason::ArpTimeout)), pool, out);
+                self.emit_extra(now, p.buf, Step::drop(DropReason::ArpTimeout), pool, out);
             } else {
                 j += 1;
             }

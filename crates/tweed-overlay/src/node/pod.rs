@@ -30,7 +30,7 @@ impl PortAddrs {
     }
 }
 
-impl Node {
+impl<E: Encapsulation> Node<E> {
     /// Checks the source of a frame from pod port `port` before the bridge sees it: the IPv4 source (of a version
     /// 4 packet), or the sender address of an ARP frame (0.0.0.0, an RFC 5227 probe, is allowed), must be a host of
     /// the pod subnet other than the gateway, and with port security one of the port's own. Other frames, and
@@ -97,30 +97,30 @@ impl Node {
         if is_arp && !(self.neigh.pending.is_empty() && self.neigh.entries.is_empty()) {
             self.release_pending(now, buf.data(), pool, out);
         }
-        Step::Done(Some(match decision {
+        Step::Done(match decision {
             Decision::Forward(p) => {
                 self.counters.switched += 1;
-                Verdict::Pod(PortId(p.0))
+                Verdict::Port(PortId(p.0))
             }
             Decision::Flood { .. } => self.flood(buf, ingress, pool, out),
             Decision::ArpReply { mac } => {
                 let mut reply = [0u8; 64];
                 let Ok(len) = tweed_switch::write_arp_reply(buf.data(), mac, &mut reply) else {
-                    return Step::Done(Some(Verdict::Drop(DropReason::ArpMalformed)));
+                    return Step::drop(DropReason::ArpMalformed);
                 };
                 buf.truncate(0);
                 if buf.extend_from_slice(&reply[..len]).is_err() {
-                    return Step::Done(Some(Verdict::Drop(DropReason::NoHeadroom)));
+                    return Step::drop(DropReason::NoHeadroom);
                 }
                 self.counters.arp_replies += 1;
-                Verdict::Pod(ingress)
+                Verdict::Port(ingress)
             }
             Decision::Local => {
                 if is_arp {
                     self.counters.arp_consumed += 1;
-                    return Step::Done(Some(Verdict::Consumed));
+                    return Step::Done(Verdict::Consumed);
                 }
-                return Step::Route { origin: Origin::Pod, from_peer: None };
+                return Step::Route { origin: Origin::Pod, from_peer: None, l3: ETH as u8 };
             }
             Decision::Drop(r) => Verdict::Drop(match r {
                 tweed_switch::DropReason::Truncated => DropReason::BridgeTruncated,
@@ -130,9 +130,10 @@ impl Node {
                 tweed_switch::DropReason::ArpSpoofed => DropReason::ArpSpoofed,
                 tweed_switch::DropReason::ArpClaimed => DropReason::ArpClaimed,
                 tweed_switch::DropReason::MacHeld => DropReason::MacHeld,
-                _ => DropReason::UnknownPort,
+                tweed_switch::DropReason::UnknownPort => DropReason::UnknownPort,
+                _ => DropReason::BridgeOther,
             }),
-        }))
+        })
     }
 
     /// Copies of `buf` to every other pod port; `buf` itself goes to the last one.
@@ -162,10 +163,10 @@ impl Node {
                 pool.put(copy);
             } else {
                 self.counters.outputs += 1;
-                out.items.push((copy, Verdict::Pod(PortId(port.0))));
+                out.items.push((copy, Verdict::Port(PortId(port.0))));
             }
         }
         self.counters.switched += 1;
-        Verdict::Pod(PortId(last.0))
+        Verdict::Port(PortId(last.0))
     }
 }

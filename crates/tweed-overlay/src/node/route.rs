@@ -1,17 +1,17 @@
-//! The router: RFC 1812 checks, the lookup's outcome (no route, TTL, MTU) and the next hop (a local pod or a
-//! peer through the backend).
+//! The router: RFC 1812 checks, the lookup's outcome (no route, TTL, MTU) and the next hop (a local pod, an IP
+//! port, or a peer through the encapsulation). It works on the IPv4 header at `l3`: behind an Ethernet header
+//! (14) or at the start of the buffer (0).
 
 use super::*;
 
-impl Node {
-    /// RFC 1812 §5.2.2 checks on the IPv4 packet at `ETH` of `buf`, trimming link padding.
-    pub(super) fn check_ipv4(buf: &mut PacketBuf) -> Result<(), DropReason> {
+impl<E: Encapsulation> Node<E> {
+    /// RFC 1812 §5.2.2 checks on the IPv4 packet at `l3` of `buf`, trimming link padding.
+    pub(super) fn check_ipv4(buf: &mut PacketBuf, l3: usize) -> Result<(), DropReason> {
         let data = buf.data();
-        if data.get(12..14) != Some(&[0x08, 0x00][..]) {
+        if l3 == ETH && data.get(12..14) != Some(&EtherType::IPV4.0.to_be_bytes()[..]) {
             return Err(DropReason::UnsupportedEthertype);
         }
-        let ip_bytes = &data[ETH..];
-        let ip = ipv4::Packet::new_unchecked(ip_bytes);
+        let ip = ipv4::Packet::new_unchecked(data.get(l3..).unwrap_or_default());
         if let Err(e) = ip.check_len() {
             return Err(match e {
                 tweed_wire::Error::Invalid { field: "version", .. } => DropReason::Ipv4Version,
@@ -21,30 +21,20 @@ impl Node {
         if !ip.verify_checksum() {
             return Err(DropReason::Ipv4Checksum);
         }
-        let src = u32::from(ip.src_addr());
-        let dst = u32::from(ip.dst_addr());
-        if martian(src) {
+        if martian(u32::from(ip.src_addr())) {
             return Err(DropReason::MartianSource);
         }
-        if martian(dst) {
+        if martian(u32::from(ip.dst_addr())) {
             return Err(DropReason::MartianDestination);
         }
         let total = usize::from(ip.total_len());
-        buf.truncate(ETH + total);
+        buf.truncate(l3 + total);
         Ok(())
     }
 
-    /// An IP packet from the host's TUN: given an Ethernet header (from the gateway to the gateway, as if the
-    /// bridge had handed it to the router) and bound for the router.
-    pub(super) fn rx_host(&mut self, buf: &mut PacketBuf) -> Step {
-        let Ok(eth) = buf.push_front(ETH) else { return Step::Done(Some(Verdict::Drop(DropReason::NoHeadroom))) };
-        set_macs(eth, self.gw_mac, self.gw_mac);
-        eth[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
-        Step::Route { origin: Origin::Host, from_peer: None }
-    }
-
-    /// Routes the IPv4 packet of an Ethernet frame that reached the router, alone: for packets the node
-    /// originates (ICMP errors); the batch goes through [`Node::stage_route`].
+    /// Routes the IPv4 packet at `l3` of `buf` alone: for packets the node originates (ICMP errors); the batch
+    /// goes through [`Node::stage_route`].
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn route_frame(
         &mut self,
         now: u64,
@@ -52,22 +42,24 @@ impl Node {
         buf: &mut PacketBuf,
         origin: Origin,
         from_peer: Option<(u32, u32)>,
+        l3: usize,
         out: &mut Outputs,
-    ) -> Option<Verdict> {
-        let dst = match self.route_check(now, pool, buf, origin, from_peer, out) {
+    ) -> Step {
+        let dst = match self.route_check(now, pool, buf, origin, from_peer, l3, out) {
             Ok(dst) => dst,
-            Err(verdict) => return verdict,
+            Err(step) => return step,
         };
         let hop = self.routes.lookup(dst);
-        match self.route_hop(now, pool, buf, origin, hop, out) {
-            Ok((id, dst)) => self.forward(now, pool, buf, id, dst, out),
-            Err(verdict) => verdict,
+        match self.route_hop(now, pool, buf, origin, hop, l3, out) {
+            Ok((id, dst)) => self.forward(now, pool, buf, id, dst, l3, out),
+            Err(step) => step,
         }
     }
 
     /// The router before the lookup: RFC 1812 §5.2.2 checks, the peer's subnet for decapsulated packets, and
-    /// packets for the node itself (answered or sent to the host: `Err` with their verdict). `Ok`: the
-    /// destination to look up.
+    /// packets for the node itself (answered or sent to the host: `Err` with their step). `Ok`: the destination
+    /// to look up.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn route_check(
         &mut self,
         now: u64,
@@ -75,27 +67,29 @@ impl Node {
         buf: &mut PacketBuf,
         origin: Origin,
         from_peer: Option<(u32, u32)>,
+        l3: usize,
         out: &mut Outputs,
-    ) -> Result<u32, Option<Verdict>> {
-        Self::check_ipv4(buf).map_err(|r| Some(Verdict::Drop(r)))?;
-        let ip = ipv4::Packet::new_unchecked(&buf.data()[ETH..]);
+    ) -> Result<u32, Step> {
+        Self::check_ipv4(buf, l3).map_err(Step::drop)?;
+        let ip = ipv4::Packet::new_unchecked(&buf.data()[l3..]);
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         if let Some((net, mask)) = from_peer
             && u32::from(src) & mask != net
         {
-            return Err(Some(Verdict::Drop(DropReason::SpoofedSource)));
+            return Err(Step::drop(DropReason::SpoofedSource));
         }
         if dst == self.gw_ip || dst == self.node_ip {
             if origin == Origin::Host {
-                return Err(Some(Verdict::Drop(DropReason::HostToSelf)));
+                return Err(Step::drop(DropReason::HostToSelf));
             }
-            return Err(self.deliver_self(now, pool, buf, origin, out));
+            return Err(self.deliver_self(now, pool, buf, origin, l3, out));
         }
         Ok(u32::from(dst))
     }
 
     /// The router after the lookup (`hop`): no route (ICMP net unreachable), TTL (ICMP time exceeded), the MTU
     /// rule, then the TTL decrement. `Ok`: the next hop and the destination.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn route_hop(
         &mut self,
         now: u64,
@@ -103,30 +97,32 @@ impl Node {
         buf: &mut PacketBuf,
         origin: Origin,
         hop: Option<NextHopId>,
+        l3: usize,
         out: &mut Outputs,
-    ) -> Result<(NextHopId, Ipv4Addr), Option<Verdict>> {
-        let ip = ipv4::Packet::new_unchecked(&buf.data()[ETH..]);
+    ) -> Result<(NextHopId, Ipv4Addr), Step> {
+        let ip = ipv4::Packet::new_unchecked(&buf.data()[l3..]);
         let dst = ip.dst_addr();
         let Some(id) = hop else {
-            self.icmp_error(now, pool, buf, ErrorKind::DstUnreachable(icmpv4::DstUnreachable::NetUnreachable), out);
-            return Err(Some(Verdict::Drop(DropReason::NoRoute)));
+            let kind = ErrorKind::DstUnreachable(icmpv4::DstUnreachable::NetUnreachable);
+            self.icmp_error(now, pool, buf, l3, kind, out);
+            return Err(Step::drop(DropReason::NoRoute));
         };
-        // The node forwards what pods and peers send; its own packets and the host's leave as they are, and any
-        // TTL is theirs to send (the next router checks it).
-        let forwards = matches!(origin, Origin::Pod | Origin::Peer);
+        // The node forwards what pods, peers and IP ports send; its own packets and the host's leave as they are,
+        // and any TTL is theirs to send (the next router checks it).
+        let forwards = matches!(origin, Origin::Pod | Origin::Peer | Origin::Port);
         if forwards && ip.ttl() <= 1 {
-            self.icmp_error(now, pool, buf, ErrorKind::TTL_EXPIRED, out);
-            return Err(Some(Verdict::Drop(DropReason::TtlExpired)));
+            self.icmp_error(now, pool, buf, l3, ErrorKind::TTL_EXPIRED, out);
+            return Err(Step::drop(DropReason::TtlExpired));
         }
-        let is_local = matches!(self.hops.get(id.0 as usize), Some(Hop::Local));
-        if origin == Origin::Peer && !is_local {
-            return Err(Some(Verdict::Drop(DropReason::NotLocal)));
+        let to_peer = matches!(self.snap.hop(id), Some(Hop::Peer(_)));
+        if origin == Origin::Peer && to_peer {
+            return Err(Step::drop(DropReason::NotLocal));
         }
-        if !is_local && ip.total_len() > self.inner_mtu {
-            return self.too_big(now, pool, buf, origin, (id, dst), out);
+        if to_peer && ip.total_len() > self.inner_mtu {
+            return self.too_big(now, pool, buf, origin, (id, dst), l3, out);
         }
         if forwards {
-            let mut ipm = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]);
+            let mut ipm = ipv4::Packet::new_unchecked(&mut buf.data_mut()[l3..]);
             // TTL > 1 was checked above.
             let _ = ipm.decrement_ttl();
         }
@@ -139,6 +135,7 @@ impl Node {
     /// the first goes on as the packet.
     #[cold]
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn too_big(
         &mut self,
         now: u64,
@@ -146,25 +143,28 @@ impl Node {
         buf: &mut PacketBuf,
         origin: Origin,
         (id, dst): (NextHopId, Ipv4Addr),
+        l3: usize,
         out: &mut Outputs,
-    ) -> Result<(NextHopId, Ipv4Addr), Option<Verdict>> {
-        let forwards = matches!(origin, Origin::Pod | Origin::Peer);
-        if ipv4::Packet::new_unchecked(&buf.data()[ETH..]).dont_frag() {
+    ) -> Result<(NextHopId, Ipv4Addr), Step> {
+        let forwards = matches!(origin, Origin::Pod | Origin::Peer | Origin::Port);
+        if ipv4::Packet::new_unchecked(&buf.data()[l3..]).dont_frag() {
             if origin != Origin::Node {
                 let mtu = self.inner_mtu;
-                self.icmp_error(now, pool, buf, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
+                self.icmp_error(now, pool, buf, l3, ErrorKind::FragRequired { next_hop_mtu: mtu }, out);
             }
-            return Err(Some(Verdict::Drop(DropReason::TooBig)));
+            return Err(Step::drop(DropReason::TooBig));
         }
         if forwards {
             // TTL > 1 was checked by the caller.
-            let _ = ipv4::Packet::new_unchecked(&mut buf.data_mut()[ETH..]).decrement_ttl();
+            let _ = ipv4::Packet::new_unchecked(&mut buf.data_mut()[l3..]).decrement_ttl();
         }
-        self.fragment(now, pool, buf, id, dst, out).map_err(|r| Some(Verdict::Drop(r)))?;
+        self.fragment(now, pool, buf, id, dst, l3, out).map_err(Step::drop)?;
         Ok((id, dst))
     }
 
     /// Sends a routed packet on to its next hop.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(super) fn forward(
         &mut self,
         now: u64,
@@ -172,55 +172,39 @@ impl Node {
         buf: &mut PacketBuf,
         id: NextHopId,
         dst: Ipv4Addr,
+        l3: usize,
         out: &mut Outputs,
-    ) -> Option<Verdict> {
-        match self.hops.get(id.0 as usize) {
-            Some(Hop::Local) => self.deliver_pod(now, pool, buf, dst, out),
+    ) -> Step {
+        match self.snap.hop(id) {
             Some(Hop::Peer(peer)) => {
-                let verdict = match self.backend {
-                    Backend::Vxlan { vtep_mac, port, udp_checksum, source_ports, .. } => {
-                        set_macs(buf.data_mut(), peer.dst_mac, vtep_mac);
-                        let sport = encap::port_in_range(encap::flow_hash(&buf.data()[ETH..]), source_ports);
-                        encap_with(buf, peer, &mut self.ident, Some(sport), udp_checksum, VXLAN_OUTER_LEN, port)
-                    }
-                    Backend::Udp { port } => {
-                        if buf.pull_front(ETH).is_err() {
-                            Verdict::Drop(DropReason::Ipv4Malformed)
-                        } else {
-                            encap_with(buf, peer, &mut self.ident, None, false, UDP_OUTER_LEN, port)
-                        }
-                    }
-                    Backend::HostGw => {
-                        set_macs(buf.data_mut(), peer.dst_mac, self.node_mac);
-                        Verdict::Underlay { dst: peer.config.node_ip, port: 0, payload_offset: ETH as u16 }
-                    }
+                let sport = match self.shared.encap.encap(peer, buf, l3) {
+                    Ok(sport) => sport,
+                    Err(reason) => return Step::drop(reason),
                 };
-                if matches!(verdict, Verdict::Underlay { .. }) {
-                    self.counters.to_peer += 1;
-                }
-                Some(verdict)
+                let len = peer.outer.len();
+                let Ok(_) = buf.push_front(len) else { return Step::drop(DropReason::NoHeadroom) };
+                self.ident = self.ident.wrapping_add(1);
+                peer.outer.write(buf.data_mut(), self.ident, sport);
+                self.counters.to_peer += 1;
+                #[allow(clippy::cast_possible_truncation)] // 42 or 14
+                Step::Done(Verdict::Underlay { dst: peer.underlay, payload_offset: len as u16 })
             }
-            Some(Hop::Empty) | None => Some(Verdict::Drop(DropReason::StaleNextHop)),
+            Some(Hop::Local) => self.deliver_pod(now, pool, buf, dst, l3, out),
+            Some(&Hop::Port(port)) => self.to_ip_port(buf, port, l3),
+            Some(Hop::Empty) | None => Step::drop(DropReason::StaleNextHop),
         }
     }
-}
 
-#[inline]
-fn encap_with(
-    buf: &mut PacketBuf,
-    peer: &Peer,
-    ident: &mut u16,
-    sport: Option<u16>,
-    udp_checksum: bool,
-    len: usize,
-    port: u16,
-) -> Verdict {
-    let Some(template) = &peer.template else { return Verdict::Drop(DropReason::StaleNextHop) };
-    debug_assert_eq!(template.len(), len);
-    if buf.push_front(len).is_err() {
-        return Verdict::Drop(DropReason::NoHeadroom);
+    /// Out of an IP port: the IP packet alone.
+    pub(super) fn to_ip_port(&mut self, buf: &mut PacketBuf, port: PortId, l3: usize) -> Step {
+        if buf.pull_front(l3).is_err() {
+            return Step::drop(DropReason::Ipv4Malformed);
+        }
+        if Some(port) == self.host_port {
+            self.counters.to_tun += 1;
+        } else {
+            self.counters.to_port += 1;
+        }
+        Step::Done(Verdict::Port(port))
     }
-    *ident = ident.wrapping_add(1);
-    template.write(buf.data_mut(), *ident, sport, udp_checksum);
-    Verdict::Underlay { dst: peer.config.node_ip, port, payload_offset: UDP_OUTER_LEN as u16 }
 }

@@ -1,37 +1,48 @@
-//! Frames and datagrams from the underlay: checked against the peers, the backend's encapsulation pulled off.
+//! What the underlay delivers: the transport's outer headers checked (on whole frames) and pulled off, then the
+//! encapsulation's [`decap`](Encapsulation::decap), which identifies the peer.
+
+use core::net::{IpAddr, SocketAddr};
 
 use super::*;
 
-impl Node {
+/// No sender: frames of [`Transport::Ethernet`].
+const NOBODY: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl<E: Encapsulation> Node<E> {
     /// A frame (or, from a UDP socket, a datagram's payload) from the underlay: only from a known peer, with the
-    /// backend's encapsulation, which is pulled off.
+    /// encapsulation, which is pulled off.
     pub(super) fn rx_underlay(&mut self, buf: &mut PacketBuf, datagram: bool) -> Step {
-        let checked = if datagram { self.check_datagram(buf) } else { self.check_underlay(buf) };
-        let id = match checked {
-            Ok(id) => id,
-            Err(r) => return Step::Done(Some(Verdict::Drop(r))),
+        let from = if datagram { self.check_datagram(buf) } else { self.check_frame(buf) };
+        let from = match from {
+            Ok(from) => from,
+            Err(r) => return Step::drop(r),
         };
-        let Some(Hop::Peer(peer)) = self.hops.get(id.0 as usize) else {
-            return Step::Done(Some(Verdict::Drop(DropReason::UnknownPeer)));
+        let decap = match self.shared.encap.decap(buf, from, &self.snap) {
+            Ok(d) => d,
+            Err(r) => return Step::drop(r),
         };
+        let Some(peer) = self.snap.get(decap.peer) else { return Step::drop(DropReason::UnknownPeer) };
         let subnet = (peer.net, peer.mask);
         self.counters.from_peer += 1;
-        Step::Route { origin: Origin::Peer, from_peer: Some(subnet) }
+        #[allow(clippy::cast_possible_truncation)] // 0 or 14: checked by the router, which refuses anything else
+        let l3 = decap.l3.min(usize::from(u8::MAX)) as u8;
+        if usize::from(l3) != 0 && usize::from(l3) != ETH {
+            return Step::drop(DropReason::UnderlayMalformed);
+        }
+        Step::Route { origin: Origin::Peer, from_peer: Some(subnet), l3 }
     }
 
-    /// Checks the outer headers and pulls them off; leaves an Ethernet frame with the inner IPv4 packet.
-    pub(super) fn check_underlay(&self, buf: &mut PacketBuf) -> Result<NextHopId, DropReason> {
+    /// Checks a whole frame's outer headers: to our node MAC, IPv4; for UDP, to our address, unfragmented, to the
+    /// transport's port, with a good checksum; and pulls them off (UDP). Returns the sender.
+    fn check_frame(&self, buf: &mut PacketBuf) -> Result<SocketAddr, DropReason> {
         let data = buf.data();
         if data.len() < ETH || data[0..6] != *self.node_mac.as_bytes() {
             return Err(DropReason::UnderlayNotForUs);
         }
-        if data[12..14] != [0x08, 0x00] {
+        if data[12..14] != EtherType::IPV4.0.to_be_bytes() {
             return Err(DropReason::UnderlayNotForUs);
         }
-        if let Backend::HostGw = self.backend {
-            let src_mac = MacAddr::from_bytes(&data[6..12]).unwrap_or(MacAddr::ZERO);
-            return self.peers_by_mac.get(&src_mac.to_u64()).copied().ok_or(DropReason::UnknownPeer);
-        }
+        let Transport::Udp { port, .. } = self.transport else { return Ok(NOBODY) };
         let ip = ipv4::Packet::new_checked(&data[ETH..]).map_err(|_| DropReason::UnderlayMalformed)?;
         if !ip.verify_checksum() {
             return Err(DropReason::UnderlayMalformed);
@@ -47,74 +58,25 @@ impl Node {
         }
         let hl = ip.header_len();
         let udp = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::UnderlayMalformed)?;
-        let port = match self.backend {
-            Backend::Vxlan { port, .. } | Backend::Udp { port } => port,
-            Backend::HostGw => 0,
-        };
         if udp.dst_port() != port {
             return Err(DropReason::UnderlayWrongPort);
         }
         let src = ip.src_addr();
-        let id = self.peers_by_ip.get(&u32::from(src)).copied().ok_or(DropReason::UnknownPeer)?;
         if udp.checksum() != 0 && !udp.verify_checksum(src, ip.dst_addr()) {
             return Err(DropReason::UnderlayChecksum);
         }
+        let from = SocketAddr::new(IpAddr::V4(src), udp.src_port());
         let end = ETH + hl + usize::from(udp.len());
-        self.check_payload(id, buf, ETH + hl + udp::HEADER_LEN, end)?;
-        Ok(id)
-    }
-
-    /// Checks the payload of a datagram a UDP socket on the backend's port received from `meta.remote`, and
-    /// pulls the VXLAN header off (vxlan) or puts an Ethernet header in front of the IP packet (udp).
-    pub(super) fn check_datagram(&self, buf: &mut PacketBuf) -> Result<NextHopId, DropReason> {
-        if let Backend::HostGw = self.backend {
-            return Err(DropReason::UnderlayWrongPort);
-        }
-        let core::net::IpAddr::V4(src) = buf.meta().remote.ip() else { return Err(DropReason::UnknownPeer) };
-        let id = self.peers_by_ip.get(&u32::from(src)).copied().ok_or(DropReason::UnknownPeer)?;
-        let end = buf.len();
-        self.check_payload(id, buf, 0, end)?;
-        Ok(id)
-    }
-
-    /// Checks the UDP payload at `start..end` of the buffer, from peer `id`, and leaves the inner packet behind an
-    /// Ethernet header.
-    pub(super) fn check_payload(
-        &self,
-        id: NextHopId,
-        buf: &mut PacketBuf,
-        start: usize,
-        end: usize,
-    ) -> Result<(), DropReason> {
-        let pull = match self.backend {
-            Backend::Vxlan { vni, vtep_mac, .. } => {
-                let vx = vxlan::Packet::new_checked(&buf.data()[start..end]).map_err(|_| DropReason::VxlanMalformed)?;
-                if vx.flags() != vxlan::FLAG_VNI {
-                    return Err(DropReason::VxlanMalformed);
-                }
-                if vx.vni().get() != vni {
-                    return Err(DropReason::WrongVni);
-                }
-                let inner = vx.payload();
-                let Some(Hop::Peer(peer)) = self.hops.get(id.0 as usize) else {
-                    return Err(DropReason::UnknownPeer);
-                };
-                if inner.len() < ETH || inner[0..6] != *vtep_mac.as_bytes() || inner[6..12] != *peer.dst_mac.as_bytes()
-                {
-                    return Err(DropReason::InnerMismatch);
-                }
-                start + vxlan::HEADER_LEN
-            }
-            Backend::Udp { .. } | Backend::HostGw => start,
-        };
         buf.truncate(end);
-        buf.pull_front(pull).map_err(|_| DropReason::UnderlayMalformed)?;
-        if let Backend::Udp { .. } = self.backend {
-            let eth = buf.push_front(ETH).map_err(|_| DropReason::NoHeadroom)?;
-            eth[0..6].copy_from_slice(self.gw_mac.as_bytes());
-            eth[6..12].copy_from_slice(self.gw_mac.as_bytes());
-            eth[12..14].copy_from_slice(&[0x08, 0x00]);
+        buf.pull_front(ETH + hl + udp::HEADER_LEN).map_err(|_| DropReason::UnderlayMalformed)?;
+        Ok(from)
+    }
+
+    /// A datagram's payload from a UDP socket on the transport's port: the sender is in `meta.remote`.
+    fn check_datagram(&self, buf: &PacketBuf) -> Result<SocketAddr, DropReason> {
+        match self.transport {
+            Transport::Ethernet => Err(DropReason::UnderlayWrongPort),
+            _ => Ok(buf.meta().remote),
         }
-        Ok(())
     }
 }

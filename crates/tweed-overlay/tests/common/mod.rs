@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::{HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use tweed_overlay::{BackendConfig, Node, NodeBuilder, Outputs, PeerConfig, UdpConfig, Verdict, VxlanConfig};
 use tweed_packet::{Batch, PacketBuf, Pool, PoolConfig, PortId};
@@ -305,7 +305,7 @@ impl Cluster {
     pub fn over_sockets(kind: &str, n: u8) -> Self {
         let mut c = Self::new(kind, n);
         for (i, node) in c.nodes.iter_mut().enumerate() {
-            let mut config = node.config().clone();
+            let mut config = node.to_config();
             config.underlay.socket_port = Some(SOCKET.0);
             *node = Node::new(config).unwrap_or_else(|e| panic!("node {}: {e}", i + 1));
         }
@@ -360,13 +360,17 @@ impl Cluster {
 
     fn deliver(&mut self, from: usize, bytes: Vec<u8>, verdict: Verdict) {
         match verdict {
-            Verdict::Pod(port) => {
+            Verdict::Port(port) if Some(port.0) == self.nodes[from].config().host_port => {
+                self.tun_log.push((from, bytes));
+            }
+            Verdict::Port(port) => {
                 let answers = self.pods[from][usize::from(port.0 - 1)].receive(&bytes);
                 for a in answers {
                     self.inbox[from].push_back((port, a, Ipv4Addr::UNSPECIFIED));
                 }
             }
-            Verdict::Underlay { dst, payload_offset, .. } => {
+            Verdict::Underlay { dst, payload_offset } => {
+                let IpAddr::V4(dst) = dst.ip() else { panic!("an IPv6 underlay: {dst}") };
                 self.underlay_log.push((from, verdict, bytes.clone()));
                 let to = self.nodes.iter().position(|n| n.config().underlay.node_ip == dst).expect("no such node");
                 if self.sockets {
@@ -377,9 +381,9 @@ impl Cluster {
                     self.inbox[to].push_back((UNDERLAY, bytes, Ipv4Addr::UNSPECIFIED));
                 }
             }
-            Verdict::Tun => self.tun_log.push((from, bytes)),
             Verdict::Drop(_) => self.drops.push((from, verdict)),
             Verdict::Consumed => {}
+            _ => panic!("a verdict this cluster does not know: {verdict:?}"),
         }
     }
 }

@@ -143,7 +143,7 @@ fn hostile_leases_are_refused_and_the_older_lease_keeps_its_place() {
     store.acquire(b.subnet(), b.me.attrs(), TTL, t(4)).expect("free");
     let r = c.poll(t(4));
     assert!(r.skipped.iter().any(|s| s.subnet == b.subnet()), "{r}");
-    assert_eq!(c.peers().get(&net("10.244.0.0/24")).map(|p| p.node_ip), Some(ip(2)));
+    assert_eq!(c.peers().get(&net("10.244.0.0/24")).map(|p| p.node_ip), Some(ip(2).into()));
     store.release(net("10.244.0.0/24"), ip(2), t(5)).expect("the holder");
     let r = c.poll(t(5));
     assert_eq!((r.removed.clone(), r.added.clone()), (vec![net("10.244.0.0/24")], vec![b.subnet()]), "{r}");

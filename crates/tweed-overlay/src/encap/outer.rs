@@ -1,19 +1,21 @@
-//! Per-peer outer headers, precomputed (VPP style): on encapsulation the template is copied in front of the
-//! packet and only the lengths, the IPv4 identification and checksum, and the UDP source port are patched.
+//! The outer headers of a [`Transport`](super::Transport) towards one peer, precomputed (VPP style): on
+//! encapsulation the template is copied in front of the packet and only the lengths, the IPv4 identification and
+//! checksum, and the UDP source port are patched. Also the flow hash and port mapping that give a tunnel's UDP
+//! source port its entropy (RFC 7348 §5).
 
 use core::net::Ipv4Addr;
 
 use tweed_wire::checksum;
 use tweed_wire::ethernet::MacAddr;
 
+use super::{ETH_LEN, Transport};
+
 /// Ethernet + IPv4 + UDP.
-pub(crate) const UDP_OUTER_LEN: usize = 14 + 20 + 8;
-/// Ethernet + IPv4 + UDP + VXLAN.
-pub(crate) const VXLAN_OUTER_LEN: usize = UDP_OUTER_LEN + 8;
+pub(crate) const UDP_OUTER_LEN: usize = ETH_LEN + 20 + 8;
 
 /// Offsets in the template.
 mod off {
-    pub(super) const IP: usize = 14;
+    pub(super) const IP: usize = super::ETH_LEN;
     pub(super) const IP_LEN: usize = IP + 2;
     pub(super) const IP_ID: usize = IP + 4;
     pub(super) const IP_CSUM: usize = IP + 10;
@@ -25,68 +27,69 @@ mod off {
 
 /// The outer headers towards one peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Template {
-    bytes: [u8; VXLAN_OUTER_LEN],
+pub(crate) struct Outer {
+    bytes: [u8; UDP_OUTER_LEN],
+    /// 42 (Ethernet, IPv4, UDP) or 14 (Ethernet).
     len: usize,
     /// Folded sum of the IPv4 header with total length, identification and checksum zero.
     ip_base: u16,
     src: Ipv4Addr,
     dst: Ipv4Addr,
+    checksum: bool,
 }
 
-/// What the template is for.
-pub(crate) struct TemplateSpec {
+/// What the outer headers are for.
+pub(crate) struct OuterSpec {
     pub(crate) src_mac: MacAddr,
     pub(crate) dst_mac: MacAddr,
     pub(crate) src_ip: Ipv4Addr,
     pub(crate) dst_ip: Ipv4Addr,
-    pub(crate) src_port: u16,
-    pub(crate) dst_port: u16,
-    /// `Some(vni)` for VXLAN.
-    pub(crate) vni: Option<u32>,
 }
 
-impl Template {
-    pub(crate) fn new(spec: &TemplateSpec) -> Self {
-        let mut b = [0u8; VXLAN_OUTER_LEN];
+impl Outer {
+    pub(crate) fn new(transport: Transport, spec: &OuterSpec) -> Self {
+        let mut b = [0u8; UDP_OUTER_LEN];
         b[0..6].copy_from_slice(spec.dst_mac.as_bytes());
         b[6..12].copy_from_slice(spec.src_mac.as_bytes());
         b[12..14].copy_from_slice(&[0x08, 0x00]);
-        // IPv4: version 4, IHL 5, DSCP 0, length later, id later, no flags (the kernel's `df unset`), TTL 64, UDP.
-        b[off::IP] = 0x45;
-        b[off::IP + 8] = 64;
-        b[off::IP + 9] = 17;
-        b[off::IP + 12..off::IP + 16].copy_from_slice(&spec.src_ip.octets());
-        b[off::IP + 16..off::IP + 20].copy_from_slice(&spec.dst_ip.octets());
-        let ip_base = checksum::sum(&b[off::IP..off::IP + 20]);
-        b[off::UDP..off::UDP + 2].copy_from_slice(&spec.src_port.to_be_bytes());
-        b[off::UDP + 2..off::UDP + 4].copy_from_slice(&spec.dst_port.to_be_bytes());
-        let len = if let Some(vni) = spec.vni {
-            b[UDP_OUTER_LEN] = tweed_wire::vxlan::FLAG_VNI;
-            b[UDP_OUTER_LEN + 4..UDP_OUTER_LEN + 7].copy_from_slice(&vni.to_be_bytes()[1..]);
-            VXLAN_OUTER_LEN
-        } else {
-            UDP_OUTER_LEN
+        let (len, checksum) = match transport {
+            Transport::Udp { port, checksum } => {
+                // IPv4: version 4, IHL 5, DSCP 0, length later, id later, no flags (the kernel's `df unset`),
+                // TTL 64, UDP.
+                b[off::IP] = 0x45;
+                b[off::IP + 8] = 64;
+                b[off::IP + 9] = 17;
+                b[off::IP + 12..off::IP + 16].copy_from_slice(&spec.src_ip.octets());
+                b[off::IP + 16..off::IP + 20].copy_from_slice(&spec.dst_ip.octets());
+                b[off::UDP..off::UDP + 2].copy_from_slice(&port.to_be_bytes());
+                b[off::UDP + 2..off::UDP + 4].copy_from_slice(&port.to_be_bytes());
+                (UDP_OUTER_LEN, checksum)
+            }
+            Transport::Ethernet => (ETH_LEN, false),
         };
-        Self { bytes: b, len, ip_base, src: spec.src_ip, dst: spec.dst_ip }
+        let ip_base = checksum::sum(&b[off::IP..off::IP + 20]);
+        Self { bytes: b, len, ip_base, src: spec.src_ip, dst: spec.dst_ip, checksum }
     }
 
-    /// The template's length: 50 (VXLAN) or 42 (UDP).
+    /// The headers' length: 42 (UDP) or 14 (Ethernet).
     pub(crate) const fn len(&self) -> usize {
         self.len
     }
 
-    /// Writes the outer headers into `out` (exactly [`Template::len`] bytes, followed by `payload_len` bytes of
-    /// payload, which the UDP checksum covers when `udp_checksum`), with this identification and source port.
+    /// Writes the outer headers into `frame` (exactly [`Outer::len`] bytes, followed by the payload, which the
+    /// UDP checksum covers when it is on), with this identification and, if given, source port.
     #[inline]
-    pub(crate) fn write(&self, frame: &mut [u8], ident: u16, src_port: Option<u16>, udp_checksum: bool) {
+    pub(crate) fn write(&self, frame: &mut [u8], ident: u16, src_port: Option<u16>) {
         let hdr_len = self.len;
         let Some(hdr) = frame.get_mut(..hdr_len) else { return };
         hdr.copy_from_slice(&self.bytes[..hdr_len]);
+        if hdr_len == ETH_LEN {
+            return;
+        }
         let payload_len = frame.len() - hdr_len;
         // Callers check the MTU first: these fit in 16 bits.
-        let ip_total = (hdr_len - off::IP + payload_len) as u16;
-        let udp_len = (hdr_len - off::UDP + payload_len) as u16;
+        #[allow(clippy::cast_possible_truncation)]
+        let (ip_total, udp_len) = ((hdr_len - off::IP + payload_len) as u16, (hdr_len - off::UDP + payload_len) as u16);
         frame[off::IP_LEN..off::IP_LEN + 2].copy_from_slice(&ip_total.to_be_bytes());
         frame[off::IP_ID..off::IP_ID + 2].copy_from_slice(&ident.to_be_bytes());
         let c = !checksum::add(checksum::add(self.ip_base, ip_total), ident);
@@ -95,7 +98,7 @@ impl Template {
             frame[off::UDP_SRC..off::UDP_SRC + 2].copy_from_slice(&port.to_be_bytes());
         }
         frame[off::UDP_LEN..off::UDP_LEN + 2].copy_from_slice(&udp_len.to_be_bytes());
-        if udp_checksum {
+        if self.checksum {
             let pseudo = checksum::pseudo_header_ipv4(self.src.octets(), self.dst.octets(), 17, udp_len);
             let c = !checksum::sum_with(pseudo, &frame[off::UDP..]);
             let c = if c == 0 { 0xffff } else { c };
@@ -108,7 +111,7 @@ impl Template {
 /// not a fragment (as the kernel's flow dissector: every fragment of a packet then takes the same path).
 /// `ip` must hold at least a checked header.
 #[inline]
-pub(crate) fn flow_hash(ip: &[u8]) -> u32 {
+pub fn flow_hash(ip: &[u8]) -> u32 {
     let Some(hdr) = ip.get(..20) else { return 0 };
     let ihl = usize::from(hdr[0] & 0x0f) * 4;
     let proto = hdr[9];
@@ -132,7 +135,7 @@ pub(crate) fn flow_hash(ip: &[u8]) -> u32 {
 
 /// Maps a hash into `lo..=hi` as the kernel maps its flow hash into the port range (multiply, keep the high half).
 #[inline]
-pub(crate) const fn port_in_range(hash: u32, (lo, hi): (u16, u16)) -> u16 {
+pub const fn port_in_range(hash: u32, (lo, hi): (u16, u16)) -> u16 {
     let span = (hi as u64) - (lo as u64) + 1;
     lo + ((hash as u64 * span) >> 32) as u16
 }
@@ -164,24 +167,36 @@ mod tests {
     }
 
     #[test]
-    fn test_template_checksums() {
-        let t = Template::new(&TemplateSpec {
-            src_mac: MacAddr::new(2, 0, 0, 0, 0, 1),
-            dst_mac: MacAddr::new(2, 0, 0, 0, 0, 2),
-            src_ip: Ipv4Addr::new(192, 0, 2, 1),
-            dst_ip: Ipv4Addr::new(192, 0, 2, 2),
-            src_port: 0,
-            dst_port: 8472,
-            vni: Some(1),
-        });
-        let mut frame = [0xabu8; VXLAN_OUTER_LEN + 98];
-        t.write(&mut frame, 0x5626, Some(49028), true);
+    fn test_outer_checksums() {
+        let t = Outer::new(
+            Transport::Udp { port: 8472, checksum: true },
+            &OuterSpec {
+                src_mac: MacAddr::new(2, 0, 0, 0, 0, 1),
+                dst_mac: MacAddr::new(2, 0, 0, 0, 0, 2),
+                src_ip: Ipv4Addr::new(192, 0, 2, 1),
+                dst_ip: Ipv4Addr::new(192, 0, 2, 2),
+            },
+        );
+        let mut frame = [0xabu8; UDP_OUTER_LEN + 8 + 98];
+        t.write(&mut frame, 0x5626, Some(49028));
         let ip = tweed_wire::ipv4::Packet::new_checked(&frame[14..]).unwrap();
         assert!(ip.verify_checksum());
         assert_eq!(usize::from(ip.total_len()), frame.len() - 14);
         let udp = tweed_wire::udp::Packet::new_checked(&frame[34..]).unwrap();
         assert!(udp.verify_checksum(ip.src_addr(), ip.dst_addr()));
         assert_eq!((udp.src_port(), udp.dst_port(), udp.len()), (49028, 8472, 8 + 8 + 98));
-        assert_eq!(&frame[42..50], &[8, 0, 0, 0, 0, 0, 1, 0]);
+        let eth = Outer::new(
+            Transport::Ethernet,
+            &OuterSpec {
+                src_mac: MacAddr::new(2, 0, 0, 0, 0, 1),
+                dst_mac: MacAddr::new(2, 0, 0, 0, 0, 2),
+                src_ip: Ipv4Addr::UNSPECIFIED,
+                dst_ip: Ipv4Addr::UNSPECIFIED,
+            },
+        );
+        let mut frame = [0xabu8; 40];
+        eth.write(&mut frame, 1, None);
+        assert_eq!(&frame[..14], &[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0]);
+        assert_eq!(frame[14], 0xab);
     }
 }

@@ -1,0 +1,396 @@
+//! The control side of a node: one [`Control`] owns every writer (the route table, the peers, the configuration)
+//! and publishes what the data path reads as snapshots; workers ([`Node`]s made by [`Control::worker`]) read them
+//! without locks, each with its own bridge, ARP state, buffers and counters.
+//!
+//! A change is made on the control and becomes visible to the workers when it is published
+//! ([`Control::publish`]): the peers as one new snapshot (arc-swap, RCU style), then the routes that lead to the
+//! peers it adds. A route never leads to a peer a worker cannot see: routes to a new peer are inserted only after
+//! the snapshot that holds it, and a peer's route goes before the peer. A node that owns its control (made by
+//! [`Node::new`] or [`Node::with_encapsulation`]) publishes at the start of each [`Node::process`] call.
+//!
+//! ```
+//! use tweed_overlay::{Control, NodeBuilder, Outputs, PeerConfig, PeerWriter, UdpConfig};
+//! use tweed_packet::{Batch, Pool, PoolConfig};
+//! use tweed_switch::Instant;
+//!
+//! let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+//!     .udp(UdpConfig::default())
+//!     .socket_port(tweed_packet::PortId(9))
+//!     .into_config();
+//! let mut control = Control::new(config)?;
+//! let (mut a, mut b) = (control.worker(), control.worker());
+//! control.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]))?;
+//! control.publish();
+//! // Each worker takes the new snapshot at its next batch (an empty one here).
+//! let (mut pool, mut out) = (Pool::new(PoolConfig::default())?, Outputs::new(8));
+//! for w in [&mut a, &mut b] {
+//!     w.process(Instant::from_secs(1), &mut pool, &mut Batch::new(1), &mut out);
+//! }
+//! assert_eq!((a.peers().count(), b.peers().count()), (1, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use core::net::{IpAddr, SocketAddr};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use ipnet::Ipv4Net;
+use tweed_packet::PortId;
+use tweed_route::{Ipv4Prefix, NextHop, NextHopId, RouteTable};
+use tweed_wire::ethernet::MacAddr;
+
+use crate::config::{ConfigError, NodeConfig, PeerConfig, overlaps};
+use crate::encap::outer::{Outer, OuterSpec};
+use crate::encap::{Encapsulation, Flannel, Hop, Peer, PeerTable, Transport};
+use crate::node::Node;
+use crate::verdict::Counters;
+
+/// What the control and its workers share and never change.
+#[derive(Debug)]
+pub(crate) struct Shared<E> {
+    /// The configuration, without its peers (they are in the snapshots).
+    pub(crate) config: NodeConfig,
+    pub(crate) encap: E,
+}
+
+/// The workers' counters, as each last published them.
+pub(crate) type CounterSlots = Arc<Mutex<Vec<Arc<Mutex<Counters>>>>>;
+
+/// The writer of a node's tables: see the [module documentation](self).
+pub struct Control<E: Encapsulation = Flannel> {
+    shared: Arc<Shared<E>>,
+    routes: RouteTable,
+    /// The peers and port routes as they are now, published as a copy.
+    table: PeerTable<E::Peer>,
+    published: Arc<ArcSwap<PeerTable<E::Peer>>>,
+    /// Every subnet a route leads to (the pod subnet, port routes, peers) by network address: the overlap check
+    /// looks at two neighbours, whatever the number of peers.
+    subnets: BTreeMap<u32, (Ipv4Net, NextHopId)>,
+    /// Routes to insert after the next publication (to peers it adds).
+    pending: Vec<(Ipv4Prefix, NextHopId)>,
+    dirty: bool,
+    counters: CounterSlots,
+}
+
+impl<E: Encapsulation> core::fmt::Debug for Control<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Control").field("peers", &self.table.len()).finish_non_exhaustive()
+    }
+}
+
+fn route_err(e: tweed_route::Error) -> ConfigError {
+    ConfigError::Route(e.to_string())
+}
+
+fn prefix(net: Ipv4Net) -> Result<Ipv4Prefix, ConfigError> {
+    Ipv4Prefix::new(u32::from(net.network()), net.prefix_len()).map_err(route_err)
+}
+
+impl Control {
+    /// The control of a flannel node: its backend from [`NodeConfig::backend`].
+    ///
+    /// # Errors
+    /// Those of [`Control::with_encapsulation`].
+    pub fn new(config: NodeConfig) -> Result<Self, ConfigError> {
+        let encap = Flannel::from(&config.backend);
+        Self::with_encapsulation(config, encap)
+    }
+}
+
+impl<E: Encapsulation> Control<E> {
+    /// The control of a node that carries its packets to peers with `encap`, peers of the configuration included
+    /// (published).
+    ///
+    /// # Errors
+    /// Those of [`NodeConfig::validate`] and [`Control::add_peer`].
+    pub fn with_encapsulation(mut config: NodeConfig, encap: E) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if encap.transport() == Transport::Ethernet && config.underlay.socket_port.is_some() {
+            return Err(ConfigError::InvalidPort(config.underlay.socket_port.unwrap_or_default()));
+        }
+        let peers = core::mem::take(&mut config.peers);
+        let mut routes = RouteTable::new();
+        let mut table = PeerTable::new(config.limits.max_peers as usize);
+        let mut subnets = BTreeMap::new();
+        if let Some(net) = config.pod_subnet {
+            let net = net.trunc();
+            let id = routes.add_next_hop(NextHop::new(0)).map_err(route_err)?;
+            routes.insert(prefix(net)?, id).map_err(route_err)?;
+            table.set(id, Hop::Local);
+            subnets.insert(u32::from(net.network()), (net, id));
+        }
+        for r in &config.routes {
+            let net = r.subnet.trunc();
+            let id = routes.add_next_hop(NextHop::new(0)).map_err(route_err)?;
+            routes.insert(prefix(net)?, id).map_err(route_err)?;
+            table.set(id, Hop::Port(PortId(r.port)));
+            subnets.insert(u32::from(net.network()), (net, id));
+        }
+        let published = Arc::new(ArcSwap::from_pointee(table.clone()));
+        let mut control = Self {
+            shared: Arc::new(Shared { config, encap }),
+            routes,
+            table,
+            published,
+            subnets,
+            pending: Vec::new(),
+            dirty: false,
+            counters: Arc::default(),
+        };
+        for peer in peers {
+            control.add_peer(peer)?;
+        }
+        control.publish();
+        Ok(control)
+    }
+
+    /// A new worker: a [`Node`] with its own bridge, ARP state and counters, reading this control's snapshots.
+    /// Its pod ports are the configuration's: give each worker its own queues of them (multi-queue TAP), so that
+    /// a flow stays on one worker.
+    #[must_use]
+    pub fn worker(&self) -> Node<E> {
+        let slot = Arc::new(Mutex::new(Counters::default()));
+        self.counters.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&slot));
+        Node::worker(Arc::clone(&self.shared), self.routes.reader(), Arc::clone(&self.published), slot)
+    }
+
+    /// The configuration, peers not included ([`PeerWriter::peers`] lists them).
+    #[must_use]
+    pub fn config(&self) -> &NodeConfig {
+        &self.shared.config
+    }
+
+    /// The encapsulation.
+    #[must_use]
+    pub fn encapsulation(&self) -> &E {
+        &self.shared.encap
+    }
+
+    /// The sum of the counters its workers last published (each does at least every 100 ms of the time it is
+    /// given, and on [`Node::publish_counters`]).
+    #[must_use]
+    pub fn counters(&self) -> Counters {
+        let slots = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sum = Counters::default();
+        for slot in slots.iter() {
+            sum.merge(&slot.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        sum
+    }
+
+    /// Makes the changes since the last publication visible to the workers (at their next batch). Cheap when
+    /// nothing changed.
+    pub fn publish(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.published.store(Arc::new(self.table.clone()));
+        for (prefix, id) in self.pending.drain(..) {
+            // The id was added with the peer and nothing else points to it; `add_peer` checked the prefix.
+            let _ = self.routes.insert(prefix, id);
+        }
+        self.dirty = false;
+    }
+
+    /// Adds a route from `subnet` to IP port `port` (one of [`NodeConfig::ip_ports`] or the host port).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidPort`], [`ConfigError::Overlap`], or the route table's refusal.
+    pub fn add_route(&mut self, subnet: Ipv4Net, port: u16) -> Result<(), ConfigError> {
+        let net = subnet.trunc();
+        if !self.shared.config.ip_port_numbers().any(|p| p == port) {
+            return Err(ConfigError::InvalidPort(port));
+        }
+        self.check_free(net)?;
+        let id = self.routes.add_next_hop(NextHop::new(0)).map_err(route_err)?;
+        self.table.set(id, Hop::Port(PortId(port)));
+        self.subnets.insert(u32::from(net.network()), (net, id));
+        self.pending.push((prefix(net)?, id));
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Removes a route to an IP port.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownPeer`] when no port route has this subnet.
+    pub fn remove_route(&mut self, subnet: Ipv4Net) -> Result<(), ConfigError> {
+        let net = subnet.trunc();
+        let id = match self.subnets.get(&u32::from(net.network())) {
+            Some(&(n, id)) if n == net && matches!(self.table.hop(id), Some(Hop::Port(_))) => id,
+            _ => return Err(ConfigError::UnknownPeer(net)),
+        };
+        self.withdraw(net, id)
+    }
+
+    /// Refuses a subnet that shares an address with one a route already leads to.
+    fn check_free(&self, net: Ipv4Net) -> Result<(), ConfigError> {
+        let start = u32::from(net.network());
+        let end = u32::from(net.broadcast());
+        // Existing subnets do not overlap each other: the one starting at or before ours, and the first after it,
+        // are the only candidates.
+        let before = self.subnets.range(..=start).next_back().map(|(_, v)| v.0);
+        let after = self.subnets.range(start..=end).next().map(|(_, v)| v.0);
+        if before.into_iter().chain(after).any(|o| overlaps(o, net)) {
+            return Err(ConfigError::Overlap(net));
+        }
+        Ok(())
+    }
+
+    fn build_peer(&self, cfg: &PeerConfig) -> Result<Peer<E::Peer>, ConfigError> {
+        let config = &self.shared.config;
+        let IpAddr::V4(node_ip) = cfg.node_ip else { return Err(ConfigError::Ipv6Unsupported(cfg.node_ip)) };
+        for (field, mac) in [("vtep_mac", cfg.vtep_mac), ("node_mac", cfg.node_mac)] {
+            if let Some(mac) = mac
+                && (mac.is_multicast() || mac.is_zero())
+            {
+                return Err(ConfigError::InvalidMac { field, mac });
+            }
+        }
+        let transport = self.shared.encap.transport();
+        // Through a UDP socket the kernel picks the next hop's MAC: the frame's outer destination is then zero.
+        let socket = config.underlay.socket_port.map(|_| MacAddr::ZERO);
+        let dst_mac = match transport {
+            Transport::Ethernet => cfg.node_mac,
+            _ => cfg.node_mac.or(config.underlay.gateway_mac).or(socket),
+        };
+        let state = self.shared.encap.peer(cfg)?;
+        let dst_mac = dst_mac.ok_or(ConfigError::MissingMac { subnet: cfg.subnet, field: "node_mac" })?;
+        let spec = OuterSpec {
+            src_mac: config.underlay.node_mac,
+            dst_mac,
+            src_ip: config.underlay.node_ip,
+            dst_ip: node_ip,
+        };
+        let port = match transport {
+            Transport::Udp { port, .. } => port,
+            Transport::Ethernet => 0,
+        };
+        let net = cfg.subnet.trunc();
+        let mask = u32::from(net.netmask());
+        Ok(Peer {
+            config: PeerConfig { subnet: net, ..cfg.clone() },
+            state,
+            net: u32::from(net.network()) & mask,
+            mask,
+            underlay: SocketAddr::new(IpAddr::V4(node_ip), port),
+            outer: Outer::new(transport, &spec),
+        })
+    }
+
+    fn peer_id(&self, subnet: Ipv4Net) -> Option<NextHopId> {
+        match self.subnets.get(&u32::from(subnet.network())) {
+            Some(&(n, id)) if n == subnet && matches!(self.table.hop(id), Some(Hop::Peer(_))) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn check_node_ip(&self, ip: IpAddr, except: Option<NextHopId>) -> Result<(), ConfigError> {
+        let ours = ip == IpAddr::V4(self.shared.config.underlay.node_ip);
+        match self.table.has_ip(ip) {
+            Some(other) if Some(other) != except => Err(ConfigError::DuplicateNodeIp(ip)),
+            _ if ours => Err(ConfigError::DuplicateNodeIp(ip)),
+            _ => Ok(()),
+        }
+    }
+
+    fn withdraw(&mut self, net: Ipv4Net, id: NextHopId) -> Result<(), ConfigError> {
+        // The route first: a worker that still finds the id finds its hop in the snapshot it holds.
+        let p = prefix(net)?;
+        self.routes.remove(p);
+        self.pending.retain(|&(q, _)| q != p);
+        self.routes.remove_next_hop(id).map_err(route_err)?;
+        self.table.set(id, Hop::Empty);
+        self.subnets.remove(&u32::from(net.network()));
+        self.dirty = true;
+        Ok(())
+    }
+}
+
+/// What changes a node's peers: a [`Control`], or a [`Node`] that owns its control. What the control plane
+/// (`tweed-control`'s `PeerSync`) drives.
+pub trait PeerWriter {
+    /// The node's configuration (its own subnet, underlay and backend; peers not included).
+    fn node_config(&self) -> &NodeConfig;
+
+    /// The peers' configurations.
+    fn peers(&self) -> Vec<PeerConfig>;
+
+    /// Adds a peer: a route to its subnet through the encapsulation, visible to the workers once published.
+    ///
+    /// # Errors
+    /// A field its encapsulation needs is missing or invalid, its subnet overlaps the node's or another route's,
+    /// its node address is another peer's (or ours), it is not IPv4, or the table is full.
+    fn add_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError>;
+
+    /// Changes a peer (found by its subnet): its node address, MACs or parameters. Later batches use the new
+    /// values; the route is not withdrawn meanwhile.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownPeer`], and those of [`PeerWriter::add_peer`] about the new values.
+    fn update_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError>;
+
+    /// Removes a peer and its route; packets to its subnet are then dropped
+    /// ([`DropReason::NoRoute`](crate::DropReason::NoRoute)).
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownPeer`].
+    fn remove_peer(&mut self, subnet: Ipv4Net) -> Result<PeerConfig, ConfigError>;
+
+    /// Makes the changes visible to the workers ([`Control::publish`]).
+    fn publish(&mut self);
+}
+
+impl<E: Encapsulation> PeerWriter for Control<E> {
+    fn node_config(&self) -> &NodeConfig {
+        &self.shared.config
+    }
+
+    fn peers(&self) -> Vec<PeerConfig> {
+        self.table.iter().map(|p| p.config.clone()).collect()
+    }
+
+    fn add_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError> {
+        let net = cfg.subnet.trunc();
+        self.check_free(net)?;
+        self.check_node_ip(cfg.node_ip, None)?;
+        if self.table.len() >= self.shared.config.limits.max_peers as usize {
+            return Err(ConfigError::TooManyPeers);
+        }
+        let peer = self.build_peer(&cfg)?;
+        let key = self.shared.encap.peer_key(&peer);
+        let id = self.routes.add_next_hop(NextHop::new(0)).map_err(route_err)?;
+        self.table.set(id, Hop::Peer(Arc::new(peer)));
+        self.table.index(id, key);
+        self.subnets.insert(u32::from(net.network()), (net, id));
+        self.pending.push((prefix(net)?, id));
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn update_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError> {
+        let net = cfg.subnet.trunc();
+        let id = self.peer_id(net).ok_or(ConfigError::UnknownPeer(net))?;
+        self.check_node_ip(cfg.node_ip, Some(id))?;
+        let peer = self.build_peer(&cfg)?;
+        let key = self.shared.encap.peer_key(&peer);
+        self.table.set(id, Hop::Peer(Arc::new(peer)));
+        self.table.index(id, key);
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn remove_peer(&mut self, subnet: Ipv4Net) -> Result<PeerConfig, ConfigError> {
+        let net = subnet.trunc();
+        let id = self.peer_id(net).ok_or(ConfigError::UnknownPeer(net))?;
+        let Some(Hop::Peer(peer)) = self.table.hop(id) else { return Err(ConfigError::UnknownPeer(net)) };
+        let config = peer.config.clone();
+        self.withdraw(net, id)?;
+        Ok(config)
+    }
+
+    fn publish(&mut self) {
+        Self::publish(self);
+    }
+}

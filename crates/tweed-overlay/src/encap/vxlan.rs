@@ -1,0 +1,152 @@
+//! flannel's `vxlan` backend, as the kernel's `flannel.1` device: the inner Ethernet frame goes from our VTEP MAC
+//! to the peer's, behind an 8-byte VXLAN header (RFC 7348) with the VNI, in UDP to port 8472 from a source port
+//! hashed from the inner flow.
+
+use core::net::SocketAddr;
+
+use tweed_packet::PacketBuf;
+use tweed_wire::ethernet::MacAddr;
+use tweed_wire::vxlan;
+
+use super::{Decap, ETH_LEN, Encapsulation, Peer, PeerTable, Transport, flow_hash, port_in_range};
+use crate::config::{ConfigError, KERNEL_PORT_RANGE, PeerConfig, VxlanConfig};
+use crate::verdict::DropReason;
+
+/// The `vxlan` encapsulation. Its per-peer state is the peer's VTEP MAC.
+///
+/// ```
+/// use tweed_overlay::encap::{Encapsulation, Transport, Vxlan};
+/// use tweed_wire::ethernet::MacAddr;
+///
+/// let vxlan = Vxlan::new(MacAddr::new(2, 0, 0, 0, 0, 1), 1, 8472);
+/// assert_eq!(vxlan.transport(), Transport::Udp { port: 8472, checksum: false });
+/// assert_eq!((vxlan.header_len(), vxlan.overhead()), (22, 50));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vxlan {
+    vtep_mac: MacAddr,
+    vni: u32,
+    port: u16,
+    checksum: bool,
+    source_ports: (u16, u16),
+    /// The VXLAN header: the I flag and the VNI.
+    header: [u8; vxlan::HEADER_LEN],
+}
+
+impl Vxlan {
+    /// VXLAN from our VTEP MAC with this VNI (24 bits: higher bits are ignored) to this UDP port, without the outer
+    /// UDP checksum, source ports in the kernel's range.
+    #[must_use]
+    pub fn new(vtep_mac: MacAddr, vni: u32, port: u16) -> Self {
+        let vni = vni & 0xff_ffff;
+        let mut header = [0u8; vxlan::HEADER_LEN];
+        header[0] = vxlan::FLAG_VNI;
+        header[4..7].copy_from_slice(&vni.to_be_bytes()[1..]);
+        Self { vtep_mac, vni, port, checksum: false, source_ports: KERNEL_PORT_RANGE, header }
+    }
+
+    /// With the outer UDP checksum filled or not.
+    #[must_use]
+    pub const fn with_udp_checksum(mut self, on: bool) -> Self {
+        self.checksum = on;
+        self
+    }
+
+    /// With outer UDP source ports drawn from this inclusive range.
+    #[must_use]
+    pub const fn with_source_ports(mut self, range: (u16, u16)) -> Self {
+        self.source_ports = range;
+        self
+    }
+
+    /// Our VTEP MAC.
+    #[must_use]
+    pub const fn vtep_mac(&self) -> MacAddr {
+        self.vtep_mac
+    }
+
+    /// The VNI.
+    #[must_use]
+    pub const fn vni(&self) -> u32 {
+        self.vni
+    }
+
+    pub(super) fn peer_mac(config: &PeerConfig) -> Result<MacAddr, ConfigError> {
+        config.vtep_mac.ok_or(ConfigError::MissingMac { subnet: config.subnet, field: "vtep_mac" })
+    }
+
+    #[inline]
+    pub(super) fn wrap(&self, peer_vtep: MacAddr, buf: &mut PacketBuf, l3: usize) -> Result<Option<u16>, DropReason> {
+        if l3 != ETH_LEN {
+            // An IP packet (from an IP port): give it the inner Ethernet header.
+            buf.pull_front(l3).map_err(|_| DropReason::Ipv4Malformed)?;
+            let eth = buf.push_front(ETH_LEN).map_err(|_| DropReason::NoHeadroom)?;
+            eth[12..14].copy_from_slice(&[0x08, 0x00]);
+        }
+        let data = buf.data_mut();
+        data[0..6].copy_from_slice(peer_vtep.as_bytes());
+        data[6..12].copy_from_slice(self.vtep_mac.as_bytes());
+        let sport = port_in_range(flow_hash(&data[ETH_LEN..]), self.source_ports);
+        buf.push_front(vxlan::HEADER_LEN).map_err(|_| DropReason::NoHeadroom)?.copy_from_slice(&self.header);
+        Ok(Some(sport))
+    }
+
+    #[inline]
+    pub(super) fn unwrap<P>(
+        &self,
+        buf: &mut PacketBuf,
+        from: SocketAddr,
+        peers: &PeerTable<P>,
+        peer_vtep: impl Fn(&P) -> MacAddr,
+    ) -> Result<Decap, DropReason> {
+        let (id, peer) = peers.by_addr(from.ip()).ok_or(DropReason::UnknownPeer)?;
+        let vx = vxlan::Packet::new_checked(buf.data()).map_err(|_| DropReason::VxlanMalformed)?;
+        if vx.flags() != vxlan::FLAG_VNI {
+            return Err(DropReason::VxlanMalformed);
+        }
+        if vx.vni().get() != self.vni {
+            return Err(DropReason::WrongVni);
+        }
+        let inner = vx.payload();
+        if inner.len() < ETH_LEN
+            || inner[0..6] != *self.vtep_mac.as_bytes()
+            || inner[6..12] != *peer_vtep(&peer.state).as_bytes()
+        {
+            return Err(DropReason::InnerMismatch);
+        }
+        buf.pull_front(vxlan::HEADER_LEN).map_err(|_| DropReason::VxlanMalformed)?;
+        Ok(Decap::new(id, ETH_LEN))
+    }
+}
+
+impl From<&VxlanConfig> for Vxlan {
+    fn from(c: &VxlanConfig) -> Self {
+        Self::new(c.vtep_mac, c.vni, c.port).with_udp_checksum(c.udp_checksum).with_source_ports(c.source_ports)
+    }
+}
+
+impl Encapsulation for Vxlan {
+    type Peer = MacAddr;
+
+    fn transport(&self) -> Transport {
+        Transport::Udp { port: self.port, checksum: self.checksum }
+    }
+
+    fn header_len(&self) -> usize {
+        vxlan::HEADER_LEN + ETH_LEN
+    }
+
+    fn peer(&self, config: &PeerConfig) -> Result<MacAddr, ConfigError> {
+        Self::peer_mac(config)
+    }
+
+    #[inline]
+    fn encap(&self, peer: &Peer<MacAddr>, buf: &mut PacketBuf, l3: usize) -> Result<Option<u16>, DropReason> {
+        self.wrap(peer.state, buf, l3)
+    }
+
+    #[inline]
+    fn decap(&self, buf: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<MacAddr>) -> Result<Decap, DropReason> {
+        self.unwrap(buf, from, peers, |m| *m)
+    }
+}
