@@ -1,7 +1,10 @@
-//! examples/psk_tunnel: its sealed format and replay window, tested here as modules of this crate (an example's
-//! own tests are not run by `cargo test`), and the example itself between two sites in network namespaces.
+//! examples/psk_tunnel: its sealed format, replay window and encapsulation, tested here as modules of this crate
+//! (an example's own tests are not run by `cargo test`), the encapsulation in two tweed nodes in process, and the
+//! example itself between two sites in network namespaces.
 #![allow(unreachable_pub)]
 
+#[path = "../examples/psk_tunnel/encap.rs"]
+mod encap;
 #[path = "../examples/psk_tunnel/seal.rs"]
 mod seal;
 #[path = "../examples/psk_tunnel/window.rs"]
@@ -14,6 +17,8 @@ mod common;
 #[cfg(target_os = "linux")]
 #[path = "psk_tunnel/netns.rs"]
 mod netns;
+#[path = "psk_tunnel/node.rs"]
+mod node;
 #[path = "psk_tunnel/replay.rs"]
 mod replay;
 #[path = "psk_tunnel/sealing.rs"]

@@ -229,6 +229,12 @@ impl Sender {
         Self { id, next: AtomicU64::new(0) }
     }
 
+    /// Its id.
+    #[must_use]
+    pub(crate) const fn id(&self) -> u32 {
+        self.id
+    }
+
     /// Seals `datagram` (laid out as [`Key::seal`] says) with the next counter; returns that counter, or `None`
     /// when the datagram is too short or the counters are spent (no nonce is ever used twice).
     pub(crate) fn seal(&self, key: &Key, datagram: &mut [u8]) -> Option<u64> {
@@ -254,6 +260,12 @@ impl Receiver {
     #[must_use]
     pub(crate) const fn new(peer: u32) -> Self {
         Self { peer, window: Mutex::new(ReplayWindow::new()) }
+    }
+
+    /// The peer's id.
+    #[must_use]
+    pub(crate) const fn peer(&self) -> u32 {
+        self.peer
     }
 
     /// Opens `datagram` in place (see [`Key::open`]) if it is the peer's, authentic and new; returns its header.

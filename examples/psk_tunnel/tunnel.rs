@@ -1,69 +1,54 @@
-//! The node's event loop: packets read from the TUN are sealed and sent to the peer, datagrams from the peer are
-//! opened and written to the TUN. One thread, batches of pool buffers, sleeping in `poll` until either side has
-//! input or the next counters line is due.
+//! The node and its event loop: a routed tweed node (no bridge) whose only port is the TUN, with the [`Psk`]
+//! encapsulation to its one peer; the loop reads the TUN and the UDP socket into pool buffers, runs them through
+//! the node, and writes each output where its verdict says. One thread, sleeping in `poll` until either side has
+//! input, the node has timers due (`Node::poll_at`) or the next counters line is.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant as Clock};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use tweed::io::{
     Device, DeviceKind, DeviceOptions, UdpOptions, UdpPort, install_signal_handlers, stats_requested, stop_requested,
 };
-use tweed::packet::{Batch, Pool, PoolConfig, PortId};
+use tweed::overlay::{DropReason, Instant, Outputs, Verdict};
+use tweed::packet::{Batch, Pool, PoolConfig};
 
-use crate::seal::{HEADER_LEN, Receiver, Reject, Sender, TAG_LEN};
+use crate::encap::{Psk, SOCKET, TUN, peer_config, site_node};
 use crate::{Args, Result};
 
 /// Packets or datagrams taken from one side per round.
 const BURST: usize = 64;
-/// The ingress id of the underlay socket in the buffers' metadata.
-const UNDERLAY: PortId = PortId(1);
 
-/// What the node has done since it started.
+/// What the node has done, as one line: what the example's tests read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counters {
-    /// Packets read from the TUN, sealed and sent to the peer.
-    pub(crate) sent: u64,
-    /// Datagrams opened and written to the TUN.
-    pub(crate) delivered: u64,
-    /// Datagrams refused: too short to be sealed ones.
-    pub(crate) truncated: u64,
-    /// Datagrams refused: sealed by another id than the peer's.
-    pub(crate) wrong_sender: u64,
-    /// Datagrams refused: counter seen already or too old.
-    pub(crate) replayed: u64,
-    /// Datagrams refused: the tag did not match (another key, or changed on the way).
-    pub(crate) unauthenticated: u64,
-    /// Packets from the TUN not sent: not IPv4, too long to seal, or the socket's buffer was full.
-    pub(crate) tx_dropped: u64,
-    /// Opened packets not delivered: the TUN's queue was full or it refused the write.
-    pub(crate) rx_dropped: u64,
+struct Report {
+    /// Packets from the TUN sealed for the peer.
+    sent: u64,
+    /// Packets to the TUN (the peer's, opened).
+    delivered: u64,
+    /// Datagrams that failed authentication: another key, or changed on the way.
+    unauthenticated: u64,
+    /// Datagrams whose counter was seen already, or too old.
+    replayed: u64,
+    /// Every other drop of the node (no route, a datagram from no known sender, a malformed one...).
+    other_drops: u64,
+    /// Datagrams the socket did not send.
+    tx_dropped: u64,
+    /// Packets the TUN did not take.
+    rx_dropped: u64,
 }
 
-impl Counters {
-    fn refused(&mut self, why: Reject) {
-        let n = match why {
-            Reject::Truncated => &mut self.truncated,
-            Reject::WrongSender => &mut self.wrong_sender,
-            Reject::Replayed => &mut self.replayed,
-            Reject::Unauthenticated => &mut self.unauthenticated,
-        };
-        *n += 1;
-    }
-}
-
-impl fmt::Display for Counters {
+impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "counters sent={} delivered={} truncated={} wrong_sender={} replayed={} unauthenticated={} \
-             tx_dropped={} rx_dropped={}",
+            "counters sent={} delivered={} unauthenticated={} replayed={} other_drops={} tx_dropped={} rx_dropped={}",
             self.sent,
             self.delivered,
-            self.truncated,
-            self.wrong_sender,
-            self.replayed,
             self.unauthenticated,
+            self.replayed,
+            self.other_drops,
             self.tx_dropped,
             self.rx_dropped
         )
@@ -73,23 +58,33 @@ impl fmt::Display for Counters {
 /// Runs the node until SIGTERM or SIGINT.
 pub(crate) fn run(args: &Args) -> Result<()> {
     install_signal_handlers()?;
-    let tun = Device::create(&DeviceOptions::new(&args.tun, DeviceKind::Tun).mtu(args.mtu))?;
-    tun.set_ipv4(args.address)?;
-    for route in &args.routes {
-        tun.add_route(*route)?;
-    }
-    let mut udp = UdpPort::bind(args.listen, UdpOptions::default())?;
+    let psk = Psk::new(args.id, args.key.clone(), args.port);
+    let peer = peer_config(args.peer_site, args.peer, args.peer_id);
+    let mut node = site_node(psk, args.underlay, args.address.trunc(), peer)?;
+    let mtu = node.inner_mtu();
+    let tun = Device::create(&DeviceOptions::new(&args.tun, DeviceKind::Tun).mtu(u32::from(mtu)))?;
+    // The TUN holds one address of the site: the kernel routes only the peer's site into it, and the node routes
+    // the whole site back out of it.
+    tun.set_ipv4(ipnet::Ipv4Net::new(args.address.addr(), 32)?)?;
+    tun.add_route(args.peer_site)?;
+    let mut udp = UdpPort::bind(SocketAddrV4::new(args.underlay, args.port), UdpOptions::default())?;
     let mut pool = Pool::new(PoolConfig::default())?;
-    let (mut batch, mut counters) = (Batch::new(BURST), Counters::default());
-    let (sender, receiver) = (Sender::new(args.id), Receiver::new(args.peer_id));
+    let (mut batch, mut out) = (Batch::new(2 * BURST), Outputs::new(4 * BURST));
+    let mut report = Report::default();
     println!(
-        "ready: tun {} {} mtu {}, udp {} to {}, id {} peer {}",
-        args.tun, args.address, args.mtu, args.listen, args.peer, args.id, args.peer_id
+        "ready: tun {} {} mtu {mtu}, udp {}:{} to {} ({}), id {} peer {}",
+        args.tun, args.address, args.underlay, args.port, args.peer, args.peer_site, args.id, args.peer_id
     );
+    println!("{report}");
+    let start = Clock::now();
+    let now = || Instant::from_nanos(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
     let every = Duration::from_millis(args.stats_ms.max(1));
-    let (mut printed, mut next_print) = (counters, Instant::now() + every);
+    let (mut printed, mut next_print) = (report, Clock::now() + every);
     while !stop_requested() {
-        let wait = next_print.saturating_duration_since(Instant::now());
+        let mut wait = next_print.saturating_duration_since(Clock::now());
+        if let Some(at) = node.poll_at() {
+            wait = wait.min(Duration::from_nanos(at.as_nanos().saturating_sub(now().as_nanos())));
+        }
         let timeout = Timespec::try_from(wait).unwrap_or(Timespec { tv_sec: 0, tv_nsec: 0 });
         let mut fds = [PollFd::new(&tun, PollFlags::IN), PollFd::new(&udp, PollFlags::IN)];
         match poll(&mut fds, Some(&timeout)) {
@@ -98,101 +93,82 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             Err(e) => return Err(e.into()),
             Ok(_) => {}
         }
-        let (tun_ready, udp_ready) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
-        if tun_ready {
-            seal_from_tun(&tun, &mut udp, &mut pool, &mut batch, &sender, args, &mut counters)?;
+        if !fds[0].revents().is_empty() {
+            read_tun(&tun, &mut pool, &mut batch)?;
         }
-        if udp_ready {
-            open_to_tun(&tun, &mut udp, &mut pool, &mut batch, &receiver, args, &mut counters)?;
+        if !fds[1].revents().is_empty() {
+            let t = now().as_nanos();
+            udp.recv_batch(&mut pool, &mut batch, BURST, SOCKET, t)?;
         }
-        if stats_requested() {
-            println!("{counters}");
-            printed = counters;
-        }
-        if Instant::now() >= next_print {
-            if counters != printed {
-                println!("{counters}");
-                printed = counters;
+        // Also with nothing read: the node's timers may be due.
+        loop {
+            node.process(now(), &mut pool, &mut batch, &mut out);
+            write_out(&tun, &mut udp, &mut pool, &mut out, &mut report);
+            if batch.is_empty() {
+                break;
             }
-            next_print = Instant::now() + every;
+        }
+        let c = node.counters();
+        let (unauthenticated, replayed) =
+            (c.drop_count(DropReason::Unauthenticated), c.drop_count(DropReason::Replayed));
+        report = Report {
+            sent: c.to_peer,
+            delivered: c.to_port,
+            unauthenticated,
+            replayed,
+            other_drops: c.total_drops() - unauthenticated - replayed,
+            tx_dropped: udp.stats().tx_dropped,
+            ..report
+        };
+        if stats_requested() || (Clock::now() >= next_print && report != printed) {
+            println!("{report}");
+            printed = report;
+        }
+        if Clock::now() >= next_print {
+            next_print = Clock::now() + every;
         }
     }
-    println!("{counters}");
+    println!("{report}");
     println!("stopped");
     Ok(())
 }
 
-/// Reads up to a burst of packets from the TUN, seals each in its buffer (header pushed in front, tag room
-/// behind) and sends them to the peer in one batch.
-fn seal_from_tun(
-    tun: &Device,
-    udp: &mut UdpPort,
-    pool: &mut Pool,
-    batch: &mut Batch,
-    sender: &Sender,
-    args: &Args,
-    counters: &mut Counters,
-) -> Result<()> {
-    while !batch.is_full() {
+/// Reads up to a burst of IP packets from the TUN into the batch, as input of the TUN's port.
+fn read_tun(tun: &Device, pool: &mut Pool, batch: &mut Batch) -> Result<()> {
+    for _ in 0..BURST {
+        if batch.is_full() {
+            break;
+        }
         let Some(mut buf) = pool.get() else { break };
         if !tun.recv(&mut buf)? {
             pool.put(buf);
             break;
         }
-        // The tunnel carries IPv4 only; the kernel may still write something else into the TUN.
-        let ipv4 = buf.data().first().is_some_and(|b| b >> 4 == 4);
-        let sealed = ipv4
-            && buf.push_front(HEADER_LEN).is_ok()
-            && buf.push_back(TAG_LEN).is_ok()
-            && sender.seal(&args.key, buf.data_mut()).is_some();
-        if !sealed {
-            counters.tx_dropped += 1;
-            pool.put(buf);
-            continue;
-        }
+        buf.meta_mut().ingress = TUN;
         if let Err(buf) = batch.push(buf) {
             // Not reached: the loop stops when the batch is full.
             pool.put(buf);
         }
     }
-    let mut msgs = [(&[][..], args.peer); BURST];
-    let n = batch.len().min(BURST);
-    for (msg, buf) in msgs.iter_mut().zip(batch.iter()) {
-        msg.0 = buf.data();
-    }
-    let sent = udp.send_batch(&msgs[..n]) as u64;
-    counters.sent += sent;
-    counters.tx_dropped += batch.len() as u64 - sent;
-    batch.clear_into(pool);
     Ok(())
 }
 
-/// Receives up to a burst of datagrams, opens each in its buffer and writes the packet to the TUN.
-fn open_to_tun(
-    tun: &Device,
-    udp: &mut UdpPort,
-    pool: &mut Pool,
-    batch: &mut Batch,
-    receiver: &Receiver,
-    args: &Args,
-    counters: &mut Counters,
-) -> Result<()> {
-    udp.recv_batch(pool, batch, BURST, UNDERLAY, 0)?;
-    for buf in batch.iter_mut() {
-        if let Err(why) = receiver.open(&args.key, buf.data_mut()) {
-            counters.refused(why);
-            continue;
-        }
-        // `open` succeeded, so the datagram holds a header and a tag.
-        let _ = buf.pull_front(HEADER_LEN);
-        let _ = buf.pull_back(TAG_LEN);
-        // A full queue or a refused write (the TUN is down) loses this packet only, as a full NIC queue does.
-        if tun.send(buf.data()).unwrap_or(false) {
-            counters.delivered += 1;
-        } else {
-            counters.rx_dropped += 1;
+/// Sends what the node routed to the peer in one batch, writes what it routed to the TUN, gives every buffer
+/// back to the pool (the node counted its drops).
+fn write_out(tun: &Device, udp: &mut UdpPort, pool: &mut Pool, out: &mut Outputs, report: &mut Report) {
+    let mut msgs = [(&[][..], SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)); 4 * BURST];
+    let mut n = 0;
+    for (buf, verdict) in out.as_slice() {
+        match *verdict {
+            Verdict::Underlay { dst: SocketAddr::V4(dst), payload_offset } if n < msgs.len() => {
+                msgs[n] = (buf.data().get(usize::from(payload_offset)..).unwrap_or_default(), dst);
+                n += 1;
+            }
+            // A full queue or a refused write (the TUN is down) loses this packet only, as a NIC queue does.
+            Verdict::Port(TUN) => report.rx_dropped += u64::from(!tun.send(buf.data()).unwrap_or(false)),
+            _ => {}
         }
     }
-    batch.clear_into(pool);
-    Ok(())
+    udp.send_batch(&msgs[..n]);
+    out.recycle(pool);
 }
