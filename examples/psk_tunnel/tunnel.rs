@@ -129,6 +129,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
     }
     println!("{report}");
+    let mut drops = String::from("drops");
+    for (reason, n) in node.counters().nonzero_drops() {
+        drops.push_str(&format!(" {reason}={n}"));
+    }
+    println!("{drops}");
     println!("stopped");
     Ok(())
 }

@@ -127,6 +127,17 @@ fn expect_counters(p: &Process, expected: &str) {
     }
 }
 
+/// Stops the node (SIGTERM), which must exit cleanly; the line of its drops by reason (`drops name=n ...`).
+#[track_caller]
+fn stop(p: &mut Process) -> String {
+    let status = p.stop(STOP_GRACE);
+    let log = p.log();
+    assert!(status.success(), "{status}: {log}");
+    let mut tail = log.lines().rev();
+    assert_eq!(tail.next(), Some("stopped"), "{log}");
+    tail.next().unwrap_or_default().to_owned()
+}
+
 /// Packets the example wrote into its TUN (the kernel counts them as received on it).
 fn written_to_tun(ns: &NetNs) -> u64 {
     ns.link_stat(TUN, "rx_packets").expect("the TUN's counters")
@@ -178,17 +189,16 @@ fn psk_tunnel_carries_ping_and_tcp_both_ways() {
     for c in [&ca, &cb] {
         assert!(get(c, "sent").is_some_and(|n| n > BYTES.div_ceil(1404) as u64), "{c:?}");
     }
-    // A clean stop, with a last counters line.
+    // A clean stop, with a last counters line and no drop of any reason.
     for p in [&mut a, &mut b] {
-        assert!(p.stop(STOP_GRACE).success(), "{}", p.log());
-        assert!(p.log().ends_with("stopped\n"), "{}", p.log());
+        assert_eq!(stop(p), "drops");
     }
 }
 
 #[test]
 fn psk_tunnel_with_another_key_delivers_nothing_and_counts_it() {
     let Some(nodes) = sites() else { return };
-    let (a, b) = (start(&nodes, 1, KEY), start(&nodes, 2, OTHER_KEY));
+    let (mut a, mut b) = (start(&nodes, 1, KEY), start(&nodes, 2, OTHER_KEY));
     let p = ping(&nodes[0], site_ip(2), 3, &[]).expect("ping from site 1");
     assert_eq!((p.transmitted, p.received), (3, 0), "{}", p.output);
     expect_counters(&a, &line(3, 0, 0, 0));
@@ -198,12 +208,15 @@ fn psk_tunnel_with_another_key_delivers_nothing_and_counts_it() {
     expect_counters(&a, &line(3, 0, 0, 3));
     expect_counters(&b, &line(3, 0, 0, 3));
     assert_eq!((written_to_tun(&nodes[0]), written_to_tun(&nodes[1])), (0, 0));
+    for p in [&mut a, &mut b] {
+        assert_eq!(stop(p), "drops unauthenticated=3");
+    }
 }
 
 #[test]
 fn psk_tunnel_refuses_a_replayed_datagram_and_counts_it() {
     let Some(nodes) = sites() else { return };
-    let (a, b) = (start(&nodes, 1, KEY), start(&nodes, 2, KEY));
+    let (mut a, mut b) = (start(&nodes, 1, KEY), start(&nodes, 2, KEY));
     // What reaches site 2's underlay from site 1's node.
     let tap = RawSocket::open(&nodes[1], "eth0").expect("a packet socket on site 2's eth0");
     let p = ping(&nodes[0], site_ip(2), 1, &[]).expect("ping from site 1");
@@ -241,6 +254,7 @@ fn psk_tunnel_refuses_a_replayed_datagram_and_counts_it() {
     assert_eq!((p.transmitted, p.received), (1, 1), "{}", p.output);
     expect_counters(&b, &line(2, 2, 2, 0));
     assert_eq!(written_to_tun(&nodes[1]), 2);
+    assert_eq!((stop(&mut a), stop(&mut b)), ("drops".to_owned(), "drops replayed=2".to_owned()));
 }
 
 #[test]
