@@ -15,101 +15,28 @@
 //! [`DriverStats`] merge into one view. The agent runs one.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use tweed_overlay::{Node, Outputs};
 use tweed_packet::{Batch, Pool, PoolConfig, PortId};
 use tweed_switch::Instant;
 
-use crate::device::{Device, PacketSocket};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::stats::counters;
 use crate::sys::{self, MAX_BATCH};
-use crate::udp::UdpPort;
 
 mod dispatch;
 mod handle;
+mod ports;
 mod read;
 
 pub use handle::{Stop, Waker};
+pub use ports::{PodPort, Underlay};
 
 fn invalid(m: String) -> Error {
     Error::io("building the driver", io::Error::new(io::ErrorKind::InvalidInput, m))
-}
-
-/// A pod's port: a TAP that tweed created (the pod's `eth0`), or an AF_PACKET socket on the host end of a veth.
-#[derive(Debug)]
-pub enum PodPort {
-    /// A TAP device.
-    Tap(Device),
-    /// An existing interface.
-    Packet(PacketSocket),
-}
-
-impl PodPort {
-    fn fd(&self) -> RawFd {
-        match self {
-            Self::Tap(d) => d.as_raw_fd(),
-            Self::Packet(p) => p.as_raw_fd(),
-        }
-    }
-
-    fn recv(&self, buf: &mut tweed_packet::PacketBuf) -> io::Result<bool> {
-        match self {
-            Self::Tap(d) => d.recv(buf),
-            Self::Packet(p) => p.recv(buf),
-        }
-    }
-
-    /// The device or interface name.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        match self {
-            Self::Tap(d) => d.name(),
-            Self::Packet(p) => p.name(),
-        }
-    }
-
-    /// Whether reads may give frames to cut or finish (a TAP with TSO, an offloaded AF_PACKET socket).
-    fn is_offloaded(&self) -> bool {
-        match self {
-            Self::Tap(d) => d.is_tso(),
-            Self::Packet(p) => p.is_offloaded(),
-        }
-    }
-
-    fn recv_offloaded(
-        &self,
-        scratch: &mut [u8],
-        max_frame: usize,
-        max_segments: usize,
-        emit: impl FnMut(&[u8]),
-    ) -> io::Result<Option<Result<usize, crate::gro::OffloadError>>> {
-        match self {
-            Self::Tap(d) => d.recv_offloaded(scratch, max_frame, max_segments, emit),
-            Self::Packet(p) => p.recv_offloaded(scratch, max_frame, max_segments, emit),
-        }
-    }
-
-    /// The network namespace the port is in (`None`: the process's own).
-    #[must_use]
-    pub fn netns(&self) -> Option<&std::path::Path> {
-        match self {
-            Self::Tap(d) => d.options().netns.as_deref(),
-            Self::Packet(p) => p.netns(),
-        }
-    }
-}
-
-/// The underlay: a UDP socket (vxlan, udp: the kernel routes and resolves the peers) or an AF_PACKET socket on
-/// the underlay interface (host-gw, or whole frames as the node builds them).
-#[derive(Debug)]
-pub enum Underlay {
-    /// A UDP socket; the node must have a `socket_port`.
-    Udp(UdpPort),
-    /// An interface; frames come in on the node's underlay port.
-    Packet(PacketSocket),
 }
 
 /// Sizes of a [`Driver`].
@@ -436,6 +363,9 @@ impl Driver {
     /// # Errors
     /// [`Error::Io`] when epoll refuses the descriptor (the old handle stays).
     pub fn set_stop(&mut self, stop: Stop) -> Result<()> {
+        if stop.fd() == self.stop.fd() {
+            return Ok(());
+        }
         self.epoll.add(stop.fd(), TOKEN_STOP).map_err(|e| Error::io("watching the stop handle", e))?;
         if self.stop_watched {
             // Still open: removing it cannot fail but for a bug, and dropping the last clone removes it anyway.
@@ -458,6 +388,9 @@ impl Driver {
     /// # Errors
     /// [`Error::Io`] when epoll refuses the descriptor (the old waker stays).
     pub fn set_waker(&mut self, waker: Waker) -> Result<()> {
+        if waker.fd() == self.waker.fd() {
+            return Ok(());
+        }
         self.epoll.add(waker.fd(), TOKEN_WAKE).map_err(|e| Error::io("watching the waker", e))?;
         let _ = self.epoll.remove(self.waker.fd());
         self.waker = waker;

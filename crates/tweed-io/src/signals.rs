@@ -76,3 +76,58 @@ impl Drop for Signals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// The signal thread's id, found by its name (which the thread sets itself, once it runs).
+    fn signal_thread() -> libc::pid_t {
+        let find = || {
+            std::fs::read_dir("/proc/self/task").ok()?.find_map(|e| {
+                let e = e.ok()?;
+                let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+                (comm.trim() == "tweed-signals").then(|| e.file_name().to_str()?.parse().ok())?
+            })
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(tid) = find() {
+                return tid;
+            }
+            assert!(start.elapsed() < Duration::from_secs(2), "no tweed-signals thread");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// SIGUSR1 calls the callback and does not stop; SIGTERM stops through the handle; the drop ends the thread.
+    /// The signals go to the signal thread alone (libtest's other threads do not block them).
+    #[test]
+    fn signals_become_calls() {
+        let stop = Stop::new().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let signals = Signals::start(stop.clone(), move || {
+            let _ = tx.send(());
+        })
+        .unwrap();
+        let tid = signal_thread();
+        sys::tgkill(tid, libc::SIGUSR1).unwrap();
+        rx.recv_timeout(Duration::from_secs(2)).expect("SIGUSR1 did not call back");
+        assert!(!stop.is_stopped());
+        sys::tgkill(tid, libc::SIGTERM).unwrap();
+        let start = Instant::now();
+        while !stop.is_stopped() && start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(stop.is_stopped(), "SIGTERM did not stop");
+        assert!(rx.try_recv().is_err(), "SIGTERM is not SIGUSR1");
+        drop(signals);
+        assert!(std::fs::read_dir("/proc/self/task").unwrap().all(|e| {
+            let comm = std::fs::read_to_string(e.unwrap().path().join("comm")).unwrap_or_default();
+            comm.trim() != "tweed-signals"
+        }));
+    }
+}

@@ -17,6 +17,8 @@ use std::path::Path;
 mod epoll;
 mod event;
 pub(crate) use epoll::Epoll;
+#[cfg(test)]
+pub(crate) use event::tgkill;
 pub(crate) use event::{eventfd, eventfd_drain, eventfd_signal, read_signal, signalfd};
 
 /// The most messages one `recvmmsg`/`sendmmsg` call takes (the headers live on the stack).

@@ -197,6 +197,8 @@ fn one_stop_for_several_drivers() {
             let mut d =
                 Driver::new(node(0, Limits::default()), Vec::new(), underlay(), None, DriverConfig::default()).unwrap();
             d.set_stop(stop.clone()).unwrap();
+            // Given twice: the same handle, nothing to change.
+            d.set_stop(stop.clone()).unwrap();
             std::thread::spawn(move || {
                 d.run(|_| None).unwrap();
                 d.stats().rounds

@@ -76,6 +76,14 @@ pub(crate) fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<libc::c_int>>
     }
 }
 
+/// Sends `sig` to thread `tid` of this process (a test's way to signal one thread, the others being libtest's).
+#[cfg(test)]
+pub(crate) fn tgkill(tid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: tgkill(2) takes plain integers; the result is checked.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsFd;
