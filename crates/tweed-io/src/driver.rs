@@ -397,18 +397,21 @@ impl Driver {
         Ok(())
     }
 
-    /// Runs rounds until the stop handle ([`Driver::stop_handle`], [`Driver::set_stop`]) is stopped. After each
-    /// round, `between` runs (to take closed ports, apply a control plane's news, log) and says how long the
-    /// next wait may last at most (`None`: until input, the node's next timer or a handle, however long that
-    /// is). It runs after every round, woken for whatever reason: a [`Waker`] gets it called at once.
+    /// Runs rounds until the stop handle ([`Driver::stop_handle`], [`Driver::set_stop`]) is stopped. Before each
+    /// round, `between` runs (to take closed ports, apply a control plane's news, log, or stop) and says how long
+    /// that round may wait at most (`None`: until input, the node's next timer or a handle, however long that
+    /// is): the caller's own timers. It runs again after every round, whatever woke it: a [`Waker`] gets it
+    /// called at once.
     ///
     /// # Errors
     /// A failure of the wait itself (not of a port's read or write, which are counted).
     pub fn run(&mut self, mut between: impl FnMut(&mut Self) -> Option<Duration>) -> Result<()> {
-        let mut wait = None;
         while !self.stop.is_stopped() {
+            let wait = between(self);
+            if self.stop.is_stopped() {
+                break;
+            }
             self.round(wait)?;
-            wait = between(self);
         }
         Ok(())
     }

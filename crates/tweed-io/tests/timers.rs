@@ -240,15 +240,16 @@ fn a_waker_ends_one_wait() {
         }
     });
     std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(hooks.load(Ordering::Relaxed), 1, "before the first round");
     let asked = Instant::now();
     waker.wake();
     common::netns::wait_for("the hook after a wake", Duration::from_millis(100), || {
-        (hooks.load(Ordering::Relaxed) == 1).then_some(())
+        (hooks.load(Ordering::Relaxed) == 2).then_some(())
     })
     .unwrap();
     assert!(asked.elapsed() < Duration::from_millis(100));
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(hooks.load(Ordering::Relaxed), 1, "one wake, one round");
+    assert_eq!(hooks.load(Ordering::Relaxed), 2, "one wake, one round");
     stop.stop();
     let driver = thread.join().unwrap();
     let s = driver.stats();
@@ -259,4 +260,21 @@ fn a_waker_ends_one_wait() {
     driver.round(Some(Duration::from_millis(50))).unwrap();
     assert!(t.elapsed() >= Duration::from_millis(50));
     assert_eq!(driver.stats().wake_limit, 1);
+}
+
+/// The hook of `run` bounds each wait, the first included: the caller's own timers (here every 100 ms) wake an
+/// idle driver, and nothing more does.
+#[test]
+fn the_hook_bounds_each_wait() {
+    let mut driver =
+        Driver::new(node(0, Limits::default()), Vec::new(), underlay(), None, DriverConfig::default()).unwrap();
+    let stop = driver.stop_handle();
+    let thread = std::thread::spawn(move || {
+        driver.run(|_| Some(Duration::from_millis(100))).unwrap();
+        driver
+    });
+    std::thread::sleep(Duration::from_millis(550));
+    stop.stop();
+    let s = thread.join().unwrap().stats();
+    assert_eq!((s.rounds, s.wake_limit, s.wake_handle, s.wake_timer, s.wake_io), (6, 5, 1, 0, 0), "{s:?}");
 }
