@@ -302,8 +302,38 @@ mod tests {
 
     use super::*;
 
+    /// A driver (no ports but a loopback underlay) whose waker is `waker`.
+    fn driver_woken_by(waker: &tweed_io::Waker) -> tweed_io::Driver {
+        use tweed_packet::PortId;
+        use tweed_wire::ethernet::MacAddr;
+        let node = tweed_overlay::NodeBuilder::new(
+            "10.244.1.0/24".parse().expect("subnet"),
+            Ipv4Addr::LOCALHOST,
+            MacAddr::new(2, 0, 0, 0, 1, 1),
+        )
+        .vxlan(tweed_overlay::VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1)))
+        .socket_port(PortId(65000))
+        .build()
+        .expect("node");
+        let addr = core::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+        let underlay =
+            tweed_io::Underlay::Udp(tweed_io::UdpPort::bind(addr, tweed_io::UdpOptions::default()).expect("bind"));
+        let mut d =
+            tweed_io::Driver::new(node, Vec::new(), underlay, None, tweed_io::DriverConfig::default()).expect("driver");
+        d.set_waker(waker.clone()).expect("waker");
+        d
+    }
+
+    /// Whether the driver was woken since the last call (a round that does not wait says).
+    fn woken(d: &mut tweed_io::Driver) -> bool {
+        let before = d.stats().wake_handle;
+        d.round(Some(Duration::ZERO)).expect("round");
+        d.stats().wake_handle > before
+    }
+
     /// Issue 12, finding 4: the control thread sees its own lease gone from the store (etcd expired it while the
     /// node was cut off, someone deleted it) and writes it again in the same round, long before it was due.
+    /// Issue 14: its rounds wake the data path only when they send it something.
     #[test]
     fn a_round_writes_back_our_lease_when_it_left_the_store() {
         let store = MemoryStore::new();
@@ -323,8 +353,14 @@ mod tests {
             updates,
             waker: tweed_io::Waker::new().expect("eventfd"),
         };
+        let mut driver = driver_woken_by(&worker.waker);
+        worker.round().expect("nothing changed");
+        assert!(read.try_recv().is_err(), "nothing to send");
+        assert!(!woken(&mut driver), "a round with no news does not wake the data path");
         store.release(subnet, ip, SystemTime::now()).expect("deleted behind its back");
         worker.round().expect("the subnet is free: not lost");
+        assert!(woken(&mut driver), "news wake the data path");
+        assert!(!woken(&mut driver), "once");
         let holders: Vec<_> = store
             .leases(SystemTime::now())
             .expect("read")
