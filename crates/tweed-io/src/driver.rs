@@ -39,9 +39,11 @@ fn invalid(m: String) -> Error {
     Error::io("building the driver", io::Error::new(io::ErrorKind::InvalidInput, m))
 }
 
-/// Sizes of a [`Driver`].
+/// Sizes of a [`Driver`]: [`DriverConfig::default`], then [`DriverConfig::batch`] and [`DriverConfig::buffers`]
+/// (non-exhaustive: a new size is not a breaking change).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub struct DriverConfig {
     /// The most packets read from one port per round (64 by default; at most 256). A round reads at most 256
     /// packets in all: when more ports have input, each gets an equal share of that (the underlay at least a
@@ -54,6 +56,20 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         Self { batch: 64, buffers: 4096 }
+    }
+}
+
+impl DriverConfig {
+    /// With `batch` packets read from one port per round at most (see the field of that name).
+    pub const fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// With `buffers` buffers in the pool.
+    pub const fn buffers(mut self, buffers: usize) -> Self {
+        self.buffers = buffers;
+        self
     }
 }
 
