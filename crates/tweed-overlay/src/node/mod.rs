@@ -378,6 +378,7 @@ impl<E: Encapsulation> Node<E> {
 
     // The stages are in `stages.rs`.
     /// Puts a packet of the batch in `out` with its verdict (its room was held back), or in the ARP queue.
+    #[inline(always)]
     fn emit(&mut self, now: u64, buf: PacketBuf, step: Step, pool: &mut Pool, out: &mut Outputs) {
         let verdict = match step {
             Step::Done(verdict) => verdict,
@@ -404,7 +405,7 @@ impl<E: Encapsulation> Node<E> {
     }
 
     /// Into `out` if `room`; else back to the pool, its drop counted once: its own reason, or `OutputFull`.
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, buf: PacketBuf, verdict: Verdict, pool: &mut Pool, out: &mut Outputs, room: bool) {
         if let Verdict::Drop(reason) = verdict {
             self.counters.count_drop(reason);
