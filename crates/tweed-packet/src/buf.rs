@@ -160,7 +160,7 @@ impl PacketBuf {
     ///
     /// # Errors
     /// [`Error::NoHeadroom`] when `n > self.headroom()`.
-    #[inline]
+    #[inline(always)]
     pub fn push_front(&mut self, n: usize) -> Result<&mut [u8]> {
         if n > self.head {
             return Err(Error::NoHeadroom { required: n, available: self.head });
@@ -183,7 +183,7 @@ impl PacketBuf {
     ///
     /// # Errors
     /// [`Error::ShortData`] when `n > self.len()`.
-    #[inline]
+    #[inline(always)]
     pub fn pull_front(&mut self, n: usize) -> Result<&[u8]> {
         if n > self.len() {
             return Err(Error::ShortData { required: n, available: self.len() });

@@ -172,6 +172,7 @@ fn sw(port: PortId) -> tweed_switch::PortId {
     tweed_switch::PortId(port.0)
 }
 
+#[inline(always)]
 fn set_macs(data: &mut [u8], dst: MacAddr, src: MacAddr) {
     data[0..6].copy_from_slice(dst.as_bytes());
     data[6..12].copy_from_slice(src.as_bytes());
