@@ -1,4 +1,4 @@
-//! The route table against `prefix-trie` on Internet-sized tables: the real BGP table of `shared/data` (when
+//! The route table against `prefix-trie` on Internet-sized tables: the real BGP table of `tests/data` (when
 //! present; `TWEED_BGP_TABLE` overrides the path) and a seeded synthetic 1M-prefix table.
 //!
 //! One criterion group per comparison, so that ratios are read off one group: lookups of random addresses and
@@ -31,7 +31,7 @@ fn nh(i: usize) -> u32 {
 
 fn real_table() -> Option<Vec<Ipv4Prefix>> {
     let path = std::env::var_os("TWEED_BGP_TABLE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ipv4-full-table-2024.txt.gz")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ipv4-full-table-2024.txt.gz")
     });
     let file = std::fs::File::open(&path).ok()?;
     let mut text = String::new();

@@ -97,7 +97,7 @@ pod_addr() { # ns n
     ip -n "$ns" route add default via "10.244.$n.1"
 }
 
-# (a) exactly what flannel's vxlan backend sets up on node i with peer j (see /work/shared/INTEROP.md).
+# (a) exactly what flannel's vxlan backend sets up on node i with peer j (flannel's vxlan backend, `ip` commands below).
 kernel_node() { # ns pod i j
     local ns=$1 pod=$2 i=$3 j=$4
     local ul_mtu

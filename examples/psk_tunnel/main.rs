@@ -17,7 +17,7 @@
 //! `CAP_NET_ADMIN` (it creates the TUN).
 //!
 //! What it does, printed on stdout: one `ready` line once the TUN and the socket are up, then a `counters` line
-//! whenever they changed (at most every `--stats-ms`, 100 by default), one at once on SIGUSR1, and a last one when
+//! whenever they changed (at most every `--stats-ms`, 100 by default), one on SIGUSR1, and a last one when
 //! SIGTERM or SIGINT stops it: packets sealed for the peer, packets delivered to the TUN, datagrams refused as
 //! unauthenticated or replayed, the node's other drops, and what the socket or the TUN did not take.
 

@@ -5,12 +5,12 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as Clock};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use tweed::io::{
-    Device, DeviceKind, DeviceOptions, UdpOptions, UdpPort, install_signal_handlers, stats_requested, stop_requested,
-};
+use tweed::io::{Device, DeviceKind, DeviceOptions, Signals, Stop, UdpOptions, UdpPort};
 use tweed::overlay::{DropReason, Instant, Outputs, Verdict};
 use tweed::packet::{Batch, Pool, PoolConfig};
 
@@ -57,7 +57,11 @@ impl fmt::Display for Report {
 
 /// Runs the node until SIGTERM or SIGINT.
 pub(crate) fn run(args: &Args) -> Result<()> {
-    install_signal_handlers()?;
+    // The signals go to a thread of tweed's, which turns them into calls: a stop, or a request for the counters.
+    // The loop sees either when it next wakes, within `--stats-ms`.
+    let (stop, usr1) = (Stop::new()?, Arc::new(AtomicBool::new(false)));
+    let requested = Arc::clone(&usr1);
+    let _signals = Signals::start(stop.clone(), move || requested.store(true, Ordering::Relaxed))?;
     let psk = Psk::new(args.id, args.key.clone(), args.port);
     let peer = peer_config(args.peer_site, args.peer, args.peer_id);
     let mut node = site_node(psk, args.underlay, args.address.trunc(), peer)?;
@@ -80,7 +84,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let now = || Instant::from_nanos(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
     let every = Duration::from_millis(args.stats_ms.max(1));
     let (mut printed, mut next_print) = (report, Clock::now() + every);
-    while !stop_requested() {
+    while !stop.is_stopped() {
         let mut wait = next_print.saturating_duration_since(Clock::now());
         if let Some(at) = node.poll_at() {
             wait = wait.min(Duration::from_nanos(at.as_nanos().saturating_sub(now().as_nanos())));
@@ -88,7 +92,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         let timeout = Timespec::try_from(wait).unwrap_or(Timespec { tv_sec: 0, tv_nsec: 0 });
         let mut fds = [PollFd::new(&tun, PollFlags::IN), PollFd::new(&udp, PollFlags::IN)];
         match poll(&mut fds, Some(&timeout)) {
-            // A signal: the loop's condition says whether it was a stop.
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
             Ok(_) => {}
@@ -120,7 +123,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             tx_dropped: udp.stats().tx_dropped,
             ..report
         };
-        if stats_requested() || (Clock::now() >= next_print && report != printed) {
+        if usr1.swap(false, Ordering::Relaxed) || (Clock::now() >= next_print && report != printed) {
             println!("{report}");
             printed = report;
         }

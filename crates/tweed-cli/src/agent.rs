@@ -3,8 +3,17 @@
 //! The file's format is [`tweed_io::agent`]'s; this module reads it, builds the driver, logs with `tracing`,
 //! prints the counters on SIGUSR1, every `--stats` seconds and at exit, and stops on SIGINT or SIGTERM, which
 //! deletes every device the agent created.
+//!
+//! The data path sleeps until input, the node's next timer, or one of its handles: the signal thread
+//! ([`tweed_io::Signals`]) stops it or asks for the counters, the control thread wakes it when the store changed.
+//! The agent's own timers between rounds are the periodic counters and, when a pod is in a network namespace,
+//! the check for namespaces that are gone (every second).
 
 use std::path::PathBuf;
+#[cfg(target_os = "linux")]
+use std::sync::Arc;
+#[cfg(target_os = "linux")]
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -62,12 +71,25 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
         ));
     }
     config.resolve().map_err(|e| Failure::Input(format!("{name}: {e}")))?;
-    tweed_io::install_signal_handlers().map_err(|e| Failure::Runtime(e.to_string()))?;
+    let runtime = |e: tweed_io::Error| Failure::Runtime(e.to_string());
+    let (stop, waker) = (tweed_io::Stop::new().map_err(runtime)?, tweed_io::Waker::new().map_err(runtime)?);
+    let stats_asked = Arc::new(AtomicBool::new(false));
+    // Before any other thread starts (the control thread, etcd's): they inherit the blocked signals.
+    let _signals = tweed_io::Signals::start(stop.clone(), {
+        let (asked, waker) = (stats_asked.clone(), waker.clone());
+        move || {
+            asked.store(true, Ordering::Relaxed);
+            waker.wake();
+        }
+    })
+    .map_err(runtime)?;
     let mut control = match config.store.clone() {
-        Some(spec) => Some(crate::control::Control::start(&spec, &mut config)?),
+        Some(spec) => Some(crate::control::Control::start(&spec, &mut config, waker.clone())?),
         None => None,
     };
     let mut driver = build_driver(&config).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
+    driver.set_stop(stop.clone()).map_err(runtime)?;
+    driver.set_waker(waker).map_err(runtime)?;
     if let Some(c) = &mut control {
         c.tick(driver.node_mut())?;
     }
@@ -83,11 +105,15 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
     let interval = args.stats.or((config.agent.stats_interval_s > 0).then_some(config.agent.stats_interval_s));
     let mut next = interval.map(|s| Instant::now() + Duration::from_secs(s.max(1)));
     let mut lost = None;
-    let mut next_orphan_check = Instant::now() + ORPHAN_CHECK;
+    // Only pods in a network namespace can lose it under the driver.
+    let orphans = driver.pods().iter().any(|(_, p)| p.netns().is_some());
+    let mut next_orphan_check = orphans.then(|| Instant::now() + ORPHAN_CHECK);
     let result = driver.run(|d| {
-        if Instant::now() >= next_orphan_check {
+        if let Some(t) = next_orphan_check.as_mut()
+            && Instant::now() >= *t
+        {
             d.close_orphaned();
-            next_orphan_check = Instant::now() + ORPHAN_CHECK;
+            *t = Instant::now() + ORPHAN_CHECK;
         }
         for c in d.take_closed() {
             tracing::warn!(port = c.port.0, name = %c.name, error = %c.error, "port closed: its device is gone");
@@ -96,16 +122,18 @@ pub(crate) fn run(args: &AgentArgs) -> Result<(), Failure> {
             && let Err(e) = c.tick(d.node_mut())
         {
             lost = Some(e);
-            return true;
+            stop.stop();
+            return None;
         }
         let due = next.is_some_and(|t| Instant::now() >= t);
-        if tweed_io::stats_requested() || due {
+        if stats_asked.swap(false, Ordering::Relaxed) || due {
             log_stats(d);
             if let (Some(t), Some(s)) = (next.as_mut(), interval) {
                 *t = Instant::now() + Duration::from_secs(s.max(1));
             }
         }
-        tweed_io::stop_requested()
+        // The next wait ends by the agent's own next timer at the latest.
+        [next, next_orphan_check].into_iter().flatten().min().map(|t| t.saturating_duration_since(Instant::now()))
     });
     log_stats(&driver);
     drop(driver);
@@ -120,6 +148,8 @@ fn log_stats(d: &tweed_io::Driver) {
     let c = d.node().counters();
     let drops: Vec<String> = c.nonzero_drops().map(|(n, k)| format!("{n}={k}")).collect();
     tracing::info!(
+        rounds = s.rounds,
+        woken_by_timer = s.wake_timer,
         rx_pod = s.rx_pod,
         tx_pod = s.tx_pod,
         rx_underlay = s.rx_underlay,

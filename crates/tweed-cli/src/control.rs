@@ -6,9 +6,11 @@
 //! while the store was away, someone deleted it), and reads the store's changes every `poll_ms`, retrying with a
 //! growing pause (up to 30 s, and at most a quarter of the time the lease has left) while the store does not
 //! answer. Reading the changes is cheap: the etcd store answers from its watch stream and the file store from
-//! memory while the file is unchanged; the whole store is read only at start and after a reset. What it reads goes to the data path through a channel, and the driver's thread applies it to the
-//! node between rounds ([`Control::tick`], a channel read when nothing changed), so a slow or absent store never
-//! holds up a packet.
+//! memory while the file is unchanged; the whole store is read only at start and after a reset. What it reads goes
+//! to the data path through a channel, and the driver's thread applies it to the node between rounds
+//! ([`Control::tick`], a channel read when nothing changed), so a slow or absent store never holds up a packet.
+//! The thread wakes the driver ([`tweed_io::Waker`]) only when it sent something: its own rounds (renewals,
+//! reads that found nothing new) never wake the data path.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
@@ -49,6 +51,8 @@ struct Worker {
     every: Duration,
     backoff: Duration,
     updates: Sender<Update>,
+    /// Wakes the driver when `updates` has something for it.
+    waker: tweed_io::Waker,
 }
 
 fn open(spec: &StoreSpec) -> Result<Box<dyn LeaseStore>, Failure> {
@@ -79,8 +83,8 @@ fn open(spec: &StoreSpec) -> Result<Box<dyn LeaseStore>, Failure> {
 impl Control {
     /// Opens the store, writes the network config if it has none, checks that its backend is the node's, acquires
     /// a lease (the same subnet as before when this node held one; `config.node.pod_subnet` becomes it), reads the
-    /// other leases, and starts the control thread.
-    pub(crate) fn start(spec: &StoreSpec, config: &mut AgentConfig) -> Result<Self, Failure> {
+    /// other leases, and starts the control thread, which wakes the driver through `waker` when it has news.
+    pub(crate) fn start(spec: &StoreSpec, config: &mut AgentConfig, waker: tweed_io::Waker) -> Result<Self, Failure> {
         if !config.pod_subnet_from_store {
             return Err(Failure::Input("node.pod_subnet: leave it out with a [store], which leases one".into()));
         }
@@ -145,6 +149,7 @@ impl Control {
             every: Duration::from_millis(spec.poll_ms.max(10)),
             backoff: Duration::ZERO,
             updates: updates_tx,
+            waker,
         };
         let thread = std::thread::Builder::new()
             .name("tweed-control".into())
@@ -204,6 +209,7 @@ impl Worker {
                 Ok(next) => pause = next,
                 Err(message) => {
                     let _ = self.updates.send(Update::Lost(message));
+                    self.waker.wake();
                     return;
                 }
             }
@@ -233,9 +239,12 @@ impl Worker {
                 };
                 self.since = Some(revision);
                 let lost = self.membership.lost_in(&watch);
-                if news && self.updates.send(Update::Watch(watch)).is_err() {
-                    // The data path is gone; the stop signal follows.
-                    return Ok(self.every);
+                if news {
+                    if self.updates.send(Update::Watch(watch)).is_err() {
+                        // The data path is gone; the stop signal follows.
+                        return Ok(self.every);
+                    }
+                    self.waker.wake();
                 }
                 if lost {
                     // Our own lease left the store (etcd expired it while it could not be renewed, or it was deleted):
@@ -293,8 +302,38 @@ mod tests {
 
     use super::*;
 
+    /// A driver (no ports but a loopback underlay) whose waker is `waker`.
+    fn driver_woken_by(waker: &tweed_io::Waker) -> tweed_io::Driver {
+        use tweed_packet::PortId;
+        use tweed_wire::ethernet::MacAddr;
+        let node = tweed_overlay::NodeBuilder::new(
+            "10.244.1.0/24".parse().expect("subnet"),
+            Ipv4Addr::LOCALHOST,
+            MacAddr::new(2, 0, 0, 0, 1, 1),
+        )
+        .vxlan(tweed_overlay::VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1)))
+        .socket_port(PortId(65000))
+        .build()
+        .expect("node");
+        let addr = core::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+        let underlay =
+            tweed_io::Underlay::Udp(tweed_io::UdpPort::bind(addr, tweed_io::UdpOptions::default()).expect("bind"));
+        let mut d =
+            tweed_io::Driver::new(node, Vec::new(), underlay, None, tweed_io::DriverConfig::default()).expect("driver");
+        d.set_waker(waker.clone()).expect("waker");
+        d
+    }
+
+    /// Whether the driver was woken since the last call (a round that does not wait says).
+    fn woken(d: &mut tweed_io::Driver) -> bool {
+        let before = d.stats().wake_handle;
+        d.round(Some(Duration::ZERO)).expect("round");
+        d.stats().wake_handle > before
+    }
+
     /// Issue 12, finding 4: the control thread sees its own lease gone from the store (etcd expired it while the
     /// node was cut off, someone deleted it) and writes it again in the same round, long before it was due.
+    /// Issue 14: its rounds wake the data path only when they send it something.
     #[test]
     fn a_round_writes_back_our_lease_when_it_left_the_store() {
         let store = MemoryStore::new();
@@ -312,9 +351,16 @@ mod tests {
             every: Duration::from_millis(10),
             backoff: Duration::ZERO,
             updates,
+            waker: tweed_io::Waker::new().expect("eventfd"),
         };
+        let mut driver = driver_woken_by(&worker.waker);
+        worker.round().expect("nothing changed");
+        assert!(read.try_recv().is_err(), "nothing to send");
+        assert!(!woken(&mut driver), "a round with no news does not wake the data path");
         store.release(subnet, ip, SystemTime::now()).expect("deleted behind its back");
         worker.round().expect("the subnet is free: not lost");
+        assert!(woken(&mut driver), "news wake the data path");
+        assert!(!woken(&mut driver), "once");
         let holders: Vec<_> = store
             .leases(SystemTime::now())
             .expect("read")

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Node 2 of the capture (see `shared/INTEROP.md`): underlay 192.0.2.2 with the MAC its frames are sent to, VTEP
+/// Node 2 of the capture (`tests/data/kernel-flannel-vxlan.pcap`): underlay 192.0.2.2 with the MAC its frames are sent to, VTEP
 /// 02:00:00:00:00:02, pods 10.244.2.0/24; its peer is node 1.
 const NODE2: &str = r#"
 pod_subnet = "10.244.2.0/24"

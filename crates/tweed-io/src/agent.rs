@@ -23,7 +23,6 @@
 //! [agent]                      # optional; the defaults shown
 //! batch = 64                   # packets read from one port per round (1 to 256)
 //! buffers = 4096               # 2 KiB packet buffers (1 to 262144)
-//! poll_ms = 20                 # the longest wait for input (1 to 1000)
 //! stats_interval_s = 0         # counters every this many seconds (0: on SIGUSR1 and at exit; at most 86400)
 //! port_security = true         # a pod may send only from its own addresses (given, or learnt from its ARP)
 //!
@@ -157,8 +156,9 @@ pub struct AgentSpec {
     pub batch: usize,
     /// Buffers in the pool (1 to 262,144, 2 KiB each; 4,096 by default; never fewer than the driver needs).
     pub buffers: usize,
-    /// The longest wait for input in milliseconds, how late the node's timers may run (1 to 1,000; 20 by default).
-    pub poll_ms: u32,
+    /// Ignored, with a warning ([`AgentConfig::warnings`]): it was the longest wait for input, when the driver
+    /// woke that often to run the node's timers; it now sleeps until input or the node's next timer.
+    pub poll_ms: Option<u32>,
     /// Print the counters every this many seconds (0: only on SIGUSR1 and at exit; at most 86,400).
     pub stats_interval_s: u64,
     /// Port security (on by default): the node drops what a pod sends from a source other than its own
@@ -170,13 +170,7 @@ pub struct AgentSpec {
 impl Default for AgentSpec {
     fn default() -> Self {
         let d = DriverConfig::default();
-        Self {
-            batch: d.batch,
-            buffers: d.buffers,
-            poll_ms: u32::try_from(d.poll_ms).unwrap_or(20),
-            stats_interval_s: 0,
-            port_security: true,
-        }
+        Self { batch: d.batch, buffers: d.buffers, poll_ms: None, stats_interval_s: 0, port_security: true }
     }
 }
 
@@ -379,6 +373,12 @@ impl AgentConfig {
             "packets one call of the node may output; the agent reads up to 256 per round",
         )?;
         let mut warnings = Vec::new();
+        if let Some(ms) = file.agent.poll_ms {
+            warnings.push(format!(
+                "agent.poll_ms = {ms} is ignored (remove it): the driver no longer wakes on a fixed tick, it sleeps \
+                 until input or the node's next timer"
+            ));
+        }
         check_pods(&file.pods, &config, !pod_subnet_from_store, &mut warnings)?;
         let agent = Self {
             node: config,
@@ -500,7 +500,6 @@ pub fn build_driver(config: &AgentConfig) -> Result<Driver, Error> {
     let driver_config = DriverConfig {
         batch: if config.underlay.batching { config.agent.batch } else { 1 },
         buffers: config.agent.buffers,
-        poll_ms: i32::try_from(config.agent.poll_ms).unwrap_or(i32::MAX),
     };
     Driver::new(node, pods, underlay, tun, driver_config)
 }

@@ -1,167 +1,126 @@
 //! The driver: one worker that owns a [`Node`], its pool, and its ports, and moves packets between them.
 //!
-//! Each round it waits for input on every port (epoll, level-triggered, any number of ports, with a short
-//! timeout so that the node's timers run), reads each ready port its share of the round's batch straight into
-//! pool buffers (the underlay first, the pods from a start that moves: see the `read` module), runs the batch
-//! through [`Node::process`] (a few calls at most: a round is bounded whatever the node does), and sends each
-//! output where its verdict says: UDP payloads to the underlay in one `sendmmsg`, frames to pod ports, IP
-//! packets to the TUN. A port whose device is gone is closed and reported once. Everything is sized when the
-//! driver is made; a round allocates nothing.
+//! Each round it waits (epoll, level-triggered, any number of ports) until a port has input, the node's next timer
+//! is due ([`Node::poll_at`]), or a handle ([`Stop`], [`Waker`]) wakes it, and for nothing else: an idle driver
+//! with no timer pending sleeps. Then it reads each ready port its share of the round's batch straight into pool
+//! buffers (the underlay first, the pods from a start that moves: see the `read` module), runs the batch through
+//! [`Node::process`] (a few calls at most: a round is bounded whatever the node does; an empty batch runs the
+//! node's timers), and sends each output where its verdict says: UDP payloads to the underlay in one `sendmmsg`,
+//! frames to pod ports, IP packets to the TUN. A port whose device is gone is closed and reported once. Time is
+//! one monotonic clock, read by the driver and handed to the node. Everything is sized when the driver is made;
+//! a round allocates nothing.
 //!
 //! The design is one driver per queue (a multi-queue TAP has one [`Device`] per queue, the underlay one
-//! `SO_REUSEPORT` socket per worker), each with its own node and buffers: shared nothing, as DESIGN.md says. The
-//! agent runs one.
+//! `SO_REUSEPORT` socket per worker), each with its own node and buffers, sharing nothing but a [`Stop`]; their
+//! [`DriverStats`] merge into one view. The agent runs one.
 
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4};
-use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::Ordering;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
 
-use tweed_overlay::{Node, Outputs, Verdict};
+use tweed_overlay::{Node, Outputs};
 use tweed_packet::{Batch, Pool, PoolConfig, PortId};
 use tweed_switch::Instant;
 
-use crate::device::{Device, PacketSocket};
+use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::stats::counters;
 use crate::sys::{self, MAX_BATCH};
-use crate::udp::UdpPort;
 
+mod dispatch;
+mod handle;
+mod ports;
 mod read;
+
+pub use handle::{Stop, Waker};
+pub use ports::{PodPort, Underlay};
 
 fn invalid(m: String) -> Error {
     Error::io("building the driver", io::Error::new(io::ErrorKind::InvalidInput, m))
 }
 
-/// A pod's port: a TAP that tweed created (the pod's `eth0`), or an AF_PACKET socket on the host end of a veth.
-#[derive(Debug)]
-pub enum PodPort {
-    /// A TAP device.
-    Tap(Device),
-    /// An existing interface.
-    Packet(PacketSocket),
-}
-
-impl PodPort {
-    fn fd(&self) -> RawFd {
-        match self {
-            Self::Tap(d) => d.as_raw_fd(),
-            Self::Packet(p) => p.as_raw_fd(),
-        }
-    }
-
-    fn recv(&self, buf: &mut tweed_packet::PacketBuf) -> io::Result<bool> {
-        match self {
-            Self::Tap(d) => d.recv(buf),
-            Self::Packet(p) => p.recv(buf),
-        }
-    }
-
-    /// The device or interface name.
-    #[must_use]
-    pub fn name(&self) -> &str {
-        match self {
-            Self::Tap(d) => d.name(),
-            Self::Packet(p) => p.name(),
-        }
-    }
-
-    /// Whether reads may give frames to cut or finish (a TAP with TSO, an offloaded AF_PACKET socket).
-    fn is_offloaded(&self) -> bool {
-        match self {
-            Self::Tap(d) => d.is_tso(),
-            Self::Packet(p) => p.is_offloaded(),
-        }
-    }
-
-    fn recv_offloaded(
-        &self,
-        scratch: &mut [u8],
-        max_frame: usize,
-        max_segments: usize,
-        emit: impl FnMut(&[u8]),
-    ) -> io::Result<Option<Result<usize, crate::gro::OffloadError>>> {
-        match self {
-            Self::Tap(d) => d.recv_offloaded(scratch, max_frame, max_segments, emit),
-            Self::Packet(p) => p.recv_offloaded(scratch, max_frame, max_segments, emit),
-        }
-    }
-
-    /// The network namespace the port is in (`None`: the process's own).
-    #[must_use]
-    pub fn netns(&self) -> Option<&std::path::Path> {
-        match self {
-            Self::Tap(d) => d.options().netns.as_deref(),
-            Self::Packet(p) => p.netns(),
-        }
-    }
-}
-
-/// The underlay: a UDP socket (vxlan, udp: the kernel routes and resolves the peers) or an AF_PACKET socket on
-/// the underlay interface (host-gw, or whole frames as the node builds them).
-#[derive(Debug)]
-pub enum Underlay {
-    /// A UDP socket; the node must have a `socket_port`.
-    Udp(UdpPort),
-    /// An interface; frames come in on the node's underlay port.
-    Packet(PacketSocket),
-}
-
-/// Sizes and timing of a [`Driver`].
+/// Sizes of a [`Driver`]: [`DriverConfig::default`], then [`DriverConfig::batch`] and [`DriverConfig::buffers`]
+/// (non-exhaustive: a new size is not a breaking change).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
+#[non_exhaustive]
 pub struct DriverConfig {
     /// The most packets read from one port per round (64 by default; at most 256). A round reads at most 256
     /// packets in all: when more ports have input, each gets an equal share of that (the underlay at least a
     /// quarter), starting from a pod that changes every round, so that busy pods cannot starve the others.
     pub batch: usize,
-    /// The longest wait for input, in milliseconds: how late the node's timers (ARP retries) may run.
-    pub poll_ms: i32,
     /// Buffers in the pool.
     pub buffers: usize,
 }
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        Self { batch: 64, poll_ms: 20, buffers: 4096 }
+        Self { batch: 64, buffers: 4096 }
     }
 }
 
-/// What a [`Driver`] has done (the node's own counters are [`Node::counters`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DriverStats {
-    /// Rounds run.
-    pub rounds: u64,
-    /// Packets read from pod ports.
-    pub rx_pod: u64,
-    /// Packets written to pod ports.
-    pub tx_pod: u64,
-    /// Packets for pod ports that could not be written (queue full, device down).
-    pub tx_pod_dropped: u64,
-    /// Writes to a TAP that carried several TCP segments coalesced into one frame.
-    pub tx_pod_coalesced: u64,
-    /// Packets read from the underlay.
-    pub rx_underlay: u64,
-    /// Packets sent on the underlay.
-    pub tx_underlay: u64,
-    /// Packets for the underlay that could not be sent.
-    pub tx_underlay_dropped: u64,
-    /// Packets read from the TUN (the host's, for a node with a `host_port`).
-    pub rx_tun: u64,
-    /// Packets written to the TUN.
-    pub tx_tun: u64,
-    /// Packets for the host with no TUN to take them, or that it refused.
-    pub tx_tun_dropped: u64,
-    /// Packets not read because the pool was empty.
-    pub pool_empty: u64,
-    /// Frames from a TAP with TSO dropped: a header that lies or asks for what is not done, a segment larger than
-    /// a buffer, or more segments than the batch or pool had room for.
-    pub rx_offload_dropped: u64,
-    /// Reads that failed (other than "nothing waiting").
-    pub rx_errors: u64,
-    /// Packets read that the node did not take within a round's calls of `process` (dropped).
-    pub unprocessed: u64,
-    /// Pod ports closed because their device went away (see [`Driver::take_closed`]).
-    pub ports_closed: u64,
+impl DriverConfig {
+    /// With `batch` packets read from one port per round at most (see the field of that name).
+    pub const fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// With `buffers` buffers in the pool.
+    pub const fn buffers(mut self, buffers: usize) -> Self {
+        self.buffers = buffers;
+        self
+    }
+}
+
+counters! {
+    /// What a [`Driver`] has done (the node's own counters are [`Node::counters`]). Each round ends its wait
+    /// for one reason, counted under the first that applies: `wake_io`, `wake_handle`, `wake_timer`,
+    /// `wake_limit`.
+    pub struct DriverStats {
+        /// Rounds run.
+        pub rounds: u64,
+        /// Rounds whose wait ended because a port had input.
+        pub wake_io: u64,
+        /// Rounds whose wait a [`Stop`] or [`Waker`] ended.
+        pub wake_handle: u64,
+        /// Rounds whose wait ended because the node's next timer ([`Node::poll_at`]) was due.
+        pub wake_timer: u64,
+        /// Rounds whose wait ended at the caller's limit (the `wait` of [`Driver::round`], or what the hook of
+        /// [`Driver::run`] asked for), with nothing else to do.
+        pub wake_limit: u64,
+        /// Packets read from pod ports.
+        pub rx_pod: u64,
+        /// Packets written to pod ports.
+        pub tx_pod: u64,
+        /// Packets for pod ports that could not be written (queue full, device down).
+        pub tx_pod_dropped: u64,
+        /// Writes to a TAP that carried several TCP segments coalesced into one frame.
+        pub tx_pod_coalesced: u64,
+        /// Packets read from the underlay.
+        pub rx_underlay: u64,
+        /// Packets sent on the underlay.
+        pub tx_underlay: u64,
+        /// Packets for the underlay that could not be sent.
+        pub tx_underlay_dropped: u64,
+        /// Packets read from the TUN (the host's, for a node with a `host_port`).
+        pub rx_tun: u64,
+        /// Packets written to the TUN.
+        pub tx_tun: u64,
+        /// Packets for the host with no TUN to take them, or that it refused.
+        pub tx_tun_dropped: u64,
+        /// Packets not read because the pool was empty.
+        pub pool_empty: u64,
+        /// Frames from a TAP with TSO dropped: a header that lies or asks for what is not done, a segment larger
+        /// than a buffer, or more segments than the batch or pool had room for.
+        pub rx_offload_dropped: u64,
+        /// Reads that failed (other than "nothing waiting").
+        pub rx_errors: u64,
+        /// Packets read that the node did not take within a round's calls of `process` (dropped).
+        pub unprocessed: u64,
+        /// Pod ports closed because their device went away (see [`Driver::take_closed`]).
+        pub ports_closed: u64,
+    }
 }
 
 /// A pod port the driver closed because its device is gone (see [`Driver::take_closed`]).
@@ -191,8 +150,19 @@ pub struct Driver {
     /// The node's port for the host's packets: the TUN is read into it (without one, the TUN is drained).
     host_port: Option<PortId>,
     config: DriverConfig,
+    /// The driver's clock: the node's time is nanoseconds since this (monotonic).
     epoch: std::time::Instant,
+    /// The node's time at the last call of [`Node::process`]: a timer not later than it that the node still
+    /// reports was not serviced, and is waited for at least a millisecond (not in a spin).
+    processed_at: u64,
     stats: DriverStats,
+    /// Ends [`Driver::run`]; never drained (other drivers may hold it), so it leaves the epoll set once seen
+    /// stopped: later rounds wait as before.
+    stop: Stop,
+    /// Whether `stop` is in the epoll set.
+    stop_watched: bool,
+    /// Ends a wait; in the epoll set, drained when it does.
+    waker: Waker,
     /// Every port registered once (level-triggered): any number of ports, each wait costs what is ready.
     epoll: sys::Epoll,
     /// Which pods (by index in `pods`) the last wait reported.
@@ -216,6 +186,10 @@ pub struct Driver {
 const TOKEN_UNDERLAY: u64 = 1 << 16;
 /// The epoll token of the TUN.
 const TOKEN_TUN: u64 = TOKEN_UNDERLAY + 1;
+/// The epoll token of the [`Stop`].
+const TOKEN_STOP: u64 = TOKEN_UNDERLAY + 2;
+/// The epoll token of the [`Waker`].
+const TOKEN_WAKE: u64 = TOKEN_UNDERLAY + 3;
 /// The most calls of [`Node::process`] in one round: a node that takes nothing cannot hold a round; what it
 /// left is dropped and counted ([`DriverStats::unprocessed`]).
 const MAX_PROCESS_CALLS: usize = 4;
@@ -260,6 +234,9 @@ impl Driver {
         if let Some(t) = &tun {
             epoll.add(t.as_raw_fd(), TOKEN_TUN).map_err(|e| Error::io(format!("watching {}", t.name()), e))?;
         }
+        let (stop, waker) = (Stop::new()?, Waker::new()?);
+        epoll.add(stop.fd(), TOKEN_STOP).map_err(|e| Error::io("watching the stop handle", e))?;
+        epoll.add(waker.fd(), TOKEN_WAKE).map_err(|e| Error::io("watching the waker", e))?;
         let host_port = cfg.host_port.map(PortId);
         let slots = usize::from(cfg.pod_ports.iter().copied().max().unwrap_or(0)) + 1;
         let mut driver = Self {
@@ -275,7 +252,11 @@ impl Driver {
             tun,
             config: DriverConfig { batch: batch_size, ..config },
             epoch: std::time::Instant::now(),
+            processed_at: 0,
             stats: DriverStats::default(),
+            stop,
+            stop_watched: true,
+            waker,
             epoll,
             ready: Vec::with_capacity(pods.len()),
             underlay_ready: false,
@@ -386,47 +367,145 @@ impl Driver {
         &self.pods
     }
 
-    /// Runs rounds until `stop()` says so (checked at least every `poll_ms`).
+    /// A handle that stops this driver's [`Driver::run`] (and every other driver given a clone of it).
+    #[must_use]
+    pub fn stop_handle(&self) -> Stop {
+        self.stop.clone()
+    }
+
+    /// Makes `stop` this driver's stop handle in place of its own: one handle for several workers, or one made
+    /// before the driver (for a signal thread). A stopped handle makes [`Driver::run`] return at once.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when epoll refuses the descriptor (the old handle stays).
+    pub fn set_stop(&mut self, stop: Stop) -> Result<()> {
+        if stop.fd() == self.stop.fd() {
+            return Ok(());
+        }
+        self.epoll.add(stop.fd(), TOKEN_STOP).map_err(|e| Error::io("watching the stop handle", e))?;
+        if self.stop_watched {
+            // Still open: removing it cannot fail but for a bug, and dropping the last clone removes it anyway.
+            let _ = self.epoll.remove(self.stop.fd());
+        }
+        self.stop = stop;
+        self.stop_watched = true;
+        Ok(())
+    }
+
+    /// A handle that ends this driver's current wait (see [`Waker`]).
+    #[must_use]
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// Makes `waker` this driver's waker in place of its own (one made before the driver, for a thread started
+    /// first). Give each driver its own: a wake is taken by the first driver that sees it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when epoll refuses the descriptor (the old waker stays).
+    pub fn set_waker(&mut self, waker: Waker) -> Result<()> {
+        if waker.fd() == self.waker.fd() {
+            return Ok(());
+        }
+        self.epoll.add(waker.fd(), TOKEN_WAKE).map_err(|e| Error::io("watching the waker", e))?;
+        let _ = self.epoll.remove(self.waker.fd());
+        self.waker = waker;
+        Ok(())
+    }
+
+    /// Runs rounds until the stop handle ([`Driver::stop_handle`], [`Driver::set_stop`]) is stopped. Before each
+    /// round, `between` runs (to take closed ports, apply a control plane's news, log, or stop) and says how long
+    /// that round may wait at most (`None`: until input, the node's next timer or a handle, however long that
+    /// is): the caller's own timers. It runs again after every round, whatever woke it: a [`Waker`] gets it
+    /// called at once.
     ///
     /// # Errors
     /// A failure of the wait itself (not of a port's read or write, which are counted).
-    pub fn run(&mut self, mut stop: impl FnMut(&mut Self) -> bool) -> Result<()> {
-        while !stop(self) {
-            self.round(self.config.poll_ms)?;
+    pub fn run(&mut self, mut between: impl FnMut(&mut Self) -> Option<Duration>) -> Result<()> {
+        while !self.stop.is_stopped() {
+            let wait = between(self);
+            if self.stop.is_stopped() {
+                break;
+            }
+            self.round(wait)?;
         }
         Ok(())
     }
 
+    /// The node's time now: nanoseconds of the driver's monotonic clock.
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// One round: wait up to `timeout_ms` for input, read (each ready port its share of the batch: see
-    /// [`DriverConfig::batch`]), process, send. Returns how many packets were read. Bounded whatever the node
-    /// does: at most a few calls of [`Node::process`]; what it did not take by then is dropped and counted.
+    /// How long the next wait may last: until the node's next timer, and at most `limit`; in epoll's
+    /// milliseconds (-1: no end), rounded up so that the timer is due when the wait ends. Whether the node's timer
+    /// is what ends it.
+    fn timeout(&self, limit: Option<Duration>) -> (i32, bool) {
+        let to_ms = |ns: u64| i32::try_from(ns.div_ceil(1_000_000)).unwrap_or(i32::MAX);
+        let limit = limit.map(|d| to_ms(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)));
+        let timer = self.node.poll_at().map(|at| {
+            let now = self.now();
+            // A timer the last call did not service (a node that breaks `poll_at`'s promise) is retried a
+            // millisecond later rather than in a spin.
+            if at.as_nanos() <= self.processed_at { 1 } else { to_ms(at.as_nanos().saturating_sub(now)) }
+        });
+        match (limit, timer) {
+            (Some(l), Some(t)) if t <= l => (t, true),
+            (Some(l), _) => (l, false),
+            (None, Some(t)) => (t, true),
+            (None, None) => (-1, false),
+        }
+    }
+
+    /// One round: wait until a port has input, the node's next timer is due, a handle wakes the driver, or
+    /// `wait` is over (`None`: no limit; `Some(Duration::ZERO)`: do not wait), then read (each ready port its
+    /// share of the batch: see [`DriverConfig::batch`]), process, send. Returns how many packets were read.
+    /// Bounded whatever the node does: at most a few calls of [`Node::process`]; what it did not take by then is
+    /// dropped and counted.
     ///
     /// # Errors
     /// A failure of `epoll_wait`.
-    pub fn round(&mut self, timeout_ms: i32) -> Result<usize> {
+    pub fn round(&mut self, wait: Option<Duration>) -> Result<usize> {
         self.stats.rounds += 1;
-        let Self { epoll, ready, pod_index, underlay_ready, tun_ready, .. } = self;
+        let (timeout_ms, by_timer) = self.timeout(wait);
+        let Self { epoll, ready, pod_index, underlay_ready, tun_ready, waker, .. } = self;
         ready.fill(false);
         (*underlay_ready, *tun_ready) = (false, false);
+        let (mut io, mut handle) = (false, false);
         epoll
             .wait(timeout_ms, |token| match token {
-                TOKEN_UNDERLAY => *underlay_ready = true,
-                TOKEN_TUN => *tun_ready = true,
+                TOKEN_UNDERLAY => (*underlay_ready, io) = (true, true),
+                TOKEN_TUN => (*tun_ready, io) = (true, true),
+                TOKEN_STOP => handle = true,
+                TOKEN_WAKE => {
+                    waker.clear();
+                    handle = true;
+                }
                 t => {
                     if let Some(Some(i)) = usize::try_from(t).ok().and_then(|t| pod_index.get(t)) {
                         ready[*i] = true;
+                        io = true;
                     }
                 }
             })
             .map_err(|e| Error::io("epoll_wait", e))?;
+        if handle && self.stop_watched && self.stop.is_stopped() {
+            // Seen: a stop stays readable, and would end every later wait at once.
+            let _ = self.epoll.remove(self.stop.fd());
+            self.stop_watched = false;
+        }
+        let s = &mut self.stats;
+        match (io, handle, by_timer) {
+            (true, _, _) => s.wake_io += 1,
+            (false, true, _) => s.wake_handle += 1,
+            (false, false, true) => s.wake_timer += 1,
+            (false, false, false) => s.wake_limit += 1,
+        }
         let now = self.now();
         let read = self.read_ready(now);
         self.close_gone();
-        // At least once, even with nothing read: the node's ARP timers live in `process`.
+        // At least once, even with nothing read: an empty batch runs the node's timers.
+        self.processed_at = now;
         for _ in 0..MAX_PROCESS_CALLS {
             self.node.process(Instant::from_nanos(now), &mut self.pool, &mut self.batch, &mut self.out);
             self.dispatch();
@@ -438,118 +517,4 @@ impl Driver {
         self.batch.clear_into(&mut self.pool);
         Ok(read)
     }
-
-    /// Sends every output where its verdict says, then gives the buffers back. Consecutive frames for one TAP
-    /// pod go through [`Device::send_coalesced`], so that TCP segments of a flow reach the pod as one frame.
-    fn dispatch(&mut self) {
-        let Self { out, pods, pod_index, underlay, tun, host_port, stats, scratch, .. } = self;
-        let items = out.as_slice();
-        let mut msgs: [(&[u8], SocketAddrV4); MAX_BATCH] =
-            [(&[][..], SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)); MAX_BATCH];
-        let mut m = 0;
-        let mut i = 0;
-        while i < items.len() {
-            let (buf, verdict) = &items[i];
-            match *verdict {
-                // The host's TUN is an IP port of the node.
-                Verdict::Port(port) if Some(port) == *host_port => match tun.as_ref().map(|t| t.send(buf.data())) {
-                    Some(Ok(true)) => stats.tx_tun += 1,
-                    _ => stats.tx_tun_dropped += 1,
-                },
-                Verdict::Port(port) => {
-                    let Some(k) = pod_index.get(usize::from(port.0)).copied().flatten() else {
-                        stats.tx_pod_dropped += 1;
-                        i += 1;
-                        continue;
-                    };
-                    // The run of frames for this port, as the node left them.
-                    let mut frames: [&[u8]; RUN] = [&[]; RUN];
-                    let mut r = 0;
-                    while i + r < items.len() && r < RUN && items[i + r].1 == Verdict::Port(port) {
-                        frames[r] = items[i + r].0.data();
-                        r += 1;
-                    }
-                    let mut j = 0;
-                    while j < r {
-                        let took = match &pods[k].1 {
-                            PodPort::Tap(d) => d.send_coalesced(&frames[j..r], scratch).unwrap_or(0),
-                            PodPort::Packet(p) => usize::from(matches!(p.send(frames[j]), Ok(true))),
-                        };
-                        if took == 0 {
-                            stats.tx_pod_dropped += 1;
-                            j += 1;
-                        } else {
-                            stats.tx_pod += took as u64;
-                            stats.tx_pod_coalesced += u64::from(took > 1);
-                            j += took;
-                        }
-                    }
-                    i += r;
-                    continue;
-                }
-                Verdict::Underlay { dst, payload_offset } => match (&*underlay, dst) {
-                    (Underlay::Udp(_), SocketAddr::V4(dst)) => {
-                        let payload = buf.data().get(usize::from(payload_offset)..).unwrap_or(&[]);
-                        msgs[m] = (payload, dst);
-                        m += 1;
-                    }
-                    // An IPv4 socket cannot send there.
-                    (Underlay::Udp(_), SocketAddr::V6(_)) => stats.tx_underlay_dropped += 1,
-                    (Underlay::Packet(p), _) => match p.send(buf.data()) {
-                        Ok(true) => stats.tx_underlay += 1,
-                        _ => stats.tx_underlay_dropped += 1,
-                    },
-                },
-                // Consumed, dropped, or a verdict this driver does not know: back to the pool.
-                _ => {}
-            }
-            i += 1;
-            // UDP payloads are gathered (in order) and sent in one call per full array.
-            if m == MAX_BATCH
-                && let Underlay::Udp(u) = underlay
-            {
-                let sent = u.send_batch(&msgs[..m]);
-                stats.tx_underlay += sent as u64;
-                stats.tx_underlay_dropped += (m - sent) as u64;
-                m = 0;
-            }
-        }
-        if m > 0
-            && let Underlay::Udp(u) = underlay
-        {
-            let sent = u.send_batch(&msgs[..m]);
-            stats.tx_underlay += sent as u64;
-            stats.tx_underlay_dropped += (m - sent) as u64;
-        }
-        out.recycle(&mut self.pool);
-    }
-}
-
-/// The most frames for one pod port looked at together for coalescing (the kernel's GSO limit).
-const RUN: usize = 64;
-
-/// Makes SIGINT and SIGTERM request a stop ([`stop_requested`]) and SIGUSR1 request the counters
-/// ([`stats_requested`]), interrupting a driver's wait at once.
-///
-/// # Errors
-/// [`Error::Io`] when `sigaction` fails.
-pub fn install_signal_handlers() -> Result<()> {
-    sys::install_signal_flags().map_err(|e| Error::io("installing signal handlers", e))
-}
-
-/// Whether SIGINT or SIGTERM arrived (or [`request_stop`] was called).
-#[must_use]
-pub fn stop_requested() -> bool {
-    sys::STOP.load(Ordering::Relaxed)
-}
-
-/// Asks every driver loop that checks [`stop_requested`] to stop.
-pub fn request_stop() {
-    sys::STOP.store(true, Ordering::Relaxed);
-}
-
-/// Whether SIGUSR1 arrived since the last call (which clears it).
-#[must_use]
-pub fn stats_requested() -> bool {
-    sys::DUMP.swap(false, Ordering::Relaxed)
 }

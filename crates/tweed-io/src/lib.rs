@@ -4,8 +4,9 @@
 //! This is the only tweed crate with `unsafe` code, all of it in the private `sys` module, each block with the
 //! reason it is sound. Everything above the system calls is ordinary Rust: the [`Device`] (TAP/TUN, created by
 //! tweed, deleted when dropped), the [`PacketSocket`] (an existing interface), the [`UdpPort`] (the underlay,
-//! `recvmmsg`/`sendmmsg`), and the [`Driver`]: one worker, its node, its pool and its ports, polling for input,
-//! running batches through the node and sending each packet where its verdict says.
+//! `recvmmsg`/`sendmmsg`), and the [`Driver`]: one worker, its node, its pool and its ports, sleeping until input
+//! or the node's next timer, running batches through the node and sending each packet where its verdict says,
+//! until its [`Stop`] handle stops it. [`Signals`] turns SIGINT and SIGTERM into such a stop.
 #![cfg(target_os = "linux")]
 
 pub mod agent;
@@ -13,15 +14,15 @@ mod device;
 mod driver;
 mod error;
 mod gro;
+mod signals;
+mod stats;
 mod sys;
 mod udp;
 
 pub use device::{Device, DeviceKind, DeviceOptions, PacketSocket, has_net_admin, interface_mac, netns_path};
-pub use driver::{
-    ClosedPort, Driver, DriverConfig, DriverStats, PodPort, Underlay, install_signal_handlers, request_stop,
-    stats_requested, stop_requested,
-};
+pub use driver::{ClosedPort, Driver, DriverConfig, DriverStats, PodPort, Stop, Underlay, Waker};
 pub use error::{Error, Result};
+pub use signals::Signals;
 pub use udp::{UdpOptions, UdpPort, UdpStats};
 
 /// The TAP offload helpers (TSO cutting, GRO coalescing), for the project's instruction-count benches only: not a

@@ -1,5 +1,6 @@
 //! Every system call tweed makes, and the only `unsafe` code in tweed: TUN/TAP creation, interface ioctls,
-//! network namespaces, AF_PACKET sockets, `recvmmsg`/`sendmmsg`, `poll` and signal flags.
+//! network namespaces, AF_PACKET sockets, `recvmmsg`/`sendmmsg`, epoll, and the eventfds and signalfd
+//! that wake a driver.
 //!
 //! Each function takes and returns safe types (`OwnedFd`, slices, `io::Result`); each `unsafe` block says why it
 //! is sound. Nothing here allocates on the data path: the batch calls build their message headers on the stack.
@@ -12,10 +13,13 @@ use std::mem::{MaybeUninit, size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 mod epoll;
+mod event;
 pub(crate) use epoll::Epoll;
+#[cfg(test)]
+pub(crate) use event::tgkill;
+pub(crate) use event::{eventfd, eventfd_drain, eventfd_signal, read_signal, signalfd};
 
 /// The most messages one `recvmmsg`/`sendmmsg` call takes (the headers live on the stack).
 pub(crate) const MAX_BATCH: usize = 256;
@@ -575,33 +579,6 @@ pub(crate) fn poll_in(fds: &[RawFd], ready: &mut [bool], timeout_ms: i32) -> io:
         }
         Err(e) => Err(e),
     }
-}
-
-/// Set by SIGINT and SIGTERM once [`install_signal_flags`] ran.
-pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
-/// Set by SIGUSR1 once [`install_signal_flags`] ran.
-pub(crate) static DUMP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    if sig == libc::SIGUSR1 {
-        DUMP.store(true, Ordering::Relaxed);
-    } else {
-        STOP.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Makes SIGINT and SIGTERM set [`STOP`], and SIGUSR1 set [`DUMP`], without `SA_RESTART`, so a `poll` in progress
-/// returns at once.
-pub(crate) fn install_signal_flags() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
-        // SAFETY: `sigaction` is plain data; all zeroes is valid (empty mask, no flags).
-        let mut sa: libc::sigaction = unsafe { zeroed() };
-        sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        // SAFETY: installs a handler that only stores to atomics; `sa` is valid for the call.
-        cvt(unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) })?;
-    }
-    Ok(())
 }
 
 /// Whether the process runs with the capability to administer the network (`CAP_NET_ADMIN` in its effective set).

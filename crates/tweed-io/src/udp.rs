@@ -50,27 +50,28 @@ impl Default for UdpOptions {
     }
 }
 
-/// What a [`UdpPort`] has done.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct UdpStats {
-    /// Datagrams received.
-    pub rx: u64,
-    /// Datagrams sent.
-    pub tx: u64,
-    /// System calls made to receive (those that returned data or nothing alike).
-    pub rx_calls: u64,
-    /// System calls made to send.
-    pub tx_calls: u64,
-    /// Trains sent with UDP GSO (each counts its datagrams in `tx`).
-    pub tx_trains: u64,
-    /// Trains received coalesced by UDP GRO (each counts its datagrams in `rx`).
-    pub rx_trains: u64,
-    /// Datagrams of received trains dropped because the pool was empty.
-    pub rx_no_buffer: u64,
-    /// Datagrams dropped on receipt because they did not fit a buffer.
-    pub rx_truncated: u64,
-    /// Datagrams not sent: the socket's buffer was full, or the kernel refused that one (no route, ...).
-    pub tx_dropped: u64,
+crate::stats::counters! {
+    /// What a [`UdpPort`] has done.
+    pub struct UdpStats {
+        /// Datagrams received.
+        pub rx: u64,
+        /// Datagrams sent.
+        pub tx: u64,
+        /// System calls made to receive (those that returned data or nothing alike).
+        pub rx_calls: u64,
+        /// System calls made to send.
+        pub tx_calls: u64,
+        /// Trains sent with UDP GSO (each counts its datagrams in `tx`).
+        pub tx_trains: u64,
+        /// Trains received coalesced by UDP GRO (each counts its datagrams in `rx`).
+        pub rx_trains: u64,
+        /// Datagrams of received trains dropped because the pool was empty.
+        pub rx_no_buffer: u64,
+        /// Datagrams dropped on receipt because they did not fit a buffer.
+        pub rx_truncated: u64,
+        /// Datagrams not sent: the socket's buffer was full, or the kernel refused that one (no route, ...).
+        pub tx_dropped: u64,
+    }
 }
 
 /// A UDP socket on the underlay, bound to the node's address and the backend's port.

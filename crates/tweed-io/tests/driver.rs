@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::netns::{End, NetNs, veth};
 use tweed_io::{
-    Device, DeviceKind, DeviceOptions, Driver, DriverConfig, PacketSocket, PodPort, UdpOptions, UdpPort, Underlay,
-    netns_path,
+    Device, DeviceKind, DeviceOptions, Driver, DriverConfig, PacketSocket, PodPort, Stop, UdpOptions, UdpPort,
+    Underlay, netns_path,
 };
 use tweed_overlay::{Limits, Node, NodeBuilder, VxlanConfig};
 use tweed_packet::{PacketBuf, PortId};
@@ -36,6 +36,10 @@ fn try_node(pods: u16, limits: Limits) -> Result<Node, tweed_overlay::ConfigErro
         .pod_ports(1..=pods)
         .limits(limits)
         .build()
+}
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 /// A UDP underlay on a free loopback port, and a socket to send to it from.
@@ -67,7 +71,7 @@ fn a_round_returns_when_the_node_consumes_nothing() {
         let mut read = 0;
         // Loopback may deliver after the first wait: a few rounds take everything.
         for _ in 0..20 {
-            read += driver.round(100).unwrap();
+            read += driver.round(Some(ms(100))).unwrap();
             if read == 10 {
                 break;
             }
@@ -109,7 +113,7 @@ fn two_hundred_pods_and_the_underlay_are_all_watched() {
     });
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(3) {
-        driver.round(50).unwrap();
+        driver.round(Some(ms(50))).unwrap();
         let s = driver.stats();
         if s.rx_underlay == 1 && s.rx_pod >= 1 {
             break;
@@ -199,7 +203,7 @@ fn one_round_shares_its_batch_between_busy_and_quiet_ports() {
     })
     .unwrap();
     std::thread::sleep(Duration::from_millis(50));
-    driver.round(100).unwrap();
+    driver.round(Some(ms(100))).unwrap();
     let s = driver.stats();
     // Six ports ready: a share of 256 / 6 = 42 each, the underlay a quarter (64), read first.
     assert_eq!(s.rx_underlay, 64, "the underlay did not get its share of the round: {s:?}");
@@ -218,7 +222,7 @@ fn one_round_shares_its_batch_between_busy_and_quiet_ports() {
     }
     assert!(answered, "the quiet pod's ARP request was not read in the first round: {s:?}");
     // Then five ready: 51 each, the underlay what it has left.
-    driver.round(100).unwrap();
+    driver.round(Some(ms(100))).unwrap();
     let s = driver.stats();
     assert_eq!((s.rx_underlay, s.rx_pod), (100, 4 * 42 + 1 + 4 * 51), "{s:?}");
     drop(guards);
@@ -236,7 +240,7 @@ fn tap_pod(label: &str, host: u8) -> (NetNs, Device) {
 }
 
 /// Finding 13: a pod's namespace deleted, another pod's TAP deleted, under a running driver: the driver does not
-/// spin (rounds over an idle second stay near one per `poll_ms`), closes what is gone, and the third pod still
+/// spin (rounds over an idle second, each waiting at most 20 ms, stay near 50), closes what is gone, and the third pod still
 /// reaches its gateway.
 #[test]
 fn pods_deleted_under_a_running_driver() {
@@ -246,41 +250,25 @@ fn pods_deleted_under_a_running_driver() {
     let (ns3, tap3) = tap_pod("stays", 4);
     let pods = vec![(PortId(1), PodPort::Tap(tap1)), (PortId(2), PodPort::Tap(tap2)), (PortId(3), PodPort::Tap(tap3))];
     let (underlay, _tx, _to) = underlay();
-    let config = DriverConfig { poll_ms: 20, ..DriverConfig::default() };
-    let mut driver = Driver::new(node(3, Limits::default()), pods, underlay, None, config).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let running = std::thread::spawn({
-        let stop = stop.clone();
-        move || {
-            driver.run(|_| stop.load(std::sync::atomic::Ordering::Relaxed)).unwrap();
-            driver
-        }
-    });
+    let config = DriverConfig::default();
+    let driver = Driver::new(node(3, Limits::default()), pods, underlay, None, config).unwrap();
+    let running = Running::start(driver);
     assert!(common::netns::ping(&ns3, Ipv4Addr::new(10, 244, 1, 1), 1, &["-W", "2"]).unwrap().all_received());
     drop(ns1);
     ns2.ip(&["link", "del", "eth0"]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let before = Instant::now();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut driver = running.join().unwrap();
+    let mut driver = running.finish();
     let rounds0 = driver.stats().rounds;
     // One idle second, measured on the driver's own thread now.
     while before.elapsed() < Duration::from_secs(1) + Duration::from_millis(300) {
-        driver.round(20).unwrap();
+        driver.round(Some(ms(20))).unwrap();
     }
     let idle_rounds = driver.stats().rounds - rounds0;
     assert!(idle_rounds <= 80, "{idle_rounds} rounds in an idle second: the driver spins ({:?})", driver.stats());
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let running = std::thread::spawn({
-        let stop = stop.clone();
-        move || {
-            driver.run(|_| stop.load(std::sync::atomic::Ordering::Relaxed)).unwrap();
-            driver
-        }
-    });
+    let running = Running::start(driver);
     let p = common::netns::ping(&ns3, Ipv4Addr::new(10, 244, 1, 1), 3, &["-W", "2"]).unwrap();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut driver = running.join().unwrap();
+    let mut driver = running.finish();
     assert!(p.all_received(), "the third pod lost its gateway: {}", p.output);
     // The deleted TAP was closed by its reads' error; the TAP of the deleted namespace keeps that namespace alive
     // (its descriptor holds it) and reads nothing: closed when the agent's periodic check sees the file gone.
@@ -302,23 +290,24 @@ fn closed_check(driver: &mut Driver) {
 
 /// Runs `driver` on a thread until the returned guard's `finish`, which hands it back.
 struct Running {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    stop: Stop,
     thread: std::thread::JoinHandle<Driver>,
 }
 
 impl Running {
+    /// Runs it with a new stop handle (the one a driver ran with before stays stopped).
     fn start(mut driver: Driver) -> Self {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
+        let stop = Stop::new().unwrap();
+        driver.set_stop(stop.clone()).unwrap();
         let thread = std::thread::spawn(move || {
-            driver.run(|_| flag.load(std::sync::atomic::Ordering::Relaxed)).unwrap();
+            driver.run(|_| None).unwrap();
             driver
         });
         Self { stop, thread }
     }
 
     fn finish(self) -> Driver {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.stop();
         self.thread.join().unwrap()
     }
 }
@@ -366,13 +355,13 @@ fn a_deleted_tun_is_closed() {
     let ns = NetNs::new("tungone").unwrap();
     let tun = Device::create(&DeviceOptions::new("tun0", DeviceKind::Tun).netns(path(&ns))).unwrap();
     let (underlay, _tx, _to) = underlay();
-    let config = DriverConfig { poll_ms: 20, ..DriverConfig::default() };
+    let config = DriverConfig::default();
     let mut driver = Driver::new(node(0, Limits::default()), Vec::new(), underlay, Some(tun), config).unwrap();
-    driver.round(0).unwrap();
+    driver.round(Some(ms(0))).unwrap();
     ns.ip(&["link", "del", "tun0"]).unwrap();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(1) {
-        driver.round(20).unwrap();
+        driver.round(Some(ms(20))).unwrap();
     }
     let s = driver.stats();
     assert!(s.rounds <= 80, "{} rounds in an idle second: the driver spins ({s:?})", s.rounds);

@@ -160,7 +160,7 @@ impl PacketBuf {
     ///
     /// # Errors
     /// [`Error::NoHeadroom`] when `n > self.headroom()`.
-    #[inline]
+    #[inline(always)]
     pub fn push_front(&mut self, n: usize) -> Result<&mut [u8]> {
         if n > self.head {
             return Err(Error::NoHeadroom { required: n, available: self.head });
@@ -183,7 +183,7 @@ impl PacketBuf {
     ///
     /// # Errors
     /// [`Error::ShortData`] when `n > self.len()`.
-    #[inline]
+    #[inline(always)]
     pub fn pull_front(&mut self, n: usize) -> Result<&[u8]> {
         if n > self.len() {
             return Err(Error::ShortData { required: n, available: self.len() });
@@ -514,7 +514,7 @@ mod tests {
     fn test_reset() {
         let mut pkt = with_inner(128, 10);
         pkt.meta_mut().ingress = PortId(3);
-        pkt.meta_mut().user = 42;
+        pkt.meta_mut().timestamp = 42;
         pkt.reset(64).unwrap();
         assert!(pkt.is_empty());
         assert_eq!(pkt.headroom(), 64);
@@ -523,11 +523,11 @@ mod tests {
         assert_eq!((pkt.headroom(), pkt.tailroom()), (128, 0));
 
         let mut pkt = with_inner(128, 10);
-        pkt.meta_mut().user = 42;
+        pkt.meta_mut().timestamp = 42;
         assert_eq!(pkt.reset(129).unwrap_err(), Error::TooLarge { required: 129, available: 128 });
         assert_eq!(pkt.data(), &INNER);
         assert_eq!(pkt.headroom(), 10);
-        assert_eq!(pkt.meta().user, 42);
+        assert_eq!(pkt.meta().timestamp, 42);
     }
 
     #[test]
@@ -594,9 +594,7 @@ mod tests {
         let meta = Meta {
             ingress: PortId(1),
             egress: Some(PortId(2)),
-            flow_hash: 7,
             timestamp: 1_000,
-            user: 9,
             remote: core::net::SocketAddr::from(([192, 168, 0, 2], 8472)),
         };
         *pkt.meta_mut() = meta;

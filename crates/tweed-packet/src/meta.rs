@@ -46,7 +46,7 @@ impl fmt::Display for PortId {
 /// ```
 /// use tweed_packet::{Meta, PortId};
 ///
-/// let meta = Meta { ingress: PortId(1), flow_hash: 0x9e37_79b9, ..Meta::default() };
+/// let meta = Meta { ingress: PortId(1), timestamp: 1_000, ..Meta::default() };
 /// assert_eq!(meta.egress, None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -56,12 +56,8 @@ pub struct Meta {
     /// The port the packet must leave on, once a stage has decided; `None` while undecided (or dropped: a stage
     /// that drops a packet returns its buffer to the pool).
     pub egress: Option<PortId>,
-    /// A hash of the inner flow (the VXLAN source port is derived from it, RFC 7348 §5), 0 until computed.
-    pub flow_hash: u32,
     /// When the packet was received, in nanoseconds since an epoch the I/O layer picks (the core reads no clock).
     pub timestamp: u64,
-    /// Scratch for the pipeline: a verdict code, a peer index, whatever one stage tells the next.
-    pub user: u64,
     /// The underlay address and port a packet came from when a UDP socket received it (the kernel took the outer
     /// headers off, so the source is only known from the socket); `0.0.0.0:0` otherwise. A socket address, not
     /// its IPv4 form, so that an IPv6 underlay fits the same seam.
@@ -70,7 +66,7 @@ pub struct Meta {
 
 impl Default for Meta {
     fn default() -> Self {
-        Self { ingress: PortId(0), egress: None, flow_hash: 0, timestamp: 0, user: 0, remote: UNSPECIFIED }
+        Self { ingress: PortId(0), egress: None, timestamp: 0, remote: UNSPECIFIED }
     }
 }
 
@@ -90,8 +86,8 @@ mod tests {
 
     #[test]
     fn test_meta_is_small() {
-        // One cache line: the remote is a socket address (IPv6-ready), 32 bytes of the 64.
-        assert!(core::mem::size_of::<Meta>() <= 64, "Meta is {} bytes", core::mem::size_of::<Meta>());
+        // Moved with every buffer: the remote is a socket address (IPv6-ready), 32 bytes of the 48.
+        assert!(core::mem::size_of::<Meta>() <= 48, "Meta is {} bytes", core::mem::size_of::<Meta>());
     }
 
     #[test]
@@ -99,9 +95,7 @@ mod tests {
         let meta = Meta::default();
         assert_eq!(meta.ingress, PortId(0));
         assert_eq!(meta.egress, None);
-        assert_eq!(meta.flow_hash, 0);
         assert_eq!(meta.timestamp, 0);
-        assert_eq!(meta.user, 0);
         assert_eq!(meta.remote, UNSPECIFIED);
     }
 }

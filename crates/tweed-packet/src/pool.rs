@@ -276,7 +276,7 @@ mod tests {
         buf.extend_from_slice(&[1, 2, 3]).unwrap();
         buf.push_front(60).unwrap().fill(0);
         buf.meta_mut().ingress = PortId(5);
-        buf.meta_mut().user = 77;
+        buf.meta_mut().timestamp = 77;
         pool.put(buf);
         let buf = pool.get().unwrap();
         assert!(buf.is_empty());

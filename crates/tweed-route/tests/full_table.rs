@@ -1,4 +1,4 @@
-//! Internet-sized tables against `prefix-trie` as the oracle: the real BGP table of `shared/data` when present,
+//! Internet-sized tables against `prefix-trie` as the oracle: the real BGP table of the repository's `tests/data` (or `$TWEED_BGP_TABLE`),
 //! and the seeded synthetic one.
 
 use std::io::{Read, Write};
@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use prefix_trie::PrefixMap;
 use tweed_route::{Ipv4Prefix, Lpm, NextHopId, synth};
 
-/// The real table: `$TWEED_BGP_TABLE`, or the project's copy beside the repository.
+/// The real table: `$TWEED_BGP_TABLE`, or the repository's copy in `tests/data`.
 fn real_table() -> Option<Vec<Ipv4Prefix>> {
     let path = std::env::var_os("TWEED_BGP_TABLE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ipv4-full-table-2024.txt.gz")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ipv4-full-table-2024.txt.gz")
     });
     let file = std::fs::File::open(&path).ok()?;
     let mut text = String::new();
@@ -56,8 +56,8 @@ fn compare_with_prefix_trie(prefixes: &[Ipv4Prefix], samples: usize) {
 #[test]
 fn real_bgp_table_agrees_with_prefix_trie() {
     let Some(prefixes) = real_table() else {
-        // CI has the table beside the clone: there, a missing table is a failure, not a pass.
-        let reason = "no real BGP table found (set TWEED_BGP_TABLE, or put shared/data beside the repository)";
+        // The table is in the repository: in CI a missing table is a failure, not a pass.
+        let reason = "no real BGP table found (tests/data/ipv4-full-table-2024.txt.gz, or TWEED_BGP_TABLE)";
         let test = "real_bgp_table_agrees_with_prefix_trie";
         assert!(
             std::env::var_os("TWEED_REQUIRE_ALL").is_none_or(|v| v != "1"),

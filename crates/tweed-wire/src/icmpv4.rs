@@ -884,7 +884,7 @@ mod tests {
     use proptest::prelude::*;
     use std::vec::Vec;
 
-    /// ICMP part of frame 0 of `shared/data/kernel-flannel-vxlan.pcap`: ping from 10.244.1.2, ident 0x4062,
+    /// ICMP part of frame 0 of `tests/data/kernel-flannel-vxlan.pcap`: ping from 10.244.1.2, ident 0x4062,
     /// sequence 1, 56 bytes of data (a timestamp then 0x10..0x37).
     static ECHO_REQUEST: [u8; 64] = [
         0x08, 0x00, 0x61, 0xbf, 0x40, 0x62, 0x00, 0x01, 0x02, 0xf2, 0x02, 0x6b, 0x00, 0x00, 0x00, 0x00, 0x8f, 0xad,

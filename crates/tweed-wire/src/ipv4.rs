@@ -728,7 +728,7 @@ mod tests {
     use proptest::prelude::*;
     use std::vec::Vec;
 
-    /// Inner IPv4 packet of frame 0 of `shared/data/kernel-flannel-vxlan.pcap`: a pod's ICMP echo request
+    /// Inner IPv4 packet of frame 0 of `tests/data/kernel-flannel-vxlan.pcap`: a pod's ICMP echo request
     /// 10.244.1.2 -> 10.244.2.2 after the node's router (TTL 63), DF set, 64 bytes of ICMP.
     static ECHO_REQUEST: [u8; 84] = [
         0x45, 0x00, 0x00, 0x54, 0xe5, 0xb2, 0x40, 0x00, 0x3f, 0x01, 0x3d, 0x0b, 0x0a, 0xf4, 0x01, 0x02, 0x0a, 0xf4,

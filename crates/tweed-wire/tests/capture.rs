@@ -2,7 +2,7 @@
 //!
 //! `tests/data/kernel-flannel-vxlan.pcap` holds 40 frames captured on the underlay between two network-namespace
 //! "nodes" set up the way flannel sets up its vxlan backend (`flannel.1`, VNI 1, port 8472, VTEP MACs
-//! `02:00:00:00:00:01` and `02:00:00:00:00:02`, outer UDP checksums filled; see the project's INTEROP notes): four
+//! `02:00:00:00:00:01` and `02:00:00:00:00:02`, outer UDP checksums filled, as `ip link add ... type vxlan ... udpcsum` sends them): four
 //! ICMP echo frames and 36 TCP frames between pods 10.244.1.2 and 10.244.2.2.
 //!
 //! Every frame must dissect to the end, read the same at every layer as etherparse reads it, and re-emit from its

@@ -7,7 +7,6 @@ use super::{AgentSpec, ConfigError, PodSpec, StoreSpec};
 /// The ranges of the agent's own sizes, and of the node limits the driver depends on.
 pub(super) const BATCH: (usize, usize) = (1, 256);
 pub(super) const BUFFERS: (usize, usize) = (1, 262_144);
-pub(super) const POLL_MS: (u32, u32) = (1, 1000);
 pub(super) const STATS_INTERVAL_S: (u64, u64) = (0, 86_400);
 /// At least one round's reading (256 packets), so that one call of `process` takes it all; at most what a pool
 /// of [`BUFFERS`] holds.
@@ -34,7 +33,6 @@ impl AgentSpec {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_range("agent.batch", self.batch, BATCH, "packets read from one port per round")?;
         check_range("agent.buffers", self.buffers, BUFFERS, "2 KiB packet buffers")?;
-        check_range("agent.poll_ms", self.poll_ms, POLL_MS, "the longest wait for input")?;
         check_range("agent.stats_interval_s", self.stats_interval_s, STATS_INTERVAL_S, "0: no periodic counters")
     }
 }

@@ -67,7 +67,6 @@ fn sizes_and_mtus_are_checked() {
         (limits("max_outputs = 0"), "max_outputs"),
         (limits("max_outputs = 100000000000"), "max_outputs"),
         (GOOD.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 60"), "pods[0].mtu"),
-        (agent("poll_ms = 0"), "agent.poll_ms"),
         (format!("{GOOD}[store]\nkind = \"file\"\npath = \"/x\"\nttl_s = 0\n"), "store.ttl_s"),
         (format!("{GOOD}[store]\nkind = \"file\"\npath = \"/x\"\npoll_ms = 0\n"), "store.poll_ms"),
         (format!("{GOOD}[store]\nkind = \"file\"\npath = \"/x\"\nprefix = \"\"\n"), "store.prefix"),
@@ -78,7 +77,6 @@ fn sizes_and_mtus_are_checked() {
             ),
             "at most 4",
         ),
-        (agent("poll_ms = 100000"), "agent.poll_ms"),
         (GOOD.replace("[node.underlay]", "port_security = true\n[node.underlay]"), "node.port_security"),
         (GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.2.5\"]"), "pods[0].addresses"),
         (GOOD.replace("netns = \"pod1\"", "netns = \"pod1\"\naddresses = [\"10.244.1.1\"]"), "gateway"),
@@ -99,8 +97,13 @@ fn sizes_and_mtus_are_checked() {
     assert!(c.agent.port_security, "on by default");
     let got: Vec<(u16, std::net::Ipv4Addr)> = c.pod_addresses().collect();
     assert_eq!(got, [(1, "10.244.1.5".parse().unwrap()), (1, "10.244.1.6".parse().unwrap())]);
-    let c = AgentConfig::from_toml_str(&agent("port_security = false\npoll_ms = 5")).unwrap();
-    assert_eq!((c.agent.port_security, c.agent.poll_ms), (false, 5));
+    let c = AgentConfig::from_toml_str(&agent("port_security = false")).unwrap();
+    assert!(!c.agent.port_security);
+    // An old file's `poll_ms` (the driver's tick, gone) is accepted and ignored, with a warning that says so.
+    let c = AgentConfig::from_toml_str(&agent("poll_ms = 20")).unwrap();
+    assert_eq!(c.agent.poll_ms, Some(20));
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].starts_with("agent.poll_ms = 20 is ignored (remove it)"), "{:?}", c.warnings);
     // A pod MTU above the inner MTU works, with a warning.
     let no_security = agent("port_security = false");
     let c = AgentConfig::from_toml_str(&no_security.replace("tap = \"eth0\"", "tap = \"eth0\"\nmtu = 1500")).unwrap();

@@ -240,7 +240,8 @@ impl KernelFlannel {
     pub fn new(ns: NetNs, index: u8, underlay_if: &str, underlay_mtu: u32) -> Result<Self> {
         let mtu = underlay_mtu - 50;
         let (local, vtep, gw) = (node_ip(index), vtep_mac(index), gateway(index));
-        // The commands of ../shared/INTEROP.md, in flannel's order.
+        // What flannel's vxlan backend runs (flannel.1: vxlan id 1 dstport 8472 nolearning, VtepMAC, neighbour
+        // and FDB entries per peer, the onlink route), in flannel's order.
         let ip = |line: String| ns.ip(&words(&line)).map(drop);
         ip(format!("link add flannel.1 type vxlan id 1 dstport 8472 local {local} dev {underlay_if} nolearning"))?;
         ip(format!("link set dev flannel.1 address {vtep} mtu {mtu}"))?;
