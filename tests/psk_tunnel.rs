@@ -17,6 +17,8 @@ mod common;
 #[cfg(target_os = "linux")]
 #[path = "psk_tunnel/netns.rs"]
 mod netns;
+#[path = "psk_tunnel/no_alloc.rs"]
+mod no_alloc;
 #[path = "psk_tunnel/node.rs"]
 mod node;
 #[path = "psk_tunnel/replay.rs"]

@@ -11,10 +11,10 @@ use tweed::wire::ipv4;
 use crate::encap::{PEER_ID, Psk, SOCKET, TUN, peer_config, site_node};
 use crate::seal::{HEADER_LEN, Key, Sender};
 
-const KEY: &str = "4b1d0c2e9a8f7e6d5c4b3a29180716253443526170f1e2d3c4b5a69788796a5b";
+pub(crate) const KEY: &str = "4b1d0c2e9a8f7e6d5c4b3a29180716253443526170f1e2d3c4b5a69788796a5b";
 const PORT: u16 = 51820;
 
-fn underlay(i: u8) -> Ipv4Addr {
+pub(crate) fn underlay(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(192, 168, 0, i)
 }
 
@@ -22,19 +22,19 @@ fn site(i: u8) -> ipnet::Ipv4Net {
     format!("10.{i}.0.0/24").parse().unwrap()
 }
 
-fn host(i: u8, h: u8) -> Ipv4Addr {
+pub(crate) fn host(i: u8, h: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, i, 0, h)
 }
 
 /// Site `i`'s node (1 or 2), sealing as `i` under `key`, its peer the other site.
-fn node(i: u8, key: &str) -> Node<Psk> {
+pub(crate) fn node(i: u8, key: &str) -> Node<Psk> {
     let j = 3 - i;
     let psk = Psk::new(u32::from(i), Key::from_hex(key).unwrap(), PORT);
     site_node(psk, underlay(i), site(i), peer_config(site(j), underlay(j), u32::from(j))).unwrap()
 }
 
 /// An ICMP echo request from `src` to `dst`, TTL 64, checksums filled.
-fn echo(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+pub(crate) fn echo(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
     let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
     icmp.extend_from_slice(b"through the tunnel");
     let sum = checksum(&icmp);
