@@ -30,9 +30,9 @@ fn nh(i: usize) -> u32 {
 }
 
 fn real_table() -> Option<Vec<Ipv4Prefix>> {
-    let path = std::env::var_os("TWEED_BGP_TABLE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ipv4-full-table-2024.txt.gz")
-    });
+    let path = std::env::var_os("TWEED_BGP_TABLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ipv4-full-table-2024.txt.gz"));
     let file = std::fs::File::open(&path).ok()?;
     let mut text = String::new();
     flate2::read::GzDecoder::new(file).read_to_string(&mut text).ok()?;

@@ -257,12 +257,8 @@ impl<E: Encapsulation> Control<E> {
         };
         let state = self.shared.encap.peer(cfg)?;
         let dst_mac = dst_mac.ok_or(ConfigError::MissingMac { subnet: cfg.subnet, field: "node_mac" })?;
-        let spec = OuterSpec {
-            src_mac: config.underlay.node_mac,
-            dst_mac,
-            src_ip: config.underlay.node_ip,
-            dst_ip: node_ip,
-        };
+        let spec =
+            OuterSpec { src_mac: config.underlay.node_mac, dst_mac, src_ip: config.underlay.node_ip, dst_ip: node_ip };
         let port = match transport {
             Transport::Udp { port, .. } => port,
             Transport::Ethernet => 0,

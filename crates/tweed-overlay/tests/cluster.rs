@@ -119,7 +119,9 @@ fn test_cluster_udp() {
 fn test_cluster_host_gw() {
     let c = exchange("host-gw");
     for (from, verdict, bytes) in &c.underlay_log {
-        let Verdict::Underlay { dst: SocketAddr::V4(dst), payload_offset: 14 } = *verdict else { panic!("{verdict:?}") };
+        let Verdict::Underlay { dst: SocketAddr::V4(dst), payload_offset: 14 } = *verdict else {
+            panic!("{verdict:?}")
+        };
         assert_eq!(dst.port(), 0);
         assert_eq!(&bytes[0..6], common::node_mac(dst.ip().octets()[3]).as_bytes());
         assert_eq!(&bytes[6..12], common::node_mac(*from as u8 + 1).as_bytes());

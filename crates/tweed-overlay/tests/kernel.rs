@@ -112,7 +112,10 @@ fn test_encap_matches_kernel() {
         let out = run(node, &mut pool, &[(PortId(1), input)]);
         assert_eq!(out.len(), 1);
         let (mut ours, verdict) = out.into_iter().next().unwrap();
-        assert_eq!(verdict, Verdict::Underlay { dst: (Ipv4Addr::new(192, 0, 2, 3 - i), 8472).into(), payload_offset: 42 });
+        assert_eq!(
+            verdict,
+            Verdict::Underlay { dst: (Ipv4Addr::new(192, 0, 2, 3 - i), 8472).into(), payload_offset: 42 }
+        );
         assert_eq!(ours.len(), frame.len());
         // Checksums right as they are.
         assert!(checksum::verify(&ours[14..34]));

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{eth, node_ip, node_mac, peer, pod_ip, pod_mac, subnet, udp_datagram, vtep_mac};
-use tweed_overlay::{ConfigError, Control, Counters, DropReason, Node, NodeBuilder, Outputs, PeerWriter, Verdict, VxlanConfig};
+use tweed_overlay::{
+    ConfigError, Control, Counters, DropReason, Node, NodeBuilder, Outputs, PeerWriter, Verdict, VxlanConfig,
+};
 use tweed_packet::{Batch, Pool, PoolConfig, PortId};
 use tweed_switch::Instant;
 use tweed_wire::ipv4;

@@ -374,9 +374,9 @@ impl World {
             }
             Verdict::Underlay { dst, .. } => {
                 let to =
-                    self.stations.iter().position(|s| dst.ip() == s.node.config().underlay.node_ip).ok_or_else(|| {
-                        format!("node {from}: sent a frame on the underlay to {dst}, which is no node")
-                    })?;
+                    self.stations.iter().position(|s| dst.ip() == s.node.config().underlay.node_ip).ok_or_else(
+                        || format!("node {from}: sent a frame on the underlay to {dst}, which is no node"),
+                    )?;
                 self.traffic.underlay_frames += 1;
                 self.traffic.underlay_bytes += frame.len() as u64;
                 self.traffic.underlay_inner_bytes += inner_frame_len(self.kind, &frame);

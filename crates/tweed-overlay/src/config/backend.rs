@@ -119,4 +119,3 @@ impl BackendConfig {
         Flannel::from(self).overhead()
     }
 }
-

@@ -203,4 +203,3 @@ impl NodeBuilder {
         crate::Node::new(self.config)
     }
 }
-

@@ -76,7 +76,6 @@ pub struct PortAddresses {
     pub ips: Vec<Ipv4Addr>,
 }
 
-
 /// A route to an IP port ([`NodeConfig::ip_ports`], or the host port): packets to `subnet` leave there, as IP
 /// packets without an Ethernet header.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,4 +348,3 @@ pub(crate) mod opt_mac_serde {
             .transpose()
     }
 }
-

@@ -85,4 +85,3 @@ impl PeerConfig {
         self
     }
 }
-

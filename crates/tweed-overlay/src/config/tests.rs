@@ -109,7 +109,6 @@ fn test_invalid() {
     c.underlay.node_mac = MacAddr::BROADCAST;
     assert!(matches!(c.validate(), Err(ConfigError::InvalidMac { field: "underlay.node_mac", .. })));
     let mut c = NodeConfig::from_toml_str(TOML).unwrap();
-    c.backend =
-        BackendConfig::Vxlan(VxlanConfig { vni: 1 << 24, ..VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1)) });
+    c.backend = BackendConfig::Vxlan(VxlanConfig { vni: 1 << 24, ..VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1)) });
     assert_eq!(c.validate(), Err(ConfigError::InvalidVni(1 << 24)));
 }

@@ -36,6 +36,7 @@ fn copied_options(options: &[u8], out: &mut [u8; 40]) -> usize {
 impl<E: Encapsulation> Node<E> {
     /// Fragments the IPv4 packet at `l3` of `buf` (checked, TTL already decremented, bigger than the inner MTU)
     /// for next hop `id`: the fragments after the first go to `out`, `buf` is left as the first.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn fragment(
         &mut self,
         now: u64,

@@ -103,7 +103,7 @@ impl<E: Encapsulation> Node<E> {
             && data.len() >= l3 + hl + icmpv4::HEADER_LEN;
         if !is_echo || origin == Origin::Node {
             return match self.host_port {
-                Some(host) => self.to_ip_port(buf, host, l3),
+                Some(host) => self.out_of_ip_port(buf, host, l3),
                 None => Step::drop(DropReason::NoHostPort),
             };
         }

@@ -221,8 +221,8 @@ impl<E: Encapsulation> Node<E> {
         let mut kinds = vec![PortKind::Unknown; usize::from(u16::MAX) + 1].into_boxed_slice();
         for &p in &config.pod_ports {
             // `validate` checked the port numbers against the bridge's range.
-            let _ = bridge
-                .add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true).with_mac_lock(true));
+            let _ =
+                bridge.add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true).with_mac_lock(true));
             kinds[usize::from(p)] = PortKind::Pod;
         }
         for &p in &config.ip_ports {

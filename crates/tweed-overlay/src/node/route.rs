@@ -190,13 +190,13 @@ impl<E: Encapsulation> Node<E> {
                 Step::Done(Verdict::Underlay { dst: peer.underlay, payload_offset: len as u16 })
             }
             Some(Hop::Local) => self.deliver_pod(now, pool, buf, dst, l3, out),
-            Some(&Hop::Port(port)) => self.to_ip_port(buf, port, l3),
+            Some(&Hop::Port(port)) => self.out_of_ip_port(buf, port, l3),
             Some(Hop::Empty) | None => Step::drop(DropReason::StaleNextHop),
         }
     }
 
     /// Out of an IP port: the IP packet alone.
-    pub(super) fn to_ip_port(&mut self, buf: &mut PacketBuf, port: PortId, l3: usize) -> Step {
+    pub(super) fn out_of_ip_port(&mut self, buf: &mut PacketBuf, port: PortId, l3: usize) -> Step {
         if buf.pull_front(l3).is_err() {
             return Step::drop(DropReason::Ipv4Malformed);
         }

@@ -85,7 +85,14 @@ impl<E: Encapsulation> Node<E> {
     /// Stage 2, route: the RFC 1812 checks of every packet bound for the router (packets for the node itself
     /// are answered or sent to the host here), then one LPM lookup over the batch's destinations, then per
     /// packet: no route, TTL, MTU, TTL decrement.
-    pub(super) fn stage_route(&mut self, now: u64, pool: &mut Pool, bufs: &mut [PacketBuf], s: &mut Scratch, out: &mut Outputs) {
+    pub(super) fn stage_route(
+        &mut self,
+        now: u64,
+        pool: &mut Pool,
+        bufs: &mut [PacketBuf],
+        s: &mut Scratch,
+        out: &mut Outputs,
+    ) {
         s.addrs.clear();
         for (buf, step) in bufs.iter_mut().zip(s.steps.iter_mut()) {
             if let Step::Route { origin, from_peer, l3 } = *step {

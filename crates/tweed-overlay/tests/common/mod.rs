@@ -387,3 +387,51 @@ impl Cluster {
         }
     }
 }
+
+pub fn drop_named(node: &Node, name: &str) -> u64 {
+    node.counters().nonzero_drops().find(|(n, _)| *n == name).map_or(0, |(_, c)| c)
+}
+
+/// A UDP packet from `src` to `dst` in a frame from pod `n` of node 1 to its gateway.
+pub fn pod_udp(node: &Node, n: u8, src: Ipv4Addr, dst: Ipv4Addr, len: usize, df: bool) -> Vec<u8> {
+    let u = udp_datagram(src, dst, 5000, 9, &vec![0x5a; len]);
+    let mut f = eth(node.config().gateway_mac(), pod_mac(1, n), 0x0800);
+    f.extend(ipv4_packet(src, dst, ipv4::Protocol::UDP, 64, df, &u));
+    f
+}
+
+pub fn arp_request(from_mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    arp_frame(MacAddr::BROADCAST, &arp::Repr::request(from_mac, sender, target))
+}
+
+pub fn run(node: &mut Node, pool: &mut Pool, frames: &[(PortId, Vec<u8>)]) -> Vec<Verdict> {
+    let mut batch = Batch::new(16);
+    for (port, frame) in frames {
+        let mut b = pool.get().unwrap();
+        b.extend_from_slice(frame).unwrap();
+        b.meta_mut().ingress = *port;
+        batch.push(b).unwrap();
+    }
+    let mut out = Outputs::new(64);
+    node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
+    assert!(batch.is_empty());
+    let v = out.as_slice().iter().map(|(_, v)| *v).collect();
+    out.recycle(pool);
+    v
+}
+
+/// The frames through `node` on `port` at 1 s: each output's bytes and verdict.
+pub fn run_bytes(node: &mut Node, pool: &mut Pool, port: PortId, frames: Vec<Vec<u8>>) -> Vec<(Vec<u8>, Verdict)> {
+    let mut batch = Batch::new(64);
+    for f in frames {
+        let mut b = pool.get().unwrap();
+        b.extend_from_slice(&f).unwrap();
+        b.meta_mut().ingress = port;
+        batch.push(b).unwrap();
+    }
+    let mut out = Outputs::new(64);
+    node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
+    let v = out.as_slice().iter().map(|(b, v)| (b.data().to_vec(), *v)).collect();
+    out.recycle(pool);
+    v
+}
