@@ -5,7 +5,7 @@ use std::io;
 /// A capture that cannot be read, or a record that cannot be written.
 #[derive(Debug)]
 pub enum Error {
-    /// The file is shorter than any capture header (24 bytes for pcap, 28 for pcapng).
+    /// The file is shorter than its format's header (24 bytes for pcap, 28 for pcapng).
     ShortHeader {
         /// The file's length.
         actual: usize,
@@ -26,7 +26,7 @@ pub enum Error {
         record: u64,
         /// The byte offset where the record starts.
         offset: usize,
-        /// What is wrong.
+        /// What is wrong, as a phrase after "is": `truncated: …` or `invalid: …`.
         reason: String,
     },
     /// A pcapng packet names an interface its section has not described.
@@ -55,17 +55,18 @@ pub enum Error {
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::ShortHeader { actual } => {
-                write!(f, "not a capture: {actual} bytes is shorter than a pcap or pcapng file header")
-            }
+            Self::ShortHeader { actual } => write!(
+                f,
+                "not a pcap file: {actual} bytes, shorter than the 24-byte pcap file header (pcapng: 28 bytes)"
+            ),
             Self::Magic { magic } => write!(
                 f,
-                "not a capture: magic {:02x}{:02x}{:02x}{:02x} is neither pcap (a1b2c3d4 or a1b23c4d, either byte \
+                "not a pcap file: magic {:02x}{:02x}{:02x}{:02x} is neither pcap (a1b2c3d4 or a1b23c4d, either byte \
                  order) nor pcapng (0a0d0d0a)",
                 magic[0], magic[1], magic[2], magic[3]
             ),
             Self::Header { reason } => write!(f, "bad capture header: {reason}"),
-            Self::Record { record, offset, reason } => write!(f, "record {record} at byte {offset}: {reason}"),
+            Self::Record { record, offset, reason } => write!(f, "record {record} at byte {offset} is {reason}"),
             Self::UnknownInterface { record, interface } => {
                 write!(f, "record {record}: interface {interface} is not described in its section")
             }
@@ -107,6 +108,6 @@ pub(crate) fn from_pcap(e: pcap_file::PcapError) -> Error {
 pub(crate) fn record_reason(e: &pcap_file::PcapError) -> String {
     match e {
         pcap_file::PcapError::IncompleteBuffer => "truncated: the file ends inside it".to_owned(),
-        other => other.to_string(),
+        other => format!("invalid: {other}"),
     }
 }

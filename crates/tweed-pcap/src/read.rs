@@ -152,7 +152,7 @@ impl<'a> Reader<'a> {
         let (rest, raw) = parser.next_raw_packet(self.rest).map_err(|e| {
             let left = self.rest.len();
             let reason = if left < PCAP_RECORD_LEN {
-                format!("truncated: the record header needs {PCAP_RECORD_LEN} bytes, the file has {left} left")
+                format!("truncated: its header needs {PCAP_RECORD_LEN} bytes, the file has {left} left")
             } else {
                 let incl = self.rest.get(8..12).map_or(0, |b| match header.endianness {
                     Endianness::Big => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
@@ -270,7 +270,9 @@ impl core::iter::FusedIterator for Reader<'_> {}
 fn borrowed<'a>(data: Cow<'a, [u8]>, record: u64, offset: usize) -> Result<&'a [u8], Error> {
     match data {
         Cow::Borrowed(data) => Ok(data),
-        Cow::Owned(_) => Err(Error::Record { record, offset, reason: "the parser copied the frame".to_owned() }),
+        Cow::Owned(_) => {
+            Err(Error::Record { record, offset, reason: "invalid: the parser copied the frame".to_owned() })
+        }
     }
 }
 

@@ -87,14 +87,17 @@ fn a_truncated_record_names_itself_and_stops_the_reader() {
     let mut r = Reader::new(&CAPTURE[..cut]).expect("header");
     assert_eq!(r.next().expect("record 1").expect("whole").number, 1);
     let e = r.next().expect("record 2").expect_err("truncated");
-    assert_eq!(e.to_string(), "record 2 at byte 188: truncated: it declares 148 captured bytes, the file has 10 left");
+    assert_eq!(
+        e.to_string(),
+        "record 2 at byte 188 is truncated: it declares 148 captured bytes, the file has 10 left"
+    );
     assert!(r.next().is_none(), "fused after an error");
     let mut huge = CAPTURE[..FILE_HEADER + RECORD_HEADER + 0x94].to_vec();
     huge[FILE_HEADER + 8..FILE_HEADER + 12].copy_from_slice(&u32::MAX.to_le_bytes());
     let e = records(&huge).expect_err("lying length");
     assert_eq!(
         e.to_string(),
-        "record 1 at byte 24: truncated: it declares 4294967295 captured bytes, the file has 148 left"
+        "record 1 at byte 24 is truncated: it declares 4294967295 captured bytes, the file has 148 left"
     );
 }
 
