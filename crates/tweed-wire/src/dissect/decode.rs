@@ -182,9 +182,12 @@ impl<'a> Decoded<'a> {
 #[derive(Clone, Copy)]
 struct Ctx {
     quoted: bool,
-    /// The bytes are not the whole payload (a first fragment, or a total length past the capture): checksums
-    /// over it cannot be verified and a length past it is expected.
+    /// The bytes are not the whole payload (a first fragment, a quoted header): checksums over it cannot be
+    /// verified and a length past it is expected.
     partial: bool,
+    /// The IPv4 total length runs past the bytes there are: a transport whose length comes from it (TCP, ICMP)
+    /// cannot be verified; UDP, which has its own length, still can.
+    cut: bool,
     src: [u8; 4],
     dst: [u8; 4],
 }
@@ -397,7 +400,8 @@ impl<'a> Decoded<'a> {
         }
         let ctx = Ctx {
             quoted,
-            partial: quoted || ip.mf || total > b.len(),
+            partial: quoted || ip.mf,
+            cut: total > b.len(),
             src: b[12..16].try_into().unwrap_or([0; 4]),
             dst: b[16..20].try_into().unwrap_or([0; 4]),
         };
@@ -423,7 +427,7 @@ impl<'a> Decoded<'a> {
             return;
         }
         let checksum = be16(b, 2);
-        let check = if ctx.partial { Check::Unverified } else { verdict(0, b, checksum) };
+        let check = if ctx.partial || ctx.cut { Check::Unverified } else { verdict(0, b, checksum) };
         let icmp = Icmp { kind: b[0], code: b[1], checksum, check, rest: be32(b, 4) };
         if !self.push(Layer::Icmp(icmp)) {
             return;
@@ -539,7 +543,7 @@ impl<'a> Decoded<'a> {
             self.too_long("tcp", "header length", hdr_len, b.len());
             return;
         }
-        if !ctx.partial {
+        if !ctx.partial && !ctx.cut {
             let pseudo = checksum::pseudo_header_ipv4(ctx.src, ctx.dst, 6, b.len() as u16);
             tcp.check = verdict(pseudo, b, tcp.checksum);
         }
@@ -556,7 +560,7 @@ impl<'a> Decoded<'a> {
         if !self.need(b, vxlan::HEADER_LEN, "vxlan") {
             return;
         }
-        let vx = Vxlan { flags: b[0], vni: be32(b, 4) >> 8 };
+        let vx = Vxlan { flags: be16(b, 0), vni: be32(b, 4) >> 8 };
         if self.push(Layer::Vxlan(vx)) {
             self.ethernet(&b[vxlan::HEADER_LEN..], decoders);
         }

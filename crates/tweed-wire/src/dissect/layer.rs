@@ -206,8 +206,8 @@ pub struct Tcp {
 /// A VXLAN header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Vxlan {
-    /// The flags byte (0x08: the VNI is valid).
-    pub flags: u8,
+    /// The first 16 bits: the flags (0x0800: the VNI is valid) and, with group-based policy, more flags.
+    pub flags: u16,
     /// The VXLAN network identifier.
     pub vni: u32,
 }

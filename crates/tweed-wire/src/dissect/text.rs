@@ -157,8 +157,8 @@ fn layer_text(layer: &Layer, f: &mut Formatter<'_>) -> fmt::Result {
         }
         Layer::Vxlan(vx) => {
             write!(f, "vxlan vni {}", vx.vni)?;
-            if vx.flags != 0x08 {
-                write!(f, " flags {:#04x}", vx.flags)?;
+            if vx.flags != 0x0800 {
+                write!(f, " flags {:#06x}", vx.flags)?;
             }
             Ok(())
         }
@@ -257,7 +257,8 @@ fn layer_json(layer: &Layer, f: &mut Formatter<'_>) -> fmt::Result {
             o.raw("id", ip.id)?;
             o.raw("flags_df", ip.df)?;
             o.raw("flags_mf", ip.mf)?;
-            o.raw("frag_offset", ip.frag_offset)?;
+            // The field, in units of 8 bytes, as Wireshark shows it; the line shows bytes, as tcpdump does.
+            o.raw("frag_offset", ip.frag_offset / 8)?;
             o.raw("ttl", ip.ttl)?;
             o.raw("proto", ip.proto)?;
             o.check(ip.checksum, ip.check)?;
