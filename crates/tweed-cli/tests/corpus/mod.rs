@@ -3,10 +3,10 @@
 //! backend frames. Each is named, so a disagreement says which frame it is.
 
 /// One frame of the corpus: its name, its captured bytes and its length on the wire.
-pub struct Frame {
-    pub name: &'static str,
-    pub data: Vec<u8>,
-    pub wire_len: usize,
+pub(crate) struct Frame {
+    pub(crate) name: &'static str,
+    pub(crate) data: Vec<u8>,
+    pub(crate) wire_len: usize,
 }
 
 const A_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
@@ -147,7 +147,7 @@ fn underlay(sport: u16, port: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// The corpus.
-pub fn frames() -> Vec<Frame> {
+pub(crate) fn frames() -> Vec<Frame> {
     let mut out = vec![];
     let mut add = |name: &'static str, data: Vec<u8>| {
         let wire_len = data.len();

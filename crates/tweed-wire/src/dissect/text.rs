@@ -13,9 +13,15 @@ use super::names;
 impl Display for Decoded<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let mut sep = "";
+        let mut quoted = false;
         for layer in self.layers() {
             f.write_str(sep)?;
             sep = " | ";
+            // What follows a quoted IPv4 header is quoted too; only ICMP does not say so itself.
+            quoted |= matches!(layer, Layer::Ipv4 { quoted: true, .. });
+            if quoted && matches!(layer, Layer::Icmp(_)) {
+                f.write_str("quoted ")?;
+            }
             layer_text(layer, f)?;
         }
         if self.layers().is_empty() && self.problems().is_empty() {
@@ -55,8 +61,9 @@ impl Display for Problem {
 
 fn check_text(check: Check, f: &mut Formatter<'_>) -> fmt::Result {
     match check {
-        Check::Bad { .. } => f.write_str(" bad cksum"),
-        Check::Good | Check::Unverified | Check::Absent => Ok(()),
+        Check::Bad { .. } => f.write_str(", bad cksum"),
+        Check::Absent => f.write_str(", no cksum"),
+        Check::Good | Check::Unverified => Ok(()),
     }
 }
 
@@ -221,7 +228,7 @@ impl<'f, 'g> Obj<'f, 'g> {
     }
 }
 
-fn layer_json(layer: &Layer, f: &mut Formatter<'_>) -> fmt::Result {
+fn layer_json(layer: &Layer, quoted: bool, f: &mut Formatter<'_>) -> fmt::Result {
     let mut o = Obj::open(f)?;
     o.str("layer", layer.name())?;
     match *layer {
@@ -267,6 +274,7 @@ fn layer_json(layer: &Layer, f: &mut Formatter<'_>) -> fmt::Result {
             o.raw("options", OptionNames(ip.options.kinds()))?;
         }
         Layer::Icmp(icmp) => {
+            o.raw("quoted", quoted)?;
             o.raw("type", icmp.kind)?;
             o.str("type_name", names::icmp_type(icmp.kind))?;
             o.raw("code", icmp.code)?;
@@ -373,11 +381,13 @@ impl Display for Json<'_, '_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let d = self.0;
         f.write_str("{\"layers\":[")?;
+        let mut quoted = false;
         for (i, layer) in d.layers().iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
             }
-            layer_json(layer, f)?;
+            quoted |= matches!(layer, Layer::Ipv4 { quoted: true, .. });
+            layer_json(layer, quoted, f)?;
         }
         f.write_str("],\"problems\":[")?;
         for (i, problem) in d.problems().iter().enumerate() {
