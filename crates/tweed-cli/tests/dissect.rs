@@ -61,7 +61,7 @@ const LINES: &[&str] = &[
     "02:00:00:00:00:0a > 02:00:00:00:00:0b IPv4 [ip header length 16 is bogus: less than 20]",
     "02:00:00:00:00:0a > 02:00:00:00:00:0b IPv4 | ip 10.244.1.2 > 10.244.2.3 ttl 64 id 4660 len 41 [DF] udp | udp 40000 > 50000 len 100 | data 13B [udp length 100 lies: only 21 bytes follow]",
     "02:00:00:00:00:0a > 02:00:00:00:00:0b IPv4 | ip 10.244.1.2 > 10.244.2.3 ttl 64 id 4660 len 41 [DF] udp | udp 40000 > 50000 len 4 [udp length 4 is bogus: less than 8]",
-    "02:00:00:00:00:0a > 02:00:00:00:00:0b IPv4 | ip 10.244.1.2 > 10.244.2.3 ttl 64 id 4660 len 40 [DF] tcp | tcp 41000 > 5201 [.] seq 1001 ack 7001 win 64240 len 0 [tcp header length 12 is bogus: less than 20]",
+    "02:00:00:00:00:0a > 02:00:00:00:00:0b IPv4 | ip 10.244.1.2 > 10.244.2.3 ttl 64 id 4660 len 40 [DF] tcp | tcp 41000 > 5201 [.] seq 1001 ack 7001 win 64240 len 8 [tcp header length 12 is bogus: less than 20]",
     "02:00:00:00:00:0a > 02:00:00:00:00:0b IPv4 [ip header truncated: need 20 bytes, have 10]",
     "02:00:00:00:00:0a > 02:00:00:00:00:0b IPv4 | ip 10.244.1.2 > 10.244.2.3 ttl 64 id 4660 len 41 [DF] udp [ip total length 41 lies: only 24 bytes follow] [udp header truncated: need 8 bytes, have 4]",
     "[eth header truncated: need 14 bytes, have 10]",

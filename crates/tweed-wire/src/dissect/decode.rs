@@ -532,6 +532,8 @@ impl<'a> Decoded<'a> {
         tcp.window = be16(b, 14);
         tcp.checksum = be16(b, 16);
         tcp.urgent = be16(b, 18);
+        // What the IPv4 payload holds past the header the offset claims, as Wireshark counts it.
+        tcp.payload_len = b.len().saturating_sub(hdr_len).try_into().unwrap_or(u16::MAX);
         if hdr_len < 20 {
             self.push(Layer::Tcp { tcp, quoted: false });
             self.problem("tcp", "header length", Fault::TooShort { declared: len32(hdr_len), min: 20 });
@@ -542,7 +544,6 @@ impl<'a> Decoded<'a> {
             self.too_long("tcp", "header length", hdr_len, b.len());
             return;
         }
-        tcp.payload_len = (b.len() - hdr_len).try_into().unwrap_or(u16::MAX);
         if !ctx.partial && !ctx.cut {
             let pseudo = checksum::pseudo_header_ipv4(ctx.src, ctx.dst, 6, b.len() as u16);
             tcp.check = verdict(pseudo, b, tcp.checksum);
