@@ -132,3 +132,15 @@ fn frame_malformed(frame: &corpus::Frame) -> bool {
     tweed_wire::dissect::decode_captured(&frame.data, frame.wire_len, &tweed_wire::dissect::Decoders::DEFAULT)
         .is_malformed()
 }
+
+/// Writes the corpus as seeds of the `dissect` fuzz target (fuzz/seeds/dissect/corpus-*); run by hand when the
+/// corpus changes.
+#[test]
+#[ignore = "writes into the source tree"]
+fn write_dissect_fuzz_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/dissect");
+    for frame in corpus::frames() {
+        let name: String = frame.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        std::fs::write(dir.join(format!("corpus-{name}")), &frame.data).expect("write a seed");
+    }
+}
