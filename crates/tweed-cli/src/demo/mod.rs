@@ -392,10 +392,10 @@ impl Link {
     /// node's underlay; its name and description.
     pub(crate) fn capture_point(&self) -> (String, String) {
         match *self {
-            Link::PodToNode { node, pod } | Link::NodeToPod { node, pod } => {
+            Self::PodToNode { node, pod } | Self::NodeToPod { node, pod } => {
                 (format!("node{node}-pod{pod}"), format!("node {node}, pod {pod}'s port (the pod's eth0)"))
             }
-            Link::Underlay { from, .. } => (format!("node{from}-underlay"), format!("node {from}'s underlay")),
+            Self::Underlay { from, .. } => (format!("node{from}-underlay"), format!("node {from}'s underlay")),
         }
     }
 }

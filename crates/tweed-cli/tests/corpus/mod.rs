@@ -94,8 +94,7 @@ fn tcp(
     src: [u8; 4],
     dst: [u8; 4],
     ports: (u16, u16),
-    seq: u32,
-    ack: u32,
+    (seq, ack): (u32, u32),
     flags: u8,
     options: &[u8],
     payload: &[u8],
@@ -170,15 +169,15 @@ pub(crate) fn frames() -> Vec<Frame> {
 
     let tcp_ip = Ip::new(A_IP, B_IP, 6);
     let syn_opts = [2, 4, 0x05, 0xb4, 1, 1, 4, 2];
-    add("tcp syn", ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), 1000, 0, 0x02, &syn_opts, &[])));
-    add("tcp syn-ack", ip_frame(&tcp_ip, &tcp(B_IP, A_IP, (5201, 41000), 7000, 1001, 0x12, &syn_opts, &[])));
+    add("tcp syn", ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), (1000, 0), 0x02, &syn_opts, &[])));
+    add("tcp syn-ack", ip_frame(&tcp_ip, &tcp(B_IP, A_IP, (5201, 41000), (7000, 1001), 0x12, &syn_opts, &[])));
     add(
         "tcp psh data",
-        ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), 1001, 7001, 0x18, &[], b"GET / HTTP/1.0\r\n")),
+        ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), (1001, 7001), 0x18, &[], b"GET / HTTP/1.0\r\n")),
     );
-    add("tcp fin", ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), 1017, 7001, 0x11, &[], &[])));
-    add("tcp rst", ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), 1018, 0, 0x04, &[], &[])));
-    let mut tb = tcp(A_IP, B_IP, (41000, 5201), 1001, 7001, 0x18, &[], b"bad");
+    add("tcp fin", ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), (1017, 7001), 0x11, &[], &[])));
+    add("tcp rst", ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), (1018, 0), 0x04, &[], &[])));
+    let mut tb = tcp(A_IP, B_IP, (41000, 5201), (1001, 7001), 0x18, &[], b"bad");
     tb[17] ^= 0x01;
     add("tcp bad checksum", ip_frame(&tcp_ip, &tb));
 
@@ -195,7 +194,7 @@ pub(crate) fn frames() -> Vec<Frame> {
     router.frag = 0;
     router.ttl = 255;
     add("icmp port unreachable", ip_frame(&router, &icmp(3, 3, 0, &offending_udp[..28])));
-    let offending_tcp = tcp_ip.packet(&tcp(A_IP, B_IP, (41000, 5201), 1001, 7001, 0x10, &[], &[0; 1400]));
+    let offending_tcp = tcp_ip.packet(&tcp(A_IP, B_IP, (41000, 5201), (1001, 7001), 0x10, &[], &[0; 1400]));
     add("icmp fragmentation needed", ip_frame(&router, &icmp(3, 4, 1400, &offending_tcp[..28])));
     let offending_echo = icmp_ip.packet(&echo);
     add("icmp ttl exceeded", ip_frame(&router, &icmp(11, 0, 0, &offending_echo[..28])));
@@ -229,7 +228,7 @@ pub(crate) fn frames() -> Vec<Frame> {
     let vxlan_hdr = |vni: u32| [[0x08, 0, 0, 0], (vni << 8).to_be_bytes()].concat();
     let inner_echo = ip_frame(&icmp_ip, &echo);
     add("vxlan 4789 icmp", underlay(50123, 4789, &[vxlan_hdr(42), inner_echo.clone()].concat()));
-    let inner_tcp = ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), 1001, 7001, 0x18, &[], b"inner"));
+    let inner_tcp = ip_frame(&tcp_ip, &tcp(A_IP, B_IP, (41000, 5201), (1001, 7001), 0x18, &[], b"inner"));
     add("vxlan 8472 tcp", underlay(50124, 8472, &[vxlan_hdr(1), inner_tcp].concat()));
     let mut inner_bad = inner_echo.clone();
     inner_bad[14 + 10] ^= 0xff;
@@ -255,7 +254,7 @@ pub(crate) fn frames() -> Vec<Frame> {
     let mut udp_short = udp_ok.clone();
     udp_short[4..6].copy_from_slice(&4u16.to_be_bytes());
     add("udp length below its header", ip_frame(&udp_ip, &udp_short));
-    let mut tcp_off = tcp(A_IP, B_IP, (41000, 5201), 1001, 7001, 0x10, &[], &[]);
+    let mut tcp_off = tcp(A_IP, B_IP, (41000, 5201), (1001, 7001), 0x10, &[], &[]);
     tcp_off[12] = 0x30;
     add("tcp data offset 12", ip_frame(&tcp_ip, &tcp_off));
 
