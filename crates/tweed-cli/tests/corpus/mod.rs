@@ -207,6 +207,9 @@ pub(crate) fn frames() -> Vec<Frame> {
     add("vlan udp", eth(B_MAC, A_MAC, 0x8100, &tagged[2..]));
     let tagged_arp = [vlan(0x8100, 0, true, 4094, 0x0806), arp(1, A_MAC, A_IP, [0; 6], B_IP)].concat();
     add("vlan arp dei", eth([0xff; 6], A_MAC, 0x8100, &tagged_arp[2..]));
+    // A service tag (802.1ad) around a customer tag (802.1Q): each tag's TCI, then the EtherType after it.
+    let qinq = [&vlan(0x88a8, 3, false, 10, 0x8100)[2..], &vlan(0x8100, 1, false, 20, 0x0800)[2..]].concat();
+    add("802.1ad and 802.1q udp", eth(B_MAC, A_MAC, 0x88a8, &[qinq, udp_ip.packet(&udp_ok)].concat()));
 
     // A 1400-byte UDP datagram in two fragments, the first carrying the UDP header.
     let big = udp(A_IP, B_IP, 40000, 50000, &[0x5a; 1392]);

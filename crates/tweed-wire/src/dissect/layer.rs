@@ -258,12 +258,13 @@ pub enum Layer {
 }
 
 impl Layer {
-    /// Wireshark's name for the protocol (`eth`, `vlan`, `arp`, `ip`, `icmp`, `udp`, `tcp`, `vxlan`,
-    /// `flannel-udp`), which is also the JSON's `layer`.
+    /// Wireshark's name for the protocol (`eth`, `vlan` or `ieee8021ad` for a service tag, `arp`, `ip`, `icmp`,
+    /// `udp`, `tcp`, `vxlan`, `flannel-udp`), which is also the JSON's `layer`.
     #[must_use]
     pub const fn name(&self) -> &'static str {
         match self {
             Self::Ethernet { .. } => "eth",
+            Self::Vlan(v) if v.tpid == 0x88a8 => "ieee8021ad",
             Self::Vlan(_) => "vlan",
             Self::Arp(_) => "arp",
             Self::Ipv4 { .. } => "ip",
