@@ -72,12 +72,12 @@ use core::ops::Range;
 mod decode;
 mod layer;
 pub mod names;
+mod ports;
 mod text;
 
-pub use decode::{
-    Decoded, Decoders, MAX_LAYERS, MAX_PORTS, MAX_PROBLEMS, PortDecoder, decode, decode_captured, decode_ipv4,
-};
+pub use decode::{Decoded, MAX_LAYERS, MAX_PROBLEMS, decode, decode_captured, decode_ipv4};
 pub use layer::{Arp, ArpAddresses, Check, Fault, Icmp, Ipv4, Ipv4Options, Layer, Problem, Tcp, Udp, Vlan, Vxlan};
+pub use ports::{Decoders, MAX_PORTS, PortDecoder};
 pub use text::Json;
 
 use crate::ethernet::{self, EtherType};
