@@ -82,7 +82,9 @@ impl<W: Write> Writer<W> {
         self.frames
     }
 
-    /// Adds a capture point; its number is what [`write`](Self::write) takes.
+    /// Adds a capture point; its number is what [`write`](Self::write) takes. pcapng keeps its name, description
+    /// and link type; its timestamps are written in nanoseconds whatever `ticks_per_second` says (that field
+    /// tells what a file read had).
     ///
     /// # Errors
     /// An I/O error; in a classic pcap file, a link type other than the first interface's.
