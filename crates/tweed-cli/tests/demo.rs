@@ -276,5 +276,11 @@ fn demo_pcap_is_pcapng_with_a_capture_point_per_port_or_pcap_on_request() {
         } else {
             assert!(names.is_empty() && frames.iter().all(|&i| i == 0), "{names:?}");
         }
+        // tshark reads both formats whole (the pcapng one is checked for malformed frames above).
+        if have_tshark("demo_pcap_is_pcapng_with_a_capture_point_per_port_or_pcap_on_request") {
+            let (protocols, expert) = tshark(&path);
+            assert_eq!(protocols.len(), frames.len(), "{format}");
+            assert!(!expert.contains("Malformed"), "{format}: {expert}");
+        }
     }
 }
