@@ -2,6 +2,8 @@
 //! that these tests call (the example files are compiled into this test crate as modules) and check.
 #![allow(dead_code)] // the examples' `main`s
 
+#[path = "../examples/dissect.rs"]
+mod dissect;
 #[path = "../examples/event_loop.rs"]
 mod event_loop;
 #[path = "../examples/pcap_print.rs"]
@@ -47,6 +49,19 @@ fn pcap_print_counts_the_inner_flows() {
         ]
     );
     assert!(pcap_print::run("/no/such.pcap").is_err_and(|e| e.to_string().contains("cannot read /no/such.pcap")));
+}
+
+#[test]
+fn dissect_prints_a_line_per_frame_through_every_layer() {
+    let lines = dissect::run(CAPTURE).expect("the capture dissects");
+    assert_eq!(lines.len(), 40);
+    assert_eq!(
+        lines[0],
+        "    1   148B  e2:c6:cd:ac:0e:fd > 62:f5:f9:f2:75:3e IPv4 | ip 192.0.2.1 > 192.0.2.2 ttl 64 id 22054 len 134 udp \
+         | udp 49028 > 8472 len 114 | vxlan vni 1 | 02:00:00:00:00:01 > 02:00:00:00:00:02 IPv4 \
+         | ip 10.244.1.2 > 10.244.2.2 ttl 63 id 58802 len 84 [DF] icmp | icmp echo request id 16482 seq 1 | data 56B"
+    );
+    assert!(dissect::run("/no/such.pcap").is_err_and(|e| e.contains("cannot read /no/such.pcap")));
 }
 
 #[test]

@@ -3,16 +3,10 @@
 
 static CAPTURE: &[u8] = include_bytes!("../../tests/data/kernel-flannel-vxlan.pcap");
 
-/// The frames of the kernel capture (a little-endian classic pcap file).
+/// The frames of the kernel capture, read by tweed-pcap.
 pub(crate) fn capture_frames() -> Vec<&'static [u8]> {
-    let mut frames = Vec::new();
-    let mut rest = &CAPTURE[24..];
-    while rest.len() >= 16 {
-        let len = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]) as usize;
-        frames.push(&rest[16..16 + len]);
-        rest = &rest[16 + len..];
-    }
-    frames
+    let reader = tweed_pcap::Reader::new(CAPTURE).expect("the kernel capture has a pcap header");
+    reader.map(|r| r.expect("the kernel capture's records are whole").data).collect()
 }
 
 /// SplitMix64: the same inputs on every run, so that benches compare like with like.

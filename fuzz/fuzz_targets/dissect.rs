@@ -1,11 +1,20 @@
-//! Raw bytes through the whole-frame dissector. Nothing panics; the layers it reports are nested inside each
-//! other and inside the frame; every layer it found parses as a `Repr`; and re-emitting those `Repr`s in place
-//! (parse → emit → parse) gives a frame that dissects the same way.
+//! Raw bytes through both dissectors.
+//!
+//! The overlay fast path (`dissect`): nothing panics; the layers it reports are nested inside each other and
+//! inside the frame; every layer it found parses as a `Repr`; and re-emitting those `Repr`s in place (parse →
+//! emit → parse) gives a frame that dissects the same way.
+//!
+//! The full decoder (`decode`: VLAN tags, ARP, IPv4 options, ICMP and the headers its errors quote, UDP, TCP,
+//! VXLAN, flannel's udp backend, checksums and lying lengths): nothing panics, as an Ethernet frame, a snapped
+//! one or a bare IPv4 packet; its line and its JSON are written whole; its tables stay within their bounds; with
+//! no port mapped it finds no tunnel; and on a frame the fast path walks completely it finds the same VNI.
 #![no_main]
 
 use core::net::Ipv4Addr;
 use libfuzzer_sys::fuzz_target;
-use tweed_wire::dissect::{Stage, dissect};
+use tweed_wire::dissect::{
+    Decoded, Decoders, Fault, Layer, MAX_LAYERS, MAX_PROBLEMS, Stage, decode, decode_captured, decode_ipv4, dissect,
+};
 use tweed_wire::{ethernet, ipv4, udp, vxlan};
 
 const STAGES: [Stage; 7] = [
@@ -18,8 +27,36 @@ const STAGES: [Stage; 7] = [
     Stage::InnerTransport,
 ];
 
+/// The invariants of one decoded frame; its VNIs, outer to inner.
+fn check(decoded: &Decoded<'_>) -> Vec<u32> {
+    assert!(decoded.layers().len() <= MAX_LAYERS);
+    assert!(decoded.problems().len() <= MAX_PROBLEMS);
+    assert!(!decoded.more_problems() || decoded.problems().len() == MAX_PROBLEMS);
+    let line = decoded.to_string();
+    assert!(!line.contains('\n'), "one line: {line}");
+    let json = decoded.json().to_string();
+    assert!(json.starts_with("{\"layers\":[") && json.ends_with('}'), "{json}");
+    assert_eq!(json.matches('{').count(), json.matches('}').count(), "{json}");
+    // Every problem but a snapped capture is either malformed or a bad checksum.
+    let judged = decoded.problems().iter().any(|p| !matches!(p.fault, Fault::Snapped { .. }));
+    assert_eq!(decoded.is_malformed() || decoded.has_bad_checksum(), judged);
+    decoded.layers().iter().filter_map(|l| if let Layer::Vxlan(v) = l { Some(v.vni) } else { None }).collect()
+}
+
 fuzz_target!(|data: &[u8]| {
+    let full = decode(data, &Decoders::DEFAULT);
+    let vnis = check(&full);
+    check(&decode_captured(data, data.len() + 100, &Decoders::DEFAULT));
+    check(&decode_ipv4(data, data.len(), &Decoders::DEFAULT));
+    let plain = decode(data, &Decoders::NONE);
+    assert!(check(&plain).is_empty(), "no port mapped, no VXLAN");
+    assert!(!plain.layers().iter().any(|l| matches!(l, Layer::FlannelUdp)));
+
     let d = dissect(data);
+    if d.is_complete() {
+        let vni = d.vxlan().map(|v| v.vni().get());
+        assert_eq!(vnis.first().copied(), vni, "the fast path and the decoder find the same tunnel");
+    }
 
     // Spans are present for a prefix of the stages, nested, and inside the buffer.
     let mut outer = 0..data.len();

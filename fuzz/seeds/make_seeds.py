@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seeds of the `arp`, `build_frame` and `node` fuzz targets (run from anywhere:
-`python3 fuzz/seeds/make_seeds.py`).
+`python3 fuzz/seeds/make_seeds.py`; needs tshark). The `dissect` target's corpus-* seeds are the frames of the
+tshark differential test, written by `cargo test -p tweed-cli --test dissect -- --ignored write_dissect_fuzz_seeds`.
 
 `node` inputs are encoded as `fuzz_targets/node/input.rs` reads them with `arbitrary`: integers little-endian, a
 bool one byte, an enum a little-endian u32 whose variant is (x * variants) >> 32, a struct its fields in order,
@@ -12,15 +13,17 @@ tweed_wire `Repr`s' fields in declaration order (their `Arbitrary` derives and i
 last field, the `&[u8]` payload, the rest of the input (`arbitrary_take_rest`: no length). Keep `build_frame_seed`
 in step with those impls.
 
-Frames come from the kernel capture tests/data/kernel-flannel-vxlan.pcap (node 1 192.0.2.1 and node 2
+Frames come from the kernel capture tests/data/kernel-flannel-vxlan.pcap, read with tshark (node 1 192.0.2.1 and node 2
 192.0.2.2, pods 10.244.1.2 and 10.244.2.2, VNI 1, port 8472), which is the fuzz target's own topology: the
 target's node is the capture's node 1 and its candidate peer 0 the capture's node 2.
 
 The regression inputs (crashes the target found; all pass on today's code) go to fuzz/regressions/node/ and are
 also copied to fuzz/seeds/node/regression-*, so that CI's smoke run, which starts from the seeds, replays them.
 """
+import json
 import os
 import struct
+import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -28,15 +31,9 @@ PCAP = os.path.join(ROOT, "tests", "data", "kernel-flannel-vxlan.pcap")
 
 
 def frames():
-    d = open(PCAP, "rb").read()
-    assert d[:4] == b"\xd4\xc3\xb2\xa1", "little-endian pcap"
-    off, out = 24, []
-    while off + 16 <= len(d):
-        caplen = struct.unpack("<I", d[off + 8 : off + 12])[0]
-        off += 16
-        out.append(d[off : off + caplen])
-        off += caplen
-    return out
+    """The capture's frames as tshark reads them: this script parses no capture format itself."""
+    out = subprocess.run(["tshark", "-r", PCAP, "-T", "json", "-x"], check=True, capture_output=True).stdout
+    return [bytes.fromhex(p["_source"]["layers"]["frame_raw"][0]) for p in json.loads(out)]
 
 
 # --- arbitrary's encoding -------------------------------------------------------------------------------------

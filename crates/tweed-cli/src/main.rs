@@ -1,12 +1,12 @@
 //! `tweed`: the command-line face of the tweed overlay dataplane.
 //!
 //! Each subcommand is a thin layer over a library crate: `tweed cidr` prints what
-//! `tweed_control::cidr::report` computes, `tweed pcap dissect` runs `tweed_wire::dissect` over each frame of a
-//! capture. Subcommands return a [`Failure`] rather than exiting, so `main` is the one place that maps outcomes to
+//! `tweed_control::cidr::report` computes, `tweed pcap dissect` runs `tweed_wire::dissect::decode` over each frame
+//! of a capture that `tweed_pcap` reads. Subcommands return a [`Failure`] rather than exiting, so `main` is the one place that maps outcomes to
 //! exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input (clap's own usage errors are 2 as well).
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -17,7 +17,6 @@ mod bench;
 #[cfg(target_os = "linux")]
 mod control;
 mod demo;
-mod describe;
 mod pcap;
 mod pcap_write;
 mod replay;
@@ -43,7 +42,7 @@ enum Command {
     /// Print the facts of an IPv4 CIDR block: network, broadcast, netmask, usable hosts.
     #[command(after_help = EXIT_CODES)]
     Cidr(CidrArgs),
-    /// Read pcap capture files.
+    /// Read and replay capture files (pcap and pcapng).
     #[command(subcommand, after_help = EXIT_CODES)]
     Pcap(PcapCommand),
     /// Run a node on real devices: pod TAPs, the underlay's UDP socket or interface, from a TOML config (root).
@@ -79,13 +78,15 @@ struct CidrArgs {
 /// `tweed pcap …`.
 #[derive(Debug, Subcommand)]
 enum PcapCommand {
-    /// Print one line per frame through every layer: outer Ethernet/IPv4/UDP, VXLAN, inner Ethernet/IPv4/ICMP or UDP.
+    /// Print one line (or JSON object) per frame through every layer, as tcpdump's one-liners.
     ///
-    /// Reads classic pcap (either byte order, microsecond or nanosecond timestamps) with Ethernet link type, the
-    /// format `tcpdump -w` writes. Each line is the frame number, its captured length, then the layers; a frame the
-    /// dissector stops early on says which layer is absent or invalid and why.
+    /// Reads pcap (either byte order, microsecond or nanosecond timestamps) and pcapng (several interfaces,
+    /// Ethernet or raw IP). Decodes Ethernet and 802.1Q tags, ARP, IPv4 (options named), ICMP (with the header an
+    /// error quotes), UDP, TCP, VXLAN and the frame inside it, and flannel's udp backend with its IPv4 packet.
+    /// Every checksum is verified; a bad one, a header cut short or a length that lies is flagged at the end of
+    /// the line in brackets, naming the layer and the field.
     #[command(after_help = EXIT_CODES)]
-    Dissect(DissectArgs),
+    Dissect(pcap::DissectArgs),
     /// Run every frame of a capture through a node's pipeline; write what leaves it, print the drop counters.
     ///
     /// The node comes from `--config`: the agent's file (its `[node]` table) or a bare node TOML. Underlay
@@ -94,14 +95,6 @@ enum PcapCommand {
     /// written whole to OUT; packets for the host's TUN get an Ethernet header with zero addresses.
     #[command(after_help = EXIT_CODES)]
     Replay(replay::ReplayArgs),
-}
-
-/// `tweed pcap dissect`.
-#[derive(Debug, Args)]
-struct DissectArgs {
-    /// The capture file to read.
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
 }
 
 /// Why a subcommand did not succeed, which decides the exit code.
@@ -164,42 +157,12 @@ fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
     })
 }
 
-fn run_dissect(args: &DissectArgs, out: &mut impl Write) -> Result<(), Failure> {
-    let file = read_input(&args.file)?;
-    let name = args.file.display();
-    let reader = pcap::Reader::new(&file).map_err(|e| Failure::Input(format!("{name}: {e}")))?;
-    let write = |out: &mut dyn Write, record: &pcap::Record<'_>| -> io::Result<()> {
-        let len = record.data.len();
-        let desc = describe::describe(record.data);
-        if u64::from(record.orig_len) > len as u64 {
-            // Snapped: say how long the frame was on the wire.
-            writeln!(out, "{:>5} {len:>5}B of {}  {desc}", record.number, record.orig_len)
-        } else {
-            writeln!(out, "{:>5} {len:>5}B  {desc}", record.number)
-        }
-    };
-    for record in reader {
-        // The frames before a truncated record are printed; the error comes after them, as tcpdump does.
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                let _ = out.flush();
-                return Err(Failure::Input(format!("{name}: {e}")));
-            }
-        };
-        if let Err(e) = write(out, &record) {
-            return output_error(&e).map_or(Ok(()), Err);
-        }
-    }
-    out.flush().or_else(|e| output_error(&e).map_or(Ok(()), Err))
-}
-
 fn run(cli: &Cli) -> Result<(), Failure> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match &cli.command {
         Command::Cidr(args) => run_cidr(args, &mut out).or_else(|e| output_error(&e).map_or(Ok(()), Err)),
-        Command::Pcap(PcapCommand::Dissect(args)) => run_dissect(args, &mut out),
+        Command::Pcap(PcapCommand::Dissect(args)) => pcap::run(args, &mut out),
         Command::Pcap(PcapCommand::Replay(args)) => replay::run(args, &mut out),
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args, &mut out),

@@ -31,8 +31,8 @@ use tweed_packet::{Batch, Pool, PoolConfig, PortId};
 use tweed_wire::arp;
 use tweed_wire::ethernet::MacAddr;
 
-use crate::pcap_write::PcapWriter;
-use crate::{Failure, output_error, pcap, read_input};
+use crate::pcap_write::{FileFormat, PcapWriter};
+use crate::{Failure, output_error, read_input};
 
 /// `tweed pcap replay`.
 #[derive(Debug, Args)]
@@ -49,12 +49,15 @@ pub(crate) struct ReplayArgs {
     /// A local pod the node knows before the capture starts, as IP or IP=MAC (repeatable).
     #[arg(long = "pod", value_name = "IP[=MAC]", value_parser = parse_pod)]
     pods: Vec<(Ipv4Addr, MacAddr)>,
-    /// The capture to replay (classic pcap, Ethernet).
+    /// The capture to replay (pcap or pcapng, Ethernet frames).
     #[arg(value_name = "IN")]
     input: PathBuf,
-    /// Where to write the frames that leave the node (classic pcap, Ethernet).
+    /// Where to write the frames that leave the node, one capture point per port the node sends them by.
     #[arg(value_name = "OUT")]
     output: PathBuf,
+    /// OUT's format: pcapng, or classic pcap (one interface, microsecond timestamps).
+    #[arg(long, value_enum, default_value_t = FileFormat::Pcapng)]
+    format: FileFormat,
 }
 
 /// Where the frames of the capture enter the node.
@@ -223,6 +226,7 @@ impl Replay {
         let mut framed = Vec::new();
         let host = self.node.config().host_port.map(PortId);
         for (buf, verdict) in self.out.drain() {
+            // The capture point each output is written on: the pod port it leaves by, the underlay, the TUN.
             let frame = match verdict {
                 Verdict::Port(p) if Some(p) == host => {
                     self.tally.to_tun += 1;
@@ -230,15 +234,16 @@ impl Replay {
                     framed.extend_from_slice(&[0; 12]);
                     framed.extend_from_slice(&[0x08, 0x00]);
                     framed.extend_from_slice(buf.data());
-                    Some(framed.as_slice())
+                    let description = "the host's TUN (an Ethernet header with zero addresses added)";
+                    Some((framed.as_slice(), "tun".to_owned(), description))
                 }
-                Verdict::Port(_) => {
+                Verdict::Port(port) => {
                     self.tally.to_pod += 1;
-                    Some(buf.data())
+                    Some((buf.data(), format!("port{}", port.0), "a pod port of the node"))
                 }
                 Verdict::Underlay { .. } => {
                     self.tally.to_underlay += 1;
-                    Some(buf.data())
+                    Some((buf.data(), "underlay".to_owned(), "the node's underlay"))
                 }
                 Verdict::Consumed => {
                     self.tally.consumed += 1;
@@ -250,7 +255,7 @@ impl Replay {
                 }
                 _ => None,
             };
-            let written = frame.map(|f| pcap.write(time_us, f));
+            let written = frame.map(|(f, name, description)| pcap.write(&name, description, time_us, f));
             self.pool.put(buf);
             if let Some(result) = written {
                 result?;
@@ -283,7 +288,7 @@ pub(crate) fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), Failure
 
     let file = read_input(&args.input)?;
     let in_name = args.input.display();
-    let reader = pcap::Reader::new(&file).map_err(|e| Failure::Input(format!("{in_name}: {e}")))?;
+    let reader = tweed_pcap::Reader::new(&file).map_err(|e| Failure::Input(format!("{in_name}: {e}")))?;
     let out_name = args.output.display();
     let out_file = std::fs::File::create(&args.output).map_err(|e| {
         let message = format!("cannot create {out_name}: {e}");
@@ -295,11 +300,15 @@ pub(crate) fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), Failure
         }
     })?;
     let write_error = |e: io::Error| Failure::Runtime(format!("cannot write {out_name}: {e}"));
-    let mut pcap = PcapWriter::new(Box::new(io::BufWriter::new(out_file))).map_err(write_error)?;
+    let mut pcap = PcapWriter::new(Box::new(io::BufWriter::new(out_file)), args.format).map_err(write_error)?;
 
     let mut primed = false;
     for record in reader {
         let record = record.map_err(|e| Failure::Input(format!("{in_name}: {e}")))?;
+        if record.link_type != tweed_pcap::LinkType::ETHERNET {
+            let what = format!("{in_name}: frame {} is {}, not Ethernet", record.number, record.link_type);
+            return Err(Failure::Input(what));
+        }
         let now = Instant::from_nanos(record.time_ns);
         if !primed {
             replay.prime(now, &args.pods, pod);

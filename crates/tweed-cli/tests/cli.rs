@@ -110,14 +110,27 @@ fn dissect_kernel_capture() {
     let text = stdout(&o);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 40, "{text}");
-    assert!(lines[0].starts_with("    1   148B  "), "{}", lines[0]);
-    assert!(lines[0].contains("vxlan vni 1"), "{}", lines[0]);
-    assert!(lines[0].contains("10.244.1.2 > 10.244.2.2"), "{}", lines[0]);
-    assert!(lines[0].ends_with("icmp type 8 code 0"), "{}", lines[0]);
-    assert!(lines[1].contains("10.244.2.2 > 10.244.1.2") && lines[1].ends_with("icmp type 0 code 0"));
+    assert_eq!(
+        lines[0],
+        "    1   148B  e2:c6:cd:ac:0e:fd > 62:f5:f9:f2:75:3e IPv4 | ip 192.0.2.1 > 192.0.2.2 ttl 64 id 22054 len 134 udp \
+         | udp 49028 > 8472 len 114 | vxlan vni 1 | 02:00:00:00:00:01 > 02:00:00:00:00:02 IPv4 \
+         | ip 10.244.1.2 > 10.244.2.2 ttl 63 id 58802 len 84 [DF] icmp | icmp echo request id 16482 seq 1 | data 56B"
+    );
+    assert!(lines[1].contains("ip 10.244.2.2 > 10.244.1.2") && lines[1].contains("| icmp echo reply id 16482 seq 1 |"));
+    // Frame 6: the inner TCP SYN-ACK of the iperf3 connection.
+    assert!(
+        lines[5].ends_with("| tcp 5201 > 55202 [S.] seq 1431370289 ack 1726140078 win 65160 len 0"),
+        "{}",
+        lines[5]
+    );
+    // Nothing in the kernel's capture is malformed or has a bad checksum.
+    assert!(
+        lines.iter().all(|l| !l.contains("bad cksum") && !l.contains(" lies") && !l.contains("truncated")),
+        "{text}"
+    );
     assert!(lines[39].starts_with("   40 "), "{}", lines[39]);
     // Every frame of the capture is an overlay frame on the flannel port.
-    assert!(lines.iter().all(|l| l.contains("> 8472 | vxlan vni 1 | ")), "{text}");
+    assert!(lines.iter().all(|l| l.contains(" > 8472 len ") && l.contains(" | vxlan vni 1 | ")), "{text}");
     assert!(o.stderr.is_empty());
 }
 

@@ -220,12 +220,12 @@ fn demo_pcap_opens_in_tshark_with_nothing_malformed() {
 
     // The check can fail: one truncated IPv4 frame in a capture of its own is malformed to tshark.
     let bad = dir.path().join("bad.pcap");
-    let mut bytes = std::fs::read(&path).expect("read the capture")[..24].to_vec();
     let mut frame = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0x00, 0x00, 0x54];
     frame.resize(30, 0);
-    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 30, 0, 0, 0, 30, 0, 0, 0]);
-    bytes.extend_from_slice(&frame);
-    std::fs::write(&bad, bytes).expect("write the bad capture");
+    let mut w = tweed_pcap::Writer::new(Vec::new(), tweed_pcap::Format::Pcap).expect("pcap");
+    let port = w.add_interface(&tweed_pcap::Interface::ethernet("bad")).expect("interface");
+    w.write(port, 0, &frame).expect("frame");
+    std::fs::write(&bad, w.finish().expect("flush")).expect("write the bad capture");
     let (protocols, expert) = tshark(&bad);
     assert!(
         protocols.iter().any(|p| p.contains("malformed")) || expert.contains("Malformed"),
@@ -245,8 +245,42 @@ fn demo_pcap_reads_back_with_tweed_pcap_dissect() {
     let out = text(&o.stdout);
     // The first echo request on the underlay: outer headers, VXLAN, the pod's packet one hop older.
     assert!(
-        out.lines().any(|l| l.contains("192.168.0.1 > 192.168.0.2 ttl 64 | udp ")
-            && l.contains(" > 8472 | vxlan vni 1 | 02:00:00:00:00:01 > 02:00:00:00:00:02 | 10.244.1.2 > 10.244.2.2 ttl 63 ICMP | icmp type 8 code 0")),
+        out.lines().any(|l| l.contains("| ip 192.168.0.1 > 192.168.0.2 ttl 64 id ")
+            && l.contains(" > 8472 len ")
+            && l.contains("| vxlan vni 1 | 02:00:00:00:00:01 > 02:00:00:00:00:02 IPv4 | ip 10.244.1.2 > 10.244.2.2 ttl 63 id 0 len 84 [DF] icmp | icmp echo request id ")),
         "{out}"
     );
+}
+
+#[test]
+fn demo_pcap_is_pcapng_with_a_capture_point_per_port_or_pcap_on_request() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (format, magic) in [("pcapng", [0x0a, 0x0d, 0x0d, 0x0a]), ("pcap", [0xd4, 0xc3, 0xb2, 0xa1])] {
+        let path = dir.path().join(format!("x.{format}"));
+        let file = path.to_str().expect("utf-8 path");
+        let args = ["demo", "--backend", "vxlan", "--nodes", "2", "--pods", "1", "--pcap", file, "--format", format];
+        let o = tweed(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let bytes = std::fs::read(&path).expect("read the capture");
+        assert_eq!(bytes[..4], magic, "{format}");
+        let mut r = tweed_pcap::Reader::new(&bytes).expect("header");
+        let frames = r.by_ref().map(|r| r.map(|r| r.interface)).collect::<Result<Vec<_>, _>>().expect("records");
+        assert!(frames.len() > 100, "{format}: {} frames", frames.len());
+        let names: Vec<_> = r.interfaces().iter().filter_map(|i| i.name.clone()).collect();
+        if format == "pcapng" {
+            // The pods' ports and the nodes' underlays, each described.
+            for name in ["node1-pod1", "node2-pod1", "node1-underlay", "node2-underlay"] {
+                assert!(names.iter().any(|n| n == name), "{names:?}");
+            }
+            assert!(r.interfaces().iter().all(|i| i.description.is_some()));
+        } else {
+            assert!(names.is_empty() && frames.iter().all(|&i| i == 0), "{names:?}");
+        }
+        // tshark reads both formats whole (the pcapng one is checked for malformed frames above).
+        if have_tshark("demo_pcap_is_pcapng_with_a_capture_point_per_port_or_pcap_on_request") {
+            let (protocols, expert) = tshark(&path);
+            assert_eq!(protocols.len(), frames.len(), "{format}");
+            assert!(!expert.contains("Malformed"), "{format}: {expert}");
+        }
+    }
 }

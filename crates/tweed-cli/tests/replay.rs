@@ -76,32 +76,27 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// The frames of a classic little-endian microsecond pcap file (what the capture and `tweed` write).
+/// The frames of a capture file (pcap or pcapng), read by tweed-pcap.
 fn frames(file: &[u8]) -> Vec<Vec<u8>> {
-    assert_eq!(&file[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian microsecond pcap");
-    assert_eq!(&file[20..24], &[1, 0, 0, 0], "Ethernet");
-    let mut out = vec![];
-    let mut at = 24;
-    while at < file.len() {
-        let len = u32::from_le_bytes(file[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
-        out.push(file[at + 16..at + 16 + len].to_vec());
-        at += 16 + len;
-    }
-    out
+    let reader = tweed_pcap::Reader::new(file).expect("a capture header");
+    reader.map(|r| r.expect("a whole record").data.to_vec()).collect()
 }
 
-/// A pcap file of these frames, one millisecond apart.
+/// The names of the capture points of a pcapng file, in the order they were described.
+fn capture_points(file: &[u8]) -> Vec<String> {
+    let mut reader = tweed_pcap::Reader::new(file).expect("a capture header");
+    reader.by_ref().for_each(drop);
+    reader.interfaces().iter().map(|i| i.name.clone().unwrap_or_default()).collect()
+}
+
+/// A classic pcap file of these frames, one millisecond apart.
 fn pcap_of(frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut f = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
+    let mut w = tweed_pcap::Writer::new(Vec::new(), tweed_pcap::Format::Pcap).expect("pcap");
+    let port = w.add_interface(&tweed_pcap::Interface::ethernet("in")).expect("interface");
     for (i, frame) in frames.iter().enumerate() {
-        let len = (frame.len() as u32).to_le_bytes();
-        f.extend_from_slice(&1_000_000u32.to_le_bytes());
-        f.extend_from_slice(&(i as u32 * 1000).to_le_bytes());
-        f.extend_from_slice(&len);
-        f.extend_from_slice(&len);
-        f.extend_from_slice(frame);
+        w.write(port, 1_000_000_000 + i as u64 * 1_000_000, frame).expect("frame");
     }
-    f
+    w.finish().expect("flush")
 }
 
 /// The RFC 1071 checksum of an IPv4 header (its checksum field included, so zero it first).
@@ -182,7 +177,10 @@ fn agent_file_gives_the_same_node_and_numbers_its_pods() {
     let o = args(&agent, &out2, "2");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("pod port 2"), "{}", stdout(&o));
-    assert_eq!(std::fs::read(&out1).expect("read"), std::fs::read(&out2).expect("read"));
+    let (file1, file2) = (std::fs::read(&out1).expect("read"), std::fs::read(&out2).expect("read"));
+    assert_eq!(frames(&file1), frames(&file2));
+    // The same frames, each written on the pod port it left by.
+    assert_eq!((capture_points(&file1), capture_points(&file2)), (vec!["port1".to_owned()], vec!["port2".to_owned()]));
     // The agent's two pods are ports 1 and 2: port 3 is refused, naming the flag.
     let o = args(&agent, &out2, "3");
     assert_eq!(o.status.code(), Some(2));
@@ -317,4 +315,34 @@ fn garbage_frames_are_counted_drops() {
         "{text}"
     );
     assert!(frames(&std::fs::read(&out).expect("read output")).is_empty());
+}
+
+#[test]
+fn reads_a_pcapng_from_editcap_and_writes_pcap_on_request() {
+    if std::process::Command::new("editcap").arg("-h").output().is_err() {
+        assert!(std::env::var("TWEED_REQUIRE_ALL").as_deref() != Ok("1"), "editcap is required but not installed");
+        eprintln!(
+            "skipped reads_a_pcapng_from_editcap_and_writes_pcap_on_request: editcap is not installed (Debian: apt-get install tshark)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("node2.toml");
+    std::fs::write(&config, NODE2).expect("write config");
+    let ng = dir.path().join("in.pcapng");
+    let o = Command::new("editcap").args(["-F", "pcapng", s(&capture()), s(&ng)]).output().expect("run editcap");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&ng).expect("read")[..4], [0x0a, 0x0d, 0x0d, 0x0a], "editcap wrote pcapng");
+    let (from_pcap, from_ng) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
+    for (input, out) in [(capture(), &from_pcap), (ng.clone(), &from_ng)] {
+        let args =
+            ["pcap", "replay", "--config", s(&config), "--pod", "10.244.2.2", "--format", "pcap", s(&input), s(out)];
+        let o = tweed(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let (a, b) = (std::fs::read(&from_pcap).expect("read"), std::fs::read(&from_ng).expect("read"));
+    assert_eq!(a[..4], [0xd4, 0xc3, 0xb2, 0xa1], "--format pcap");
+    // The same 26 deliveries at the same microseconds, whichever format the input was.
+    assert_eq!(frames(&a).len(), 26);
+    assert_eq!(a, b);
 }

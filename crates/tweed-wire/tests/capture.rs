@@ -37,29 +37,19 @@ const TCP_FRAME: usize = 4;
 /// The dissector with every checksum verified: the kernel filled them all.
 const VERIFY: Config = Config { verify_checksums: true, ..Config::DEFAULT };
 
-fn le32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
 fn be16(bytes: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([bytes[at], bytes[at + 1]])
 }
 
-/// The frames of the capture: a classic pcap file (not pcapng), little-endian, Ethernet link type, no frame cut by
-/// the snap length.
+/// The frames of the capture, read by tweed-pcap: Ethernet, no frame cut by the snap length.
 fn frames() -> Vec<&'static [u8]> {
-    assert_eq!(&PCAP[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "classic little-endian pcap magic");
-    assert_eq!(le32(PCAP, 20), 1, "LINKTYPE_ETHERNET");
     let mut frames = Vec::new();
-    let mut at = 24;
-    while at < PCAP.len() {
-        let captured = le32(PCAP, at + 8) as usize;
-        let original = le32(PCAP, at + 12) as usize;
-        assert_eq!(captured, original, "frame {} was cut by the snap length", frames.len() + 1);
-        frames.push(&PCAP[at + 16..at + 16 + captured]);
-        at += 16 + captured;
+    for record in tweed_pcap::Reader::new(PCAP).expect("a pcap header") {
+        let record = record.expect("a whole record");
+        assert_eq!(record.link_type, tweed_pcap::LinkType::ETHERNET);
+        assert_eq!(record.data.len(), record.orig_len as usize, "frame {} was cut by the snap length", record.number);
+        frames.push(record.data);
     }
-    assert_eq!(at, PCAP.len());
     assert_eq!(frames.len(), 40);
     for (i, frame) in frames.iter().enumerate() {
         // Untagged IPv4 outside and inside, 20-byte IPv4 headers, UDP: the offsets above hold.

@@ -23,7 +23,7 @@ use tweed_overlay::BackendKind;
 use tweed_wire::arp;
 
 use crate::Failure;
-use crate::pcap_write::PcapWriter;
+use crate::pcap_write::{FileFormat, PcapWriter};
 use report::Row;
 use walk::kind_name;
 use world::{Link, World, gateway_ip, pod_ip};
@@ -51,10 +51,14 @@ pub(crate) struct DemoArgs {
     /// How many pods each node has (1 to 16); pod p of node i is 10.244.i.(p+1).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=16))]
     pods: u8,
-    /// Write every frame on every link (pod eth0s and the underlay) to this pcap file. tshark decodes flannel's
-    /// ports with `-d udp.port==8472,vxlan -d udp.port==8285,ip`.
+    /// Write every frame on every link (pod eth0s and the underlay) to this capture file, one pcapng interface per
+    /// capture point (node1-pod1, node1-underlay, ...). tshark decodes flannel's ports with
+    /// `-d udp.port==8472,vxlan -d udp.port==8285,ip`.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
+    /// The capture file's format: pcapng, or classic pcap (one interface, microsecond timestamps).
+    #[arg(long, value_enum, default_value_t = FileFormat::Pcapng, requires = "pcap")]
+    format: FileFormat,
 }
 
 /// `--backend`.
@@ -91,7 +95,7 @@ pub(crate) fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), Failure> 
                     path.display()
                 ))
             })?;
-            let writer = PcapWriter::new(Box::new(BufWriter::new(file)))
+            let writer = PcapWriter::new(Box::new(BufWriter::new(file)), args.format)
                 .map_err(|e| Failure::Runtime(format!("--pcap {}: {e}", path.display())))?;
             Some(writer)
         }
@@ -381,6 +385,19 @@ fn tcp_transfer(world: &mut World) -> Result<String, String> {
         report::bytes(TCP_BYTES as u64),
         recv_hash.0
     ))
+}
+
+impl Link {
+    /// The capture point a frame on this link is recorded on: the pod's port (both directions), or the sending
+    /// node's underlay; its name and description.
+    pub(crate) fn capture_point(&self) -> (String, String) {
+        match *self {
+            Self::PodToNode { node, pod } | Self::NodeToPod { node, pod } => {
+                (format!("node{node}-pod{pod}"), format!("node {node}, pod {pod}'s port (the pod's eth0)"))
+            }
+            Self::Underlay { from, .. } => (format!("node{from}-underlay"), format!("node {from}'s underlay")),
+        }
+    }
 }
 
 #[cfg(test)]

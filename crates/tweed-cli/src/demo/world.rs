@@ -273,7 +273,9 @@ impl World {
 
     fn record(&mut self, link: Link, frame: &[u8]) -> Result<(), String> {
         if let Some(pcap) = &mut self.pcap {
-            pcap.write(self.now_us, frame).map_err(|e| format!("cannot write the pcap file: {e}"))?;
+            let (name, description) = link.capture_point();
+            pcap.write(&name, &description, self.now_us, frame)
+                .map_err(|e| format!("cannot write the pcap file: {e}"))?;
         }
         if let Some(trace) = &mut self.trace {
             trace.push((link, frame.to_vec()));

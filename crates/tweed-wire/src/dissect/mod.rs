@@ -1,5 +1,34 @@
-//! A one-pass dissector for a whole VXLAN overlay frame: outer Ethernet / IPv4 / UDP / VXLAN / inner Ethernet /
-//! inner IPv4 / inner UDP or ICMP.
+//! Two dissectors: [`decode`], every header of any frame for people and tools, and [`dissect`], the data path's
+//! one-pass walk over a VXLAN overlay frame.
+//!
+//! # `decode`: every layer, every field, every problem
+//! [`decode`] reads an Ethernet frame as Wireshark and tcpdump do: Ethernet and 802.1Q/802.1ad tags, ARP, IPv4
+//! (options named), ICMP (with the header an error quotes), UDP, TCP, VXLAN and the frame inside it, and flannel's
+//! udp backend with the IPv4 packet inside it, on the UDP ports a [`Decoders`] maps (`4789=vxlan` and friends).
+//! Every checksum a layer has is verified ([`Check`]); a length that says more or less than there is, a header cut
+//! short and a bad checksum are each a [`Problem`] naming the layer and the field. The result ([`Decoded`]) is
+//! fixed-size and holds no allocation; its `Display` is one line, [`Decoded::json`] one JSON object.
+//!
+//! ```
+//! use tweed_wire::dissect::{decode, Decoders, Layer};
+//!
+//! // An ARP request from 10.0.0.1 for 10.0.0.2, broadcast.
+//! let mut frame = [0u8; 42];
+//! frame[..6].copy_from_slice(&[0xff; 6]);
+//! frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+//! frame[12..14].copy_from_slice(&[0x08, 0x06]);
+//! frame[14..22].copy_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]);
+//! frame[22..28].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+//! frame[28..32].copy_from_slice(&[10, 0, 0, 1]);
+//! frame[38..42].copy_from_slice(&[10, 0, 0, 2]);
+//! let d = decode(&frame, &Decoders::DEFAULT);
+//! assert!(matches!(d.layers()[1], Layer::Arp(_)));
+//! assert_eq!(d.to_string(), "02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff ARP | arp who-has 10.0.0.2 tell 10.0.0.1");
+//! assert!(!d.is_malformed());
+//! ```
+//!
+//! # `dissect`: the overlay fast path
+//! Outer Ethernet / IPv4 / UDP / VXLAN / inner Ethernet / inner IPv4 / inner UDP or ICMP, nothing else.
 //!
 //! [`dissect`] walks the frame once, checks each layer's lengths (the `check_len` promise of each view) and
 //! records where each layer starts and ends, without allocating. It stops at the first layer that is not there (an
@@ -40,9 +69,20 @@
 
 use core::ops::Range;
 
+mod decode;
+mod layer;
+pub mod names;
+mod ports;
+mod text;
+
+pub use decode::{Decoded, MAX_LAYERS, MAX_PROBLEMS, decode, decode_captured, decode_ipv4};
+pub use layer::{Arp, ArpAddresses, Check, Fault, Icmp, Ipv4, Ipv4Options, Layer, Problem, Tcp, Udp, Vlan, Vxlan};
+pub use ports::{Decoders, MAX_PORTS, PortDecoder};
+pub use text::Json;
+
 use crate::ethernet::{self, EtherType};
 use crate::ipv4::{self, Protocol};
-use crate::{Error, Layer, icmpv4, udp, vxlan};
+use crate::{Error, Layer as ErrorLayer, icmpv4, udp, vxlan};
 
 /// The layers of an overlay frame, in the order the dissector meets them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -256,7 +296,7 @@ impl<'a> Dissection<'a> {
         let udp =
             udp::Packet::new_checked(self.bytes(udp_range.clone())).map_err(|e| Stop::Invalid(Stage::OuterUdp, e))?;
         if config.verify_checksums && !udp.verify_checksum(outer.src.into(), outer.dst.into()) {
-            return Err(Stop::Invalid(Stage::OuterUdp, Error::Checksum { layer: Layer::Udp }));
+            return Err(Stop::Invalid(Stage::OuterUdp, Error::Checksum { layer: ErrorLayer::Udp }));
         }
         let udp_end = udp_range.start + usize::from(udp.len());
         self.record(Stage::OuterUdp, udp_range.start..udp_end);
@@ -268,7 +308,7 @@ impl<'a> Dissection<'a> {
         let vx =
             vxlan::Packet::new_checked(self.bytes(vxlan_start..udp_end)).map_err(|e| Stop::Invalid(Stage::Vxlan, e))?;
         if !vx.has_vni_flag() {
-            let error = Error::Invalid { layer: Layer::Vxlan, field: "flags", value: u32::from(vx.flags()) };
+            let error = Error::Invalid { layer: ErrorLayer::Vxlan, field: "flags", value: u32::from(vx.flags()) };
             return Err(Stop::Invalid(Stage::Vxlan, error));
         }
         self.record(Stage::Vxlan, vxlan_start..udp_end);
@@ -311,7 +351,7 @@ impl<'a> Dissection<'a> {
         // check_len judges version, IHL and total length against the buffer.
         let ip = ipv4::Packet::new_checked(self.bytes(range)).map_err(|e| Stop::Invalid(stage, e))?;
         if config.verify_checksums && !ip.verify_checksum() {
-            return Err(Stop::Invalid(stage, Error::Checksum { layer: Layer::Ipv4 }));
+            return Err(Stop::Invalid(stage, Error::Checksum { layer: ErrorLayer::Ipv4 }));
         }
         let end = start + usize::from(ip.total_len());
         self.record(stage, start..end);
@@ -469,8 +509,9 @@ mod tests {
 
     #[test]
     fn display_of_a_vxlan_frame_lists_every_layer() {
-        let capture = include_bytes!("../../../tests/data/kernel-flannel-vxlan.pcap");
-        let frame = &capture[24 + 16..24 + 16 + 148];
+        let capture = include_bytes!("../../../../tests/data/kernel-flannel-vxlan.pcap");
+        let first = tweed_pcap::Reader::new(capture).ok().and_then(|mut r| r.next()).and_then(Result::ok);
+        let frame = first.expect("the kernel capture's first frame").data;
         assert_eq!(
             dissect(frame).to_string(),
             "e2:c6:cd:ac:0e:fd > 62:f5:f9:f2:75:3e | 192.0.2.1 > 192.0.2.2 ttl 64 | udp 49028 > 8472 | vxlan vni 1 \
