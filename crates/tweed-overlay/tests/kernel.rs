@@ -16,16 +16,8 @@ const ETH_MAC: [MacAddr; 2] =
 const POD_MAC: [MacAddr; 2] = [MacAddr::new(0x0a, 0x58, 10, 244, 1, 2), MacAddr::new(0x0a, 0x58, 10, 244, 2, 2)];
 
 fn frames() -> Vec<Vec<u8>> {
-    assert_eq!(&PCAP[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
-    let mut off = 24;
-    let mut out = Vec::new();
-    while off + 16 <= PCAP.len() {
-        let caplen = u32::from_le_bytes(PCAP[off + 8..off + 12].try_into().unwrap()) as usize;
-        off += 16;
-        out.push(PCAP[off..off + caplen].to_vec());
-        off += caplen;
-    }
-    out
+    let reader = tweed_pcap::Reader::new(PCAP).expect("a pcap header");
+    reader.map(|r| r.expect("a whole record").data.to_vec()).collect()
 }
 
 /// Node `i` (1 or 2) as flannel configures it, with the outer UDP checksum filled as the kernel does.
