@@ -50,7 +50,7 @@ pub enum ConfigError {
     TooManyPeers,
     /// The route table refused a change.
     Route(String),
-    /// A field of [`Limits`] is outside its range.
+    /// A field of [`Limits`](super::Limits) is outside its range.
     LimitOutOfRange {
         /// The field, e.g. `"max_outputs"`.
         field: &'static str,
@@ -61,7 +61,7 @@ pub enum ConfigError {
         /// The most accepted.
         max: u64,
     },
-    /// A pod port's addresses ([`NodeConfig::port_addresses`]) are wrong, or port security is on and a pod port
+    /// A pod port's addresses ([`NodeConfig::port_addresses`](super::NodeConfig::port_addresses)) are wrong, or port security is on and a pod port
     /// has none.
     PortAddress {
         /// The port.

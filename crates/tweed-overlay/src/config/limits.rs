@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
-/// Sizes and rates of a node's tables and of the messages it originates. [`NodeConfig::validate`] refuses any
+/// Sizes and rates of a node's tables and of the messages it originates. [`NodeConfig::validate`](super::NodeConfig::validate) refuses any
 /// field outside the range its documentation gives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -24,13 +24,9 @@
 //! ```
 
 use core::fmt;
-use core::net::{IpAddr, SocketAddr};
-use std::collections::HashMap;
-use std::sync::Arc;
+use core::net::SocketAddr;
 
-use foldhash::fast::RandomState;
-use tweed_packet::{PacketBuf, PortId};
-use tweed_route::NextHopId;
+use tweed_packet::PacketBuf;
 
 use crate::config::{ConfigError, PeerConfig};
 use crate::verdict::DropReason;
@@ -38,12 +34,17 @@ use crate::verdict::DropReason;
 mod flannel;
 mod host_gw;
 pub(crate) mod outer;
+mod peer;
+mod table;
 mod udp;
 mod vxlan;
 
 pub use flannel::{Flannel, FlannelPeer};
 pub use host_gw::HostGw;
 pub use outer::{flow_hash, port_in_range};
+pub use peer::{Peer, PeerId};
+pub(crate) use table::Hop;
+pub use table::PeerTable;
 pub use udp::Udp;
 pub use vxlan::Vxlan;
 
@@ -105,185 +106,6 @@ impl Decap {
     }
 }
 
-/// A peer's handle in a [`PeerTable`], as routes hold it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerId(pub(crate) NextHopId);
-
-impl fmt::Display for PeerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "peer{}", self.0.0)
-    }
-}
-
-/// A remote node as the data path sees it: its configuration, the encapsulation's state for it (`P`), and the
-/// outer headers towards it.
-#[derive(Debug)]
-pub struct Peer<P> {
-    pub(crate) config: PeerConfig,
-    pub(crate) state: P,
-    /// The peer's subnet as network and mask (host order): inner sources must be in it.
-    pub(crate) net: u32,
-    pub(crate) mask: u32,
-    pub(crate) underlay: SocketAddr,
-    pub(crate) outer: outer::Outer,
-}
-
-impl<P> Peer<P> {
-    /// Its configuration.
-    #[must_use]
-    pub const fn config(&self) -> &PeerConfig {
-        &self.config
-    }
-
-    /// The encapsulation's state for it, built by [`Encapsulation::peer`].
-    #[must_use]
-    pub const fn state(&self) -> &P {
-        &self.state
-    }
-
-    /// Where its packets go on the underlay (port 0 with [`Transport::Ethernet`]).
-    #[must_use]
-    pub const fn underlay(&self) -> SocketAddr {
-        self.underlay
-    }
-}
-
-/// What a route leads to.
-#[derive(Debug)]
-pub(crate) enum Hop<P> {
-    /// Nothing (a freed id).
-    Empty,
-    /// A pod of this node, behind the bridge.
-    Local,
-    /// An IP port.
-    Port(PortId),
-    /// A peer, through the encapsulation.
-    Peer(Arc<Peer<P>>),
-}
-
-impl<P> Clone for Hop<P> {
-    fn clone(&self) -> Self {
-        match self {
-            Self::Empty => Self::Empty,
-            Self::Local => Self::Local,
-            Self::Port(p) => Self::Port(*p),
-            Self::Peer(p) => Self::Peer(Arc::clone(p)),
-        }
-    }
-}
-
-/// The peers as one snapshot shows them to the data path: by id (what routes lead to), by underlay address and by
-/// the key their encapsulation gives them ([`Encapsulation::peer_key`]). Workers read it without locks; the
-/// [`Control`](crate::Control) publishes a new one on every change.
-#[derive(Debug)]
-pub struct PeerTable<P> {
-    pub(crate) hops: Vec<Hop<P>>,
-    by_ip: HashMap<u32, NextHopId, RandomState>,
-    by_key: HashMap<u64, NextHopId, RandomState>,
-    peers: usize,
-}
-
-impl<P> Clone for PeerTable<P> {
-    fn clone(&self) -> Self {
-        Self { hops: self.hops.clone(), by_ip: self.by_ip.clone(), by_key: self.by_key.clone(), peers: self.peers }
-    }
-}
-
-impl<P> PeerTable<P> {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            hops: Vec::new(),
-            by_ip: HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
-            by_key: HashMap::with_hasher(RandomState::default()),
-            peers: 0,
-        }
-    }
-
-    /// The peer whose underlay address is `ip`.
-    #[inline]
-    #[must_use]
-    pub fn by_addr(&self, ip: IpAddr) -> Option<(PeerId, &Peer<P>)> {
-        let IpAddr::V4(ip) = ip else { return None };
-        let id = *self.by_ip.get(&u32::from(ip))?;
-        Some((PeerId(id), self.peer(id)?))
-    }
-
-    /// The peer its encapsulation keyed `key` ([`Encapsulation::peer_key`]).
-    #[inline]
-    #[must_use]
-    pub fn by_key(&self, key: u64) -> Option<(PeerId, &Peer<P>)> {
-        let id = *self.by_key.get(&key)?;
-        Some((PeerId(id), self.peer(id)?))
-    }
-
-    /// The peer `id`.
-    #[inline]
-    #[must_use]
-    pub fn get(&self, id: PeerId) -> Option<&Peer<P>> {
-        self.peer(id.0)
-    }
-
-    /// How many peers there are.
-    #[must_use]
-    pub const fn len(&self) -> usize {
-        self.peers
-    }
-
-    /// Whether there is none.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.peers == 0
-    }
-
-    /// Every peer.
-    pub fn iter(&self) -> impl Iterator<Item = &Peer<P>> + '_ {
-        self.hops.iter().filter_map(|h| match h {
-            Hop::Peer(p) => Some(&**p),
-            _ => None,
-        })
-    }
-
-    #[inline]
-    fn peer(&self, id: NextHopId) -> Option<&Peer<P>> {
-        match self.hops.get(id.0 as usize) {
-            Some(Hop::Peer(p)) => Some(p),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn hop(&self, id: NextHopId) -> Option<&Hop<P>> {
-        self.hops.get(id.0 as usize)
-    }
-
-    pub(crate) fn set(&mut self, id: NextHopId, hop: Hop<P>) {
-        let slot = id.0 as usize;
-        if self.hops.len() <= slot {
-            self.hops.resize(slot + 1, Hop::Empty);
-        }
-        if let Hop::Peer(old) = &self.hops[slot] {
-            self.by_ip.remove(&old.config.ip_key());
-            self.by_key.retain(|_, v| *v != id);
-            self.peers -= 1;
-        }
-        self.hops[slot] = hop;
-    }
-
-    pub(crate) fn index(&mut self, id: NextHopId, key: Option<u64>) {
-        if let Some(Hop::Peer(p)) = self.hops.get(id.0 as usize) {
-            self.by_ip.insert(p.config.ip_key(), id);
-            if let Some(k) = key {
-                self.by_key.insert(k, id);
-            }
-            self.peers += 1;
-        }
-    }
-
-    pub(crate) fn has_ip(&self, ip: IpAddr) -> Option<NextHopId> {
-        let IpAddr::V4(ip) = ip else { return None };
-        self.by_ip.get(&u32::from(ip)).copied()
-    }
-}
-
 /// An encapsulation: what a node does to carry an IP packet to a peer over the underlay, and to take it back.
 ///
 /// The node calls [`Encapsulation::encap`] for every packet routed to a peer, after the MTU rule, with the buffer
@@ -297,8 +119,101 @@ impl<P> PeerTable<P> {
 /// Per-peer state that changes on the data path (a counter, a replay window) needs interior mutability: peers
 /// are shared between workers through snapshots.
 ///
-/// The example of the crate's repository `examples/psk_tunnel.rs` implements one outside this crate: an
-/// authenticated, encrypted tunnel with a pre-shared key.
+/// The repository's `examples/psk_tunnel/` implements one outside this crate: an authenticated, encrypted tunnel
+/// with a pre-shared key.
+///
+/// A complete one, four bytes of magic in front of the IP packet over UDP port 7000, between two sites whose only
+/// ports are TUNs (IP ports): one packet from site 1's TUN leaves node `a` as a frame that node `b` takes from the
+/// underlay and sends out of site 2's TUN.
+///
+/// ```
+/// use core::net::SocketAddr;
+///
+/// use tweed_overlay::encap::{Decap, Encapsulation, Peer, PeerTable, Transport};
+/// use tweed_overlay::{ConfigError, DropReason, Instant, Node, NodeBuilder, Outputs, PeerConfig, Verdict};
+/// use tweed_packet::{Batch, PacketBuf, Pool, PoolConfig, PortId};
+///
+/// const MAGIC: [u8; 4] = *b"TWD1";
+///
+/// /// The IP packet behind [`MAGIC`], in UDP to port 7000.
+/// struct Magic;
+///
+/// impl Encapsulation for Magic {
+///     type Peer = ();
+///
+///     fn transport(&self) -> Transport {
+///         Transport::Udp { port: 7000, checksum: false }
+///     }
+///
+///     fn header_len(&self) -> usize {
+///         MAGIC.len()
+///     }
+///
+///     fn peer(&self, _config: &PeerConfig) -> Result<(), ConfigError> {
+///         Ok(())
+///     }
+///
+///     fn encap(&self, _peer: &Peer<()>, buf: &mut PacketBuf, l3: usize) -> Result<Option<u16>, DropReason> {
+///         buf.pull_front(l3).map_err(|_| DropReason::Ipv4Malformed)?; // no Ethernet header inside
+///         buf.push_front(MAGIC.len()).map_err(|_| DropReason::NoHeadroom)?.copy_from_slice(&MAGIC);
+///         Ok(None)
+///     }
+///
+///     fn decap(&self, buf: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
+///         let (id, _) = peers.by_addr(from.ip()).ok_or(DropReason::UnknownPeer)?;
+///         if buf.data().get(..MAGIC.len()) != Some(&MAGIC[..]) {
+///             return Err(DropReason::Unauthenticated);
+///         }
+///         buf.pull_front(MAGIC.len()).map_err(|_| DropReason::UnderlayMalformed)?;
+///         Ok(Decap::new(id, 0))
+///     }
+/// }
+///
+/// // A site: its TUN on port 1 with `lan` behind it, the other site's `remote` through its peer at `peer_ip`.
+/// let site = |ip: [u8; 4], mac: &str, lan: &str, peer_ip: [u8; 4], peer_mac: &str, remote: &str| {
+///     let config = NodeBuilder::routed(ip.into(), mac.parse()?)
+///         .ip_port(1)
+///         .route(lan.parse()?, 1)
+///         .peer(PeerConfig::new(remote.parse()?, peer_ip).with_node_mac(peer_mac.parse()?))
+///         .into_config();
+///     Ok::<_, Box<dyn std::error::Error>>(Node::with_encapsulation(config, Magic)?)
+/// };
+/// let (mac_a, mac_b) = ("02:00:00:00:00:01", "02:00:00:00:00:02");
+/// let mut a = site([192, 168, 0, 1], mac_a, "10.1.0.0/24", [192, 168, 0, 2], mac_b, "10.2.0.0/24")?;
+/// let mut b = site([192, 168, 0, 2], mac_b, "10.2.0.0/24", [192, 168, 0, 1], mac_a, "10.1.0.0/24")?;
+/// assert_eq!(a.inner_mtu(), 1500 - 20 - 8 - 4);
+///
+/// let mut pool = Pool::new(PoolConfig::default())?;
+/// let (mut batch, mut out) = (Batch::new(1), Outputs::new(8));
+/// let mut buf = pool.get().ok_or("pool")?;
+/// buf.extend_from_slice(&ipv4_packet([10, 1, 0, 5], [10, 2, 0, 7], 64))?;
+/// buf.meta_mut().ingress = PortId(1); // from site 1's TUN
+/// batch.push(buf).map_err(|_| "batch")?;
+/// a.process(Instant::from_secs(1), &mut pool, &mut batch, &mut out);
+/// let (mut frame, verdict) = out.drain().next().ok_or("no output")?;
+/// // Outer Ethernet, IPv4 and UDP (42 bytes) written by the node, then the magic.
+/// assert_eq!(verdict, Verdict::Underlay { dst: "192.168.0.2:7000".parse()?, payload_offset: 42 });
+/// assert_eq!(&frame.data()[42..46], b"TWD1");
+///
+/// frame.meta_mut().ingress = PortId(0); // the underlay port: whole frames
+/// batch.push(frame).map_err(|_| "batch")?;
+/// b.process(Instant::from_secs(1), &mut pool, &mut batch, &mut out);
+/// let (packet, verdict) = &out.as_slice()[0];
+/// assert_eq!(*verdict, Verdict::Port(PortId(1))); // out of site 2's TUN
+/// let ip = tweed_wire::ipv4::Packet::new_checked(packet.data())?;
+/// assert_eq!((ip.src_addr().octets(), ip.dst_addr().octets(), ip.ttl()), ([10, 1, 0, 5], [10, 2, 0, 7], 62));
+/// assert_eq!(b.counters().from_peer, 1);
+/// out.recycle(&mut pool);
+/// # fn ipv4_packet(src: [u8; 4], dst: [u8; 4], ttl: u8) -> Vec<u8> {
+/// #     use tweed_wire::ipv4::{Packet, Protocol, Repr};
+/// #     let mut p = vec![0u8; 28];
+/// #     let repr = Repr { src_addr: src.into(), dst_addr: dst.into(), protocol: Protocol::UDP, payload_len: 8, ttl,
+/// #         dscp: 0, ecn: 0, ident: 1, dont_frag: false, more_frags: false, frag_offset: 0 };
+/// #     repr.emit(&mut Packet::new_unchecked(&mut p[..]));
+/// #     p
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Encapsulation: Send + Sync + 'static {
     /// The encapsulation's state for one peer.
     type Peer: Send + Sync + fmt::Debug + 'static;
