@@ -102,6 +102,7 @@ pub use tweed_control as control;
 pub use tweed_io as io;
 pub use tweed_overlay as overlay;
 pub use tweed_packet as packet;
+pub use tweed_pcap as pcap;
 pub use tweed_route as route;
 pub use tweed_switch as switch;
 pub use tweed_wire as wire;
