@@ -2,7 +2,7 @@
 //! its current wait. Each is an eventfd in the driver's epoll set, so a sleeping driver sees it at once, and
 //! nothing is process-wide: each driver (or group of drivers) has its own.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -50,6 +50,24 @@ impl Stop {
     }
 }
 
+/// The eventfd behind the handle, for an embedder's own event loop: it reads as input once the handle is
+/// stopped (and stays so).
+///
+/// ```
+/// use std::os::fd::AsFd;
+///
+/// let stop = tweed_io::Stop::new()?;
+/// let _fd = stop.as_fd(); // poll it beside your sockets
+/// stop.stop();
+/// assert!(stop.is_stopped());
+/// # Ok::<(), tweed_io::Error>(())
+/// ```
+impl AsFd for Stop {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.fd.as_fd()
+    }
+}
+
 /// Wakes one driver from its wait, so that the code between its rounds (the hook of
 /// [`run`](super::Driver::run)) runs now: for another thread with work for it (a control plane's news). Wakes
 /// that come before the driver waits again count once. Give each driver its own.
@@ -77,5 +95,13 @@ impl Waker {
 
     pub(crate) fn fd(&self) -> RawFd {
         self.0.as_raw_fd()
+    }
+}
+
+/// The eventfd behind the waker, for an embedder's own event loop: it reads as input after [`Waker::wake`] until
+/// the wakes are taken (a driver takes them each round).
+impl AsFd for Waker {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
