@@ -11,6 +11,19 @@ use crate::config::{BackendConfig, ConfigError, PeerConfig};
 use crate::verdict::DropReason;
 
 /// The per-peer state of [`Flannel`]: the peer's VTEP MAC (vxlan), its node MAC (host-gw), or zero (udp).
+///
+/// ```
+/// use tweed_overlay::encap::{Encapsulation, Flannel, FlannelPeer};
+/// use tweed_overlay::{BackendConfig, PeerConfig, VxlanConfig};
+/// use tweed_wire::ethernet::MacAddr;
+///
+/// let vxlan = Flannel::from(&BackendConfig::Vxlan(VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1))));
+/// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, 2));
+/// let state: FlannelPeer = vxlan.peer(&peer)?;
+/// assert_eq!(state, MacAddr::new(2, 0, 0, 0, 0, 2));
+/// assert_eq!(Flannel::from(&BackendConfig::HostGw).peer(&peer).ok(), None); // host-gw needs the node MAC
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type FlannelPeer = MacAddr;
 
 /// One of flannel's backends. [`Node::new`](crate::Node::new) builds its node with the one its configuration

@@ -110,6 +110,22 @@ impl Outer {
 /// A hash of an IPv4 packet's flow: addresses, protocol, and the ports of TCP, UDP and SCTP when the packet is
 /// not a fragment (as the kernel's flow dissector: every fragment of a packet then takes the same path).
 /// `ip` must hold at least a checked header.
+///
+/// ```
+/// use tweed_overlay::encap::{flow_hash, port_in_range};
+/// use tweed_overlay::config::KERNEL_PORT_RANGE;
+///
+/// // UDP from 10.244.1.2:40000 to 10.244.2.3:53 (the IPv4 checksum does not enter the hash).
+/// let packet = [0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 244, 1, 2, 10, 244, 2, 3, 0x9c, 0x40, 0, 53, 0, 8, 0, 0];
+/// let sport = port_in_range(flow_hash(&packet), KERNEL_PORT_RANGE);
+/// assert!((32768..=60999).contains(&sport));
+/// let mut same_flow = packet;
+/// same_flow[8] = 63; // another TTL: the same flow, the same VXLAN source port
+/// assert_eq!(flow_hash(&same_flow), flow_hash(&packet));
+/// let mut other_flow = packet;
+/// other_flow[21] = 0x41; // another UDP source port
+/// assert_ne!(flow_hash(&other_flow), flow_hash(&packet));
+/// ```
 #[inline]
 pub fn flow_hash(ip: &[u8]) -> u32 {
     let Some(hdr) = ip.get(..20) else { return 0 };
@@ -134,6 +150,16 @@ pub fn flow_hash(ip: &[u8]) -> u32 {
 }
 
 /// Maps a hash into `lo..=hi` as the kernel maps its flow hash into the port range (multiply, keep the high half).
+///
+/// ```
+/// use tweed_overlay::encap::port_in_range;
+/// use tweed_overlay::config::RFC7348_PORT_RANGE;
+///
+/// assert_eq!(port_in_range(0, RFC7348_PORT_RANGE), 49152);
+/// assert_eq!(port_in_range(u32::MAX / 2, RFC7348_PORT_RANGE), 57343);
+/// assert_eq!(port_in_range(u32::MAX, RFC7348_PORT_RANGE), 65535);
+/// assert_eq!(port_in_range(12345, (4789, 4789)), 4789);
+/// ```
 #[inline]
 pub const fn port_in_range(hash: u32, (lo, hi): (u16, u16)) -> u16 {
     let span = (hi as u64) - (lo as u64) + 1;

@@ -25,6 +25,18 @@ pub struct Udp {
 
 impl Udp {
     /// To and from this UDP port.
+    ///
+    /// ```
+    /// use tweed_overlay::encap::{Encapsulation, Transport, Udp};
+    /// use tweed_overlay::{Node, NodeBuilder};
+    ///
+    /// assert_eq!(Udp::new(9000).transport(), Transport::Udp { port: 9000, checksum: false });
+    /// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .into_config();
+    /// let node = Node::with_encapsulation(config, Udp::new(9000))?;
+    /// assert_eq!(node.inner_mtu(), 1472);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn new(port: u16) -> Self {
         Self { port }

@@ -36,6 +36,15 @@ pub struct Vxlan {
 impl Vxlan {
     /// VXLAN from our VTEP MAC with this VNI (24 bits: higher bits are ignored) to this UDP port, without the outer
     /// UDP checksum, source ports in the kernel's range.
+    ///
+    /// ```
+    /// use tweed_overlay::encap::{Encapsulation, Transport, Vxlan};
+    /// use tweed_wire::ethernet::MacAddr;
+    ///
+    /// let vxlan = Vxlan::new(MacAddr::new(2, 0, 0, 0, 0, 1), 0x100_0042, 4789);
+    /// assert_eq!(vxlan.vni(), 0x42); // 24 bits
+    /// assert_eq!(vxlan.transport(), Transport::Udp { port: 4789, checksum: false });
+    /// ```
     #[must_use]
     pub fn new(vtep_mac: MacAddr, vni: u32, port: u16) -> Self {
         let vni = vni & 0xff_ffff;
@@ -46,6 +55,14 @@ impl Vxlan {
     }
 
     /// With the outer UDP checksum filled or not.
+    ///
+    /// ```
+    /// use tweed_overlay::encap::{Encapsulation, Transport, Vxlan};
+    /// use tweed_wire::ethernet::MacAddr;
+    ///
+    /// let vxlan = Vxlan::new(MacAddr::new(2, 0, 0, 0, 0, 1), 1, 8472).with_udp_checksum(true);
+    /// assert_eq!(vxlan.transport(), Transport::Udp { port: 8472, checksum: true });
+    /// ```
     #[must_use]
     pub const fn with_udp_checksum(mut self, on: bool) -> Self {
         self.checksum = on;
@@ -53,6 +70,22 @@ impl Vxlan {
     }
 
     /// With outer UDP source ports drawn from this inclusive range.
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tweed_wire::ethernet::MacAddr;
+    ///
+    /// let vxlan = Vxlan::new(MacAddr::new(2, 0, 0, 0, 0, 1), 1, 8472).with_source_ports((5000, 5001));
+    /// # let peer = PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]).with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, 2));
+    /// # let mut node = site(vxlan, peer)?; // a site behind its TUN, port 1
+    /// // Every flow's outer UDP source port is 5000 or 5001.
+    /// let (frame, _) = run(&mut node, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 2, 0, 7]));
+    /// let sport = u16::from_be_bytes([frame[34], frame[35]]);
+    /// assert!(sport == 5000 || sport == 5001, "{sport}");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub const fn with_source_ports(mut self, range: (u16, u16)) -> Self {
         self.source_ports = range;
@@ -60,12 +93,28 @@ impl Vxlan {
     }
 
     /// Our VTEP MAC.
+    ///
+    /// ```
+    /// use tweed_overlay::encap::Vxlan;
+    /// use tweed_wire::ethernet::MacAddr;
+    ///
+    /// assert_eq!(Vxlan::new(MacAddr::new(2, 0, 0, 0, 0, 1), 1, 8472).vtep_mac(), MacAddr::new(2, 0, 0, 0, 0, 1));
+    /// ```
     #[must_use]
     pub const fn vtep_mac(&self) -> MacAddr {
         self.vtep_mac
     }
 
     /// The VNI.
+    ///
+    /// ```
+    /// use tweed_overlay::encap::Vxlan;
+    /// use tweed_overlay::{BackendConfig, VxlanConfig};
+    /// use tweed_wire::ethernet::MacAddr;
+    ///
+    /// let config = VxlanConfig { vni: 7, ..VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1)) };
+    /// assert_eq!(Vxlan::from(&config).vni(), 7);
+    /// ```
     #[must_use]
     pub const fn vni(&self) -> u32 {
         self.vni
