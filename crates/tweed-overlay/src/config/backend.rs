@@ -7,13 +7,53 @@ use super::mac_serde;
 use crate::encap::{Encapsulation, Flannel};
 
 /// The kernel's default local port range (`net.ipv4.ip_local_port_range`), which it draws VXLAN source ports from.
+///
+/// ```
+/// use tweed_overlay::VxlanConfig;
+/// use tweed_overlay::config::KERNEL_PORT_RANGE;
+/// use tweed_wire::ethernet::MacAddr;
+///
+/// assert_eq!(VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1)).source_ports, KERNEL_PORT_RANGE);
+/// assert_eq!(KERNEL_PORT_RANGE, (32768, 60999));
+/// ```
 pub const KERNEL_PORT_RANGE: (u16, u16) = (32768, 60999);
 /// The range RFC 7348 §5 recommends for VXLAN source ports.
+///
+/// ```
+/// use tweed_overlay::config::RFC7348_PORT_RANGE;
+/// use tweed_overlay::{NodeBuilder, VxlanConfig};
+///
+/// let vxlan = VxlanConfig { source_ports: RFC7348_PORT_RANGE, ..VxlanConfig::new("02:00:00:00:00:01".parse()?) };
+/// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+///     .vxlan(vxlan)
+///     .build()?;
+/// assert!(matches!(&node.config().backend, tweed_overlay::BackendConfig::Vxlan(v) if v.source_ports == (49152, 65535)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const RFC7348_PORT_RANGE: (u16, u16) = (49152, 65535);
 /// flannel's `udp` backend port.
+///
+/// ```
+/// use tweed_overlay::UdpConfig;
+/// use tweed_overlay::config::FLANNEL_UDP_PORT;
+///
+/// assert_eq!(UdpConfig::default().port, FLANNEL_UDP_PORT);
+/// assert_eq!(FLANNEL_UDP_PORT, 8285);
+/// ```
 pub const FLANNEL_UDP_PORT: u16 = 8285;
 
 /// The encapsulation a node uses towards its peers (flannel's `Backend.Type`).
+///
+/// ```
+/// use tweed_overlay::{BackendConfig, UdpConfig};
+///
+/// // As in a configuration file: `type` names the backend, its fields follow.
+/// let udp: BackendConfig = serde_json::from_str(r#"{"type": "udp", "port": 9000}"#)?;
+/// assert_eq!(udp, BackendConfig::Udp(UdpConfig { port: 9000 }));
+/// let host_gw: BackendConfig = toml::from_str(r#"type = "host-gw""#)?;
+/// assert_eq!(host_gw, BackendConfig::HostGw);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum BackendConfig {
@@ -26,6 +66,16 @@ pub enum BackendConfig {
 }
 
 /// The `vxlan` backend.
+///
+/// ```
+/// use tweed_overlay::VxlanConfig;
+///
+/// let vxlan: VxlanConfig = toml::from_str(r#"vtep_mac = "02:00:00:00:00:01"
+/// vni = 4096
+/// udp_checksum = true"#)?;
+/// assert_eq!((vxlan.vni, vxlan.port, vxlan.udp_checksum), (4096, 8472, true));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VxlanConfig {
@@ -50,6 +100,14 @@ pub struct VxlanConfig {
 
 impl VxlanConfig {
     /// The defaults of flannel with this VTEP MAC: VNI 1, port 8472, no outer UDP checksum, kernel port range.
+    ///
+    /// ```
+    /// use tweed_overlay::VxlanConfig;
+    ///
+    /// let vxlan = VxlanConfig::new("02:00:00:00:00:01".parse()?);
+    /// assert_eq!((vxlan.vni, vxlan.port, vxlan.udp_checksum, vxlan.source_ports), (1, 8472, false, (32768, 60999)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn new(vtep_mac: MacAddr) -> Self {
         Self {
@@ -63,6 +121,14 @@ impl VxlanConfig {
 }
 
 /// The `udp` backend.
+///
+/// ```
+/// use tweed_overlay::UdpConfig;
+///
+/// assert_eq!(toml::from_str::<UdpConfig>("")?, UdpConfig { port: 8285 });
+/// assert!(toml::from_str::<UdpConfig>("prot = 8285").is_err()); // a misspelt field is refused
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UdpConfig {
@@ -90,6 +156,18 @@ const fn default_port_range() -> (u16, u16) {
     KERNEL_PORT_RANGE
 }
 /// Which backend, without its parameters.
+///
+/// ```
+/// use tweed_overlay::{BackendKind, NodeConfig};
+///
+/// let config = NodeConfig::from_toml_str(r#"
+///     pod_subnet = "10.244.1.0/24"
+///     underlay = { node_ip = "192.168.0.1", node_mac = "02:00:00:00:01:01" }
+///     backend = { type = "udp" }
+/// "#)?;
+/// assert_eq!(config.backend.kind(), BackendKind::Udp);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BackendKind {
     /// `vxlan`.
@@ -102,6 +180,13 @@ pub enum BackendKind {
 
 impl BackendConfig {
     /// The backend's kind.
+    ///
+    /// ```
+    /// use tweed_overlay::{BackendConfig, BackendKind, UdpConfig};
+    ///
+    /// assert_eq!(BackendConfig::Udp(UdpConfig::default()).kind(), BackendKind::Udp);
+    /// assert_eq!(BackendConfig::HostGw.kind(), BackendKind::HostGw);
+    /// ```
     #[must_use]
     pub const fn kind(&self) -> BackendKind {
         match self {
@@ -114,6 +199,15 @@ impl BackendConfig {
     /// What the backend adds to an IP packet against the underlay's IP MTU: its encapsulation's
     /// [`overhead`](Encapsulation::overhead) (50 for VXLAN: outer IPv4, UDP, VXLAN, inner Ethernet; 28 for UDP; 0
     /// for host-gw).
+    ///
+    /// ```
+    /// use tweed_overlay::{BackendConfig, UdpConfig, VxlanConfig};
+    ///
+    /// assert_eq!(BackendConfig::Vxlan(VxlanConfig::new("02:00:00:00:00:01".parse()?)).overhead(), 50);
+    /// assert_eq!(BackendConfig::Udp(UdpConfig::default()).overhead(), 28);
+    /// assert_eq!(BackendConfig::HostGw.overhead(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn overhead(&self) -> u16 {
         Flannel::from(self).overhead()

@@ -7,6 +7,17 @@ use ipnet::Ipv4Net;
 use tweed_wire::ethernet::MacAddr;
 
 /// Why a configuration, or a peer change, was refused.
+///
+/// ```
+/// use tweed_overlay::{ConfigError, NodeBuilder, PeerConfig};
+///
+/// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+///     .build()?;
+/// let err = node.add_peer(PeerConfig::new("10.244.1.128/25".parse()?, [192, 168, 0, 2])).unwrap_err();
+/// assert_eq!(err, ConfigError::Overlap("10.244.1.128/25".parse()?));
+/// assert_eq!(err.to_string(), "subnet 10.244.1.128/25 overlaps another");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {

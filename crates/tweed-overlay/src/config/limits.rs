@@ -6,6 +6,20 @@ use super::ConfigError;
 
 /// Sizes and rates of a node's tables and of the messages it originates. [`NodeConfig::validate`](super::NodeConfig::validate) refuses any
 /// field outside the range its documentation gives.
+///
+/// ```
+/// use tweed_overlay::{Limits, NodeConfig};
+///
+/// // In a configuration file, the fields not given keep their defaults.
+/// let config = NodeConfig::from_toml_str(r#"
+///     pod_subnet = "10.244.1.0/24"
+///     underlay = { node_ip = "192.168.0.1", node_mac = "02:00:00:00:01:01" }
+///     backend = { type = "host-gw" }
+///     limits = { arp_queue = 128, max_peers = 100 }
+/// "#)?;
+/// assert_eq!(config.limits, Limits { arp_queue: 128, max_peers: 100, ..Limits::default() });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -70,6 +84,15 @@ impl Default for Limits {
 
 impl Limits {
     /// Every field with its value and its inclusive range, in declaration order.
+    ///
+    /// ```
+    /// use tweed_overlay::Limits;
+    ///
+    /// let limits = Limits::default();
+    /// let (field, value, min, max) = limits.ranges()[0];
+    /// assert_eq!((field, value, min, max), ("arp_queue", 64, 1, 4096));
+    /// assert!(limits.ranges().iter().all(|&(_, v, min, max)| (min..=max).contains(&v)));
+    /// ```
     #[must_use]
     pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 13] {
         [
@@ -90,6 +113,15 @@ impl Limits {
     }
 
     /// Checks every field against its range.
+    ///
+    /// ```
+    /// use tweed_overlay::{ConfigError, Limits};
+    ///
+    /// assert_eq!(Limits::default().validate(), Ok(()));
+    /// let none = Limits { max_outputs: 0, ..Limits::default() };
+    /// let err = ConfigError::LimitOutOfRange { field: "max_outputs", value: 0, min: 1, max: 65_536 };
+    /// assert_eq!(none.validate(), Err(err));
+    /// ```
     ///
     /// # Errors
     /// [`ConfigError::LimitOutOfRange`] for the first field out of its range.

@@ -10,6 +10,17 @@ use tweed_wire::ethernet::MacAddr;
 use super::opt_mac_serde;
 
 /// A remote node: one per remote pod subnet (one flannel lease).
+///
+/// ```
+/// use tweed_overlay::PeerConfig;
+///
+/// // As the control plane writes it: the MACs and any parameter of its encapsulation.
+/// let peer: PeerConfig = serde_json::from_str(r#"{"subnet": "10.244.2.0/24", "node_ip": "192.168.0.2",
+///     "vtep_mac": "02:00:00:00:00:02", "params": {"psk_id": "7"}}"#)?;
+/// assert_eq!(peer.vtep_mac.map(|m| m.to_string()).as_deref(), Some("02:00:00:00:00:02"));
+/// assert_eq!((peer.node_mac, peer.param("psk_id")), (None, Some("7")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -51,6 +62,15 @@ impl PeerConfig {
     }
 
     /// With this parameter for its encapsulation.
+    ///
+    /// ```
+    /// use tweed_overlay::PeerConfig;
+    ///
+    /// let peer = PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]).with_param("key", "a").with_param("key", "b");
+    /// assert_eq!(peer.params.len(), 1); // the last value given
+    /// assert_eq!(peer.param("key"), Some("b"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.params.insert(name.into(), value.into());
@@ -58,6 +78,15 @@ impl PeerConfig {
     }
 
     /// A parameter for its encapsulation.
+    ///
+    /// ```
+    /// use tweed_overlay::PeerConfig;
+    ///
+    /// let peer = PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]).with_param("psk_id", "7");
+    /// assert_eq!(peer.param("psk_id").map(str::parse::<u8>).transpose()?, Some(7));
+    /// assert_eq!(peer.param("psk"), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
@@ -72,6 +101,19 @@ impl PeerConfig {
     }
 
     /// With this VTEP MAC.
+    ///
+    /// ```
+    /// use tweed_overlay::{ConfigError, NodeBuilder, PeerConfig, VxlanConfig};
+    ///
+    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .vxlan(VxlanConfig::new("02:00:00:00:00:01".parse()?))
+    ///     .build()?;
+    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_node_mac("02:00:00:00:01:02".parse()?);
+    /// assert!(matches!(node.add_peer(peer.clone()), Err(ConfigError::MissingMac { field: "vtep_mac", .. })));
+    /// node.add_peer(peer.with_vtep_mac("02:00:00:00:00:02".parse()?))?;
+    /// assert_eq!(node.peers().next().and_then(|p| p.vtep_mac).map(|m| m.to_string()).as_deref(), Some("02:00:00:00:00:02"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn with_vtep_mac(mut self, mac: MacAddr) -> Self {
         self.vtep_mac = Some(mac);
@@ -79,6 +121,19 @@ impl PeerConfig {
     }
 
     /// With this underlay MAC.
+    ///
+    /// ```
+    /// use tweed_overlay::{ConfigError, NodeBuilder, PeerConfig};
+    ///
+    /// // host-gw: the peer is the next hop, its MAC is the frame's destination.
+    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .build()?;
+    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]);
+    /// assert!(matches!(node.add_peer(peer.clone()), Err(ConfigError::MissingMac { field: "node_mac", .. })));
+    /// node.add_peer(peer.with_node_mac("02:00:00:00:01:02".parse()?))?;
+    /// assert_eq!(node.peers().count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn with_node_mac(mut self, mac: MacAddr) -> Self {
         self.node_mac = Some(mac);
