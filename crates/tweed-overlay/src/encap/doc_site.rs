@@ -1,5 +1,5 @@
-// The site the examples of `Peer`, `PeerTable` and the `Encapsulation` methods run their encapsulation in:
-// included by their hidden lines (`include!`), not a module of the crate.
+// The hidden harness of the examples that run packets through a node (`Peer`, `PeerTable`, the `Encapsulation`
+// methods, `Control`, `Node`): included by their hidden lines (`include!`), not a module of the crate.
 use core::net::SocketAddr;
 use tweed_overlay::encap::*;
 use tweed_overlay::{ConfigError, DropReason, Instant, Node, NodeBuilder, Outputs, PeerConfig, UdpConfig, Verdict};

@@ -1,34 +1,4 @@
-//! The control side of a node: one [`Control`] owns every writer (the route table, the peers, the configuration)
-//! and publishes what the data path reads as snapshots; workers ([`Node`]s made by [`Control::worker`]) read them
-//! without locks, each with its own bridge, ARP state, buffers and counters.
-//!
-//! A change is made on the control and becomes visible to the workers when it is published
-//! ([`Control::publish`]): the peers as one new snapshot (arc-swap, RCU style), then the routes that lead to the
-//! peers it adds. A route never leads to a peer a worker cannot see: routes to a new peer are inserted only after
-//! the snapshot that holds it, and a peer's route goes before the peer. A node that owns its control (made by
-//! [`Node::new`] or [`Node::with_encapsulation`]) publishes at the start of each [`Node::process`] call.
-//!
-//! ```
-//! use tweed_overlay::{Control, NodeBuilder, Outputs, PeerConfig, PeerWriter, UdpConfig};
-//! use tweed_packet::{Batch, Pool, PoolConfig};
-//! use tweed_switch::Instant;
-//!
-//! let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
-//!     .udp(UdpConfig::default())
-//!     .socket_port(tweed_packet::PortId(9))
-//!     .into_config();
-//! let mut control = Control::new(config)?;
-//! let (mut a, mut b) = (control.worker(), control.worker());
-//! control.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]))?;
-//! control.publish();
-//! // Each worker takes the new snapshot at its next batch (an empty one here).
-//! let (mut pool, mut out) = (Pool::new(PoolConfig::default())?, Outputs::new(8));
-//! for w in [&mut a, &mut b] {
-//!     w.process(Instant::from_secs(1), &mut pool, &mut Batch::new(1), &mut out);
-//! }
-//! assert_eq!((a.peers().count(), b.peers().count()), (1, 1));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The control side of a node: [`Control`], the one writer of its tables, and its workers.
 
 use core::net::{IpAddr, SocketAddr};
 use std::collections::BTreeMap;
@@ -46,6 +16,10 @@ use crate::encap::{Encapsulation, Flannel, Hop, Peer, PeerTable, Transport};
 use crate::node::Node;
 use crate::verdict::Counters;
 
+mod writer;
+
+pub use writer::PeerWriter;
+
 /// What the control and its workers share and never change.
 #[derive(Debug)]
 pub(crate) struct Shared<E> {
@@ -57,7 +31,37 @@ pub(crate) struct Shared<E> {
 /// The workers' counters, as each last published them.
 pub(crate) type CounterSlots = Arc<Mutex<Vec<Arc<Mutex<Counters>>>>>;
 
-/// The writer of a node's tables: see the [module documentation](self).
+/// The control side of a node: it owns every writer (the route table, the peers, the configuration)
+/// and publishes what the data path reads as snapshots; workers ([`Node`]s made by [`Control::worker`]) read them
+/// without locks, each with its own bridge, ARP state, buffers and counters.
+///
+/// A change is made on the control and becomes visible to the workers when it is published
+/// ([`Control::publish`]): the peers as one new snapshot (arc-swap, RCU style), then the routes that lead to the
+/// peers it adds. A route never leads to a peer a worker cannot see: routes to a new peer are inserted only after
+/// the snapshot that holds it, and a peer's route goes before the peer. A node that owns its control (made by
+/// [`Node::new`] or [`Node::with_encapsulation`]) publishes at the start of each [`Node::process`] call.
+///
+/// ```
+/// use tweed_overlay::{Control, NodeBuilder, Outputs, PeerConfig, PeerWriter, UdpConfig};
+/// use tweed_packet::{Batch, Pool, PoolConfig};
+/// use tweed_switch::Instant;
+///
+/// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+///     .udp(UdpConfig::default())
+///     .socket_port(tweed_packet::PortId(9))
+///     .into_config();
+/// let mut control = Control::new(config)?;
+/// let (mut a, mut b) = (control.worker(), control.worker());
+/// control.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]))?;
+/// control.publish();
+/// // Each worker takes the new snapshot at its next batch (an empty one here).
+/// let (mut pool, mut out) = (Pool::new(PoolConfig::default())?, Outputs::new(8));
+/// for w in [&mut a, &mut b] {
+///     w.process(Instant::from_secs(1), &mut pool, &mut Batch::new(1), &mut out);
+/// }
+/// assert_eq!((a.peers().count(), b.peers().count()), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Control<E: Encapsulation = Flannel> {
     shared: Arc<Shared<E>>,
     routes: RouteTable,
@@ -90,6 +94,19 @@ fn prefix(net: Ipv4Net) -> Result<Ipv4Prefix, ConfigError> {
 impl Control {
     /// The control of a flannel node: its backend from [`NodeConfig::backend`].
     ///
+    /// ```
+    /// use tweed_overlay::encap::{Encapsulation, Flannel};
+    /// use tweed_overlay::{ConfigError, Control, NodeBuilder, UdpConfig};
+    ///
+    /// let mut config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .udp(UdpConfig::default())
+    ///     .into_config();
+    /// assert!(matches!(Control::new(config.clone())?.encapsulation(), Flannel::Udp(_)));
+    /// config.underlay.mtu = 500;
+    /// assert_eq!(Control::new(config).err(), Some(ConfigError::MtuTooSmall(500)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// Those of [`Control::with_encapsulation`].
     pub fn new(config: NodeConfig) -> Result<Self, ConfigError> {
@@ -101,6 +118,17 @@ impl Control {
 impl<E: Encapsulation> Control<E> {
     /// The control of a node that carries its packets to peers with `encap`, peers of the configuration included
     /// (published).
+    ///
+    /// ```
+    /// use tweed_overlay::encap::Udp;
+    /// use tweed_overlay::{Control, NodeBuilder};
+    ///
+    /// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .into_config(); // its backend (host-gw) is not used
+    /// let control = Control::with_encapsulation(config, Udp::new(9000))?;
+    /// assert_eq!(control.worker().inner_mtu(), 1500 - 28);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// Those of [`NodeConfig::validate`] and [`Control::add_peer`].
@@ -148,6 +176,19 @@ impl<E: Encapsulation> Control<E> {
     /// A new worker: a [`Node`] with its own bridge, ARP state and counters, reading this control's snapshots.
     /// Its pod ports are the configuration's: give each worker its own queues of them (multi-queue TAP), so that
     /// a flow stays on one worker.
+    ///
+    /// ```
+    /// use tweed_overlay::{ConfigError, Control, NodeBuilder, PeerConfig, UdpConfig};
+    ///
+    /// # let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// #     .udp(UdpConfig::default()).underlay_gateway_mac("02:00:00:00:00:fe".parse()?).into_config();
+    /// let control = Control::new(config)?;
+    /// let mut worker = control.worker();
+    /// assert!(worker.control().is_none());
+    /// // Peers change on the control, never on a worker.
+    /// assert_eq!(worker.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2])), Err(ConfigError::NotOwner));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn worker(&self) -> Node<E> {
         let slot = Arc::new(Mutex::new(Counters::default()));
@@ -156,12 +197,34 @@ impl<E: Encapsulation> Control<E> {
     }
 
     /// The configuration, peers not included ([`PeerWriter::peers`] lists them).
+    ///
+    /// ```
+    /// use tweed_overlay::{Control, NodeBuilder, PeerConfig, PeerWriter, UdpConfig};
+    ///
+    /// # let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// #     .udp(UdpConfig::default()).underlay_gateway_mac("02:00:00:00:00:fe".parse()?).peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2])).into_config();
+    /// let control = Control::new(config)?;
+    /// assert_eq!(control.config().gateway_ip().to_string(), "10.244.1.1");
+    /// assert_eq!((control.config().peers.len(), PeerWriter::peers(&control).len()), (0, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn config(&self) -> &NodeConfig {
         &self.shared.config
     }
 
     /// The encapsulation.
+    ///
+    /// ```
+    /// use tweed_overlay::encap::Encapsulation;
+    /// use tweed_overlay::{Control, NodeBuilder, UdpConfig};
+    ///
+    /// # let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// #     .udp(UdpConfig::default()).underlay_gateway_mac("02:00:00:00:00:fe".parse()?).into_config();
+    /// let control = Control::new(config)?;
+    /// assert_eq!(control.encapsulation().overhead(), 28);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn encapsulation(&self) -> &E {
         &self.shared.encap
@@ -169,6 +232,26 @@ impl<E: Encapsulation> Control<E> {
 
     /// The sum of the counters its workers last published (each does at least every 100 ms of the time it is
     /// given, and on [`Node::publish_counters`]).
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .pod_ports([1])
+    ///     .into_config();
+    /// let control = tweed_overlay::Control::new(config)?;
+    /// let (mut a, mut b) = (control.worker(), control.worker());
+    /// // A runt frame on each worker's pod port (a batch each), then each publishes its counters.
+    /// for worker in [&mut a, &mut b] {
+    ///     let (_, verdict) = run(worker, 1, [0; 4], &[0; 10]);
+    ///     assert_eq!(verdict, Verdict::Drop(DropReason::BridgeTruncated));
+    ///     worker.publish_counters();
+    /// }
+    /// let sum = control.counters();
+    /// assert_eq!((sum.received, sum.drop_count(DropReason::BridgeTruncated)), (2, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn counters(&self) -> Counters {
         let slots = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
@@ -181,6 +264,24 @@ impl<E: Encapsulation> Control<E> {
 
     /// Makes the changes since the last publication visible to the workers (at their next batch). Cheap when
     /// nothing changed.
+    ///
+    /// ```
+    /// use tweed_overlay::{Control, Instant, NodeBuilder, Outputs, PeerConfig, PeerWriter, UdpConfig};
+    /// use tweed_packet::{Batch, Pool, PoolConfig};
+    ///
+    /// # let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// #     .udp(UdpConfig::default()).underlay_gateway_mac("02:00:00:00:00:fe".parse()?).into_config();
+    /// let mut control = Control::new(config)?;
+    /// let mut worker = control.worker();
+    /// let (mut pool, mut out) = (Pool::new(PoolConfig::default())?, Outputs::new(8));
+    /// control.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]))?;
+    /// worker.process(Instant::from_secs(1), &mut pool, &mut Batch::new(1), &mut out);
+    /// assert_eq!(worker.peers().count(), 0); // not published yet
+    /// control.publish();
+    /// worker.process(Instant::from_secs(1), &mut pool, &mut Batch::new(1), &mut out);
+    /// assert_eq!(worker.peers().count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish(&mut self) {
         if !self.dirty {
             return;
@@ -194,6 +295,21 @@ impl<E: Encapsulation> Control<E> {
     }
 
     /// Adds a route from `subnet` to IP port `port` (one of [`NodeConfig::ip_ports`] or the host port).
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse()?).ip_port(1).ip_port(2).into_config();
+    /// let mut control = tweed_overlay::Control::new(config)?;
+    /// control.add_route("10.3.0.0/24".parse()?, 2)?;
+    /// assert_eq!(control.add_route("10.4.0.0/24".parse()?, 7), Err(ConfigError::InvalidPort(7)));
+    /// control.publish();
+    /// let mut worker = control.worker();
+    /// // From port 1 to 10.3.0.9: out of port 2.
+    /// assert_eq!(run(&mut worker, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 3, 0, 9])).1, Verdict::Port(PortId(2)));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`ConfigError::InvalidPort`], [`ConfigError::Overlap`], or the route table's refusal.
@@ -212,6 +328,17 @@ impl<E: Encapsulation> Control<E> {
     }
 
     /// Removes a route to an IP port.
+    ///
+    /// ```
+    /// use tweed_overlay::{ConfigError, Control, NodeBuilder};
+    ///
+    /// let config = NodeBuilder::routed("192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).ip_port(1).into_config();
+    /// let mut control = Control::new(config)?;
+    /// control.add_route("10.3.0.0/24".parse()?, 1)?;
+    /// control.remove_route("10.3.0.0/24".parse()?)?;
+    /// assert_eq!(control.remove_route("10.3.0.0/24".parse()?), Err(ConfigError::UnknownPeer("10.3.0.0/24".parse()?)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`ConfigError::UnknownPeer`] when no port route has this subnet.
@@ -301,92 +428,5 @@ impl<E: Encapsulation> Control<E> {
         self.subnets.remove(&u32::from(net.network()));
         self.dirty = true;
         Ok(())
-    }
-}
-
-/// What changes a node's peers: a [`Control`], or a [`Node`] that owns its control. What the control plane
-/// (`tweed-control`'s `PeerSync`) drives.
-pub trait PeerWriter {
-    /// The node's configuration (its own subnet, underlay and backend; peers not included).
-    fn node_config(&self) -> &NodeConfig;
-
-    /// The peers' configurations.
-    fn peers(&self) -> Vec<PeerConfig>;
-
-    /// Adds a peer: a route to its subnet through the encapsulation, visible to the workers once published.
-    ///
-    /// # Errors
-    /// A field its encapsulation needs is missing or invalid, its subnet overlaps the node's or another route's,
-    /// its node address is another peer's (or ours), it is not IPv4, or the table is full.
-    fn add_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError>;
-
-    /// Changes a peer (found by its subnet): its node address, MACs or parameters. Later batches use the new
-    /// values; the route is not withdrawn meanwhile.
-    ///
-    /// # Errors
-    /// [`ConfigError::UnknownPeer`], and those of [`PeerWriter::add_peer`] about the new values.
-    fn update_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError>;
-
-    /// Removes a peer and its route; packets to its subnet are then dropped
-    /// ([`DropReason::NoRoute`](crate::DropReason::NoRoute)).
-    ///
-    /// # Errors
-    /// [`ConfigError::UnknownPeer`].
-    fn remove_peer(&mut self, subnet: Ipv4Net) -> Result<PeerConfig, ConfigError>;
-
-    /// Makes the changes visible to the workers ([`Control::publish`]).
-    fn publish(&mut self);
-}
-
-impl<E: Encapsulation> PeerWriter for Control<E> {
-    fn node_config(&self) -> &NodeConfig {
-        &self.shared.config
-    }
-
-    fn peers(&self) -> Vec<PeerConfig> {
-        self.table.iter().map(|p| p.config.clone()).collect()
-    }
-
-    fn add_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError> {
-        let net = cfg.subnet.trunc();
-        self.check_free(net)?;
-        self.check_node_ip(cfg.node_ip, None)?;
-        if self.table.len() >= self.shared.config.limits.max_peers as usize {
-            return Err(ConfigError::TooManyPeers);
-        }
-        let peer = self.build_peer(&cfg)?;
-        let key = self.shared.encap.peer_key(&peer);
-        let id = self.routes.add_next_hop(NextHop::new(0)).map_err(route_err)?;
-        self.table.set(id, Hop::Peer(Arc::new(peer)));
-        self.table.index(id, key);
-        self.subnets.insert(u32::from(net.network()), (net, id));
-        self.pending.push((prefix(net)?, id));
-        self.dirty = true;
-        Ok(())
-    }
-
-    fn update_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError> {
-        let net = cfg.subnet.trunc();
-        let id = self.peer_id(net).ok_or(ConfigError::UnknownPeer(net))?;
-        self.check_node_ip(cfg.node_ip, Some(id))?;
-        let peer = self.build_peer(&cfg)?;
-        let key = self.shared.encap.peer_key(&peer);
-        self.table.set(id, Hop::Peer(Arc::new(peer)));
-        self.table.index(id, key);
-        self.dirty = true;
-        Ok(())
-    }
-
-    fn remove_peer(&mut self, subnet: Ipv4Net) -> Result<PeerConfig, ConfigError> {
-        let net = subnet.trunc();
-        let id = self.peer_id(net).ok_or(ConfigError::UnknownPeer(net))?;
-        let Some(Hop::Peer(peer)) = self.table.hop(id) else { return Err(ConfigError::UnknownPeer(net)) };
-        let config = peer.config.clone();
-        self.withdraw(net, id)?;
-        Ok(config)
-    }
-
-    fn publish(&mut self) {
-        Self::publish(self);
     }
 }
