@@ -10,7 +10,8 @@ fn site<E: Encapsulation>(encap: E, peer: PeerConfig) -> Result<Node<E>, ConfigE
     let b = b.udp(UdpConfig::default()).socket_port(PortId(9)).ip_port(1).route("10.1.0.0/24".parse().unwrap(), 1);
     Node::with_encapsulation(b.peer(peer).into_config(), encap)
 }
-// The first output of `node` for `bytes` on `port` (from `from`, port 7000, on the socket port).
+// The last output of `node` for `bytes` on `port` (from `from`, port 7000, on the socket port): the packet's own,
+// after those the node originated on the way.
 fn run<E: Encapsulation>(node: &mut Node<E>, port: u16, from: [u8; 4], bytes: &[u8]) -> (Vec<u8>, Verdict) {
     let (mut pool, mut batch, mut out) = (Pool::new(PoolConfig::default()).unwrap(), Batch::new(1), Outputs::new(8));
     let mut buf = pool.get().unwrap();
@@ -18,7 +19,7 @@ fn run<E: Encapsulation>(node: &mut Node<E>, port: u16, from: [u8; 4], bytes: &[
     (buf.meta_mut().ingress, buf.meta_mut().remote) = (PortId(port), (core::net::Ipv4Addr::from(from), 7000).into());
     batch.push(buf).unwrap();
     node.process(Instant::from_secs(1), &mut pool, &mut batch, &mut out);
-    out.drain().next().map(|(b, v)| (b.data().to_vec(), v)).unwrap()
+    out.drain().last().map(|(b, v)| (b.data().to_vec(), v)).unwrap()
 }
 // What the peer's node sends: `header`, then an IPv4 packet from 10.2.0.7 to 10.1.0.5.
 fn datagram(header: &[u8]) -> Vec<u8> {

@@ -6,6 +6,15 @@ use crate::control::PeerWriter;
 
 impl<E: Encapsulation> Node<E> {
     /// The configuration (peers not included: [`Node::peers`]).
+    ///
+    /// ```
+    /// use tweed_overlay::{NodeBuilder, PeerConfig};
+    ///
+    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// node.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_node_mac("02:00:00:00:01:02".parse()?))?;
+    /// assert_eq!((node.config().pod_ports.as_slice(), node.config().peers.len()), (&[1][..], 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn config(&self) -> &NodeConfig {
         &self.shared.config
@@ -32,30 +41,81 @@ impl<E: Encapsulation> Node<E> {
     }
 
     /// The encapsulation.
+    ///
+    /// ```
+    /// use tweed_overlay::encap::Flannel;
+    /// use tweed_overlay::{NodeBuilder, VxlanConfig};
+    ///
+    /// let vxlan = VxlanConfig { vni: 42, ..VxlanConfig::new("02:00:00:00:00:01".parse()?) };
+    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).vxlan(vxlan).build()?;
+    /// assert!(matches!(node.encapsulation(), Flannel::Vxlan(v) if v.vni() == 42));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn encapsulation(&self) -> &E {
         &self.shared.encap
     }
 
     /// This worker's counters.
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// run(&mut node, 1, [0; 4], &[0; 10]); // a runt frame from a pod
+    /// let counters = node.counters();
+    /// assert_eq!((counters.rx_pod, counters.received, counters.outputs), (1, 1, 1));
+    /// assert_eq!(counters.drop_count(DropReason::BridgeTruncated), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub const fn counters(&self) -> &Counters {
         &self.counters
     }
 
     /// The bridge (its FDB, ARP table and per-port counters).
+    ///
+    /// ```
+    /// use tweed_overlay::NodeBuilder;
+    ///
+    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1, 2]).build()?;
+    /// assert_eq!(node.bridge().ports().map(|p| p.0).collect::<Vec<_>>(), [1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn bridge(&self) -> &Bridge {
         &self.bridge
     }
 
     /// The control, if this node owns it ([`Node::new`], [`Node::with_encapsulation`]).
+    ///
+    /// ```
+    /// use tweed_overlay::{Control, NodeBuilder};
+    ///
+    /// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).into_config();
+    /// let node = tweed_overlay::Node::new(config.clone())?;
+    /// assert_eq!(node.control().map(|c| c.config().pod_subnet), Some(config.pod_subnet));
+    /// assert!(Control::new(config)?.worker().control().is_none()); // a worker of a shared control
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn control(&self) -> Option<&Control<E>> {
         self.control.as_deref()
     }
 
     /// The control, if this node owns it: to add routes to IP ports, make more workers...
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut node = NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse()?).ip_port(1).ip_port(2).build()?;
+    /// node.control_mut().ok_or("a worker")?.add_route("10.3.0.0/24".parse()?, 2)?;
+    /// // Published at the next batch: from port 1 to 10.3.0.9 is out of port 2.
+    /// assert_eq!(run(&mut node, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 3, 0, 9])).1, Verdict::Port(PortId(2)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn control_mut(&mut self) -> Option<&mut Control<E>> {
         self.control.as_deref_mut()
     }
@@ -63,17 +123,52 @@ impl<E: Encapsulation> Node<E> {
     /// The largest IP packet a pod can send to a peer without "fragmentation needed": the underlay MTU minus the
     /// encapsulation's [`overhead`](Encapsulation::overhead) (what flannel sets as the MTU of `flannel.1` or
     /// `flannel0`).
+    ///
+    /// ```
+    /// use tweed_overlay::encap::Udp;
+    /// use tweed_overlay::{Node, NodeBuilder, VxlanConfig};
+    ///
+    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).vxlan(VxlanConfig::new("02:00:00:00:00:01".parse()?)).build()?;
+    /// assert_eq!(node.inner_mtu(), 1450);
+    /// let own = Node::with_encapsulation(node.to_config(), Udp::new(9000))?; // the encapsulation's overhead, not the backend's
+    /// assert_eq!(own.inner_mtu(), 1472);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn inner_mtu(&self) -> u16 {
         self.inner_mtu
     }
 
     /// The peers, as this worker sees them (a node that owns its control sees its changes at once).
+    ///
+    /// ```
+    /// use tweed_overlay::{NodeBuilder, PeerConfig};
+    ///
+    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).build()?;
+    /// node.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_node_mac("02:00:00:00:01:02".parse()?))?;
+    /// let subnets: Vec<String> = node.peers().map(|p| p.subnet.to_string()).collect();
+    /// assert_eq!(subnets, ["10.244.2.0/24"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peers(&self) -> impl Iterator<Item = &PeerConfig> + '_ {
         self.snap.iter().map(|p| &p.config)
     }
 
     /// How many packets wait for ARP.
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// #     .pod_ports([1]).ip_port(5).route("10.9.0.0/16".parse()?, 5).build()?;
+    /// // From IP port 5 to a pod of the node whose MAC it does not know yet: it asks, and the packet waits.
+    /// let (request, verdict) = run(&mut node, 5, [0; 4], &ipv4([10, 9, 0, 1], [10, 244, 1, 7]));
+    /// assert_eq!((verdict, &request[12..14]), (Verdict::Port(PortId(1)), &[0x08, 0x06][..])); // an ARP request
+    /// assert_eq!(node.arp_pending(), 1);
+    /// assert_eq!(node.counters().held(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn arp_pending(&self) -> usize {
         self.neigh.pending.len()
@@ -81,6 +176,20 @@ impl<E: Encapsulation> Node<E> {
 
     /// How many addresses are in the neighbour table (being resolved, or failed), at most
     /// [`Limits::arp_entries`](crate::Limits::arp_entries).
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// #     .pod_ports([1]).ip_port(5).route("10.9.0.0/16".parse()?, 5).build()?;
+    /// for pod in [7, 8] {
+    ///     // An ARP request for each address, whose packet waits.
+    ///     assert_eq!(run(&mut node, 5, [0; 4], &ipv4([10, 9, 0, 1], [10, 244, 1, pod])).1, Verdict::Port(PortId(1)));
+    /// }
+    /// assert_eq!((node.arp_entries(), node.arp_pending()), (2, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn arp_entries(&self) -> usize {
         self.neigh.entries.len()
@@ -92,6 +201,20 @@ impl<E: Encapsulation> Node<E> {
 
     /// Adds a peer (see [`PeerWriter::add_peer`]), seen by this node's next batch. Call it between two batches.
     ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let site = || NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse().unwrap())
+    /// #     .udp(UdpConfig::default()).socket_port(PortId(9)).ip_port(1).route("10.1.0.0/24".parse().unwrap(), 1);
+    /// let mut node = site().build()?;
+    /// let packet = ipv4([10, 1, 0, 5], [10, 2, 0, 7]);
+    /// assert_eq!(run(&mut node, 1, [0; 4], &packet).1, Verdict::Drop(DropReason::NoRoute));
+    /// node.add_peer(PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]))?;
+    /// assert_eq!(run(&mut node, 1, [0; 4], &packet).1, Verdict::Underlay { dst: "192.168.0.2:8285".parse()?, payload_offset: 42 });
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     /// Those of [`PeerWriter::add_peer`]; [`ConfigError::NotOwner`] on a worker of a shared [`Control`].
     pub fn add_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError> {
@@ -102,6 +225,19 @@ impl<E: Encapsulation> Node<E> {
 
     /// Changes a peer (see [`PeerWriter::update_peer`]).
     ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let site = || NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse().unwrap())
+    /// #     .udp(UdpConfig::default()).socket_port(PortId(9)).ip_port(1).route("10.1.0.0/24".parse().unwrap(), 1);
+    /// let mut node = site().peer(PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2])).build()?;
+    /// node.update_peer(PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 9]))?; // the peer node moved
+    /// let (_, verdict) = run(&mut node, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 2, 0, 7]));
+    /// assert_eq!(verdict, Verdict::Underlay { dst: "192.168.0.9:8285".parse()?, payload_offset: 42 });
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     /// Those of [`PeerWriter::update_peer`]; [`ConfigError::NotOwner`] on a worker of a shared [`Control`].
     pub fn update_peer(&mut self, cfg: PeerConfig) -> Result<(), ConfigError> {
@@ -111,6 +247,19 @@ impl<E: Encapsulation> Node<E> {
     }
 
     /// Removes a peer and its route (see [`PeerWriter::remove_peer`]).
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let site = || NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse().unwrap())
+    /// #     .udp(UdpConfig::default()).socket_port(PortId(9)).ip_port(1).route("10.1.0.0/24".parse().unwrap(), 1);
+    /// let mut node = site().peer(PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2])).build()?;
+    /// let removed = node.remove_peer("10.2.0.0/24".parse()?)?;
+    /// assert_eq!(removed.node_ip.to_string(), "192.168.0.2");
+    /// assert_eq!(run(&mut node, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 2, 0, 7])).1, Verdict::Drop(DropReason::NoRoute));
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// Those of [`PeerWriter::remove_peer`]; [`ConfigError::NotOwner`] on a worker of a shared [`Control`].
@@ -165,6 +314,19 @@ impl<E: Encapsulation> Node<E> {
     /// timeout, a failed address to forget), if it has any: a driver with nothing to read calls
     /// [`Node::process`] then, with an empty batch (smoltcp's `poll_at`), and may sleep until then. It may be
     /// early, never late.
+    ///
+    /// ```
+    /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// #     .pod_ports([1]).ip_port(5).route("10.9.0.0/16".parse()?, 5).build()?;
+    /// assert_eq!(node.poll_at(), None); // nothing to do until a packet comes
+    /// run(&mut node, 5, [0; 4], &ipv4([10, 9, 0, 1], [10, 244, 1, 7])); // at 1 s: waits for ARP
+    /// let next = node.poll_at().ok_or("an ARP timer")?;
+    /// assert!(next > Instant::from_secs(1) && next <= Instant::from_secs(2), "{next:?}"); // the retry, 1 s later at most
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn poll_at(&self) -> Option<Instant> {
         self.neigh.poll_at().map(Instant::from_nanos)
