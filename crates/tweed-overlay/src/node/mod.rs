@@ -28,6 +28,7 @@ use crate::verdict::{Counters, DropReason, Verdict};
 const BD: BridgeDomain = BridgeDomain(0);
 
 mod api;
+mod build;
 mod frag;
 mod icmp;
 mod neigh;
@@ -119,6 +120,17 @@ struct Scratch {
 /// One worker of a node: see the [crate documentation](crate). Made by [`Node::new`] or
 /// [`Node::with_encapsulation`] (a node that owns its [`Control`]), or by [`Control::worker`] (one of several
 /// workers sharing a control).
+///
+/// ```
+/// use tweed_overlay::encap::Udp;
+/// use tweed_overlay::{Node, NodeBuilder};
+///
+/// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).into_config();
+/// let flannel: Node = Node::new(config.clone())?; // host-gw, the configuration's backend
+/// let custom: Node<Udp> = Node::with_encapsulation(config, Udp::new(9000))?;
+/// assert_eq!((flannel.inner_mtu(), custom.inner_mtu()), (1500, 1472));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Node<E: Encapsulation = Flannel> {
     shared: Arc<Shared<E>>,
     /// The control, when this node owns it.
@@ -184,114 +196,7 @@ const fn martian(ip: u32) -> bool {
     a == 0 || a == 127 || a >= 224
 }
 
-impl Node {
-    /// Builds a flannel node from its configuration (its backend from [`NodeConfig::backend`]), peers included.
-    /// The node owns its [`Control`]: [`Node::add_peer`] and the like change it.
-    ///
-    /// # Errors
-    /// Those of [`NodeConfig::validate`] and [`Node::add_peer`].
-    pub fn new(config: NodeConfig) -> Result<Self, ConfigError> {
-        let encap = Flannel::from(&config.backend);
-        Self::with_encapsulation(config, encap)
-    }
-}
-
 impl<E: Encapsulation> Node<E> {
-    /// Builds a node that carries its packets to peers with `encap` (an embedder's own encapsulation, say), peers
-    /// of the configuration included; [`NodeConfig::backend`] is not used. The node owns its [`Control`].
-    ///
-    /// # Errors
-    /// Those of [`NodeConfig::validate`] and [`Node::add_peer`].
-    pub fn with_encapsulation(config: NodeConfig, encap: E) -> Result<Self, ConfigError> {
-        let control = Control::with_encapsulation(config, encap)?;
-        let mut node = control.worker();
-        node.control = Some(Box::new(control));
-        Ok(node)
-    }
-
-    /// A worker of `shared`'s node (see [`Control::worker`]); the configuration was validated.
-    pub(crate) fn worker(
-        shared: Arc<Shared<E>>,
-        routes: RouteReader,
-        published: Arc<ArcSwap<PeerTable<E::Peer>>>,
-        counters_slot: Arc<Mutex<Counters>>,
-    ) -> Self {
-        let config = &shared.config;
-        let mut bridge = Bridge::new(&BridgeConfig::default());
-        let mut kinds = vec![PortKind::Unknown; usize::from(u16::MAX) + 1].into_boxed_slice();
-        for &p in &config.pod_ports {
-            // `validate` checked the port numbers against the bridge's range.
-            let _ =
-                bridge.add_port(tweed_switch::PortId(p), PortConfig::new(BD).with_arp_snoop(true).with_mac_lock(true));
-            kinds[usize::from(p)] = PortKind::Pod;
-        }
-        for &p in &config.ip_ports {
-            kinds[usize::from(p)] = PortKind::Ip;
-        }
-        if let Some(p) = config.host_port {
-            kinds[usize::from(p)] = PortKind::Host;
-        }
-        kinds[usize::from(config.underlay.port)] = PortKind::UnderlayFrame;
-        if let Some(p) = config.underlay.socket_port {
-            kinds[usize::from(p)] = PortKind::UnderlayDatagram;
-        }
-        let mut port_addrs = Vec::new();
-        if !config.port_addresses.is_empty() {
-            port_addrs = vec![PortAddrs::NONE; tweed_switch::PortId::MAX];
-            for pa in &config.port_addresses {
-                port_addrs[usize::from(pa.port)].set(&pa.ips);
-            }
-        }
-        let gw_ip = config.gateway_ip();
-        let gw_mac = config.gateway_mac();
-        let mut pod_hosts = (0, 0);
-        if let Some(subnet) = config.pod_subnet {
-            let subnet = subnet.trunc();
-            let mask = u32::from(subnet.netmask());
-            // `validate` refused /31 and /32 (no room for a gateway): there are at least two hosts.
-            pod_hosts = (u32::from(subnet.network()).wrapping_add(1), (!mask).saturating_sub(2));
-            // The gateway and the pods' ARP subnet; `validate` checked both.
-            let _ = bridge.add_local(BD, gw_mac);
-            let _ = bridge.set_arp(BD, gw_ip, gw_mac);
-            let _ = bridge.set_arp_subnet(BD, subnet.network(), subnet.prefix_len());
-        }
-        let limits = &config.limits;
-        let snap = published.load_full();
-        Self {
-            bridge,
-            kinds,
-            pod_hosts,
-            port_security: config.port_security,
-            port_addrs,
-            host_port: config.host_port.map(PortId),
-            transport: shared.encap.transport(),
-            gw_ip,
-            gw_mac,
-            node_ip: config.underlay.node_ip,
-            icmp_src: if config.pod_subnet.is_some() { gw_ip } else { config.underlay.node_ip },
-            node_mac: config.underlay.node_mac,
-            inner_mtu: config.underlay.mtu.saturating_sub(shared.encap.overhead()),
-            ident: 0,
-            icmp: IcmpLimit::new(limits),
-            neigh: Neighbours::new(limits),
-            aged_at: 0,
-            counters: Counters::default(),
-            counters_slot,
-            counters_at: 0,
-            scratch: Scratch {
-                steps: Vec::with_capacity(STAGE_BATCH),
-                addrs: Vec::with_capacity(STAGE_BATCH),
-                hops: Vec::with_capacity(STAGE_BATCH),
-            },
-            one: Batch::new(1),
-            control: None,
-            routes,
-            published,
-            snap,
-            shared,
-        }
-    }
-
     /// Runs every packet of `input` (each with `meta().ingress` set to a pod port or the underlay port) through
     /// the pipeline at time `now`, stage by stage over the batch (see [the data path](crate#the-data-path)),
     /// leaving `input` empty. Every packet ends in `out` with its verdict, unless it waits for ARP (it comes out,
@@ -309,6 +214,35 @@ impl<E: Encapsulation> Node<E> {
     /// all of its packets, the others taking only what is left (beyond it they are dropped,
     /// [`DropReason::OutputFull`]). A driver that loops while `input` is not empty and empties `out` between calls
     /// therefore always ends.
+    ///
+    /// ```
+    /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
+    /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let mut pool = Pool::new(PoolConfig::default())?;
+    /// # let mut batch = Batch::new(8);
+    /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long
+    /// #     let mut buf = pool.get().ok_or("pool")?;
+    /// #     buf.extend_from_slice(&vec![0; n])?;
+    /// #     buf.meta_mut().ingress = PortId(1);
+    /// #     batch.push(buf).map_err(|_| "batch")?;
+    /// # }
+    /// # batch.push(pool.get().ok_or("pool")?).map_err(|_| "batch")?; // and an empty one
+    /// # batch.as_mut_slice()[2].meta_mut().ingress = PortId(1);
+    /// // A driver's loop over three packets, with room for two outputs at a time.
+    /// let mut out = Outputs::new(2);
+    /// let mut rounds = 0;
+    /// while !batch.is_empty() {
+    ///     node.process(Instant::from_secs(1), &mut pool, &mut batch, &mut out);
+    ///     for (buf, verdict) in out.drain() {
+    ///         assert_eq!(verdict, Verdict::Drop(DropReason::BridgeTruncated)); // too short for Ethernet
+    ///         pool.put(buf);
+    ///     }
+    ///     rounds += 1;
+    /// }
+    /// assert_eq!((rounds, node.counters().received), (2, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn process(&mut self, now: Instant, pool: &mut Pool, input: &mut Batch, out: &mut Outputs) {
         let now = now.as_nanos();
         self.refresh();
@@ -373,6 +307,23 @@ impl<E: Encapsulation> Node<E> {
 
     /// Publishes this worker's counters for [`Control::counters`] (which sums the workers'). [`Node::process`]
     /// does it at least every 100 ms of the time it is given.
+    ///
+    /// ```
+    /// use tweed_overlay::{Control, Instant, NodeBuilder, Outputs};
+    /// use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+    ///
+    /// let control = Control::new(NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).into_config())?;
+    /// let mut worker = control.worker();
+    /// let (mut pool, mut batch, mut out) = (Pool::new(PoolConfig::default())?, Batch::new(1), Outputs::new(8));
+    /// let mut runt = pool.get().ok_or("pool")?;
+    /// runt.meta_mut().ingress = PortId(1);
+    /// batch.push(runt).map_err(|_| "batch")?;
+    /// worker.process(Instant::from_nanos(50_000_000), &mut pool, &mut batch, &mut out); // at 50 ms
+    /// assert_eq!(control.counters().received, 0); // not published yet
+    /// worker.publish_counters();
+    /// assert_eq!(control.counters().received, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish_counters(&self) {
         self.counters_slot.lock().unwrap_or_else(PoisonError::into_inner).clone_from(&self.counters);
     }
