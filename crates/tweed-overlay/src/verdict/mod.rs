@@ -6,6 +6,10 @@ use core::net::SocketAddr;
 
 use tweed_packet::PortId;
 
+mod counters;
+
+pub use counters::Counters;
+
 /// Where a packet leaves the node, or why it does not.
 ///
 /// ```
@@ -51,6 +55,15 @@ pub enum Verdict {
 macro_rules! reasons {
     ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
         /// Why a packet was dropped. Each reason has a counter ([`Counters::drops`]) under [`DropReason::as_str`].
+        ///
+        /// ```
+        /// use tweed_overlay::{DropReason, Verdict};
+        ///
+        /// // Every reason has a name, for logs and metrics.
+        /// let verdict = Verdict::Drop(DropReason::TtlExpired);
+        /// assert_eq!(format!("{verdict:?}"), "Drop(TtlExpired)");
+        /// assert!(matches!(verdict, Verdict::Drop(reason) if reason.to_string() == "ttl_expired"));
+        /// ```
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
         pub enum DropReason {
@@ -59,11 +72,34 @@ macro_rules! reasons {
 
         impl DropReason {
             /// Every reason, in declaration order.
+            ///
+            /// ```
+            /// use tweed_overlay::DropReason;
+            ///
+            /// assert_eq!(DropReason::ALL.first(), Some(&DropReason::UnknownPort));
+            /// // A reason's index in `ALL` is its index in `Counters::drops`.
+            /// assert!(DropReason::ALL.iter().enumerate().all(|(i, &r)| r as usize == i));
+            /// ```
             pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
             /// How many reasons there are.
+            ///
+            /// ```
+            /// use tweed_overlay::{Counters, DropReason};
+            ///
+            /// assert_eq!(Counters::default().drops.len(), DropReason::COUNT);
+            /// let per_reason = [0u64; DropReason::COUNT]; // a driver's own table, say
+            /// assert_eq!(per_reason.len(), DropReason::ALL.len());
+            /// ```
             pub const COUNT: usize = Self::ALL.len();
 
             /// The reason's counter name.
+            ///
+            /// ```
+            /// use tweed_overlay::DropReason;
+            ///
+            /// let metric = format!("tweed_drops_total{{reason=\"{}\"}} {}", DropReason::NoRoute.as_str(), 3);
+            /// assert_eq!(metric, r#"tweed_drops_total{reason="no_route"} 3"#);
+            /// ```
             #[must_use]
             pub const fn as_str(self) -> &'static str {
                 match self {
@@ -104,9 +140,13 @@ reasons! {
     TtlExpired => "ttl_expired",
     /// No route to the destination.
     NoRoute => "no_route",
-    /// The route's next hop is not a peer the node has (or a vxlan/udp peer has no outer header template). The
-    /// public API cannot produce it: peers change only between calls of `process`, and a peer's route goes before
-    /// its next hop. It is an invariant guard that counts instead of panicking; a non-zero counter is a bug.
+    /// The route's next hop is not a peer in the snapshot of the peers the worker took for its batch (or a vxlan/udp
+    /// peer has no outer header template). A worker of a shared [`Control`](crate::Control) reads the route table
+    /// as it is, and can find a route the control inserted just after publishing the snapshot that holds its new
+    /// peer, while the worker still works from the snapshot before: the packet is dropped and counted here, never
+    /// sent to another peer (a freed next hop's id is not handed out again at once), and the worker's next batch
+    /// sees the peer. A node that owns its control publishes between its batches and never gives it: there, a
+    /// non-zero counter is a bug.
     StaleNextHop => "stale_next_hop",
     /// Too big for the underlay after encapsulation with DF set (an ICMP fragmentation needed was sent, unless
     /// rate-limited).
@@ -190,209 +230,6 @@ reasons! {
 impl fmt::Display for DropReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// What a node (one worker) did, since it was made. Several workers' counters sum with [`Counters::merge`]
-/// ([`Control::counters`](crate::Control::counters) does it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Counters {
-    /// Packets received from pod ports.
-    pub rx_pod: u64,
-    /// Packets received from the underlay.
-    pub rx_underlay: u64,
-    /// IP packets received from the host (see [`NodeConfig::host_port`](crate::NodeConfig::host_port)).
-    pub rx_host: u64,
-    /// IP packets received from IP ports (see [`NodeConfig::ip_ports`](crate::NodeConfig::ip_ports)).
-    pub rx_port: u64,
-    /// Frames switched between pods of this node.
-    pub switched: u64,
-    /// Packets routed to a local pod.
-    pub to_pod: u64,
-    /// Packets encapsulated (or, host-gw, routed) to a peer.
-    pub to_peer: u64,
-    /// Packets decapsulated from a peer.
-    pub from_peer: u64,
-    /// Packets handed to the host (its TUN, the host port).
-    pub to_tun: u64,
-    /// Packets routed out of IP ports other than the host's.
-    pub to_port: u64,
-    /// ARP requests for the gateway answered.
-    pub arp_replies: u64,
-    /// ARP requests the node sent for local pods.
-    pub arp_requests: u64,
-    /// ARP frames to the gateway MAC used up (replies to the node's requests).
-    pub arp_consumed: u64,
-    /// Packets queued waiting for ARP.
-    pub arp_queued: u64,
-    /// Packets released from the ARP queue.
-    pub arp_released: u64,
-    /// ICMP echo requests to the gateway answered.
-    pub echo_replies: u64,
-    /// ICMP errors sent.
-    pub icmp_errors: u64,
-    /// ICMP errors not sent: rate limit.
-    pub icmp_rate_limited: u64,
-    /// ICMP errors not sent: RFC 1812 §4.3.2.7 forbids one (error about an error, a fragment, a broadcast...).
-    pub icmp_suppressed: u64,
-    /// Packets without DF too big for the underlay, fragmented (RFC 791).
-    pub fragmented: u64,
-    /// The fragments they became (each a packet of its own, counted in `to_peer` too).
-    pub fragments_out: u64,
-    /// Local addresses that did not answer ARP: their neighbour entry failed.
-    pub arp_failed: u64,
-    /// Packets [`Node::process`](crate::Node::process) took from its input.
-    pub received: u64,
-    /// Buffers the node took from the pool for packets of its own: ARP requests, ICMP errors, flood copies,
-    /// fragments beyond the first.
-    pub originated: u64,
-    /// Packets put in an [`Outputs`](crate::Outputs), whatever their verdict (drops included).
-    pub outputs: u64,
-    /// Packets given back to the pool without an output (their drop counted: [`DropReason::OutputFull`], or their
-    /// own reason when the output had no room for the drop).
-    pub discarded: u64,
-    /// Drops, indexed by `DropReason as usize`.
-    pub drops: [u64; DropReason::COUNT],
-}
-
-impl Default for Counters {
-    fn default() -> Self {
-        Self {
-            rx_pod: 0,
-            rx_underlay: 0,
-            rx_host: 0,
-            rx_port: 0,
-            switched: 0,
-            to_pod: 0,
-            to_peer: 0,
-            from_peer: 0,
-            to_tun: 0,
-            to_port: 0,
-            arp_replies: 0,
-            arp_requests: 0,
-            arp_consumed: 0,
-            arp_queued: 0,
-            arp_released: 0,
-            echo_replies: 0,
-            icmp_errors: 0,
-            icmp_rate_limited: 0,
-            icmp_suppressed: 0,
-            fragmented: 0,
-            fragments_out: 0,
-            arp_failed: 0,
-            received: 0,
-            originated: 0,
-            outputs: 0,
-            discarded: 0,
-            drops: [0; DropReason::COUNT],
-        }
-    }
-}
-
-impl Counters {
-    /// Adds `other`'s counts to these (every field: the sum of several workers).
-    ///
-    /// ```
-    /// use tweed_overlay::Counters;
-    ///
-    /// let (mut a, b) = (Counters::default(), Counters::default());
-    /// a.merge(&b);
-    /// assert_eq!(a, Counters::default());
-    /// ```
-    pub fn merge(&mut self, other: &Self) {
-        let Self {
-            rx_pod,
-            rx_underlay,
-            rx_host,
-            rx_port,
-            switched,
-            to_pod,
-            to_peer,
-            from_peer,
-            to_tun,
-            to_port,
-            arp_replies,
-            arp_requests,
-            arp_consumed,
-            arp_queued,
-            arp_released,
-            echo_replies,
-            icmp_errors,
-            icmp_rate_limited,
-            icmp_suppressed,
-            fragmented,
-            fragments_out,
-            arp_failed,
-            received,
-            originated,
-            outputs,
-            discarded,
-            drops,
-        } = other;
-        // Destructured, so that a new field cannot be forgotten here.
-        for (a, b) in [
-            (&mut self.rx_pod, rx_pod),
-            (&mut self.rx_underlay, rx_underlay),
-            (&mut self.rx_host, rx_host),
-            (&mut self.rx_port, rx_port),
-            (&mut self.switched, switched),
-            (&mut self.to_pod, to_pod),
-            (&mut self.to_peer, to_peer),
-            (&mut self.from_peer, from_peer),
-            (&mut self.to_tun, to_tun),
-            (&mut self.to_port, to_port),
-            (&mut self.arp_replies, arp_replies),
-            (&mut self.arp_requests, arp_requests),
-            (&mut self.arp_consumed, arp_consumed),
-            (&mut self.arp_queued, arp_queued),
-            (&mut self.arp_released, arp_released),
-            (&mut self.echo_replies, echo_replies),
-            (&mut self.icmp_errors, icmp_errors),
-            (&mut self.icmp_rate_limited, icmp_rate_limited),
-            (&mut self.icmp_suppressed, icmp_suppressed),
-            (&mut self.fragmented, fragmented),
-            (&mut self.fragments_out, fragments_out),
-            (&mut self.arp_failed, arp_failed),
-            (&mut self.received, received),
-            (&mut self.originated, originated),
-            (&mut self.outputs, outputs),
-            (&mut self.discarded, discarded),
-        ] {
-            *a = a.wrapping_add(*b);
-        }
-        for (a, b) in self.drops.iter_mut().zip(drops) {
-            *a = a.wrapping_add(*b);
-        }
-    }
-
-    /// The drop counter of `reason`.
-    #[must_use]
-    pub const fn drop_count(&self, reason: DropReason) -> u64 {
-        self.drops[reason as usize]
-    }
-
-    /// All drops.
-    #[must_use]
-    pub fn total_drops(&self) -> u64 {
-        self.drops.iter().sum()
-    }
-
-    /// The packets the node holds between calls: every packet it received or originated, less those it output or
-    /// discarded. Every packet is accounted for once, so this always equals
-    /// [`Node::arp_pending`](crate::Node::arp_pending) (the packets waiting for ARP): a fuzzer's invariant.
-    #[must_use]
-    pub const fn held(&self) -> u64 {
-        self.received.wrapping_add(self.originated).wrapping_sub(self.outputs).wrapping_sub(self.discarded)
-    }
-
-    /// The non-zero drop counters with their names.
-    pub fn nonzero_drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        DropReason::ALL.iter().map(|r| (r.as_str(), self.drops[*r as usize])).filter(|(_, n)| *n != 0)
-    }
-
-    pub(crate) const fn count_drop(&mut self, reason: DropReason) {
-        self.drops[reason as usize] += 1;
     }
 }
 
