@@ -27,7 +27,8 @@ pub const KERNEL_PORT_RANGE: (u16, u16) = (32768, 60999);
 /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
 ///     .vxlan(vxlan)
 ///     .build()?;
-/// assert!(matches!(&node.config().backend, tweed_overlay::BackendConfig::Vxlan(v) if v.source_ports == (49152, 65535)));
+/// let tweed_overlay::BackendConfig::Vxlan(v) = &node.config().backend else { panic!("not vxlan") };
+/// assert_eq!(v.source_ports, (49152, 65535));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub const RFC7348_PORT_RANGE: (u16, u16) = (49152, 65535);

@@ -140,9 +140,13 @@ impl NodeBuilder {
     ///
     /// # let (subnet, ip, mac): (ipnet::Ipv4Net, std::net::Ipv4Addr, tweed_wire::ethernet::MacAddr) =
     /// #     ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
-    /// let node = NodeBuilder::new(subnet, ip, mac).gateway("10.244.1.254".parse()?, "02:00:00:00:00:fe".parse()?).build()?;
+    /// let node = NodeBuilder::new(subnet, ip, mac)
+    ///     .gateway("10.244.1.254".parse()?, "02:00:00:00:00:fe".parse()?)
+    ///     .build()?;
     /// assert_eq!(node.config().gateway_ip().to_string(), "10.244.1.254");
-    /// let outside = NodeBuilder::new(subnet, ip, mac).gateway("10.9.9.9".parse()?, "02:00:00:00:00:fe".parse()?).build();
+    /// let outside = NodeBuilder::new(subnet, ip, mac)
+    ///     .gateway("10.9.9.9".parse()?, "02:00:00:00:00:fe".parse()?)
+    ///     .build();
     /// assert_eq!(outside.err(), Some(ConfigError::GatewayOutsideSubnet("10.9.9.9".parse()?)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -207,7 +211,8 @@ impl NodeBuilder {
     ///
     /// # let (subnet, ip, mac): (ipnet::Ipv4Net, std::net::Ipv4Addr, tweed_wire::ethernet::MacAddr) =
     /// #     ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
-    /// let backend: BackendConfig = serde_json::from_str(r#"{"type": "vxlan", "vtep_mac": "02:00:00:00:00:01", "vni": 2}"#)?;
+    /// let json = r#"{"type": "vxlan", "vtep_mac": "02:00:00:00:00:01", "vni": 2}"#;
+    /// let backend: BackendConfig = serde_json::from_str(json)?;
     /// let node = NodeBuilder::new(subnet, ip, mac).backend(backend).build()?;
     /// assert_eq!(node.inner_mtu(), 1450);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -368,7 +373,8 @@ impl NodeBuilder {
     ///
     /// # let (subnet, ip, mac): (ipnet::Ipv4Net, std::net::Ipv4Addr, tweed_wire::ethernet::MacAddr) =
     /// #     ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
-    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_node_mac("02:00:00:00:01:02".parse()?);
+    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]);
+    /// let peer = peer.with_node_mac("02:00:00:00:01:02".parse()?);
     /// let node = NodeBuilder::new(subnet, ip, mac).peer(peer.clone()).build()?;
     /// assert_eq!(node.peers().collect::<Vec<_>>(), [&peer]);
     /// let ours = NodeBuilder::new(subnet, ip, mac).peer(PeerConfig::new(subnet, [192, 168, 0, 3])).build();
@@ -387,7 +393,8 @@ impl NodeBuilder {
     ///
     /// # let (subnet, ip, mac): (ipnet::Ipv4Net, std::net::Ipv4Addr, tweed_wire::ethernet::MacAddr) =
     /// #     ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
-    /// # let peer = |n: u8| PeerConfig::new(format!("10.244.{n}.0/24").parse().unwrap(), [192, 168, 0, n]).with_node_mac(tweed_wire::ethernet::MacAddr::new(2, 0, 0, 0, 1, n));
+    /// # let peer = |n: u8| PeerConfig::new(format!("10.244.{n}.0/24").parse().unwrap(), [192, 168, 0, n])
+    /// #     .with_node_mac(tweed_wire::ethernet::MacAddr::new(2, 0, 0, 0, 1, n));
     /// let one = NodeBuilder::new(subnet, ip, mac).limits(Limits { max_peers: 1, ..Limits::default() });
     /// assert_eq!(one.clone().peer(peer(2)).build()?.peers().count(), 1);
     /// assert_eq!(one.peer(peer(2)).peer(peer(3)).build().err(), Some(ConfigError::TooManyPeers));
@@ -424,7 +431,10 @@ impl NodeBuilder {
     /// #     ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
     /// let node = NodeBuilder::new(subnet, ip, mac).pod_ports([1]).build()?;
     /// assert_eq!(node.peers().count(), 0);
-    /// assert_eq!(NodeBuilder::new(subnet, "192.168.0.1".parse()?, "ff:ff:ff:ff:ff:ff".parse()?).build().err().map(|e| e.to_string()),
+    /// assert_eq!(NodeBuilder::new(subnet, "192.168.0.1".parse()?, "ff:ff:ff:ff:ff:ff".parse()?)
+    ///     .build()
+    ///     .err()
+    ///     .map(|e| e.to_string()),
     ///     Some("underlay.node_mac ff:ff:ff:ff:ff:ff is not a unicast MAC".into()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -72,8 +72,8 @@ pub enum ConfigError {
         /// The most accepted.
         max: u64,
     },
-    /// A pod port's addresses ([`NodeConfig::port_addresses`](super::NodeConfig::port_addresses)) are wrong, or port security is on and a pod port
-    /// has none.
+    /// A pod port's addresses ([`NodeConfig::port_addresses`](super::NodeConfig::port_addresses)) are wrong, or
+    /// port security is on and a pod port has none.
     PortAddress {
         /// The port.
         port: u16,

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 
-/// Sizes and rates of a node's tables and of the messages it originates. [`NodeConfig::validate`](super::NodeConfig::validate) refuses any
-/// field outside the range its documentation gives.
+/// Sizes and rates of a node's tables and of the messages it originates.
+/// [`NodeConfig::validate`](super::NodeConfig::validate) refuses any field outside the range its documentation gives.
 ///
 /// ```
 /// use tweed_overlay::{Limits, NodeConfig};

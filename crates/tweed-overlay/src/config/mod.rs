@@ -3,6 +3,26 @@
 //! [`NodeConfig::from_json_str`]); both end in the same [`NodeConfig`], which [`NodeConfig::validate`] judges.
 //!
 //! MAC addresses are written `"02:00:00:00:00:01"` in files; subnets `"10.244.1.0/24"`.
+//!
+//! ```
+//! use tweed_overlay::{NodeBuilder, NodeConfig, PeerConfig, VxlanConfig};
+//!
+//! let from_file = NodeConfig::from_toml_str(r#"
+//!     pod_subnet = "10.244.1.0/24"
+//!     pod_ports = [1]
+//!     underlay = { node_ip = "192.168.0.1", node_mac = "02:00:00:00:01:01" }
+//!     backend = { type = "vxlan", vtep_mac = "02:00:00:00:00:01" }
+//!     peers = [{ subnet = "10.244.2.0/24", node_ip = "192.168.0.2", vtep_mac = "02:00:00:00:00:02" }]
+//! "#)?;
+//! let built = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+//!     .vxlan(VxlanConfig::new("02:00:00:00:00:01".parse()?))
+//!     .pod_ports([1])
+//!     .peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_vtep_mac("02:00:00:00:00:02".parse()?))
+//!     .into_config();
+//! assert_eq!(from_file, built);
+//! assert_eq!(from_file.validate(), Ok(()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::net::Ipv4Addr;
 
@@ -86,7 +106,8 @@ pub struct UnderlayConfig {
 ///     .pod_ports([1])
 ///     .port_addresses(1, ips)
 ///     .into_config();
-/// assert!(matches!(config.validate(), Err(ConfigError::PortAddress { port: 1, problem: "more than 4 addresses", .. })));
+/// let err = config.validate().unwrap_err();
+/// assert!(matches!(err, ConfigError::PortAddress { port: 1, problem: "more than 4 addresses", .. }));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub const MAX_PORT_ADDRESSES: usize = 4;
@@ -106,7 +127,8 @@ pub const MAX_PORT_ADDRESSES: usize = 4;
 ///     backend = { type = "host-gw" }
 /// "#)?;
 /// config.validate()?;
-/// assert_eq!(config.port_addresses, [PortAddresses { port: 1, ips: vec!["10.244.1.5".parse()?, "10.244.1.6".parse()?] }]);
+/// let ips = vec!["10.244.1.5".parse()?, "10.244.1.6".parse()?];
+/// assert_eq!(config.port_addresses, [PortAddresses { port: 1, ips }]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

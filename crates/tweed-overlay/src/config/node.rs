@@ -177,7 +177,10 @@ impl NodeConfig {
     /// use tweed_overlay::NodeBuilder;
     ///
     /// let (ip, mac) = ("192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
-    /// assert_eq!(NodeBuilder::new("10.244.1.0/24".parse()?, ip, mac).into_config().gateway_ip().to_string(), "10.244.1.1");
+    /// assert_eq!(NodeBuilder::new("10.244.1.0/24".parse()?, ip, mac)
+    ///     .into_config()
+    ///     .gateway_ip()
+    ///     .to_string(), "10.244.1.1");
     /// assert_eq!(NodeBuilder::routed(ip, mac).into_config().gateway_ip().to_string(), "0.0.0.0");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -231,11 +234,13 @@ impl NodeConfig {
     /// ```
     /// use tweed_overlay::{ConfigError, NodeBuilder, VxlanConfig};
     ///
-    /// let mut config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// let mut config =
+    ///     NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
     ///     .vxlan(VxlanConfig::new("02:00:00:00:00:01".parse()?))
     ///     .into_config();
     /// assert_eq!(config.validate(), Ok(()));
-    /// config.backend = tweed_overlay::BackendConfig::Vxlan(VxlanConfig { vni: 1 << 24, ..VxlanConfig::new("02:00:00:00:00:01".parse()?) });
+    /// let vxlan = VxlanConfig { vni: 1 << 24, ..VxlanConfig::new("02:00:00:00:00:01".parse()?) };
+    /// config.backend = tweed_overlay::BackendConfig::Vxlan(vxlan);
     /// assert_eq!(config.validate(), Err(ConfigError::InvalidVni(1 << 24)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -66,7 +66,8 @@ impl PeerConfig {
     /// ```
     /// use tweed_overlay::PeerConfig;
     ///
-    /// let peer = PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]).with_param("key", "a").with_param("key", "b");
+    /// let peer = PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]);
+    /// let peer = peer.with_param("key", "a").with_param("key", "b");
     /// assert_eq!(peer.params.len(), 1); // the last value given
     /// assert_eq!(peer.param("key"), Some("b"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -108,10 +109,12 @@ impl PeerConfig {
     /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
     ///     .vxlan(VxlanConfig::new("02:00:00:00:00:01".parse()?))
     ///     .build()?;
-    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_node_mac("02:00:00:00:01:02".parse()?);
+    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]);
+    /// let peer = peer.with_node_mac("02:00:00:00:01:02".parse()?);
     /// assert!(matches!(node.add_peer(peer.clone()), Err(ConfigError::MissingMac { field: "vtep_mac", .. })));
     /// node.add_peer(peer.with_vtep_mac("02:00:00:00:00:02".parse()?))?;
-    /// assert_eq!(node.peers().next().and_then(|p| p.vtep_mac).map(|m| m.to_string()).as_deref(), Some("02:00:00:00:00:02"));
+    /// let vtep = node.peers().next().and_then(|p| p.vtep_mac);
+    /// assert_eq!(vtep.map(|m| m.to_string()).as_deref(), Some("02:00:00:00:00:02"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]

@@ -98,7 +98,8 @@ impl Control {
     /// use tweed_overlay::encap::{Encapsulation, Flannel};
     /// use tweed_overlay::{ConfigError, Control, NodeBuilder, UdpConfig};
     ///
-    /// let mut config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// let mut config =
+    ///     NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
     ///     .udp(UdpConfig::default())
     ///     .into_config();
     /// assert!(matches!(Control::new(config.clone())?.encapsulation(), Flannel::Udp(_)));
@@ -186,7 +187,8 @@ impl<E: Encapsulation> Control<E> {
     /// let mut worker = control.worker();
     /// assert!(worker.control().is_none());
     /// // Peers change on the control, never on a worker.
-    /// assert_eq!(worker.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2])), Err(ConfigError::NotOwner));
+    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]);
+    /// assert_eq!(worker.add_peer(peer), Err(ConfigError::NotOwner));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
@@ -202,7 +204,8 @@ impl<E: Encapsulation> Control<E> {
     /// use tweed_overlay::{Control, NodeBuilder, PeerConfig, PeerWriter, UdpConfig};
     ///
     /// # let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
-    /// #     .udp(UdpConfig::default()).underlay_gateway_mac("02:00:00:00:00:fe".parse()?).peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2])).into_config();
+    /// #     .udp(UdpConfig::default()).underlay_gateway_mac("02:00:00:00:00:fe".parse()?)
+    /// #     .peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2])).into_config();
     /// let control = Control::new(config)?;
     /// assert_eq!(control.config().gateway_ip().to_string(), "10.244.1.1");
     /// assert_eq!((control.config().peers.len(), PeerWriter::peers(&control).len()), (0, 1));
@@ -299,7 +302,10 @@ impl<E: Encapsulation> Control<E> {
     /// ```
     /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let config = NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse()?).ip_port(1).ip_port(2).into_config();
+    /// let config = NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse()?)
+    ///     .ip_port(1)
+    ///     .ip_port(2)
+    ///     .into_config();
     /// let mut control = tweed_overlay::Control::new(config)?;
     /// control.add_route("10.3.0.0/24".parse()?, 2)?;
     /// assert_eq!(control.add_route("10.4.0.0/24".parse()?, 7), Err(ConfigError::InvalidPort(7)));

@@ -10,7 +10,7 @@ use super::{Control, prefix, route_err};
 use crate::config::{ConfigError, NodeConfig, PeerConfig};
 use crate::encap::{Encapsulation, Hop};
 
-/// What changes a node's peers: a [`Control`], or a [`Node`] that owns its control. What the control plane
+/// What changes a node's peers: a [`Control`], or a [`Node`](crate::Node) that owns its control. What the control plane
 /// (`tweed-control`'s `PeerSync`) drives.
 ///
 /// ```

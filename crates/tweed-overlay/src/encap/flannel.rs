@@ -18,7 +18,8 @@ use crate::verdict::DropReason;
 /// use tweed_wire::ethernet::MacAddr;
 ///
 /// let vxlan = Flannel::from(&BackendConfig::Vxlan(VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, 1))));
-/// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, 2));
+/// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]);
+/// let peer = peer.with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, 2));
 /// let state: FlannelPeer = vxlan.peer(&peer)?;
 /// assert_eq!(state, MacAddr::new(2, 0, 0, 0, 0, 2));
 /// assert_eq!(Flannel::from(&BackendConfig::HostGw).peer(&peer).ok(), None); // host-gw needs the node MAC

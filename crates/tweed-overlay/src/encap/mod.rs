@@ -1,12 +1,11 @@
 //! The encapsulation seam: how a node carries IP packets to its peers over the underlay.
 //!
-//! An [`Encapsulation`] says how big its headers are (the one source of every MTU: [`Encapsulation::overhead`]),
-//! builds per-peer state from a peer's [`PeerConfig`](crate::PeerConfig), writes its header into the headroom in front of an inner
-//! packet ([`Encapsulation::encap`]), and checks, strips and attributes what the underlay delivered
-//! ([`Encapsulation::decap`]). The node does the rest around it, the same for every encapsulation: routing, the
-//! MTU rule, the outer headers of its [`Transport`] (Ethernet, IPv4 and UDP written from a per-peer template, or
-//! only Ethernet), the checks of those outer headers on the way in, and the inner source check against the peer's
-//! subnet.
+//! An [`Encapsulation`] says how big its headers are (the one source of every MTU: [`Encapsulation::overhead`]), builds
+//! per-peer state from a peer's [`PeerConfig`](crate::PeerConfig), writes its header into the headroom in front of an
+//! inner packet ([`Encapsulation::encap`]), and checks, strips and attributes what the underlay delivered
+//! ([`Encapsulation::decap`]). The node does the rest around it, the same for every encapsulation: routing, the MTU
+//! rule, the outer headers of its [`Transport`] (Ethernet, IPv4 and UDP written from a per-peer template, or only
+//! Ethernet), the checks of those outer headers on the way in, and the inner source check against the peer's subnet.
 //!
 //! flannel's backends are implementations in this module: [`Vxlan`], [`Udp`], [`HostGw`], and [`Flannel`], which
 //! picks one of them from a [`BackendConfig`](crate::BackendConfig) at run time. An embedder's own (an encrypted

@@ -116,7 +116,10 @@ impl Outer {
 /// use tweed_overlay::config::KERNEL_PORT_RANGE;
 ///
 /// // UDP from 10.244.1.2:40000 to 10.244.2.3:53 (the IPv4 checksum does not enter the hash).
-/// let packet = [0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 244, 1, 2, 10, 244, 2, 3, 0x9c, 0x40, 0, 53, 0, 8, 0, 0];
+/// let packet = [
+///     0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 244, 1, 2, 10, 244, 2, 3, // IPv4
+///     0x9c, 0x40, 0, 53, 0, 8, 0, 0, // UDP
+/// ];
 /// let sport = port_in_range(flow_hash(&packet), KERNEL_PORT_RANGE);
 /// assert!((32768..=60999).contains(&sport));
 /// let mut same_flow = packet;

@@ -112,7 +112,7 @@ impl<P> Peer<P> {
     /// #         buf.pull_front(l3).map_err(|_| DropReason::Ipv4Malformed)?;
     /// #         Ok(None)
     /// #     }
-    ///     fn decap(&self, _buf: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
+    ///     fn decap(&self, _: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
     ///         let (id, peer) = peers.by_addr(from.ip()).ok_or(DropReason::UnknownPeer)?;
     ///         if peer.config().param("accept") == Some("no") {
     ///             return Err(DropReason::Unauthenticated);

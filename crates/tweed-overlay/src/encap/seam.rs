@@ -12,9 +12,9 @@ use crate::verdict::DropReason;
 /// An encapsulation: what a node does to carry an IP packet to a peer over the underlay, and to take it back.
 ///
 /// The node calls [`Encapsulation::encap`] for every packet routed to a peer, after the MTU rule, with the buffer
-/// holding the packet at `l3` (behind an Ethernet header when `l3` is [`ETH_LEN`](super::ETH_LEN)); the encapsulation leaves its
-/// own header (and inner frame, if it carries one) at the start of the buffer, written into the headroom, and the
-/// node puts the [`Transport`]'s outer headers in front. On the way in, the node checks the transport's outer
+/// holding the packet at `l3` (behind an Ethernet header when `l3` is [`ETH_LEN`](super::ETH_LEN)); the encapsulation
+/// leaves its own header (and inner frame, if it carries one) at the start of the buffer, written into the headroom,
+/// and the node puts the [`Transport`]'s outer headers in front. On the way in, the node checks the transport's outer
 /// headers and calls [`Encapsulation::decap`] with the buffer at the encapsulation's header, which checks it,
 /// identifies the peer in the [`PeerTable`], strips what is not the inner packet and says where that starts.
 ///
@@ -244,7 +244,7 @@ pub trait Encapsulation: Send + Sync + 'static {
     ///         Some(u64::from(*peer.state()))
     ///     }
     ///
-    ///     fn decap(&self, buf: &mut PacketBuf, _from: SocketAddr, peers: &PeerTable<u8>) -> Result<Decap, DropReason> {
+    ///     fn decap(&self, buf: &mut PacketBuf, _: SocketAddr, peers: &PeerTable<u8>) -> Result<Decap, DropReason> {
     ///         let key = buf.data().first().ok_or(DropReason::UnderlayMalformed)?;
     ///         let (id, _) = peers.by_key(u64::from(*key)).ok_or(DropReason::UnknownPeer)?;
     ///         buf.pull_front(1).map_err(|_| DropReason::UnderlayMalformed)?;
@@ -253,7 +253,8 @@ pub trait Encapsulation: Send + Sync + 'static {
     /// # }
     ///
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut node = site(Roaming, PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]).with_param("key", "42"))?;
+    /// let peer = PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]).with_param("key", "42");
+    /// let mut node = site(Roaming, peer)?;
     /// assert_eq!(run(&mut node, 9, [172, 16, 0, 9], &datagram(&[42])).1, Verdict::Port(PortId(1)));
     /// assert_eq!(run(&mut node, 9, [192, 168, 0, 2], &datagram(&[7])).1, Verdict::Drop(DropReason::UnknownPeer));
     /// # Ok(())
@@ -333,7 +334,8 @@ pub trait Encapsulation: Send + Sync + 'static {
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut node = site(Prefixed, PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]))?;
     /// assert_eq!(run(&mut node, 9, [192, 168, 0, 2], &datagram(&[0, 28])).1, Verdict::Port(PortId(1)));
-    /// assert_eq!(run(&mut node, 9, [192, 168, 0, 2], &datagram(&[0, 99])).1, Verdict::Drop(DropReason::UnderlayMalformed));
+    /// let bad_length = run(&mut node, 9, [192, 168, 0, 2], &datagram(&[0, 99])).1;
+    /// assert_eq!(bad_length, Verdict::Drop(DropReason::UnderlayMalformed));
     /// assert_eq!(run(&mut node, 9, [192, 168, 0, 3], &datagram(&[0, 28])).1, Verdict::Drop(DropReason::UnknownPeer));
     /// # Ok(())
     /// # }

@@ -35,8 +35,8 @@ impl<P> Clone for Hop<P> {
 }
 
 /// The peers as one snapshot shows them to the data path: by id (what routes lead to), by underlay address and by
-/// the key their encapsulation gives them ([`Encapsulation::peer_key`](super::Encapsulation::peer_key)). Workers read it without locks; the
-/// [`Control`](crate::Control) publishes a new one on every change.
+/// the key their encapsulation gives them ([`Encapsulation::peer_key`](super::Encapsulation::peer_key)). Workers
+/// read it without locks; the [`Control`](crate::Control) publishes a new one on every change.
 ///
 /// ```
 /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
@@ -106,7 +106,7 @@ impl<P> PeerTable<P> {
     /// #         buf.pull_front(l3).map_err(|_| DropReason::Ipv4Malformed)?;
     /// #         Ok(None)
     /// #     }
-    ///     fn decap(&self, _buf: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
+    ///     fn decap(&self, _: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
     ///         let (id, _) = peers.by_addr(from.ip()).ok_or(DropReason::UnknownPeer)?;
     ///         Ok(Decap::new(id, 0))
     ///     }
@@ -237,7 +237,7 @@ impl<P> PeerTable<P> {
     /// #     fn header_len(&self) -> usize { 0 }
     /// #     fn peer(&self, _: &PeerConfig) -> Result<(), ConfigError> { Ok(()) }
     /// #     fn encap(&self, _: &Peer<()>, _: &mut PacketBuf, _: usize) -> Result<Option<u16>, DropReason> { Ok(None) }
-    ///     fn decap(&self, _buf: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
+    ///     fn decap(&self, _: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
     ///         self.0.store(peers.len(), Ordering::Relaxed);
     ///         let (id, _) = peers.by_addr(from.ip()).ok_or(DropReason::UnknownPeer)?;
     ///         Ok(Decap::new(id, 0))
@@ -276,7 +276,7 @@ impl<P> PeerTable<P> {
     /// #         buf.pull_front(l3).map_err(|_| DropReason::Ipv4Malformed)?;
     /// #         Ok(None)
     /// #     }
-    ///     fn decap(&self, _buf: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
+    ///     fn decap(&self, _: &mut PacketBuf, from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
     ///         self.0.store(peers.is_empty(), Ordering::Relaxed);
     ///         let (id, _) = peers.by_addr(from.ip()).ok_or(DropReason::UnknownPeer)?;
     ///         Ok(Decap::new(id, 0))
@@ -312,7 +312,7 @@ impl<P> PeerTable<P> {
     /// #         buf.pull_front(l3).map_err(|_| DropReason::Ipv4Malformed)?;
     /// #         Ok(None)
     /// #     }
-    ///     fn decap(&self, _buf: &mut PacketBuf, _from: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
+    ///     fn decap(&self, _: &mut PacketBuf, _: SocketAddr, peers: &PeerTable<()>) -> Result<Decap, DropReason> {
     ///         let mut all = peers.iter();
     ///         let (Some(peer), None) = (all.next(), all.next()) else { return Err(DropReason::UnknownPeer) };
     ///         let (id, _) = peers.by_addr(peer.underlay().ip()).ok_or(DropReason::UnknownPeer)?;

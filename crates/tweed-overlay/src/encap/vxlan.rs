@@ -77,7 +77,8 @@ impl Vxlan {
     /// use tweed_wire::ethernet::MacAddr;
     ///
     /// let vxlan = Vxlan::new(MacAddr::new(2, 0, 0, 0, 0, 1), 1, 8472).with_source_ports((5000, 5001));
-    /// # let peer = PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]).with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, 2));
+    /// # let peer = PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]);
+    /// # let peer = peer.with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, 2));
     /// # let mut node = site(vxlan, peer)?; // a site behind its TUN, port 1
     /// // Every flow's outer UDP source port is 5000 or 5001.
     /// let (frame, _) = run(&mut node, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 2, 0, 7]));

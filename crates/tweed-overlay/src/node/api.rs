@@ -10,8 +10,11 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// use tweed_overlay::{NodeBuilder, PeerConfig};
     ///
-    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
-    /// node.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_node_mac("02:00:00:00:01:02".parse()?))?;
+    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .pod_ports([1])
+    ///     .build()?;
+    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]);
+    /// node.add_peer(peer.with_node_mac("02:00:00:00:01:02".parse()?))?;
     /// assert_eq!((node.config().pod_ports.as_slice(), node.config().peers.len()), (&[1][..], 0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -47,7 +50,9 @@ impl<E: Encapsulation> Node<E> {
     /// use tweed_overlay::{NodeBuilder, VxlanConfig};
     ///
     /// let vxlan = VxlanConfig { vni: 42, ..VxlanConfig::new("02:00:00:00:00:01".parse()?) };
-    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).vxlan(vxlan).build()?;
+    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .vxlan(vxlan)
+    ///     .build()?;
     /// assert!(matches!(node.encapsulation(), Flannel::Vxlan(v) if v.vni() == 42));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -61,7 +66,9 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .pod_ports([1])
+    ///     .build()?;
     /// run(&mut node, 1, [0; 4], &[0; 10]); // a runt frame from a pod
     /// let counters = node.counters();
     /// assert_eq!((counters.rx_pod, counters.received, counters.outputs), (1, 1, 1));
@@ -79,7 +86,9 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// use tweed_overlay::NodeBuilder;
     ///
-    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1, 2]).build()?;
+    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .pod_ports([1, 2])
+    ///     .build()?;
     /// assert_eq!(node.bridge().ports().map(|p| p.0).collect::<Vec<_>>(), [1, 2]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -93,7 +102,8 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// use tweed_overlay::{Control, NodeBuilder};
     ///
-    /// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).into_config();
+    /// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .into_config();
     /// let node = tweed_overlay::Node::new(config.clone())?;
     /// assert_eq!(node.control().map(|c| c.config().pod_subnet), Some(config.pod_subnet));
     /// assert!(Control::new(config)?.worker().control().is_none()); // a worker of a shared control
@@ -109,7 +119,10 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut node = NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse()?).ip_port(1).ip_port(2).build()?;
+    /// let mut node = NodeBuilder::routed([192, 168, 0, 1].into(), "02:00:00:00:01:01".parse()?)
+    ///     .ip_port(1)
+    ///     .ip_port(2)
+    ///     .build()?;
     /// node.control_mut().ok_or("a worker")?.add_route("10.3.0.0/24".parse()?, 2)?;
     /// // Published at the next batch: from port 1 to 10.3.0.9 is out of port 2.
     /// assert_eq!(run(&mut node, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 3, 0, 9])).1, Verdict::Port(PortId(2)));
@@ -128,9 +141,12 @@ impl<E: Encapsulation> Node<E> {
     /// use tweed_overlay::encap::Udp;
     /// use tweed_overlay::{Node, NodeBuilder, VxlanConfig};
     ///
-    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).vxlan(VxlanConfig::new("02:00:00:00:00:01".parse()?)).build()?;
+    /// let node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .vxlan(VxlanConfig::new("02:00:00:00:00:01".parse()?))
+    ///     .build()?;
     /// assert_eq!(node.inner_mtu(), 1450);
-    /// let own = Node::with_encapsulation(node.to_config(), Udp::new(9000))?; // the encapsulation's overhead, not the backend's
+    /// // The encapsulation's overhead, not the backend's:
+    /// let own = Node::with_encapsulation(node.to_config(), Udp::new(9000))?;
     /// assert_eq!(own.inner_mtu(), 1472);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -144,8 +160,10 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// use tweed_overlay::{NodeBuilder, PeerConfig};
     ///
-    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).build()?;
-    /// node.add_peer(PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]).with_node_mac("02:00:00:00:01:02".parse()?))?;
+    /// let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .build()?;
+    /// let peer = PeerConfig::new("10.244.2.0/24".parse()?, [192, 168, 0, 2]);
+    /// node.add_peer(peer.with_node_mac("02:00:00:00:01:02".parse()?))?;
     /// let subnets: Vec<String> = node.peers().map(|p| p.subnet.to_string()).collect();
     /// assert_eq!(subnets, ["10.244.2.0/24"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -159,7 +177,8 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
     /// #     .pod_ports([1]).ip_port(5).route("10.9.0.0/16".parse()?, 5).build()?;
     /// // From IP port 5 to a pod of the node whose MAC it does not know yet: it asks, and the packet waits.
     /// let (request, verdict) = run(&mut node, 5, [0; 4], &ipv4([10, 9, 0, 1], [10, 244, 1, 7]));
@@ -180,7 +199,8 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
     /// #     .pod_ports([1]).ip_port(5).route("10.9.0.0/16".parse()?, 5).build()?;
     /// for pod in [7, 8] {
     ///     // An ARP request for each address, whose packet waits.
@@ -210,7 +230,8 @@ impl<E: Encapsulation> Node<E> {
     /// let packet = ipv4([10, 1, 0, 5], [10, 2, 0, 7]);
     /// assert_eq!(run(&mut node, 1, [0; 4], &packet).1, Verdict::Drop(DropReason::NoRoute));
     /// node.add_peer(PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2]))?;
-    /// assert_eq!(run(&mut node, 1, [0; 4], &packet).1, Verdict::Underlay { dst: "192.168.0.2:8285".parse()?, payload_offset: 42 });
+    /// let to_peer = Verdict::Underlay { dst: "192.168.0.2:8285".parse()?, payload_offset: 42 };
+    /// assert_eq!(run(&mut node, 1, [0; 4], &packet).1, to_peer);
     /// # Ok(())
     /// # }
     /// ```
@@ -256,7 +277,8 @@ impl<E: Encapsulation> Node<E> {
     /// let mut node = site().peer(PeerConfig::new("10.2.0.0/24".parse()?, [192, 168, 0, 2])).build()?;
     /// let removed = node.remove_peer("10.2.0.0/24".parse()?)?;
     /// assert_eq!(removed.node_ip.to_string(), "192.168.0.2");
-    /// assert_eq!(run(&mut node, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 2, 0, 7])).1, Verdict::Drop(DropReason::NoRoute));
+    /// let (_, verdict) = run(&mut node, 1, [0; 4], &ipv4([10, 1, 0, 5], [10, 2, 0, 7]));
+    /// assert_eq!(verdict, Verdict::Drop(DropReason::NoRoute));
     /// # Ok(())
     /// # }
     /// ```
@@ -318,12 +340,14 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// # include!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/encap/doc_site.rs"));
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
     /// #     .pod_ports([1]).ip_port(5).route("10.9.0.0/16".parse()?, 5).build()?;
     /// assert_eq!(node.poll_at(), None); // nothing to do until a packet comes
     /// run(&mut node, 5, [0; 4], &ipv4([10, 9, 0, 1], [10, 244, 1, 7])); // at 1 s: waits for ARP
     /// let next = node.poll_at().ok_or("an ARP timer")?;
-    /// assert!(next > Instant::from_secs(1) && next <= Instant::from_secs(2), "{next:?}"); // the retry, 1 s later at most
+    /// // The retry, 1 s later at most.
+    /// assert!(next > Instant::from_secs(1) && next <= Instant::from_secs(2), "{next:?}");
     /// # Ok(())
     /// # }
     /// ```

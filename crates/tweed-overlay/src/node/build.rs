@@ -39,7 +39,8 @@ impl<E: Encapsulation> Node<E> {
     /// use tweed_overlay::encap::{Encapsulation, Transport, Vxlan};
     /// use tweed_overlay::{BackendConfig, Node, NodeBuilder};
     ///
-    /// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).into_config();
+    /// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .into_config();
     /// let vxlan = Vxlan::new("02:00:00:00:00:01".parse()?, 7, 4789).with_udp_checksum(true);
     /// let node = Node::with_encapsulation(config, vxlan)?;
     /// assert_eq!(node.encapsulation().transport(), Transport::Udp { port: 4789, checksum: true });

@@ -125,7 +125,9 @@ struct Scratch {
 /// use tweed_overlay::encap::Udp;
 /// use tweed_overlay::{Node, NodeBuilder};
 ///
-/// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).into_config();
+/// let config = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+///     .pod_ports([1])
+///     .into_config();
 /// let flannel: Node = Node::new(config.clone())?; // host-gw, the configuration's backend
 /// let custom: Node<Udp> = Node::with_encapsulation(config, Udp::new(9000))?;
 /// assert_eq!((flannel.inner_mtu(), custom.inner_mtu()), (1500, 1472));
@@ -218,7 +220,10 @@ impl<E: Encapsulation> Node<E> {
     /// ```
     /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let mut pool = Pool::new(PoolConfig::default())?;
     /// # let mut batch = Batch::new(8);
     /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long
@@ -312,7 +317,10 @@ impl<E: Encapsulation> Node<E> {
     /// use tweed_overlay::{Control, Instant, NodeBuilder, Outputs};
     /// use tweed_packet::{Batch, Pool, PoolConfig, PortId};
     ///
-    /// let control = Control::new(NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).into_config())?;
+    /// let control = Control::new(
+    ///     NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?)
+    ///     .pod_ports([1])
+    ///     .into_config())?;
     /// let mut worker = control.worker();
     /// let (mut pool, mut batch, mut out) = (Pool::new(PoolConfig::default())?, Batch::new(1), Outputs::new(8));
     /// let mut runt = pool.get().ok_or("pool")?;

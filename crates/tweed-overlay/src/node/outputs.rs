@@ -7,7 +7,10 @@ use super::*;
 /// ```
 /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
 /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-/// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+/// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+/// # let mut node = NodeBuilder::new(subnet, ip, mac)
+/// #     .pod_ports([1])
+/// #     .build()?;
 /// # let mut pool = Pool::new(PoolConfig::default())?;
 /// # let mut batch = Batch::new(8);
 /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long
@@ -45,7 +48,10 @@ impl Outputs {
     /// ```
     /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let mut pool = Pool::new(PoolConfig::default())?;
     /// # let mut batch = Batch::new(8);
     /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long
@@ -69,7 +75,10 @@ impl Outputs {
     /// ```
     /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let mut pool = Pool::new(PoolConfig::default())?;
     /// # let mut batch = Batch::new(8);
     /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long
@@ -93,7 +102,10 @@ impl Outputs {
     /// ```
     /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let mut pool = Pool::new(PoolConfig::default())?;
     /// # let mut batch = Batch::new(8);
     /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long
@@ -119,7 +131,10 @@ impl Outputs {
     /// ```
     /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let mut pool = Pool::new(PoolConfig::default())?;
     /// # let mut batch = Batch::new(8);
     /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long
@@ -144,7 +159,10 @@ impl Outputs {
     /// ```
     /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let mut pool = Pool::new(PoolConfig::default())?;
     /// # let mut batch = Batch::new(8);
     /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long
@@ -172,7 +190,10 @@ impl Outputs {
     /// ```
     /// # use tweed_overlay::{DropReason, Instant, NodeBuilder, Outputs, Verdict};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let mut pool = Pool::new(PoolConfig::default())?;
     /// # let mut batch = Batch::new(8);
     /// # for n in [10, 11] { // two runt frames from a pod, 10 and 11 bytes long

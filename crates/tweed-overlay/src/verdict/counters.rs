@@ -8,7 +8,10 @@ use super::DropReason;
 /// ```
 /// # use tweed_overlay::{Instant, NodeBuilder, Outputs};
 /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-/// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+/// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+/// # let mut node = NodeBuilder::new(subnet, ip, mac)
+/// #     .pod_ports([1])
+/// #     .build()?;
 /// # let (mut pool, mut batch, mut out) = (Pool::new(PoolConfig::default())?, Batch::new(1), Outputs::new(8));
 /// # let mut runt = pool.get().ok_or("pool")?;
 /// # runt.meta_mut().ingress = PortId(1);
@@ -201,7 +204,10 @@ impl Counters {
     /// ```
     /// # use tweed_overlay::{Instant, NodeBuilder, Outputs};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let (mut pool, mut batch, mut out) = (Pool::new(PoolConfig::default())?, Batch::new(1), Outputs::new(8));
     /// # let mut runt = pool.get().ok_or("pool")?;
     /// # runt.meta_mut().ingress = PortId(1);
@@ -223,7 +229,10 @@ impl Counters {
     /// ```
     /// # use tweed_overlay::{Instant, NodeBuilder, Outputs};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let (mut pool, mut batch, mut out) = (Pool::new(PoolConfig::default())?, Batch::new(1), Outputs::new(8));
     /// # let mut runt = pool.get().ok_or("pool")?;
     /// # runt.meta_mut().ingress = PortId(1);
@@ -266,7 +275,10 @@ impl Counters {
     /// ```
     /// # use tweed_overlay::{Instant, NodeBuilder, Outputs};
     /// # use tweed_packet::{Batch, Pool, PoolConfig, PortId};
-    /// # let mut node = NodeBuilder::new("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?).pod_ports([1]).build()?;
+    /// # let (subnet, ip, mac) = ("10.244.1.0/24".parse()?, "192.168.0.1".parse()?, "02:00:00:00:01:01".parse()?);
+    /// # let mut node = NodeBuilder::new(subnet, ip, mac)
+    /// #     .pod_ports([1])
+    /// #     .build()?;
     /// # let (mut pool, mut batch, mut out) = (Pool::new(PoolConfig::default())?, Batch::new(1), Outputs::new(8));
     /// # let mut runt = pool.get().ok_or("pool")?;
     /// # runt.meta_mut().ingress = PortId(1);
