@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use ipnet::Ipv4Net;
 use tweed::overlay::encap::{Decap, Encapsulation, Peer, PeerTable, Transport};
-use tweed::overlay::{ConfigError, DropReason, Node, NodeBuilder, PeerConfig, UdpConfig};
+use tweed::overlay::{ConfigError, DropReason, Node, NodeBuilder, PeerConfig};
 use tweed::packet::{PacketBuf, PortId};
 use tweed::wire::ethernet::MacAddr;
 
@@ -39,9 +39,6 @@ pub(crate) fn site_node(
     // The node MAC goes into the outer Ethernet header of frames; a UDP socket sends only the payload.
     let config = NodeBuilder::routed(underlay, MacAddr::new(2, 0, 0, 0, 0, 1))
         .mtu(UNDERLAY_MTU)
-        // Not used (the encapsulation is `Psk`), but the configuration's checks refuse a UDP socket with the
-        // default backend, host-gw.
-        .udp(UdpConfig::default())
         .socket_port(SOCKET)
         .ip_port(TUN.0)
         .route(site.trunc(), TUN.0)

@@ -248,6 +248,16 @@ impl NodeConfig {
     /// # Errors
     /// The first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check(true)
+    }
+
+    /// [`NodeConfig::validate`] without the flannel backend's checks: for a node built with its own
+    /// encapsulation, which does not use [`NodeConfig::backend`].
+    pub(crate) fn validate_without_backend(&self) -> Result<(), ConfigError> {
+        self.check(false)
+    }
+
+    fn check(&self, backend: bool) -> Result<(), ConfigError> {
         if let Some(subnet) = self.pod_subnet {
             let subnet = subnet.trunc();
             let gw = self.gateway_ip();
@@ -267,7 +277,7 @@ impl NodeConfig {
         if self.underlay.mtu < 576 {
             return Err(ConfigError::MtuTooSmall(self.underlay.mtu));
         }
-        if let BackendConfig::Vxlan(v) = &self.backend {
+        if let (true, BackendConfig::Vxlan(v)) = (backend, &self.backend) {
             check_unicast("backend.vtep_mac", v.vtep_mac)?;
             if v.vni > 0xff_ffff {
                 return Err(ConfigError::InvalidVni(v.vni));
@@ -277,7 +287,7 @@ impl NodeConfig {
             }
         }
         if let Some(p) = self.underlay.socket_port
-            && (p == self.underlay.port || self.backend.kind() == BackendKind::HostGw)
+            && (p == self.underlay.port || (backend && self.backend.kind() == BackendKind::HostGw))
         {
             return Err(ConfigError::InvalidPort(p));
         }

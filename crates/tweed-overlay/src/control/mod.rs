@@ -109,8 +109,9 @@ impl Control {
     /// ```
     ///
     /// # Errors
-    /// Those of [`Control::with_encapsulation`].
+    /// Those of [`NodeConfig::validate`] and [`Control::with_encapsulation`].
     pub fn new(config: NodeConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
         let encap = Flannel::from(&config.backend);
         Self::with_encapsulation(config, encap)
     }
@@ -132,9 +133,12 @@ impl<E: Encapsulation> Control<E> {
     /// ```
     ///
     /// # Errors
-    /// Those of [`NodeConfig::validate`] and [`Control::add_peer`].
+    /// Those of [`NodeConfig::validate`] but for the flannel backend's fields (not used: `encap` carries the
+    /// packets), a UDP socket port with an Ethernet transport, and those of [`Control::add_peer`].
     pub fn with_encapsulation(mut config: NodeConfig, encap: E) -> Result<Self, ConfigError> {
-        config.validate()?;
+        // The flannel backend's fields are checked by `Control::new`; here the encapsulation's transport decides
+        // whether a UDP socket can carry it.
+        config.validate_without_backend()?;
         if encap.transport() == Transport::Ethernet && config.underlay.socket_port.is_some() {
             return Err(ConfigError::InvalidPort(config.underlay.socket_port.unwrap_or_default()));
         }

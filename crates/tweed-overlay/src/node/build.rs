@@ -26,6 +26,7 @@ impl Node {
     /// # Errors
     /// Those of [`NodeConfig::validate`] and [`Node::add_peer`].
     pub fn new(config: NodeConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
         let encap = Flannel::from(&config.backend);
         Self::with_encapsulation(config, encap)
     }
