@@ -11,7 +11,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tweed_packet::{Batch, Pool, PoolConfig, VXLAN_IPV4_OUTER_LEN};
+use tweed_packet::{Batch, Pool, PoolConfig};
+
+/// Ethernet, IPv4, UDP and VXLAN headers.
+const VXLAN_IPV4_OUTER_LEN: usize = 50;
 
 const BATCH: usize = 256;
 const OUTER: [u8; VXLAN_IPV4_OUTER_LEN] = [0x45; VXLAN_IPV4_OUTER_LEN];

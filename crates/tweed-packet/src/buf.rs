@@ -5,13 +5,6 @@ use core::fmt;
 
 use crate::{Error, Meta, Result};
 
-/// Length of the outer headers of a VXLAN packet over IPv4 without options: Ethernet 14 + IPv4 20 + UDP 8 +
-/// VXLAN 8 (RFC 7348 §5).
-pub const VXLAN_IPV4_OUTER_LEN: usize = 50;
-
-/// Length of the outer headers of flannel's udp backend: IPv4 20 + UDP 8, in front of an inner IP packet.
-pub const UDP_IPV4_OUTER_LEN: usize = 28;
-
 /// Length of an IEEE 802.1Q tag.
 pub const VLAN_TAG_LEN: usize = 4;
 
@@ -24,7 +17,9 @@ pub const DEFAULT_HEADROOM: usize = 128;
 /// configured with a capacity of at least `DEFAULT_HEADROOM + 9018`.
 pub const DEFAULT_CAPACITY: usize = 2048;
 
-const _: () = assert!(DEFAULT_HEADROOM >= VXLAN_IPV4_OUTER_LEN + VLAN_TAG_LEN);
+// Room for the longest outer headers a tunnel of ours pushes, a VXLAN packet's over IPv4 (Ethernet, IPv4, UDP,
+// VXLAN: 50 bytes; the overlay's encapsulations say their own lengths), with a VLAN tag.
+const _: () = assert!(DEFAULT_HEADROOM >= 50 + VLAN_TAG_LEN);
 const _: () = assert!(DEFAULT_CAPACITY >= DEFAULT_HEADROOM + 1518);
 
 /// One packet: a fixed-capacity byte buffer with headroom and tailroom around the data, and its [`Meta`].
@@ -50,8 +45,9 @@ const _: () = assert!(DEFAULT_CAPACITY >= DEFAULT_HEADROOM + 1518);
 /// [`PacketBuf::recv_area_mut`] hold whatever an earlier packet left there: write all of them.
 ///
 /// ```
-/// use tweed_packet::{PacketBuf, UDP_IPV4_OUTER_LEN};
+/// use tweed_packet::PacketBuf;
 ///
+/// const UDP_IPV4_OUTER_LEN: usize = 20 + 8; // IPv4 and UDP headers, as flannel's udp backend pushes them
 /// let mut pkt = PacketBuf::new(256, 64)?;
 /// pkt.extend_from_slice(b"inner IP packet")?;
 /// // Encapsulate for the udp backend: the outer IPv4 + UDP header goes in front, the inner packet stays put.
@@ -345,6 +341,8 @@ impl fmt::Debug for PacketBuf {
 
 #[cfg(test)]
 mod tests {
+    /// Ethernet, IPv4, UDP and VXLAN headers.
+    const VXLAN_IPV4_OUTER_LEN: usize = 50;
     use super::*;
     use crate::PortId;
     use proptest::prelude::*;

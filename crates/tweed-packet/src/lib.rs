@@ -21,8 +21,9 @@
 //!
 //! # Example: VXLAN encapsulation and decapsulation
 //! ```
-//! use tweed_packet::{Pool, PoolConfig, PortId, VXLAN_IPV4_OUTER_LEN};
+//! use tweed_packet::{Pool, PoolConfig, PortId};
 //!
+//! const VXLAN_IPV4_OUTER_LEN: usize = 14 + 20 + 8 + 8; // Ethernet, IPv4, UDP, VXLAN
 //! // Outer headers precomputed for a peer: Ethernet, IPv4 10.0.0.1 > 10.0.0.2, UDP to 8472, VXLAN VNI 1.
 //! let outer: [u8; VXLAN_IPV4_OUTER_LEN] = [
 //!     0x02, 0x42, 0x0a, 0x00, 0x00, 0x02, 0x02, 0x42, 0x0a, 0x00, 0x00, 0x01, 0x08, 0x00, // Ethernet
@@ -65,7 +66,7 @@ mod meta;
 mod pool;
 
 pub use batch::Batch;
-pub use buf::{DEFAULT_CAPACITY, DEFAULT_HEADROOM, PacketBuf, UDP_IPV4_OUTER_LEN, VLAN_TAG_LEN, VXLAN_IPV4_OUTER_LEN};
+pub use buf::{DEFAULT_CAPACITY, DEFAULT_HEADROOM, PacketBuf, VLAN_TAG_LEN};
 pub use error::{Error, Result};
 pub use meta::{Meta, PortId};
 pub use pool::{Pool, PoolConfig, PoolStats};

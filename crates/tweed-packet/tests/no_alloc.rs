@@ -12,7 +12,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::thread::LocalKey;
 
-use tweed_packet::{Batch, Pool, PoolConfig, PortId, VXLAN_IPV4_OUTER_LEN};
+use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+
+/// Ethernet, IPv4, UDP and VXLAN headers.
+const VXLAN_IPV4_OUTER_LEN: usize = 50;
 
 thread_local! {
     // Const-initialised `Cell`s without destructors: reading them never allocates, so the allocator may use them.

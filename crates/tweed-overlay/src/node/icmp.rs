@@ -166,7 +166,7 @@ impl<E: Encapsulation> Node<E> {
             return;
         };
         let mut frame = [0u8; ETH + 96];
-        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        ethernet::Frame::new_unchecked(&mut frame[..]).set_outer_ethertype(EtherType::IPV4);
         let Ok(len) = icmpv4::emit_error(kind, self.icmp_src, original, &mut frame[ETH..]) else {
             pool.put(err);
             return;

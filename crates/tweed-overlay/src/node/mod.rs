@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use tweed_packet::{Batch, PacketBuf, Pool, PortId};
 use tweed_route::{NextHopId, RouteReader};
 use tweed_switch::{Bridge, BridgeConfig, BridgeDomain, Decision, Instant, PortConfig};
-use tweed_wire::ethernet::{EtherType, MacAddr};
+use tweed_wire::ethernet::{self, EtherType, MacAddr};
 use tweed_wire::icmpv4::{self, ErrorKind};
 use tweed_wire::{arp, checksum, ipv4, udp};
 
@@ -186,10 +186,18 @@ fn sw(port: PortId) -> tweed_switch::PortId {
     tweed_switch::PortId(port.0)
 }
 
+/// Rewrites a frame's MACs (`data` holds at least an Ethernet header: every caller checked or wrote one).
 #[inline(always)]
 fn set_macs(data: &mut [u8], dst: MacAddr, src: MacAddr) {
-    data[0..6].copy_from_slice(dst.as_bytes());
-    data[6..12].copy_from_slice(src.as_bytes());
+    let mut frame = ethernet::Frame::new_unchecked(data);
+    frame.set_dst_addr(dst);
+    frame.set_src_addr(src);
+}
+
+/// The EtherType of the frame in `data` (behind its tags, if any), or `None` when it is shorter than a header.
+#[inline]
+fn ethertype(data: &[u8]) -> Option<EtherType> {
+    ethernet::Frame::new_checked(data).ok().map(|f| f.outer_ethertype())
 }
 
 /// RFC 1812 §5.3.7: addresses a router neither forwards from nor to.

@@ -118,7 +118,7 @@ impl<E: Encapsulation> Node<E> {
     ) -> Step {
         if l3 != ETH {
             let Ok(eth) = buf.push_front(ETH) else { return Step::drop(DropReason::NoHeadroom) };
-            eth[12..14].copy_from_slice(&EtherType::IPV4.0.to_be_bytes());
+            ethernet::Frame::new_unchecked(eth).set_outer_ethertype(EtherType::IPV4);
         }
         // A pod's entry while it is not dead, and only to the port that holds it; else ask again, as the kernel
         // does.
@@ -202,7 +202,7 @@ impl<E: Encapsulation> Node<E> {
         self.neigh.next_due = self.neigh.next_due.min(next);
         let mut frame = [0u8; ETH + arp::HEADER_LEN];
         set_macs(&mut frame, MacAddr::BROADCAST, self.gw_mac);
-        frame[12..14].copy_from_slice(&EtherType::ARP.0.to_be_bytes());
+        ethernet::Frame::new_unchecked(&mut frame[..]).set_outer_ethertype(EtherType::ARP);
         arp::Repr::request(self.gw_mac, self.gw_ip, ip).emit(&mut arp::Packet::new_unchecked(&mut frame[ETH..]));
         self.counters.arp_requests += 1;
         for p in 0..self.shared.config.pod_ports.len() {
@@ -238,8 +238,8 @@ impl<E: Encapsulation> Node<E> {
     /// After an ARP frame from a pod (the bridge snooped its sender): its entry goes, and the packets that waited
     /// for it are sent.
     pub(super) fn release_pending(&mut self, now: u64, frame: &[u8], pool: &mut Pool, out: &mut Outputs) {
-        let Some(sender) = frame.get(ETH + 14..ETH + 18) else { return };
-        let sender = Ipv4Addr::new(sender[0], sender[1], sender[2], sender[3]);
+        let Some(Ok(arp)) = frame.get(ETH..).map(arp::Packet::new_checked) else { return };
+        let sender = arp.source_protocol_addr();
         if let Some(i) = self.neigh.find(sender) {
             self.neigh.entries.swap_remove(i);
         }

@@ -93,7 +93,7 @@ impl<E: Encapsulation> Node<E> {
         out: &mut Outputs,
     ) -> Step {
         let ingress = buf.meta().ingress;
-        let is_arp = buf.data().get(12..14) == Some(&[0x08, 0x06][..]);
+        let is_arp = ethertype(buf.data()) == Some(EtherType::ARP);
         if is_arp && !(self.neigh.pending.is_empty() && self.neigh.entries.is_empty()) {
             self.release_pending(now, buf.data(), pool, out);
         }

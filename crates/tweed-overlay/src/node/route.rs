@@ -8,7 +8,7 @@ impl<E: Encapsulation> Node<E> {
     /// RFC 1812 §5.2.2 checks on the IPv4 packet at `l3` of `buf`, trimming link padding.
     pub(super) fn check_ipv4(buf: &mut PacketBuf, l3: usize) -> Result<(), DropReason> {
         let data = buf.data();
-        if l3 == ETH && data.get(12..14) != Some(&EtherType::IPV4.0.to_be_bytes()[..]) {
+        if l3 == ETH && ethertype(data) != Some(EtherType::IPV4) {
             return Err(DropReason::UnsupportedEthertype);
         }
         let ip = ipv4::Packet::new_unchecked(data.get(l3..).unwrap_or_default());

@@ -36,10 +36,8 @@ impl<E: Encapsulation> Node<E> {
     /// transport's port, with a good checksum; and pulls them off (UDP). Returns the sender.
     fn check_frame(&self, buf: &mut PacketBuf) -> Result<SocketAddr, DropReason> {
         let data = buf.data();
-        if data.len() < ETH || data[0..6] != *self.node_mac.as_bytes() {
-            return Err(DropReason::UnderlayNotForUs);
-        }
-        if data[12..14] != EtherType::IPV4.0.to_be_bytes() {
+        let eth = ethernet::Frame::new_checked(data).map_err(|_| DropReason::UnderlayNotForUs)?;
+        if eth.dst_addr() != self.node_mac || eth.outer_ethertype() != EtherType::IPV4 {
             return Err(DropReason::UnderlayNotForUs);
         }
         let Transport::Udp { port, .. } = self.transport else { return Ok(NOBODY) };
