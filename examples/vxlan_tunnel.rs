@@ -6,7 +6,7 @@
 //!
 //! Node A (pods 10.244.1.0/24, underlay 127.0.0.1) and node B (10.244.2.0/24, 127.0.0.2) each have a pod port and
 //! a *socket port*: what a `std::net::UdpSocket` receives (the VXLAN header and the inner frame) enters there, with
-//! the sender's address in `meta.remote`. Pod 10.244.1.2 on A pings pod 10.244.2.2 on B: A routes and
+//! the sender's address in `meta.remote()`. Pod 10.244.1.2 on A pings pod 10.244.2.2 on B: A routes and
 //! encapsulates, the UDP payload (`data()[payload_offset..]` of the `Verdict::Underlay` frame) crosses loopback, B
 //! checks it comes from its peer, decapsulates and delivers to its pod; the reply goes back the same way.
 
@@ -48,7 +48,8 @@ fn feed(
     let (mut batch, mut out) = (Batch::new(1), Outputs::new(16));
     let mut buf = pool.get().ok_or("pool empty")?;
     buf.extend_from_slice(bytes)?;
-    (buf.meta_mut().ingress, buf.meta_mut().remote) = (ingress, (remote, 8472).into());
+    buf.meta_mut().ingress = ingress;
+    buf.meta_mut().set_remote((remote, 8472).into());
     batch.push(buf).map_err(|_| "batch full")?;
     node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
     let mut frames = vec![];

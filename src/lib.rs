@@ -83,7 +83,7 @@
 //! // Node B: the datagram as its socket receives it, from node A.
 //! frame.pull_front(usize::from(payload_offset))?;
 //! frame.meta_mut().ingress = SOCKET;
-//! frame.meta_mut().remote = "192.168.0.1:8285".parse()?;
+//! frame.meta_mut().set_remote("192.168.0.1:8285".parse()?);
 //! batch.push(frame).map_err(|_| "batch")?;
 //! b.process(Instant::from_secs(1), &mut pool, &mut batch, &mut out);
 //! let (packet, verdict) = &out.as_slice()[0];

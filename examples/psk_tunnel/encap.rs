@@ -20,7 +20,7 @@ use crate::seal::{HEADER_LEN, Header, Key, Receiver, Reject, Sender, TAG_LEN};
 pub(crate) const PEER_ID: &str = "psk_id";
 /// The TUN's port number in the node.
 pub(crate) const TUN: PortId = PortId(1);
-/// The UDP socket's port number in the node: datagrams' payloads, the sender in `meta.remote`.
+/// The UDP socket's port number in the node: datagrams' payloads, the sender in `meta.remote()`.
 pub(crate) const SOCKET: PortId = PortId(2);
 /// The underlay's MTU: the TUN's is this less the encapsulation's overhead, as the node computes it.
 pub(crate) const UNDERLAY_MTU: u16 = 1500;

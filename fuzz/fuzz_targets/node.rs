@@ -469,7 +469,7 @@ impl Harness {
             self.serial += 1;
             let meta = buf.meta_mut();
             meta.ingress = PortId(s.port);
-            meta.remote = (s.remote, 8472).into();
+            meta.set_remote((s.remote, 8472).into());
             meta.timestamp = self.serial;
             batch.push(buf).map_err(|_| ()).expect("the batch has room");
             taken += 1;

@@ -78,7 +78,7 @@ fn sealing_and_opening_allocate_nothing_in_steady_state() {
             let mut buf = pool.get().expect("a buffer");
             buf.extend_from_slice(&sealed.data()[usize::from(payload_offset)..]).expect("room");
             buf.meta_mut().ingress = SOCKET;
-            buf.meta_mut().remote = (underlay(1), 51820).into();
+            buf.meta_mut().set_remote((underlay(1), 51820).into());
             input.push(buf).expect("room in the batch");
         }
         out_a.recycle(&mut pool);

@@ -64,7 +64,7 @@ fn run(node: &mut Node<Psk>, port: PortId, from: u8, bytes: &[u8]) -> Vec<(Vec<u
     let mut b = pool.get().unwrap();
     b.extend_from_slice(bytes).unwrap();
     b.meta_mut().ingress = port;
-    b.meta_mut().remote = (underlay(from), PORT).into();
+    b.meta_mut().set_remote((underlay(from), PORT).into());
     batch.push(b).unwrap();
     node.process(Instant::from_secs(1), &mut pool, &mut batch, &mut out);
     let v = out.as_slice().iter().map(|(b, v)| (b.data().to_vec(), *v)).collect();

@@ -196,7 +196,7 @@ impl UdpPort {
     }
 
     /// Receives up to `max` datagrams without waiting, each into a buffer from `pool` pushed onto `batch`, with
-    /// `meta.ingress = ingress`, `meta.remote` = the sender's address, `meta.timestamp = now_ns`. Returns how many.
+    /// `meta.ingress = ingress`, `meta.remote()` = the sender's address, `meta.timestamp = now_ns`. Returns how many.
     /// Datagrams too long for a buffer are dropped and counted.
     ///
     /// # Errors
@@ -293,7 +293,7 @@ impl UdpPort {
                 let meta = buf.meta_mut();
                 meta.ingress = ingress;
                 meta.timestamp = now_ns;
-                meta.remote = m.from.into();
+                meta.set_remote(m.from.into());
                 // There is room: `want` is at most what the batch has left.
                 let _ = batch.push(buf);
                 got += 1;
@@ -373,7 +373,7 @@ impl UdpPort {
             buf.truncate(0);
             return;
         }
-        buf.meta_mut().remote = m.from.into();
+        buf.meta_mut().set_remote(m.from.into());
     }
 
     /// Sends each `(bytes, destination)`, batched when it can, runs of equal-size datagrams to one peer as GSO
@@ -584,7 +584,7 @@ mod tests {
         for (buf, p) in batch.iter().zip(&payloads) {
             assert_eq!(buf.data(), &p[..]);
             assert_eq!(buf.meta().ingress, PortId(9));
-            assert_eq!(buf.meta().remote.ip(), Ipv4Addr::LOCALHOST);
+            assert_eq!(buf.meta().remote().ip(), Ipv4Addr::LOCALHOST);
         }
         let s = b.stats();
         assert_eq!(s.rx, 40);

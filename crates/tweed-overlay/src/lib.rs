@@ -44,7 +44,7 @@
 //!   Ethernet/IPv4/UDP template. **host-gw** rewrites the MACs (our node MAC → the peer's node MAC).
 //! - **From the underlay:** a whole frame on the underlay port (a raw socket, a pcap), or, on the
 //!   [`socket_port`](UnderlayConfig::socket_port), the payload a UDP socket received with the sender in
-//!   `meta.remote` (the kernel already checked the outer headers). Only frames to our node MAC, from a known peer's node address (host-gw: node MAC),
+//!   `meta.remote()` (the kernel already checked the outer headers). Only frames to our node MAC, from a known peer's node address (host-gw: node MAC),
 //!   to the backend's port, unfragmented, with the configured VNI, the peer's VTEP MAC to ours inside, and an inner
 //!   source in the peer's subnet; everything else is a counted drop. The outer headers are pulled off and the
 //!   inner packet is routed to a local pod (never relayed to another peer).

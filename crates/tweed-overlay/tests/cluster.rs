@@ -172,7 +172,7 @@ fn test_socket_datagram_checks() {
         let mut buf = pool.get().unwrap();
         buf.extend_from_slice(bytes).unwrap();
         buf.meta_mut().ingress = SOCKET;
-        buf.meta_mut().remote = core::net::SocketAddr::from((remote, 8472));
+        buf.meta_mut().set_remote(core::net::SocketAddr::from((remote, 8472)));
         let mut batch = Batch::new(4);
         batch.push(buf).unwrap();
         let mut out = Outputs::new(8);

@@ -41,7 +41,7 @@ fn run(node: &mut Node, pool: &mut Pool, port: PortId, bytes: &[u8]) -> Vec<(Vec
     let mut b = pool.get().unwrap();
     b.extend_from_slice(bytes).unwrap();
     b.meta_mut().ingress = port;
-    b.meta_mut().remote = (PEER_IP, 8285).into();
+    b.meta_mut().set_remote((PEER_IP, 8285).into());
     batch.push(b).unwrap();
     node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
     let v = out.as_slice().iter().map(|(b, v)| (b.data().to_vec(), *v)).collect();

@@ -21,11 +21,11 @@ use crate::{PacketBuf, Pool};
 /// assert_eq!(pool.get_batch(&mut rx, 4), 4);
 /// for (i, pkt) in rx.iter_mut().enumerate() {
 ///     pkt.extend_from_slice(&[i as u8; 60])?;
-///     pkt.meta_mut().egress = Some(PortId(i as u16 % 2));
+///     pkt.meta_mut().ingress = PortId(i as u16 % 2);
 /// }
 /// // Split by egress port, keeping each side in order.
 /// let mut port1 = Batch::new(8);
-/// rx.partition_into(&mut port1, |pkt| pkt.meta().egress == Some(PortId(1)));
+/// rx.partition_into(&mut port1, |pkt| pkt.meta().ingress == PortId(1));
 /// assert_eq!((rx.len(), port1.len()), (2, 2));
 /// assert_eq!(port1[0].data()[0], 1);
 /// assert_eq!(port1[1].data()[0], 3);
@@ -402,10 +402,10 @@ mod tests {
         assert_eq!(pool.available(), 3);
         // The closure may change what it keeps.
         batch.retain_or_put(&mut pool, |pkt| {
-            pkt.meta_mut().egress = Some(PortId(1));
+            pkt.meta_mut().ingress = PortId(1);
             true
         });
-        assert!(batch.iter().all(|pkt| pkt.meta().egress == Some(PortId(1))));
+        assert!(batch.iter().all(|pkt| pkt.meta().ingress == PortId(1)));
         batch.retain_or_put(&mut pool, |_| false);
         assert!(batch.is_empty());
         assert_eq!(pool.available(), 8);

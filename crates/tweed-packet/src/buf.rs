@@ -589,12 +589,9 @@ mod tests {
     #[test]
     fn test_meta() {
         let mut pkt = PacketBuf::default();
-        let meta = Meta {
-            ingress: PortId(1),
-            egress: Some(PortId(2)),
-            timestamp: 1_000,
-            remote: core::net::SocketAddr::from(([192, 168, 0, 2], 8472)),
-        };
+        let mut meta = Meta::new(PortId(1));
+        meta.timestamp = 1_000;
+        meta.set_remote(core::net::SocketAddr::from(([192, 168, 0, 2], 8472)));
         *pkt.meta_mut() = meta;
         assert_eq!(*pkt.meta(), meta);
         let copy = pkt.clone();

@@ -114,10 +114,9 @@ fn one_batch(w: &mut World, round: u64) -> u64 {
         pkt.recv_area_mut()[..n].copy_from_slice(&w.inner[..n]);
         pkt.commit_recv(n).unwrap();
         let meta = pkt.meta_mut();
-        meta.ingress = PortId(0);
         // The packet's index in the batch, and the round, in one word.
         meta.timestamp = round << 32 | u64::try_from(i).unwrap();
-        meta.egress = Some(PortId(u16::try_from(i % 2).unwrap()));
+        meta.ingress = PortId(u16::try_from(i % 2).unwrap());
         // Encapsulate, then decapsulate.
         pkt.prepend_from_slice(&OUTER).unwrap();
         assert_eq!(pkt.len(), 50 + n);
@@ -130,7 +129,7 @@ fn one_batch(w: &mut World, round: u64) -> u64 {
         sum += u64::from(pkt.data()[n - 1]) + pkt.len() as u64;
     }
     // Split by egress port, drop a few, and return everything.
-    let moved = w.rx.partition_into(&mut w.port1, |pkt| pkt.meta().egress == Some(PortId(1)));
+    let moved = w.rx.partition_into(&mut w.port1, |pkt| pkt.meta().ingress == PortId(1));
     assert_eq!(moved, BATCH / 2);
     w.rx.retain_or_put(&mut w.pool, |pkt| (pkt.meta().timestamp & 0xffff_ffff) % 8 != 0);
     assert_eq!(w.rx.len(), BATCH / 2 - BATCH / 8);

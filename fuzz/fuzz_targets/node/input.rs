@@ -65,7 +65,7 @@ pub enum Op {
     Pod { port: u8, frame: PodFrame },
     /// A whole frame on the underlay port, built for the backend.
     Underlay(Tunnelled),
-    /// A datagram's payload on the socket port, from `meta.remote`.
+    /// A datagram's payload on the socket port, from `meta.remote()`.
     Socket(Tunnelled),
     /// An IP packet from the host's TUN.
     Host(IpSpec),

@@ -468,7 +468,7 @@ fn run(node: &mut Node, pool: &mut Pool, port: PortId, remote: Ipv4Addr, frame: 
     let mut buf = pool.get().expect("pool");
     buf.extend_from_slice(frame).expect("fits");
     buf.meta_mut().ingress = port;
-    buf.meta_mut().remote = (remote, 8472).into();
+    buf.meta_mut().set_remote((remote, 8472).into());
     batch.push(buf).expect("room");
     let mut out = Outputs::new(64);
     node.process(Instant::from_secs(1), pool, &mut batch, &mut out);

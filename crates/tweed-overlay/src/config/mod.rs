@@ -89,7 +89,7 @@ pub struct UnderlayConfig {
     #[serde(default = "default_underlay_port")]
     pub port: u16,
     /// The port number of packets a UDP socket received from the underlay (`vxlan` and `udp` only): their buffer
-    /// holds the UDP payload (the VXLAN header and the inner frame, or the inner IP packet), and `meta.remote` the
+    /// holds the UDP payload (the VXLAN header and the inner frame, or the inner IP packet), and `meta.remote()` the
     /// sender's address, which must be a peer's. `None` (the default): the underlay gives whole Ethernet frames
     /// only. It must not be a pod port or the underlay port.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,8 @@ fn run<E: Encapsulation>(node: &mut Node<E>, port: u16, from: [u8; 4], bytes: &[
     let (mut pool, mut batch, mut out) = (Pool::new(PoolConfig::default()).unwrap(), Batch::new(1), Outputs::new(8));
     let mut buf = pool.get().unwrap();
     buf.extend_from_slice(bytes).unwrap();
-    (buf.meta_mut().ingress, buf.meta_mut().remote) = (PortId(port), (core::net::Ipv4Addr::from(from), 7000).into());
+    buf.meta_mut().ingress = PortId(port);
+    buf.meta_mut().set_remote((core::net::Ipv4Addr::from(from), 7000).into());
     batch.push(buf).unwrap();
     node.process(Instant::from_secs(1), &mut pool, &mut batch, &mut out);
     out.drain().last().map(|(b, v)| (b.data().to_vec(), v)).unwrap()

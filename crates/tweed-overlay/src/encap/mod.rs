@@ -66,7 +66,7 @@ pub enum Transport {
     /// In UDP datagrams over IPv4 to the peer's address and `port`, from `port` unless the encapsulation picks a
     /// source port. The node writes the outer Ethernet, IPv4 and UDP headers from a per-peer template (a UDP
     /// socket sends only the payload, from [`Verdict::Underlay`](crate::Verdict::Underlay)'s `payload_offset`)
-    /// and, on the way in, checks them on whole frames (or takes the sender from `meta.remote` on a socket's
+    /// and, on the way in, checks them on whole frames (or takes the sender from `meta.remote()` on a socket's
     /// datagrams).
     Udp {
         /// The UDP port, destination and default source.

@@ -55,7 +55,7 @@ enum PortKind {
     Host,
     /// The underlay: whole frames.
     UnderlayFrame,
-    /// The underlay through a UDP socket: datagrams' payloads, the sender in `meta.remote`.
+    /// The underlay through a UDP socket: datagrams' payloads, the sender in `meta.remote()`.
     UnderlayDatagram,
 }
 
@@ -194,16 +194,28 @@ fn set_macs(data: &mut [u8], dst: MacAddr, src: MacAddr) {
     frame.set_src_addr(src);
 }
 
-/// The EtherType of the frame in `data` (behind its tags, if any), or `None` when it is shorter than a header.
-#[inline]
+/// The outer EtherType of the frame in `data` (a tag's TPID when it is tagged), or `None` when it is shorter than
+/// an Ethernet header.
+#[inline(always)]
 fn ethertype(data: &[u8]) -> Option<EtherType> {
-    ethernet::Frame::new_checked(data).ok().map(|f| f.outer_ethertype())
+    (data.len() >= ETH).then(|| ethernet::Frame::new_unchecked(data).outer_ethertype())
 }
 
-/// RFC 1812 §5.3.7: addresses a router neither forwards from nor to.
+/// RFC 1812 §5.3.7: addresses a router neither forwards from nor to (0/8, 127/8, 224/3), by first octet: one
+/// load for the two compares of every routed packet.
+const MARTIAN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut a = 0;
+    while a < 256 {
+        t[a] = a == 0 || a == 127 || a >= 224;
+        a += 1;
+    }
+    t
+};
+
+#[inline(always)]
 const fn martian(ip: u32) -> bool {
-    let a = ip >> 24;
-    a == 0 || a == 127 || a >= 224
+    MARTIAN[(ip >> 24) as usize]
 }
 
 impl<E: Encapsulation> Node<E> {

@@ -24,11 +24,12 @@ impl<E: Encapsulation> Node<E> {
         let Some(peer) = self.snap.get(decap.peer) else { return Step::drop(DropReason::UnknownPeer) };
         let subnet = (peer.net, peer.mask);
         self.counters.from_peer += 1;
-        #[allow(clippy::cast_possible_truncation)] // 0 or 14: checked by the router, which refuses anything else
-        let l3 = decap.l3.min(usize::from(u8::MAX)) as u8;
-        if usize::from(l3) != 0 && usize::from(l3) != ETH {
-            return Step::drop(DropReason::UnderlayMalformed);
-        }
+        // The inner packet starts at the buffer (an IP packet) or behind an Ethernet header: nothing else.
+        let l3 = match decap.l3 {
+            0 => 0,
+            ETH => ETH as u8,
+            _ => return Step::drop(DropReason::UnderlayMalformed),
+        };
         Step::Route { origin: Origin::Peer, from_peer: Some(subnet), l3 }
     }
 
@@ -36,7 +37,9 @@ impl<E: Encapsulation> Node<E> {
     /// transport's port, with a good checksum; and pulls them off (UDP). Returns the sender.
     fn check_frame(&self, buf: &mut PacketBuf) -> Result<SocketAddr, DropReason> {
         let data = buf.data();
-        let eth = ethernet::Frame::new_checked(data).map_err(|_| DropReason::UnderlayNotForUs)?;
+        // The destination and EtherType in one bounds check (the frame path's first test: most frames pass).
+        let Some(head) = data.get(..ETH) else { return Err(DropReason::UnderlayNotForUs) };
+        let eth = ethernet::Frame::new_unchecked(head);
         if eth.dst_addr() != self.node_mac || eth.outer_ethertype() != EtherType::IPV4 {
             return Err(DropReason::UnderlayNotForUs);
         }
@@ -70,11 +73,11 @@ impl<E: Encapsulation> Node<E> {
         Ok(from)
     }
 
-    /// A datagram's payload from a UDP socket on the transport's port: the sender is in `meta.remote`.
+    /// A datagram's payload from a UDP socket on the transport's port: the sender is in `meta.remote()`.
     fn check_datagram(&self, buf: &PacketBuf) -> Result<SocketAddr, DropReason> {
         match self.transport {
             Transport::Ethernet => Err(DropReason::UnderlayWrongPort),
-            _ => Ok(buf.meta().remote),
+            _ => Ok(buf.meta().remote()),
         }
     }
 }

@@ -268,7 +268,7 @@ pub struct Cluster {
     pub pools: Vec<Pool>,
     pub pods: Vec<[Pod; 2]>,
     inbox: Vec<VecDeque<(PortId, Vec<u8>, Ipv4Addr)>>,
-    /// Underlay traffic goes as UDP payloads with the sender in `meta.remote`, as from a UDP socket.
+    /// Underlay traffic goes as UDP payloads with the sender in `meta.remote()`, as from a UDP socket.
     sockets: bool,
     pub now: Instant,
     /// Every frame a node sent on the underlay: (from node index, verdict, bytes).
@@ -301,7 +301,7 @@ impl Cluster {
     }
 
     /// A cluster whose nodes take the underlay's traffic as a UDP-socket driver gives it: the UDP payload, with
-    /// the sender's address in `meta.remote`, on port [`SOCKET`].
+    /// the sender's address in `meta.remote()`, on port [`SOCKET`].
     pub fn over_sockets(kind: &str, n: u8) -> Self {
         let mut c = Self::new(kind, n);
         for (i, node) in c.nodes.iter_mut().enumerate() {
@@ -341,7 +341,7 @@ impl Cluster {
                     let mut buf = self.pools[i].get().expect("pool");
                     buf.extend_from_slice(&frame).unwrap();
                     buf.meta_mut().ingress = port;
-                    buf.meta_mut().remote = core::net::SocketAddr::from((remote, 8472));
+                    buf.meta_mut().set_remote(core::net::SocketAddr::from((remote, 8472)));
                     batch.push(buf).unwrap();
                 }
                 self.nodes[i].process(self.now, &mut self.pools[i], &mut batch, &mut out);
