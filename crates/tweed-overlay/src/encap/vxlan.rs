@@ -150,14 +150,19 @@ impl Vxlan {
         peer_vtep: impl Fn(&P) -> MacAddr,
     ) -> Result<Decap, DropReason> {
         let (id, peer) = peers.by_addr(from.ip()).ok_or(DropReason::UnknownPeer)?;
-        let vx = vxlan::Packet::new_checked(buf.data()).map_err(|_| DropReason::VxlanMalformed)?;
-        if vx.flags() != vxlan::FLAG_VNI {
+        let data = buf.data();
+        let header = data.first_chunk::<{ vxlan::HEADER_LEN }>().ok_or(DropReason::VxlanMalformed)?;
+        // The flags and the VNI against our own header's, a word each (the reserved bytes are ignored on receipt,
+        // RFC 7348 §5).
+        let word = u64::from_be_bytes(self.header);
+        let got = u64::from_be_bytes(*header);
+        if (got ^ word) & 0xff00_0000_0000_0000 != 0 {
             return Err(DropReason::VxlanMalformed);
         }
-        if vx.vni().get() != self.vni {
+        if (got ^ word) & 0xffff_ff00 != 0 {
             return Err(DropReason::WrongVni);
         }
-        let inner = vx.payload();
+        let inner = &data[vxlan::HEADER_LEN..];
         if inner.len() < ETH_LEN
             || inner[0..6] != *self.vtep_mac.as_bytes()
             || inner[6..12] != *peer_vtep(&peer.state).as_bytes()
