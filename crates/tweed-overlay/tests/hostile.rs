@@ -294,18 +294,7 @@ fn test_failed_neighbour_drops_at_once() {
     let to_absent = pod_udp(&node, 1, pod_ip(1, 1), absent, 8, false);
     let at = |ms: u64| Instant::from_secs(1) + Duration::from_millis(ms);
     let step = |node: &mut Node, pool: &mut Pool, ms: u64, frames: &[(PortId, Vec<u8>)]| {
-        let mut batch = Batch::new(16);
-        for (port, frame) in frames {
-            let mut b = pool.get().unwrap();
-            b.extend_from_slice(frame).unwrap();
-            b.meta_mut().ingress = *port;
-            batch.push(b).unwrap();
-        }
-        let mut out = Outputs::new(64);
-        node.process(at(ms), pool, &mut batch, &mut out);
-        let v: Vec<Verdict> = out.as_slice().iter().map(|(_, v)| *v).collect();
-        out.recycle(pool);
-        v
+        common::run_at(node, pool, at(ms), frames)
     };
     assert_eq!(
         step(&mut node, &mut pool, 0, &[(P1, arp_request(pod_mac(1, 1), pod_ip(1, 1), gw))]),

@@ -405,6 +405,11 @@ pub fn arp_request(from_mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr) -> Vec
 }
 
 pub fn run(node: &mut Node, pool: &mut Pool, frames: &[(PortId, Vec<u8>)]) -> Vec<Verdict> {
+    run_at(node, pool, Instant::from_secs(1), frames)
+}
+
+/// The frames (ingress, bytes) through `node` at `now`, every input taken: the verdicts, the buffers given back.
+pub fn run_at(node: &mut Node, pool: &mut Pool, now: Instant, frames: &[(PortId, Vec<u8>)]) -> Vec<Verdict> {
     let mut batch = Batch::new(16);
     for (port, frame) in frames {
         let mut b = pool.get().unwrap();
@@ -413,7 +418,7 @@ pub fn run(node: &mut Node, pool: &mut Pool, frames: &[(PortId, Vec<u8>)]) -> Ve
         batch.push(b).unwrap();
     }
     let mut out = Outputs::new(64);
-    node.process(Instant::from_secs(1), pool, &mut batch, &mut out);
+    node.process(now, pool, &mut batch, &mut out);
     assert!(batch.is_empty());
     let v = out.as_slice().iter().map(|(_, v)| *v).collect();
     out.recycle(pool);
