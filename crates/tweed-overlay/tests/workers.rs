@@ -55,9 +55,12 @@ fn a_peer_added_or_removed_reaches_every_worker() {
         assert_eq!(send(w, &mut pool, 1000 + i as u16, Instant::from_secs(1)), no_route);
     }
     control.add_peer(peer(2)).unwrap();
-    // Not published yet: the workers still see the old snapshot.
+    // Not published yet: the route is there, the peer is not in the workers' snapshot: a counted drop, never a
+    // packet sent anywhere else.
     for w in &mut workers {
-        assert_eq!(send(w, &mut pool, 2000, Instant::from_secs(2)), no_route);
+        let stale = w.counters().drop_count(DropReason::StaleNextHop);
+        assert_eq!(send(w, &mut pool, 2000, Instant::from_secs(2)), Verdict::Drop(DropReason::StaleNextHop));
+        assert_eq!(w.counters().drop_count(DropReason::StaleNextHop), stale + 1);
     }
     control.publish();
     for w in &mut workers {

@@ -35,11 +35,13 @@ pub(crate) type CounterSlots = Arc<Mutex<Vec<Arc<Mutex<Counters>>>>>;
 /// and publishes what the data path reads as snapshots; workers ([`Node`]s made by [`Control::worker`]) read them
 /// without locks, each with its own bridge, ARP state, buffers and counters.
 ///
-/// A change is made on the control and becomes visible to the workers when it is published
-/// ([`Control::publish`]): the peers as one new snapshot (arc-swap, RCU style), then the routes that lead to the
-/// peers it adds. A route never leads to a peer a worker cannot see: routes to a new peer are inserted only after
-/// the snapshot that holds it, and a peer's route goes before the peer. A node that owns its control (made by
-/// [`Node::new`] or [`Node::with_encapsulation`]) publishes at the start of each [`Node::process`] call.
+/// A change is made on the control: a route goes into the route table at once (so that a table that cannot take
+/// it refuses the change there and then, with nothing half-made), and the peers become visible to the workers when
+/// they are published ([`Control::publish`]) as one new snapshot (arc-swap, RCU style). A worker that meets a route
+/// to a peer its snapshot does not hold yet drops the packet, counted
+/// ([`DropReason::StaleNextHop`](crate::DropReason::StaleNextHop)), never misroutes it; a peer's route goes before
+/// the peer. A node that owns its control (made by [`Node::new`] or [`Node::with_encapsulation`]) publishes as it
+/// changes and at the start of each [`Node::process`] call, so it never meets such a route.
 ///
 /// ```
 /// use tweed_overlay::{Control, NodeBuilder, Outputs, PeerConfig, PeerWriter, UdpConfig};
@@ -71,8 +73,6 @@ pub struct Control<E: Encapsulation = Flannel> {
     /// Every subnet a route leads to (the pod subnet, port routes, peers) by network address: the overlap check
     /// looks at two neighbours, whatever the number of peers.
     subnets: BTreeMap<u32, (Ipv4Net, NextHopId)>,
-    /// Routes to insert after the next publication (to peers it adds).
-    pending: Vec<(Ipv4Prefix, NextHopId)>,
     dirty: bool,
     counters: CounterSlots,
 }
@@ -167,7 +167,6 @@ impl<E: Encapsulation> Control<E> {
             table,
             published,
             subnets,
-            pending: Vec::new(),
             dirty: false,
             counters: Arc::default(),
         };
@@ -294,10 +293,6 @@ impl<E: Encapsulation> Control<E> {
             return;
         }
         self.published.store(Arc::new(self.table.clone()));
-        for (prefix, id) in self.pending.drain(..) {
-            // The id was added with the peer and nothing else points to it; `add_peer` checked the prefix.
-            let _ = self.routes.insert(prefix, id);
-        }
         self.dirty = false;
     }
 
@@ -329,10 +324,9 @@ impl<E: Encapsulation> Control<E> {
             return Err(ConfigError::InvalidPort(port));
         }
         self.check_free(net)?;
-        let id = self.routes.add_next_hop(NextHop::new(0)).map_err(route_err)?;
+        let id = self.route_to(net)?;
         self.table.set(id, Hop::Port(PortId(port)));
         self.subnets.insert(u32::from(net.network()), (net, id));
-        self.pending.push((prefix(net)?, id));
         self.dirty = true;
         Ok(())
     }
@@ -359,6 +353,19 @@ impl<E: Encapsulation> Control<E> {
             _ => return Err(ConfigError::UnknownPeer(net)),
         };
         self.withdraw(net, id)
+    }
+
+    /// A new next hop and the route from `net` to it, or neither: the route table's refusal (its next hops or its
+    /// arrays for long prefixes full) leaves nothing behind.
+    pub(crate) fn route_to(&mut self, net: Ipv4Net) -> Result<NextHopId, ConfigError> {
+        let prefix = prefix(net)?;
+        let id = self.routes.add_next_hop(NextHop::new(0)).map_err(route_err)?;
+        if let Err(e) = self.routes.insert(prefix, id) {
+            // Nothing points to the id yet.
+            let _ = self.routes.remove_next_hop(id);
+            return Err(route_err(e));
+        }
+        Ok(id)
     }
 
     /// Refuses a subnet that shares an address with one a route already leads to.
@@ -432,7 +439,6 @@ impl<E: Encapsulation> Control<E> {
         // The route first: a worker that still finds the id finds its hop in the snapshot it holds.
         let p = prefix(net)?;
         self.routes.remove(p);
-        self.pending.retain(|&(q, _)| q != p);
         self.routes.remove_next_hop(id).map_err(route_err)?;
         self.table.set(id, Hop::Empty);
         self.subnets.remove(&u32::from(net.network()));

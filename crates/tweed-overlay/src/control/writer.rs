@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use ipnet::Ipv4Net;
-use tweed_route::NextHop;
 
-use super::{Control, prefix, route_err};
+use super::Control;
 use crate::config::{ConfigError, NodeConfig, PeerConfig};
 use crate::encap::{Encapsulation, Hop};
 
@@ -176,11 +175,10 @@ impl<E: Encapsulation> PeerWriter for Control<E> {
         }
         let peer = self.build_peer(&cfg)?;
         let key = self.shared.encap.peer_key(&peer);
-        let id = self.routes.add_next_hop(NextHop::new(0)).map_err(route_err)?;
+        let id = self.route_to(net)?;
         self.table.set(id, Hop::Peer(Arc::new(peer)));
         self.table.index(id, key);
         self.subnets.insert(u32::from(net.network()), (net, id));
-        self.pending.push((prefix(net)?, id));
         self.dirty = true;
         Ok(())
     }

@@ -140,13 +140,12 @@ reasons! {
     TtlExpired => "ttl_expired",
     /// No route to the destination.
     NoRoute => "no_route",
-    /// The route's next hop is not a peer in the snapshot of the peers the worker took for its batch (or a vxlan/udp
-    /// peer has no outer header template). A worker of a shared [`Control`](crate::Control) reads the route table
-    /// as it is, and can find a route the control inserted just after publishing the snapshot that holds its new
-    /// peer, while the worker still works from the snapshot before: the packet is dropped and counted here, never
-    /// sent to another peer (a freed next hop's id is not handed out again at once), and the worker's next batch
-    /// sees the peer. A node that owns its control publishes between its batches and never gives it: there, a
-    /// non-zero counter is a bug.
+    /// The route's next hop is not a peer in the snapshot of the peers the worker took for its batch. A worker of a
+    /// shared [`Control`](crate::Control) reads the route table as it is, and can find the route of a peer the
+    /// control added but has not published yet: the packet is dropped and counted here, never sent to another peer
+    /// (a freed next hop's id is not handed out again at once), and the worker's first batch after the publication
+    /// sees the peer. A node that owns its control publishes as it changes and never gives it: there, a non-zero
+    /// counter is a bug.
     StaleNextHop => "stale_next_hop",
     /// Too big for the underlay after encapsulation with DF set (an ICMP fragmentation needed was sent, unless
     /// rate-limited).
