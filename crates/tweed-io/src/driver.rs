@@ -217,6 +217,15 @@ impl<E: Encapsulation> Driver<E> {
         Ok(driver)
     }
 
+    /// A driver for `node` with no ports yet of any kinds (add them with [`Driver::add_port`]).
+    /// A driver of ports all of one type: [`Driver::from_worker`].
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the pool, the epoll set or a handle cannot be made.
+    pub fn empty(node: Node<E>, config: DriverConfig) -> Result<Self> {
+        Self::from_worker(Worker::new(node, config)?)
+    }
+
     /// Adds a pod port under the node's port number `id` and starts reading it.
     ///
     /// # Errors
@@ -240,14 +249,6 @@ impl<E: Encapsulation> Driver<E> {
 }
 
 impl<E: Encapsulation, P: Port> Driver<E, P> {
-    /// A driver for `node` with no ports yet (add them with [`Driver::add_port`]).
-    ///
-    /// # Errors
-    /// [`Error::Io`] when the pool, the epoll set or a handle cannot be made.
-    pub fn empty(node: Node<E>, config: DriverConfig) -> Result<Self> {
-        Self::from_worker(Worker::new(node, config)?)
-    }
-
     /// A driver around `worker`, watching its ports.
     ///
     /// # Errors

@@ -123,6 +123,8 @@ fn an_embedders_port_runs_in_the_driver() {
     assert!(far1.recv(&mut buf).is_err(), "not back to the sender");
     let w = driver.worker_mut();
     assert_eq!(w.port_stats(PortId(3)).unwrap().tx, 1);
+    assert_eq!(w.port_as::<MemPort>(PortId(3)).unwrap().take_sent(), Some((frame, None)));
+    assert!(w.port_as::<MemPort>(PortId(1)).is_none(), "a Pipe is no MemPort");
     assert_eq!(
         driver.pods().iter().map(|(id, p)| (id.0, p.name())).collect::<Vec<_>>(),
         [(1, "p1"), (2, "p2"), (3, "m3")]
@@ -134,8 +136,10 @@ fn an_embedders_port_runs_in_the_driver() {
 #[test]
 fn a_driver_over_another_encapsulation() {
     let node = |i| Node::with_encapsulation(config(i), Udp::new(9000)).unwrap();
-    let mut a: Driver<Udp, MemPort> = Driver::empty(node(1), DriverConfig::default()).unwrap();
-    let mut b: Driver<Udp, MemPort> = Driver::empty(node(2), DriverConfig::default()).unwrap();
+    let mut a: Driver<Udp, MemPort> =
+        Driver::from_worker(Worker::new(node(1), DriverConfig::default()).unwrap()).unwrap();
+    let mut b: Driver<Udp, MemPort> =
+        Driver::from_worker(Worker::new(node(2), DriverConfig::default()).unwrap()).unwrap();
     for d in [&mut a, &mut b] {
         d.add_port(PortId(1), MemPort::new("pod", Medium::Ethernet)).unwrap();
         d.add_port(SOCKET_PORT, MemPort::new("udp", Medium::Datagram)).unwrap();

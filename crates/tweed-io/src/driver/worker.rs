@@ -238,6 +238,13 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
         self.slots.get_mut(usize::from(k)).map(|s| &mut s.port)
     }
 
+    /// The port on `id` as its concrete type `T`, among ports of all kinds (a [`MemPort`](crate::MemPort) in a
+    /// driver of `Box<dyn Port + Send>`): `None` when there is none, or it is not a `T` that says so
+    /// ([`Port::as_any_mut`]).
+    pub fn port_as<T: 'static>(&mut self, id: PortId) -> Option<&mut T> {
+        self.port_mut(id)?.as_any_mut()?.downcast_mut()
+    }
+
     /// Every port with its number, in the order they were added.
     pub fn ports(&self) -> impl Iterator<Item = (PortId, &P)> {
         self.slots.iter().filter(|s| s.role != Role::Drain).map(|s| (s.id, &s.port))

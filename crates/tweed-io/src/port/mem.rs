@@ -188,4 +188,8 @@ impl Port for MemPort {
         }
         Sent { sent, coalesced: 0 }
     }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
 }

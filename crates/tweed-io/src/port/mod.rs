@@ -11,6 +11,7 @@
 //! of [`Msg`]s (for a datagram port each with its destination, the verdict's payload offset already applied), in
 //! the node's order. Nothing in either allocates.
 
+use std::any::Any;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
@@ -131,6 +132,12 @@ pub trait Port {
     fn netns(&self) -> Option<&Path> {
         None
     }
+
+    /// The port as [`Any`], for a caller that knows its concrete type among ports of all kinds
+    /// ([`Worker::port_as`](crate::Worker::port_as)): `None` by default, `Some(self)` for a [`MemPort`].
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        None
+    }
 }
 
 impl<T: Port + ?Sized> Port for Box<T> {
@@ -160,6 +167,9 @@ impl<T: Port + ?Sized> Port for Box<T> {
     }
     fn netns(&self) -> Option<&Path> {
         (**self).netns()
+    }
+    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
+        (**self).as_any_mut()
     }
 }
 
