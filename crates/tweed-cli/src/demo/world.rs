@@ -2,20 +2,21 @@
 //! joined by an in-memory underlay, under a simulated clock.
 //!
 //! Node `i` (1-based) owns `10.244.i.0/24` with gateway `10.244.i.1`, sits at `192.168.0.i` on the underlay and
-//! has its pods on ports `1..=P` (pod `p` is `10.244.i.(p+1)`); port 0 is its underlay port. A frame a pod sends
-//! goes into its node's input; each output of a node goes where its verdict says: a pod's `eth0`, or the input of
-//! the node whose underlay address is the verdict's destination (the buffer holds a whole Ethernet frame). Every
-//! frame that crosses a link can be recorded (pcap, hop-by-hop trace).
+//! has its pods on ports `1..=P` (pod `p` is `10.244.i.(p+1)`); port 0 is its underlay port. Each node is a
+//! `tweed_io::Worker` whose ports are `MemPort`s, run a round at a time on the simulated clock: tweed's one event
+//! loop, as the agent's driver runs it. A frame a pod sends goes into its node's pod port; what a node sends goes
+//! where its verdict said: a pod's `eth0`, or the underlay port of the node whose underlay address is the
+//! verdict's destination (the buffer holds a whole Ethernet frame). Every frame that crosses a link can be recorded
+//! (pcap, hop-by-hop trace).
 
-use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant as WallInstant};
 
+use tweed_io::{DriverConfig, Medium, MemPort, Worker};
 use tweed_overlay::{
-    BackendConfig, BackendKind, Counters, Instant, Node, NodeBuilder, Outputs, PeerConfig, UdpConfig, Verdict,
-    VxlanConfig,
+    BackendConfig, BackendKind, Counters, Flannel, Instant, Node, NodeBuilder, PeerConfig, UdpConfig, VxlanConfig,
 };
-use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+use tweed_packet::PortId;
 use tweed_wire::ethernet::MacAddr;
 
 use super::pod::Pod;
@@ -23,8 +24,8 @@ use crate::pcap_write::PcapWriter;
 
 /// The port frames from the underlay come in on, at every node.
 pub(crate) const UNDERLAY_PORT: PortId = PortId(0);
-/// How many frames a node takes per call of `Node::process`.
-const BATCH: usize = 256;
+/// How many frames each port of a node's worker holds at most, each way.
+const QUEUE: usize = 1 << 16;
 /// The least the simulated clock moves when it moves.
 const MIN_STEP_US: u64 = 100;
 
@@ -105,16 +106,12 @@ pub(crate) struct Traffic {
     pub(crate) underlay_inner_bytes: u64,
     /// Packets the nodes processed (pod and underlay inputs).
     pub(crate) processed: u64,
-    /// Wall time spent in `Node::process`.
+    /// Wall time spent in the nodes' rounds.
     pub(crate) process_time: Duration,
 }
 
-/// A node with its pool and its input queue.
-struct Station {
-    node: Node,
-    pool: Pool,
-    inbox: VecDeque<(PortId, Vec<u8>)>,
-}
+/// A node: its worker, over a MemPort per pod and one for the underlay.
+type Station = Worker<Flannel, MemPort>;
 
 /// The cluster.
 pub(crate) struct World {
@@ -124,8 +121,6 @@ pub(crate) struct World {
     pods: Vec<Pod>,
     pods_per_node: u8,
     now_us: u64,
-    out: Outputs,
-    batch: Batch,
     traffic: Traffic,
     /// Every frame, when a pcap file is written.
     pcap: Option<PcapWriter>,
@@ -173,13 +168,18 @@ impl World {
             }
             let node = b.build().map_err(|e| format!("node {i}: {e}"))?;
             let mtu = node.inner_mtu();
-            let pool = Pool::new(PoolConfig { buffers: 2 * BATCH + 64, ..PoolConfig::default() })
-                .map_err(|e| format!("node {i}: buffer pool: {e}"))?;
+            let mut station = Worker::new(node, DriverConfig::default().batch(256).buffers(0))
+                .map_err(|e| format!("node {i}: {e}"))?;
+            let port = |name: String| MemPort::new(name, Medium::Ethernet).with_limit(QUEUE);
+            station.add_port(UNDERLAY_PORT, port(format!("node{i} underlay"))).map_err(|e| format!("node {i}: {e}"))?;
             for p in 1..=pods {
                 let seed = u64::from(i) << 8 | u64::from(p);
                 all_pods.push(Pod::new(pod_ip(i, p), pod_mac(i, p), gateway_ip(i), mtu, seed));
+                station
+                    .add_port(PortId(u16::from(p)), port(format!("node{i} pod{p}")))
+                    .map_err(|e| format!("node {i}: {e}"))?;
             }
-            stations.push(Station { node, pool, inbox: VecDeque::new() });
+            stations.push(station);
         }
         Ok(Self {
             kind,
@@ -187,8 +187,6 @@ impl World {
             pods: all_pods,
             pods_per_node: pods,
             now_us: start_us,
-            out: Outputs::new(4 * BATCH),
-            batch: Batch::new(BATCH),
             traffic: Traffic::default(),
             pcap,
             trace: None,
@@ -208,7 +206,7 @@ impl World {
 
     /// Node `i` (1-based).
     pub(crate) fn node(&self, i: u8) -> Option<&Node> {
-        self.stations.get(usize::from(i).checked_sub(1)?).map(|s| &s.node)
+        self.stations.get(usize::from(i).checked_sub(1)?).map(Worker::node)
     }
 
     /// Pod `p` of node `i` (both 1-based).
@@ -233,7 +231,7 @@ impl World {
     pub(crate) fn counters(&self) -> Counters {
         let mut sum = Counters::default();
         for s in &self.stations {
-            let c = s.node.counters();
+            let c = s.node().counters();
             sum.rx_pod += c.rx_pod;
             sum.rx_underlay += c.rx_underlay;
             sum.switched += c.switched;
@@ -301,11 +299,11 @@ impl World {
                     self.traffic.pod_frames += 1;
                     self.traffic.pod_bytes += frame.len() as u64;
                     self.record(Link::PodToNode { node, pod }, &frame)?;
-                    self.stations[usize::from(node - 1)].inbox.push_back((PortId(u16::from(pod)), frame));
+                    self.inject(usize::from(node - 1), PortId(u16::from(pod)), &frame)?;
                 }
             }
             for i in 0..self.stations.len() {
-                while !self.stations[i].inbox.is_empty() {
+                while self.stations[i].has_input() {
                     moved = true;
                     self.run_node(i)?;
                 }
@@ -317,79 +315,62 @@ impl World {
         Err("the cluster never settled: frames kept moving at one instant".to_owned())
     }
 
-    /// One call of `Node::process` for node `i` (0-based) over up to a batch of its input, and the delivery of
-    /// its outputs.
+    /// Queues `frame` into port `port` of node `i` (0-based).
+    fn inject(&mut self, i: usize, port: PortId, frame: &[u8]) -> Result<(), String> {
+        let queued = self.stations[i].port_mut(port).is_some_and(|p| p.inject(frame, None));
+        if queued { Ok(()) } else { Err(format!("node {}: port {} cannot take a frame", i + 1, port.0)) }
+    }
+
+    /// One round of node `i`'s worker (0-based) at the simulated time, and the delivery of what it sent.
     fn run_node(&mut self, i: usize) -> Result<(), String> {
         let station = &mut self.stations[i];
-        while self.batch.len() < BATCH {
-            let Some((port, frame)) = station.inbox.pop_front() else { break };
-            let Some(mut buf) = station.pool.get() else {
-                station.inbox.push_front((port, frame));
-                break;
-            };
-            if buf.extend_from_slice(&frame).is_err() {
-                station.pool.put(buf);
-                return Err(format!("node {}: a {}-byte frame does not fit a pool buffer", i + 1, frame.len()));
-            }
-            buf.meta_mut().ingress = port;
-            if let Err(buf) = self.batch.push(buf) {
-                station.pool.put(buf);
-                station.inbox.push_front((port, frame));
-                break;
-            }
+        let dropped = |s: &Station| s.stats().rx_offload_dropped + s.stats().rx_dropped;
+        let before = dropped(station);
+        let start = WallInstant::now();
+        let read = station.round(Instant::from_nanos(self.now_us.saturating_mul(1000)));
+        self.traffic.process_time += start.elapsed();
+        self.traffic.processed += read as u64;
+        if dropped(station) > before {
+            return Err(format!("node {}: a frame does not fit a pool buffer", i + 1));
         }
-        if self.batch.is_empty() {
+        if read == 0 {
             return Err(format!("node {}: the buffer pool is empty", i + 1));
         }
-        self.traffic.processed += self.batch.len() as u64;
-        let start = WallInstant::now();
-        station.node.process(
-            Instant::from_nanos(self.now_us.saturating_mul(1000)),
-            &mut station.pool,
-            &mut self.batch,
-            &mut self.out,
-        );
-        self.traffic.process_time += start.elapsed();
-        // Whatever the node left in the batch (its output was full) goes back to the front of its input.
-        let left: Vec<_> = self.batch.drain().collect();
-        for buf in left.into_iter().rev() {
-            station.inbox.push_front((buf.meta().ingress, buf.data().to_vec()));
-            station.pool.put(buf);
-        }
-        let outputs: Vec<_> = self.out.drain().collect();
         let from = (i + 1) as u8;
-        for (buf, verdict) in outputs {
-            let frame = buf.data().to_vec();
-            self.stations[i].pool.put(buf);
-            self.deliver(from, frame, verdict)?;
+        let ports: Vec<PortId> = station.ports().map(|(id, _)| id).collect();
+        for port in ports {
+            while let Some((frame, dst)) = self.stations[i].port_mut(port).and_then(MemPort::take_sent) {
+                if port == UNDERLAY_PORT {
+                    self.deliver_underlay(from, dst, &frame)?;
+                } else {
+                    self.deliver_pod(from, port, frame)?;
+                }
+            }
         }
         Ok(())
     }
 
-    fn deliver(&mut self, from: u8, frame: Vec<u8>, verdict: Verdict) -> Result<(), String> {
-        match verdict {
-            Verdict::Port(PortId(port)) => {
-                let pod = u8::try_from(port).map_err(|_| format!("node {from}: output to unknown pod port {port}"))?;
-                let index = self.pod_index(from, pod).ok_or_else(|| format!("node {from}: no pod on port {port}"))?;
-                self.record(Link::NodeToPod { node: from, pod }, &frame)?;
-                self.pods[index].deliver(frame);
-            }
-            Verdict::Underlay { dst, .. } => {
-                let to =
-                    self.stations.iter().position(|s| dst.ip() == s.node.config().underlay.node_ip).ok_or_else(
-                        || format!("node {from}: sent a frame on the underlay to {dst}, which is no node"),
-                    )?;
-                self.traffic.underlay_frames += 1;
-                self.traffic.underlay_bytes += frame.len() as u64;
-                self.traffic.underlay_inner_bytes += inner_frame_len(self.kind, &frame);
-                self.record(Link::Underlay { from, to: (to + 1) as u8 }, &frame)?;
-                if !self.underlay_cut {
-                    self.stations[to].inbox.push_back((UNDERLAY_PORT, frame));
-                }
-            }
-            // No pod talks to a node's own address beyond its gateway's echo: nothing goes to a TUN, and drops
-            // are counted by the node.
-            _ => {}
+    fn deliver_pod(&mut self, from: u8, PortId(port): PortId, frame: Vec<u8>) -> Result<(), String> {
+        let pod = u8::try_from(port).map_err(|_| format!("node {from}: output to unknown pod port {port}"))?;
+        let index = self.pod_index(from, pod).ok_or_else(|| format!("node {from}: no pod on port {port}"))?;
+        self.record(Link::NodeToPod { node: from, pod }, &frame)?;
+        self.pods[index].deliver(frame);
+        Ok(())
+    }
+
+    fn deliver_underlay(&mut self, from: u8, dst: Option<SocketAddr>, frame: &[u8]) -> Result<(), String> {
+        let dst = dst.ok_or_else(|| format!("node {from}: a frame on the underlay without its destination"))?;
+        let to = self
+            .stations
+            .iter()
+            .position(|s| dst.ip() == s.node().config().underlay.node_ip)
+            .ok_or_else(|| format!("node {from}: sent a frame on the underlay to {dst}, which is no node"))?;
+        self.traffic.underlay_frames += 1;
+        self.traffic.underlay_bytes += frame.len() as u64;
+        self.traffic.underlay_inner_bytes += inner_frame_len(self.kind, frame);
+        self.record(Link::Underlay { from, to: (to + 1) as u8 }, frame)?;
+        if !self.underlay_cut {
+            self.inject(to, UNDERLAY_PORT, frame)?;
         }
         Ok(())
     }

@@ -30,7 +30,7 @@ pub struct MemPort {
     name: String,
     medium: Medium,
     inbox: VecDeque<(Vec<u8>, SocketAddr)>,
-    outbox: VecDeque<(Vec<u8>, SocketAddr)>,
+    outbox: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
     spare: Vec<Vec<u8>>,
     limit: usize,
     gone: bool,
@@ -84,18 +84,18 @@ impl MemPort {
         true
     }
 
-    /// The oldest packet the worker sent, with its destination on a datagram port. Give the vector back with
-    /// [`MemPort::recycle`] to keep the port from allocating.
+    /// The oldest packet the worker sent, with its destination when it went to the underlay (a datagram's, or
+    /// the peer's address for a frame). Give the vector back with [`MemPort::recycle`] to keep the port from
+    /// allocating.
     pub fn take_sent(&mut self) -> Option<(Vec<u8>, Option<SocketAddr>)> {
-        let medium = self.medium;
-        self.outbox.pop_front().map(|(v, dst)| (v, (medium == Medium::Datagram).then_some(dst)))
+        self.outbox.pop_front()
     }
 
-    /// Hands every packet the worker sent to `f`, oldest first, and keeps their vectors for reuse.
+    /// Hands every packet the worker sent to `f` (as [`MemPort::take_sent`] gives it), oldest first, and keeps
+    /// their vectors for reuse.
     pub fn drain_sent(&mut self, mut f: impl FnMut(&[u8], Option<SocketAddr>)) {
-        let datagram = self.medium == Medium::Datagram;
         while let Some((v, dst)) = self.outbox.pop_front() {
-            f(&v, datagram.then_some(dst));
+            f(&v, dst);
             self.recycle(v);
         }
     }
@@ -183,7 +183,7 @@ impl Port for MemPort {
                 continue;
             }
             let v = self.stored(m.data);
-            self.outbox.push_back((v, m.dst.unwrap_or(NOWHERE)));
+            self.outbox.push_back((v, m.dst));
             sent += 1;
         }
         Sent { sent, coalesced: 0 }
