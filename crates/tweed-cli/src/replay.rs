@@ -8,8 +8,9 @@
 //!   Ethernet destination or source is the node's `underlay.node_mac` (frames to the node, and the node's own
 //!   frames seen on its wire), or when it is IPv4 UDP to the backend's port (`vxlan`/`udp`); every other frame
 //!   comes from the pod on `--pod-port`. `--ingress underlay` or `--ingress pod` puts every frame on that side.
-//! - **Time**: each frame is one call of [`Node::process`] at its capture timestamp (never going back), so ARP
-//!   retries and timeouts, bridge ageing and the ICMP rate limit run on the capture's clock.
+//! - **Time**: each frame is one round of a `tweed_io::Worker` (the node's one event loop, over in-memory ports)
+//!   at its capture timestamp (never going back), so ARP retries and timeouts, bridge ageing and the ICMP rate
+//!   limit run on the capture's clock.
 //! - **Pods the node knows**: a capture of the underlay holds no pod ARP, so the node would ask for the MAC of
 //!   every local pod and wait. `--pod IP[=MAC]` makes that pod ARP for its gateway on `--pod-port` before the
 //!   capture (MAC `0a:58` + the IP by default, the CNI bridge plugin's convention); those frames and the node's
@@ -26,8 +27,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
-use tweed_overlay::{BackendConfig, Counters, DropReason, Instant, Node, NodeConfig, Outputs, Verdict};
-use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+use tweed_io::{DriverConfig, DriverStats, Medium, MemPort, Worker};
+use tweed_overlay::{BackendConfig, Counters, DropReason, Flannel, Instant, Node, NodeConfig};
+use tweed_packet::PortId;
 use tweed_wire::arp;
 use tweed_wire::ethernet::MacAddr;
 
@@ -157,113 +159,117 @@ struct Tally {
     written: u64,
 }
 
-/// The replay: a node, its buffers, and the output file.
+/// The replay: a node's worker, a MemPort on each of its ports.
 struct Replay {
-    node: Node,
-    pool: Pool,
-    batch: Batch,
-    out: Outputs,
+    worker: Worker<Flannel, MemPort>,
+    /// The ports, in the order their outputs are written: pods and IP ports, the host's TUN, the underlay.
+    ports: Vec<PortId>,
     /// The clock: the capture's timestamps, never going back.
     now: Instant,
     tally: Tally,
     /// The node's counters before the capture (after `--pod` priming): the summary counts from here.
     base: Counters,
+    /// The worker's, likewise.
+    base_stats: DriverStats,
 }
 
 impl Replay {
     fn new(config: NodeConfig) -> Result<Self, String> {
-        let limits = config.limits.clone();
+        let (underlay, host) = (PortId(config.underlay.port), config.host_port.map(PortId));
+        let mut ports: Vec<PortId> = config.pod_ports.iter().chain(&config.ip_ports).map(|&p| PortId(p)).collect();
+        ports.extend(host);
+        ports.push(underlay);
         let node = Node::new(config).map_err(|e| e.to_string())?;
-        let buffers = usize::from(limits.arp_queue) + limits.max_outputs + 16;
-        let pool = Pool::new(PoolConfig { buffers, ..PoolConfig::default() }).map_err(|e| e.to_string())?;
+        let mut worker = Worker::new(node, DriverConfig::default()).map_err(|e| e.to_string())?;
+        for &id in &ports {
+            let medium = if id == underlay || !ports_ip(worker.node(), id) { Medium::Ethernet } else { Medium::Ip };
+            worker.add_port(id, MemPort::new(format!("port{}", id.0), medium)).map_err(|e| e.to_string())?;
+        }
         Ok(Self {
-            node,
-            pool,
-            batch: Batch::new(1),
-            out: Outputs::new(limits.max_outputs),
+            worker,
+            ports,
             now: Instant::ZERO,
             tally: Tally::default(),
             base: Counters::default(),
+            base_stats: DriverStats::default(),
         })
     }
 
-    /// Runs one frame through the node at `now` (or the last time, if earlier); `false` if it found no buffer.
-    fn push(&mut self, now: Instant, frame: &[u8], ingress: PortId) -> bool {
+    /// Runs one frame through the node at `now` (or the last time, if earlier).
+    fn push(&mut self, now: Instant, frame: &[u8], ingress: PortId) {
         self.now = self.now.max(now);
-        let Some(mut buf) = self.pool.get() else { return false };
-        if buf.extend_from_slice(frame).is_err() {
-            self.pool.put(buf);
-            self.tally.skipped_too_long += 1;
-            return true;
-        }
-        buf.meta_mut().ingress = ingress;
-        if let Err(buf) = self.batch.push(buf) {
-            self.pool.put(buf);
-            return false;
-        }
-        self.node.process(self.now, &mut self.pool, &mut self.batch, &mut self.out);
-        true
+        let before = self.worker.stats();
+        let Some(port) = self.worker.port_mut(ingress) else { return };
+        port.inject(frame, None);
+        self.worker.round(self.now);
+        let after = self.worker.stats();
+        self.tally.skipped_too_long +=
+            after.rx_offload_dropped + after.rx_dropped - before.rx_offload_dropped - before.rx_dropped;
+        // Not read: no free buffer.
+        let left = self.worker.port_mut(ingress).map_or(0, MemPort::discard_input);
+        self.tally.skipped_no_buffer += left as u64;
     }
 
     /// Makes each pod ARP for its gateway, so that the node learns its address, MAC and port; forgets the replies.
     fn prime(&mut self, now: Instant, pods: &[(Ipv4Addr, MacAddr)], port: PortId) {
-        let gateway = self.node.config().gateway_ip();
+        let gateway = self.worker.node().config().gateway_ip();
         for &(ip, mac) in pods {
             let mut frame = [0u8; 42];
             frame[..6].copy_from_slice(MacAddr::BROADCAST.as_bytes());
             frame[6..12].copy_from_slice(mac.as_bytes());
             frame[12..14].copy_from_slice(&[0x08, 0x06]);
             arp::Repr::request(mac, ip, gateway).emit(&mut arp::Packet::new_unchecked(&mut frame[14..]));
-            // An ARP frame always fits a buffer; a pool empty at the start cannot happen (it is sized above).
-            let _ = self.push(now, &frame, port);
-            self.out.recycle(&mut self.pool);
+            self.push(now, &frame, port);
+            for &id in &self.ports {
+                if let Some(p) = self.worker.port_mut(id) {
+                    p.drain_sent(|_, _| {});
+                }
+            }
         }
-        self.base = self.node.counters().clone();
+        self.tally = Tally::default();
+        self.base = self.worker.node().counters().clone();
+        self.base_stats = self.worker.stats();
     }
 
-    /// Writes what the node output, counts it by verdict, and gives the buffers back.
+    /// Writes what the node sent on each port, counted by where it went.
     fn drain(&mut self, time_us: u64, pcap: &mut PcapWriter) -> io::Result<()> {
+        let host = self.worker.node().config().host_port.map(PortId);
+        let underlay = PortId(self.worker.node().config().underlay.port);
         let mut framed = Vec::new();
-        let host = self.node.config().host_port.map(PortId);
-        for (buf, verdict) in self.out.drain() {
-            // The capture point each output is written on: the pod port it leaves by, the underlay, the TUN.
-            let frame = match verdict {
-                Verdict::Port(p) if Some(p) == host => {
+        for &id in &self.ports {
+            let Some(port) = self.worker.port_mut(id) else { continue };
+            while let Some((bytes, _)) = port.take_sent() {
+                // The capture point each output is written on: the pod port it leaves by, the underlay, the TUN.
+                let (frame, name, description) = if Some(id) == host {
                     self.tally.to_tun += 1;
                     framed.clear();
                     framed.extend_from_slice(&[0; 12]);
                     framed.extend_from_slice(&[0x08, 0x00]);
-                    framed.extend_from_slice(buf.data());
+                    framed.extend_from_slice(&bytes);
                     let description = "the host's TUN (an Ethernet header with zero addresses added)";
-                    Some((framed.as_slice(), "tun".to_owned(), description))
-                }
-                Verdict::Port(port) => {
-                    self.tally.to_pod += 1;
-                    Some((buf.data(), format!("port{}", port.0), "a pod port of the node"))
-                }
-                Verdict::Underlay { .. } => {
+                    (framed.as_slice(), "tun".to_owned(), description)
+                } else if id == underlay {
                     self.tally.to_underlay += 1;
-                    Some((buf.data(), "underlay".to_owned(), "the node's underlay"))
-                }
-                Verdict::Consumed => {
-                    self.tally.consumed += 1;
-                    None
-                }
-                Verdict::Drop(_) => {
-                    self.tally.dropped += 1;
-                    None
-                }
-                _ => None,
-            };
-            let written = frame.map(|(f, name, description)| pcap.write(&name, description, time_us, f));
-            self.pool.put(buf);
-            if let Some(result) = written {
-                result?;
+                    (bytes.as_slice(), "underlay".to_owned(), "the node's underlay")
+                } else {
+                    self.tally.to_pod += 1;
+                    (bytes.as_slice(), format!("port{}", id.0), "a pod port of the node")
+                };
+                pcap.write(&name, description, time_us, frame)?;
                 self.tally.written += 1;
+                port.recycle(bytes);
             }
         }
+        let s = self.worker.stats();
+        (self.tally.consumed, self.tally.dropped) =
+            (s.consumed - self.base_stats.consumed, s.dropped - self.base_stats.dropped);
         Ok(())
     }
+}
+
+/// Whether `id` is the node's host port or one of its IP ports (IP packets, no Ethernet).
+fn ports_ip(node: &Node, id: PortId) -> bool {
+    node.config().host_port == Some(id.0) || node.config().ip_ports.contains(&id.0)
 }
 
 /// Runs `tweed pcap replay`.
@@ -325,9 +331,7 @@ pub(crate) fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), Failure
         } else {
             replay.tally.from_pod += 1;
         }
-        if !replay.push(now, record.data, if from_underlay { underlay } else { pod }) {
-            replay.tally.skipped_no_buffer += 1;
-        }
+        replay.push(now, record.data, if from_underlay { underlay } else { pod });
         replay.drain(record.time_ns / 1000, &mut pcap).map_err(write_error)?;
     }
     pcap.finish().map_err(write_error)?;
@@ -339,7 +343,7 @@ pub(crate) fn run(args: &ReplayArgs, out: &mut impl Write) -> Result<(), Failure
 /// The text `tweed pcap replay` prints.
 fn summary(replay: &Replay, head: &str, input: &Path, output: &Path) -> String {
     let t = &replay.tally;
-    let (c, b) = (replay.node.counters(), &replay.base);
+    let (c, b) = (replay.worker.node().counters(), &replay.base);
     let mut s = String::new();
     let _ = writeln!(s, "replayed {} through {head}", input.display());
     let _ =
@@ -378,7 +382,7 @@ fn summary(replay: &Replay, head: &str, input: &Path, output: &Path) -> String {
             let _ = writeln!(s, "  {:<24}{n:>6}", reason.as_str());
         }
     }
-    let pending = replay.node.arp_pending();
+    let pending = replay.worker.node().arp_pending();
     if pending > 0 {
         let _ = writeln!(
             s,

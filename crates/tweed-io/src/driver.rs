@@ -132,6 +132,10 @@ counters! {
         pub ports_closed: u64,
         /// Packets read and dropped by a port other than a pod's (too long for a buffer).
         pub rx_dropped: u64,
+        /// Outputs the node consumed (`Verdict::Consumed`: nothing to send).
+        pub consumed: u64,
+        /// Outputs the node dropped (`Verdict::Drop`; the node counts them by reason).
+        pub dropped: u64,
     }
 }
 

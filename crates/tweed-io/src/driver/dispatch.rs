@@ -41,7 +41,15 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
                         NONE
                     }
                 },
-                // Consumed, dropped, or a verdict this driver does not know: back to the pool.
+                Verdict::Consumed => {
+                    stats.consumed += 1;
+                    NONE
+                }
+                Verdict::Drop(_) => {
+                    stats.dropped += 1;
+                    NONE
+                }
+                // A verdict this driver does not know: back to the pool.
                 _ => NONE,
             };
             targets.push(target);

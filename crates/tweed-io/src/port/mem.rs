@@ -107,6 +107,15 @@ impl MemPort {
         }
     }
 
+    /// Drops what waits for the worker; returns how many.
+    pub fn discard_input(&mut self) -> usize {
+        let n = self.inbox.len();
+        while let Some((v, _)) = self.inbox.pop_front() {
+            self.recycle(v);
+        }
+        n
+    }
+
     /// Packets waiting for the worker.
     #[must_use]
     pub fn pending_in(&self) -> usize {
