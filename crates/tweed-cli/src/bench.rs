@@ -9,20 +9,24 @@
 //! - **route lookup**: LPM lookups in batches, of addresses inside a synthetic Internet-shaped table of
 //!   `--routes` prefixes (`tweed_route::synth`).
 //!
-//! Each iteration copies the frames into pool buffers (what a receive call does), runs [`Node::process`] and gives
-//! the outputs back. Before timing, each workload's verdicts are checked once (every frame where it should go),
-//! and after it, that the node dropped nothing: a bench that measured drops would flatter. The figures are a
+//! Each iteration is one round of a `tweed_io::Worker` (the node's one event loop) whose ports are the bench's
+//! own: the ingress port copies the workload's frames into pool buffers (what a receive call does), the node
+//! processes them, and each port counts what it is sent. Before timing, each workload's outputs are checked once
+//! (every frame on the port it should leave by, to the peer it should go to), and after it, that the node dropped
+//! nothing: a bench that measured drops would flatter. The figures are a
 //! quick look, not the project's claims: those come from the criterion benches (`cargo bench`).
 
 use std::fmt::Write as _;
-use std::io::Write;
-use std::net::Ipv4Addr;
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant as WallClock};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use tweed_overlay::{Instant, Limits, Node, NodeBuilder, Outputs, PeerConfig, Verdict, VxlanConfig};
-use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+use tweed_io::{DriverConfig, Medium, Msg, Port, Rx, Sent, Worker};
+use tweed_overlay::{Flannel, Instant, Limits, Node, NodeBuilder, PeerConfig, VxlanConfig};
+use tweed_packet::PortId;
 use tweed_route::{Lpm, NextHopId, synth};
 use tweed_wire::ethernet::MacAddr;
 use tweed_wire::{arp, checksum};
@@ -140,42 +144,111 @@ fn arp_from_pod(node: u8, pod: u8) -> Vec<u8> {
     f
 }
 
-/// The buffers every workload shares.
-struct Rig {
-    pool: Pool,
-    batch: Batch,
-    out: Outputs,
+/// A port of the bench: each round it gives its frames again, copied into pool buffers as a receive call would,
+/// and it counts what the node sends it (keeping the bytes and destinations only while a check records them).
+#[derive(Debug, Default)]
+struct Loop {
+    frames: Vec<Vec<u8>>,
+    /// Whether the frames are to be given this round.
+    armed: bool,
+    /// Packets sent to it.
+    sent: u64,
+    recording: bool,
+    recorded: Vec<(Vec<u8>, Option<SocketAddr>)>,
 }
 
-impl Rig {
-    /// Copies `frames` into buffers on `port` and runs them through `node`; the outputs stay in `self.out`.
-    fn run(&mut self, node: &mut Node, frames: &[Vec<u8>], port: PortId) -> Result<(), String> {
-        for f in frames {
-            let mut buf = self.pool.get().ok_or("the pool ran out of buffers")?;
-            buf.extend_from_slice(f).map_err(|e| e.to_string())?;
-            buf.meta_mut().ingress = port;
-            self.batch.push(buf).map_err(|_| "the batch is full")?;
+impl Port for Loop {
+    fn name(&self) -> &str {
+        "bench"
+    }
+    fn medium(&self) -> Medium {
+        Medium::Ethernet
+    }
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    fn has_input(&self) -> bool {
+        self.armed
+    }
+    fn recv(&mut self, rx: &mut Rx<'_>) -> io::Result<()> {
+        self.armed = false;
+        for f in &self.frames {
+            if !rx.push_copy(f, None) {
+                return Err(io::Error::other("the pool or the batch ran out of room"));
+            }
         }
-        node.process(Instant::from_secs(1), &mut self.pool, &mut self.batch, &mut self.out);
         Ok(())
     }
-
-    /// Runs `frames` once and checks that every output has the verdict `expect` says, then recycles.
-    fn check(
-        &mut self,
-        node: &mut Node,
-        frames: &[Vec<u8>],
-        port: PortId,
-        name: &str,
-        expect: impl Fn(usize, &Verdict) -> bool,
-    ) -> Result<(), String> {
-        self.run(node, frames, port)?;
-        let ok =
-            self.out.len() == frames.len() && self.out.as_slice().iter().enumerate().all(|(i, (_, v))| expect(i, v));
-        let got: Vec<Verdict> = self.out.as_slice().iter().map(|(_, v)| *v).take(3).collect();
-        self.out.recycle(&mut self.pool);
-        if ok { Ok(()) } else { Err(format!("{name}: unexpected verdicts (first: {got:?}); this is a bug")) }
+    fn send(&mut self, msgs: &[Msg<'_>], _scratch: &mut [u8]) -> Sent {
+        self.sent += msgs.len() as u64;
+        if self.recording {
+            self.recorded.extend(msgs.iter().map(|m| (m.data.to_vec(), m.dst)));
+        }
+        Sent { sent: msgs.len(), coalesced: 0 }
     }
+}
+
+/// A node's worker over the bench's ports: the underlay (0) and the pods (1, 2).
+type Bench = Worker<Flannel, Loop>;
+
+const PORTS: [PortId; 3] = [PortId(0), PortId(1), PortId(2)];
+
+fn bench_worker(node: Node, batch: usize) -> Result<Bench, String> {
+    let mut w = Worker::new(node, DriverConfig::default().batch(batch).buffers(4096)).map_err(|e| e.to_string())?;
+    for id in PORTS {
+        w.add_port(id, Loop::default()).map_err(|e| e.to_string())?;
+    }
+    Ok(w)
+}
+
+/// Gives `frames` on `port` in each round from now on.
+fn feed(w: &mut Bench, port: PortId, frames: &[Vec<u8>]) {
+    if let Some(p) = w.port_mut(port) {
+        p.frames = frames.to_vec();
+    }
+}
+
+/// One round with the frames fed to `port`.
+fn round(w: &mut Bench, port: PortId) -> Result<(), String> {
+    let before = w.stats().rx_errors;
+    if let Some(p) = w.port_mut(port) {
+        p.armed = true;
+    }
+    w.round(Instant::from_secs(1));
+    if w.stats().rx_errors == before { Ok(()) } else { Err("the pool or the batch ran out of room".into()) }
+}
+
+/// Runs `frames` from `port` once and checks that every one left by `to`, the `i`th to a destination `dst`
+/// accepts; returns what left.
+fn check(
+    w: &mut Bench,
+    frames: &[Vec<u8>],
+    port: PortId,
+    name: &str,
+    to: PortId,
+    dst: impl Fn(usize, Option<SocketAddr>) -> bool,
+) -> Result<Vec<Vec<u8>>, String> {
+    feed(w, port, frames);
+    for id in PORTS {
+        if let Some(p) = w.port_mut(id) {
+            p.recording = true;
+        }
+    }
+    let ran = round(w, port);
+    let mut out = Vec::new();
+    let mut ok = ran.is_ok();
+    for id in PORTS {
+        let Some(p) = w.port_mut(id) else { continue };
+        p.recording = false;
+        let got = std::mem::take(&mut p.recorded);
+        if id == to {
+            ok &= got.len() == frames.len() && got.iter().enumerate().all(|(i, (_, d))| dst(i, *d));
+            out = got.into_iter().map(|(f, _)| f).collect();
+        } else {
+            ok &= got.is_empty();
+        }
+    }
+    if ok { Ok(out) } else { Err(format!("{name}: unexpected outputs (not all to port {}); this is a bug", to.0)) }
 }
 
 /// One row of the table.
@@ -220,19 +293,13 @@ fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<Vec<Row>, String> {
     let size = usize::from(args.size);
     let batch = usize::from(args.batch);
     bar.set_message("building nodes");
-    let mut n1 = node(1, args.peers)?;
-    let mut n2 = node(2, 0)?;
-    let mut rig = Rig {
-        pool: Pool::new(PoolConfig { buffers: 4096, ..PoolConfig::default() }).map_err(|e| e.to_string())?,
-        batch: Batch::new(256),
-        out: Outputs::new(1024),
-    };
+    let mut n1 = bench_worker(node(1, args.peers)?, batch)?;
+    let mut n2 = bench_worker(node(2, 0)?, batch)?;
     // The nodes learn their pods from their ARP requests for the gateway.
-    for (n, node) in [(1, &mut n1), (2, &mut n2)] {
+    for (n, w) in [(1, &mut n1), (2, &mut n2)] {
         for pod in [1, 2] {
-            rig.check(node, &[arp_from_pod(n, pod)], PortId(u16::from(pod)), "arp", |_, v| {
-                *v == Verdict::Port(PortId(u16::from(pod)))
-            })?;
+            let port = PortId(u16::from(pod));
+            check(w, &[arp_from_pod(n, pod)], port, "arp", port, |_, d| d.is_none())?;
         }
     }
 
@@ -244,45 +311,33 @@ fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<Vec<Row>, String> {
             pod_frame(1, 1, gateway_mac(1), dst, size, 1000 + i as u16)
         })
         .collect();
-    rig.check(
-        &mut n1,
-        &encap,
-        PortId(1),
-        "encap vxlan",
-        |i, v| matches!(v, Verdict::Underlay { dst, .. } if dst.ip() == Ipv4Addr::from(0xac10_0000 + peer_of(i))),
-    )?;
+    check(&mut n1, &encap, PortId(1), "encap vxlan", PortId(0), |i, d| {
+        d.is_some_and(|d| d.ip() == Ipv4Addr::from(0xac10_0000 + peer_of(i)))
+    })?;
     // Decap: what node 2 sends for its pod's traffic to node 1's pod 1.
     let to_n1: Vec<Vec<u8>> =
         (0..batch).map(|i| pod_frame(2, 1, gateway_mac(2), pod_ip(1, 1), size, i as u16)).collect();
-    rig.run(&mut n2, &to_n1, PortId(1))?;
-    let mut decap = Vec::with_capacity(batch);
-    for (buf, v) in rig.out.drain() {
-        if matches!(v, Verdict::Underlay { .. }) {
-            decap.push(buf.data().to_vec());
-        }
-        rig.pool.put(buf);
-    }
-    rig.check(&mut n1, &decap, PortId(0), "decap vxlan", |_, v| *v == Verdict::Port(PortId(1)))?;
+    let n1_addr = Ipv4Addr::new(192, 168, 0, 1);
+    let decap =
+        check(&mut n2, &to_n1, PortId(1), "encap to node 1", PortId(0), |_, d| d.is_some_and(|d| d.ip() == n1_addr))?;
+    check(&mut n1, &decap, PortId(0), "decap vxlan", PortId(1), |_, d| d.is_none())?;
     // Switch: node 1's pod 1 to its pod 2, on the bridge.
     let switch: Vec<Vec<u8>> =
         (0..batch).map(|i| pod_frame(1, 1, pod_mac(1, 2), pod_ip(1, 2), size, i as u16)).collect();
-    rig.check(&mut n1, &switch, PortId(1), "switch", |_, v| *v == Verdict::Port(PortId(2)))?;
+    check(&mut n1, &switch, PortId(1), "switch", PortId(2), |_, d| d.is_none())?;
 
-    let drops_before = n1.counters().total_drops();
+    let drops_before = n1.node().counters().total_drops();
     let seconds = args.seconds;
     let mut rows = Vec::with_capacity(4);
     for (name, frames, port) in
         [("encap vxlan", &encap, PortId(1)), ("decap vxlan", &decap, PortId(0)), ("switch", &switch, PortId(1))]
     {
-        rows.push(time(bar, name, seconds, frames.len(), || {
-            rig.run(&mut n1, frames, port)?;
-            std::hint::black_box(rig.out.len());
-            rig.out.recycle(&mut rig.pool);
-            Ok(())
-        })?);
+        feed(&mut n1, port, frames);
+        rows.push(time(bar, name, seconds, frames.len(), || round(&mut n1, port))?);
+        feed(&mut n1, port, &[]);
     }
-    if n1.counters().total_drops() != drops_before {
-        let drops: Vec<_> = n1.counters().nonzero_drops().collect();
+    if n1.node().counters().total_drops() != drops_before {
+        let drops: Vec<_> = n1.node().counters().nonzero_drops().collect();
         return Err(format!("the node dropped packets while timed: {drops:?}; this is a bug"));
     }
 
