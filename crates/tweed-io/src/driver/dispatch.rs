@@ -14,7 +14,9 @@ const NONE: u32 = u32::MAX;
 impl<E: Encapsulation, P: Port> Worker<E, P> {
     /// Sends every output where its verdict says, then gives the buffers back.
     pub(super) fn dispatch(&mut self) {
-        let Self { out, slots, index, stats, scratch, targets, node, pool, .. } = self;
+        let Self { out, slots, index, stats, scratch, targets, node, pool, msgs: kept, .. } = self;
+        // The list of one port's messages, kept between rounds: `Vec<Msg<'static>>` is a `Vec<Msg<'_>>`.
+        let mut msgs: Vec<Msg<'_>> = std::mem::take(kept);
         let items = out.as_slice();
         let host_port = node.config().host_port;
         let underlay = slots.iter().position(|s| s.role == Role::Underlay);
@@ -58,8 +60,7 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
             let k = k as u32;
             let Some(first) = targets.iter().position(|&t| t == k) else { continue };
             let datagram = slot.port.medium() == Medium::Datagram;
-            let mut msgs = [Msg { data: &[], dst: None }; MAX_BATCH];
-            let mut m = 0;
+            msgs.clear();
             let mut send = |msgs: &[Msg<'_>], scratch: &mut [u8]| {
                 let done = slot.port.send(msgs, scratch);
                 let (sent, dropped) = (done.sent as u64, (msgs.len().saturating_sub(done.sent)) as u64);
@@ -83,23 +84,25 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
                 if targets[i] != k {
                     continue;
                 }
-                msgs[m] = match *verdict {
+                msgs.push(match *verdict {
                     Verdict::Underlay { dst, payload_offset } if datagram => {
                         Msg { data: buf.data().get(usize::from(payload_offset)..).unwrap_or(&[]), dst: Some(dst) }
                     }
                     Verdict::Underlay { dst, .. } => Msg { data: buf.data(), dst: Some(dst) },
                     _ => Msg { data: buf.data(), dst: None },
-                };
-                m += 1;
-                if m == MAX_BATCH {
-                    send(&msgs[..m], scratch);
-                    m = 0;
+                });
+                if msgs.len() == MAX_BATCH {
+                    send(&msgs, scratch);
+                    msgs.clear();
                 }
             }
-            if m > 0 {
-                send(&msgs[..m], scratch);
+            if !msgs.is_empty() {
+                send(&msgs, scratch);
             }
         }
+        // Back to `'static` for keeping, empty: collected in place, the allocation is reused.
+        msgs.clear();
+        *kept = msgs.into_iter().map(|m| Msg { data: &[], dst: m.dst }).collect();
         out.recycle(pool);
     }
 }

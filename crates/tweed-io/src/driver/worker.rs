@@ -10,7 +10,7 @@ use tweed_switch::Instant;
 
 use super::{ClosedPort, DriverConfig, DriverStats, invalid};
 use crate::error::Result;
-use crate::port::{Medium, Port};
+use crate::port::{Medium, Msg, Port};
 use crate::stats::counters;
 use crate::sys::MAX_BATCH;
 
@@ -108,6 +108,8 @@ pub struct Worker<E: Encapsulation = Flannel, P: Port = Box<dyn Port + Send>> {
     pub(super) rx_scratch: Vec<u8>,
     /// Each output's port (index in `slots`), worked out before sending.
     pub(super) targets: Vec<u32>,
+    /// One port's messages while sending (empty between rounds; see `dispatch`).
+    pub(super) msgs: Vec<Msg<'static>>,
     /// The node's time at the last call of [`Node::process`] (see the driver's timers).
     pub(super) processed_at: u64,
     next_token: u64,
@@ -137,6 +139,7 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
             scratch: vec![0; crate::gro::COALESCE_ROOM],
             rx_scratch: vec![0; crate::gro::COALESCE_ROOM],
             targets: Vec::with_capacity(outputs),
+            msgs: Vec::with_capacity(MAX_BATCH),
             processed_at: 0,
             next_token: 0,
         })

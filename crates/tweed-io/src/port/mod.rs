@@ -215,6 +215,7 @@ impl<'a> Rx<'a> {
 
     /// How many more packets this port may push.
     #[must_use]
+    #[inline]
     pub fn room(&self) -> usize {
         self.max.saturating_sub(self.taken).min(self.batch.remaining())
     }
@@ -238,6 +239,7 @@ impl<'a> Rx<'a> {
     }
 
     /// A buffer to read into (`None`: the pool is empty, counted).
+    #[inline]
     pub fn buffer(&mut self) -> Option<PacketBuf> {
         let b = self.pool.get();
         self.pool_empty += u64::from(b.is_none());
@@ -251,8 +253,9 @@ impl<'a> Rx<'a> {
 
     /// Takes a filled buffer, stamped. `false` (the buffer back in the pool, counted as dropped) when there is
     /// no room ([`Rx::room`]).
+    #[inline]
     pub fn push(&mut self, mut buf: PacketBuf) -> bool {
-        if self.room() == 0 {
+        if self.taken >= self.max {
             self.pool.put(buf);
             self.dropped += 1;
             return false;
@@ -260,6 +263,7 @@ impl<'a> Rx<'a> {
         let meta = buf.meta_mut();
         meta.ingress = self.ingress;
         meta.timestamp = self.now;
+        // A full batch refuses the buffer.
         match self.batch.push(buf) {
             Ok(()) => {
                 self.taken += 1;
@@ -275,6 +279,7 @@ impl<'a> Rx<'a> {
 
     /// Copies `bytes` into a buffer and takes it, with the sender `from` for a datagram. `false` when there is
     /// no room, no buffer, or the bytes do not fit one (counted).
+    #[inline]
     pub fn push_copy(&mut self, bytes: &[u8], from: Option<SocketAddr>) -> bool {
         if self.room() == 0 {
             self.dropped += 1;
