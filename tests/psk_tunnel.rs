@@ -17,6 +17,7 @@ mod common;
 #[cfg(target_os = "linux")]
 #[path = "psk_tunnel/netns.rs"]
 mod netns;
+#[cfg(target_os = "linux")]
 #[path = "psk_tunnel/no_alloc.rs"]
 mod no_alloc;
 #[path = "psk_tunnel/node.rs"]

@@ -1,15 +1,15 @@
 //! The encapsulation allocates nothing per packet: after a warm-up, rounds of packets sealed by one node and
-//! opened by the other make no heap allocation on the thread that runs them (counted by a global allocator that
-//! forwards to the system's).
+//! opened by the other, each node a `tweed::io::Worker` over in-memory ports (the TUN's, the socket's), make no
+//! heap allocation on the thread that runs them (counted by a global allocator that forwards to the system's).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tweed::overlay::{Instant, Outputs, Verdict};
-use tweed::packet::{Batch, Pool, PoolConfig};
+use tweed::io::{DriverConfig, Medium, MemPort, Worker};
+use tweed::overlay::Instant;
 
-use crate::encap::{SOCKET, TUN};
+use crate::encap::{Psk, SOCKET, TUN};
 use crate::node::{echo, host, node, underlay};
 
 /// Allocations made on a thread while its `COUNTING` is set.
@@ -58,33 +58,30 @@ static GLOBAL: Counting = Counting;
 const BURST: usize = 64;
 const ROUNDS: u64 = 100;
 
+/// Site `i`'s node in a worker, its TUN and socket MemPorts.
+fn worker(i: u8) -> Worker<Psk, MemPort> {
+    let mut w = Worker::new(node(i, crate::node::KEY), DriverConfig::default().buffers(4 * BURST)).unwrap();
+    w.add_port(TUN, MemPort::new("tun", Medium::Ip)).unwrap();
+    w.add_port(SOCKET, MemPort::new("udp", Medium::Datagram)).unwrap();
+    w
+}
+
 #[test]
 fn sealing_and_opening_allocate_nothing_in_steady_state() {
-    let (mut a, mut b) = (node(1, crate::node::KEY), node(2, crate::node::KEY));
-    let mut pool = Pool::new(PoolConfig { buffers: 4 * BURST, ..PoolConfig::default() }).unwrap();
-    let (mut input, mut out_a, mut out_b) = (Batch::new(BURST), Outputs::new(2 * BURST), Outputs::new(2 * BURST));
+    let (mut a, mut b) = (worker(1), worker(2));
     let packet = echo(host(1, 1), host(2, 1));
+    let from = (underlay(1), 51820).into();
     let mut round = |counting: bool, t: u64| {
         COUNTING.with(|c| c.set(counting));
         for _ in 0..BURST {
-            let mut buf = pool.get().expect("a buffer");
-            buf.extend_from_slice(&packet).expect("room");
-            buf.meta_mut().ingress = TUN;
-            input.push(buf).expect("room in the batch");
+            assert!(a.port_mut(TUN).unwrap().inject(&packet, None));
         }
-        a.process(Instant::from_millis(t), &mut pool, &mut input, &mut out_a);
-        for (sealed, verdict) in out_a.as_slice() {
-            let Verdict::Underlay { payload_offset, .. } = *verdict else { continue };
-            let mut buf = pool.get().expect("a buffer");
-            buf.extend_from_slice(&sealed.data()[usize::from(payload_offset)..]).expect("room");
-            buf.meta_mut().ingress = SOCKET;
-            buf.meta_mut().set_remote((underlay(1), 51820).into());
-            input.push(buf).expect("room in the batch");
-        }
-        out_a.recycle(&mut pool);
-        b.process(Instant::from_millis(t), &mut pool, &mut input, &mut out_b);
-        let delivered = out_b.as_slice().iter().filter(|(_, v)| *v == Verdict::Port(TUN)).count();
-        out_b.recycle(&mut pool);
+        a.round(Instant::from_millis(t));
+        let (sent, to) = (a.port_mut(SOCKET).unwrap(), b.port_mut(SOCKET).unwrap());
+        sent.drain_sent(|sealed, _| assert!(to.inject(sealed, Some(from))));
+        b.round(Instant::from_millis(t));
+        let mut delivered = 0;
+        b.port_mut(TUN).unwrap().drain_sent(|_, _| delivered += 1);
         COUNTING.with(|c| c.set(false));
         delivered
     };
@@ -95,5 +92,5 @@ fn sealing_and_opening_allocate_nothing_in_steady_state() {
     let delivered: usize = (0..ROUNDS).map(|t| round(true, 2 + t)).sum();
     assert_eq!(ALLOCATIONS.load(Ordering::Relaxed) - before, 0, "allocations in {ROUNDS} rounds");
     assert_eq!(delivered as u64, ROUNDS * BURST as u64);
-    assert_eq!(b.counters().total_drops(), 0);
+    assert_eq!(b.node().counters().total_drops(), 0);
 }
