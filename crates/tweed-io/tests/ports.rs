@@ -254,3 +254,27 @@ fn a_port_failing_every_read_is_closed_after_64() {
     assert_eq!((closed.len(), closed[0].error.raw_os_error()), (1, Some(libc::EIO)));
     assert_eq!(w.stats().rx_errors, 64);
 }
+
+/// Outputs for several ports, interleaved by the node (each broadcast flooded to two pods), reach each port in
+/// the node's order, each port's in one call.
+#[test]
+fn interleaved_outputs_keep_their_order_per_port() {
+    let node = NodeBuilder::new(mem::subnet(1), node_ip(1), mem::node_mac(1)).host_gw().pod_ports([1, 2, 3]).build();
+    let mut w: Worker<tweed_overlay::Flannel, MemPort> = Worker::new(node.unwrap(), DriverConfig::default()).unwrap();
+    for i in 1..=3 {
+        w.add_port(PortId(i), MemPort::new(format!("pod{i}"), Medium::Ethernet)).unwrap();
+    }
+    for seq in 0..50u8 {
+        let frame = mem::eth(MacAddr::BROADCAST, mem::pod_mac(1), 0x88b5, &[seq; 46]);
+        w.port_mut(PortId(1)).unwrap().inject(&frame, None);
+    }
+    assert_eq!(w.round(Instant::from_secs(1)), 50);
+    for i in [2, 3] {
+        let mut seqs = Vec::new();
+        w.port_mut(PortId(i)).unwrap().drain_sent(|f, _| seqs.push(f[14]));
+        assert_eq!(seqs, (0..50).collect::<Vec<u8>>(), "pod {i}");
+        assert_eq!(w.port_stats(PortId(i)).unwrap().tx, 50);
+    }
+    assert_eq!(w.port_mut(PortId(1)).unwrap().pending_out(), 0);
+    assert_eq!(w.stats().tx_pod, 100);
+}

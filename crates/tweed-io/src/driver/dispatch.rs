@@ -14,14 +14,19 @@ const NONE: u32 = u32::MAX;
 impl<E: Encapsulation, P: Port> Worker<E, P> {
     /// Sends every output where its verdict says, then gives the buffers back.
     pub(super) fn dispatch(&mut self) {
-        let Self { out, slots, index, stats, scratch, targets, node, pool, msgs: kept, .. } = self;
+        let Self { out, slots, index, stats, scratch, targets: next, chains, node, pool, msgs: kept, .. } = self;
         // The list of one port's messages, kept between rounds: `Vec<Msg<'static>>` is a `Vec<Msg<'_>>`.
         let mut msgs: Vec<Msg<'_>> = std::mem::take(kept);
         let items = out.as_slice();
         let host_port = node.config().host_port;
         let underlay = slots.iter().position(|s| s.role == Role::Underlay);
-        targets.clear();
-        for (_, verdict) in items {
+        // Each port's outputs chained in order: `chains[k]` is the first and last of port `k`'s, `next[i]` the one
+        // after output `i` (within the capacities made when the ports were added: no allocation).
+        chains.clear();
+        chains.resize(slots.len(), (NONE, NONE));
+        next.clear();
+        next.resize(items.len(), NONE);
+        for (i, (_, verdict)) in items.iter().enumerate() {
             let target = match *verdict {
                 Verdict::Port(port) => match index.get(usize::from(port.0)).copied().flatten() {
                     Some(k) if slots[usize::from(k)].role != Role::Underlay => u32::from(k),
@@ -54,11 +59,22 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
                 // A verdict this driver does not know: back to the pool.
                 _ => NONE,
             };
-            targets.push(target);
+            if let Some(chain) = chains.get_mut(target as usize) {
+                // Fewer than 2^32 outputs.
+                let i = i as u32;
+                match *chain {
+                    (NONE, _) => *chain = (i, i),
+                    (_, last) => {
+                        next[last as usize] = i;
+                        chain.1 = i;
+                    }
+                }
+            }
         }
-        for (k, slot) in slots.iter_mut().enumerate() {
-            let k = k as u32;
-            let Some(first) = targets.iter().position(|&t| t == k) else { continue };
+        for (slot, &(first, _)) in slots.iter_mut().zip(chains.iter()) {
+            if first == NONE {
+                continue;
+            }
             let datagram = slot.port.medium() == Medium::Datagram;
             msgs.clear();
             let mut send = |msgs: &[Msg<'_>], scratch: &mut [u8]| {
@@ -80,10 +96,9 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
                     }
                 }
             };
-            for (i, (buf, verdict)) in items.iter().enumerate().skip(first) {
-                if targets[i] != k {
-                    continue;
-                }
+            let mut i = first;
+            while let Some((buf, verdict)) = items.get(i as usize) {
+                i = next[i as usize];
                 msgs.push(match *verdict {
                     Verdict::Underlay { dst, payload_offset } if datagram => {
                         Msg { data: buf.data().get(usize::from(payload_offset)..).unwrap_or(&[]), dst: Some(dst) }

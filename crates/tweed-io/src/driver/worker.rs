@@ -106,8 +106,10 @@ pub struct Worker<E: Encapsulation = Flannel, P: Port = Box<dyn Port + Send>> {
     pub(super) scratch: Vec<u8>,
     /// Where a TAP with TSO reads a frame of up to 64 KiB before it is cut.
     pub(super) rx_scratch: Vec<u8>,
-    /// Each output's port (index in `slots`), worked out before sending.
+    /// While sending: the next output for the same port after each output (see `dispatch`).
     pub(super) targets: Vec<u32>,
+    /// While sending: each port's first and last output.
+    pub(super) chains: Vec<(u32, u32)>,
     /// One port's messages while sending (empty between rounds; see `dispatch`).
     pub(super) msgs: Vec<Msg<'static>>,
     /// The node's time at the last call of [`Node::process`] (see the driver's timers).
@@ -140,6 +142,7 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
             rx_scratch: vec![0; crate::gro::COALESCE_ROOM],
             targets: Vec::with_capacity(outputs),
             msgs: Vec::with_capacity(MAX_BATCH),
+            chains: Vec::new(),
             processed_at: 0,
             next_token: 0,
         })
@@ -197,6 +200,7 @@ impl<E: Encapsulation, P: Port> Worker<E, P> {
         }
         let token = self.next_token;
         self.next_token += 1;
+        self.chains.reserve(self.slots.len() + 1);
         self.slots.push(Slot { id, port, role, ready: false, failures: 0, token, stats: PortStats::default() });
         self.reindex();
         Ok(token)
