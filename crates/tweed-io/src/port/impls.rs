@@ -17,11 +17,14 @@ use crate::udp::UdpPort;
 /// The most frames for one TAP looked at together for coalescing (the kernel's GSO limit).
 const RUN: usize = 64;
 
+/// What one offloaded read gave: how many frames it was cut into, or why it was refused whole.
+type Train = Result<usize, OffloadError>;
+
 /// Reads offloaded trains (a TAP with TSO, an offloaded AF_PACKET socket) with `read`, cutting each into pool
 /// buffers, while the batch has room for a whole train; a train that does not fit is dropped and counted.
 fn recv_trains(
     rx: &mut Rx<'_>,
-    mut read: impl FnMut(&mut [u8], usize, usize, &mut dyn FnMut(&[u8])) -> io::Result<Option<Result<usize, OffloadError>>>,
+    mut read: impl FnMut(&mut [u8], usize, usize, &mut dyn FnMut(&[u8])) -> io::Result<Option<Train>>,
 ) -> io::Result<()> {
     let max_frame = rx.pool.config().capacity.saturating_sub(rx.pool.config().headroom);
     while rx.taken < rx.max && rx.batch.remaining() >= MAX_TSO_SEGMENTS {
