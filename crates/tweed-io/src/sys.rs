@@ -17,6 +17,8 @@ use std::path::Path;
 mod epoll;
 mod event;
 mod gather;
+#[cfg_attr(not(test), expect(dead_code, reason = "a prototype of batched TAP reads, for the port trait to take"))]
+mod uring;
 pub(crate) use epoll::Epoll;
 #[cfg(test)]
 pub(crate) use event::tgkill;
