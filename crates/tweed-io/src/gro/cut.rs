@@ -32,12 +32,11 @@ pub enum OffloadError {
 /// A checksum to finish: over the frame's bytes from `from` on, added to `partial`, into the field at `at`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Finish {
-    /// Where the summed bytes start in the frame: the payload's start or later, an even offset of the
-    /// checksummed region.
+    /// Where the summed bytes start in the frame (the TCP header's start; a partial checksum's `csum_start`).
     from: usize,
-    /// Where the 16-bit checksum field is in the frame (its bytes are zero, or outside the summed bytes).
+    /// Where the 16-bit checksum field is in the frame (among the summed bytes, which hold zero there).
     at: usize,
-    /// The folded sum of what the checksum covers before `from` (pseudo-header, TCP header).
+    /// The folded sum of what the checksum covers before `from` (the pseudo-header).
     partial: u16,
     /// A result of zero goes out as all ones (UDP, where zero means "no checksum").
     udp: bool,
@@ -88,11 +87,15 @@ impl Cut<'_> {
             body.copy_from_slice(self.payload);
             return len;
         };
-        // `from` lies within the payload (see `Plan`); clamped all the same, so that nothing here can panic.
-        let split = f.from.saturating_sub(self.head.len()).min(body.len());
+        // The summed bytes start in the headers (a TSO segment's TCP header, a multiple of 4 bytes long: its sum
+        // and the payload's add up) or in the payload (a partial checksum's start); clamped, so nothing panics.
+        let (head_sum, split) = match self.head.get(f.from..) {
+            Some(head) => (checksum::sum(head), 0),
+            None => (0, (f.from - self.head.len()).min(body.len())),
+        };
         let (plain, summed) = body.split_at_mut(split);
         plain.copy_from_slice(&self.payload[..split]);
-        let rest = checksum::copy_sum(summed, &self.payload[split..]);
+        let rest = checksum::add(head_sum, checksum::copy_sum(summed, &self.payload[split..]));
         if let Some(field) = dst.get_mut(f.at..f.at + 2) {
             field.copy_from_slice(&f.value(rest).to_be_bytes());
         }
@@ -111,27 +114,37 @@ struct Tso {
     count: usize,
     /// The frame's length.
     len: usize,
+    /// The first segment's IPv4 identification and TCP sequence number, and the addresses.
+    id0: u16,
+    seq0: u32,
+    src: [u8; 4],
+    dst: [u8; 4],
 }
 
 impl Tso {
-    /// Segment `i`'s headers into `head` (their length is `hdr_len`): lengths, identification, IPv4 checksum,
-    /// sequence number and flags its own; its payload's range in the frame; and the TCP checksum to finish, whose
-    /// `partial` covers the pseudo-header and the TCP header.
-    fn head(&self, i: usize, head: &mut [u8; MAX_HEAD]) -> (Range<usize>, Finish) {
+    /// The range of segment `i`'s payload in the frame.
+    #[inline(always)]
+    fn payload(&self, i: usize) -> Range<usize> {
+        let from = self.hdr_len + i * self.gso_size;
+        from..from + self.gso_size.min(self.len - from)
+    }
+
+    /// Segment `i`'s headers into `head` (`hdr_len` bytes: the segment's own place in the read buffer, or a
+    /// buffer of the caller's): lengths, identification, IPv4 checksum, sequence number and flags its own, the
+    /// TCP checksum zero; and how to finish that checksum (from the TCP header on, after the pseudo-header).
+    #[inline(always)]
+    fn head(&self, i: usize, head: &mut [u8]) -> Finish {
         let (hdr_len, tcp_at) = (self.hdr_len, self.tcp_at);
-        let from = hdr_len + i * self.gso_size;
-        let len = self.gso_size.min(self.len - from);
+        let len = self.payload(i).len();
         let t = &self.template;
-        head[..hdr_len].copy_from_slice(&t[..hdr_len]);
+        head.copy_from_slice(&t[..hdr_len]);
         let total = (hdr_len - ETH + len) as u16;
         head[ETH + 2..ETH + 4].copy_from_slice(&total.to_be_bytes());
-        let id0 = u16::from_be_bytes([t[ETH + 4], t[ETH + 5]]);
-        head[ETH + 4..ETH + 6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
+        head[ETH + 4..ETH + 6].copy_from_slice(&self.id0.wrapping_add(i as u16).to_be_bytes());
         head[ETH + 10..ETH + 12].copy_from_slice(&[0, 0]);
         let c = checksum::checksum(&head[ETH..tcp_at]);
         head[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
-        let seq0 = u32::from_be_bytes([t[tcp_at + 4], t[tcp_at + 5], t[tcp_at + 6], t[tcp_at + 7]]);
-        let seq = seq0.wrapping_add((i * self.gso_size) as u32);
+        let seq = self.seq0.wrapping_add((i * self.gso_size) as u32);
         head[tcp_at + 4..tcp_at + 8].copy_from_slice(&seq.to_be_bytes());
         let mut f = t[tcp_at + 13];
         if i + 1 < self.count {
@@ -142,11 +155,8 @@ impl Tso {
         }
         head[tcp_at + 13] = f;
         head[tcp_at + 16..tcp_at + 18].copy_from_slice(&[0, 0]);
-        let (src, dst) = (addr(&t[ETH + 12..]), addr(&t[ETH + 16..]));
-        let pseudo = checksum::pseudo_header_ipv4(src, dst, 6, (hdr_len - tcp_at + len) as u16);
-        // The TCP header's length is a multiple of 4, so the payload starts at an even offset of the segment.
-        let partial = checksum::sum_with(pseudo, &head[tcp_at..hdr_len]);
-        (from..from + len, Finish { from: hdr_len, at: tcp_at + 16, partial, udp: false })
+        let pseudo = checksum::pseudo_header_ipv4(self.src, self.dst, 6, (hdr_len - tcp_at + len) as u16);
+        Finish { from: tcp_at, at: tcp_at + 16, partial: pseudo, udp: false }
     }
 }
 
@@ -219,7 +229,10 @@ impl Plan {
         }
         let mut template = [0u8; MAX_HEAD];
         template[..hdr_len].copy_from_slice(&frame[..hdr_len]);
-        Ok(Self::Tso(Tso { template, hdr_len, tcp_at, gso_size, count, len: frame.len() }))
+        let id0 = u16::from_be_bytes([frame[ETH + 4], frame[ETH + 5]]);
+        let seq0 = u32::from_be_bytes([frame[tcp_at + 4], frame[tcp_at + 5], frame[tcp_at + 6], frame[tcp_at + 7]]);
+        let (src, dst) = (addr(&frame[ETH + 12..]), addr(&frame[ETH + 16..]));
+        Ok(Self::Tso(Tso { template, hdr_len, tcp_at, gso_size, count, len: frame.len(), id0, seq0, src, dst }))
     }
 }
 
@@ -250,12 +263,11 @@ pub fn segment_offloaded(
         Plan::Tso(tso) => {
             // Segment i's headers go right in front of its payload, over the tail of segment i − 1's payload,
             // which has been handed on by then (the plan holds the first headers). Only headers are copied.
-            let mut head = [0u8; MAX_HEAD];
             for i in 0..tso.count {
-                let (payload, f) = tso.head(i, &mut head);
+                let payload = tso.payload(i);
                 let start = payload.start - tso.hdr_len;
-                frame[start..payload.start].copy_from_slice(&head[..tso.hdr_len]);
-                let c = f.value(checksum::sum(&frame[payload.clone()]));
+                let f = tso.head(i, &mut frame[start..payload.start]);
+                let c = f.value(checksum::sum(&frame[start + f.from..payload.end]));
                 frame[start + f.at..start + f.at + 2].copy_from_slice(&c.to_be_bytes());
                 emit(&frame[start..payload.end]);
             }
@@ -286,8 +298,8 @@ pub(crate) fn cut_offloaded(
         Plan::Tso(tso) => {
             let mut head = [0u8; MAX_HEAD];
             for i in 0..tso.count {
-                let (payload, f) = tso.head(i, &mut head);
-                emit(&Cut { head: &head[..tso.hdr_len], payload: &frame[payload], finish: Some(f) });
+                let f = tso.head(i, &mut head[..tso.hdr_len]);
+                emit(&Cut { head: &head[..tso.hdr_len], payload: &frame[tso.payload(i)], finish: Some(f) });
             }
             Ok(tso.count)
         }
