@@ -175,8 +175,9 @@ wait_ping() {
 
 # CPU seconds (user+system) of a process.
 cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# Seconds a process spent runnable but waiting for a CPU (the run queue delay of /proc/PID/schedstat).
-wait_s() { awk '{ printf "%.3f", $2 / 1e9 }' "/proc/$1/schedstat" 2>/dev/null || echo 0; }
+# Seconds a process spent runnable but waiting for a CPU (the run queue delay of each thread's schedstat, summed:
+# an agent with several workers runs them on threads of their own).
+wait_s() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.3f", s / 1e9 }'; }
 now_s() { date +%s.%N; }
 
 # --- measurements ---------------------------------------------------------------------------------------------
@@ -408,6 +409,10 @@ def cost(v):  # the two agents' CPU µs per packet, summed
 if "b" in by and "c" in by:
     print(f"agents' CPU per UDP packet (n1 + n2): batched {cost('b'):.1f} µs, unbatched {cost('c'):.1f} µs: "
           f"batching costs {cost('c') / cost('b'):.2f}x less")
+for two, one, what in (("g", "b", "vxlan"), ("h", "d", "udp")):
+    if two in by and one in by:
+        print(f"2 workers/1 ({what}, {two}/{one}): TCP {ratio(two,one,3)}, TCP -P 4 {ratio(two,one,4)}, "
+              f"UDP pps {ratio(two,one,5)}; agents' CPU per UDP packet (n1 + n2) {cost(two):.1f} µs vs {cost(one):.1f} µs")
 print()
 print("where it goes (medians): TCP retransmits (1 stream); pod 1's mean frame on eth0 in the TCP run; in the UDP run:")
 print("drops on pod 1's eth0 (veth or TAP queue full), at the iperf3 server's socket and at node 2's underlay socket,")
