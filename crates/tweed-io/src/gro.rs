@@ -202,4 +202,6 @@ fn addr(b: &[u8]) -> [u8; 4] {
 pub const COALESCE_ROOM: usize = VNET_HDR_LEN + MAX_FRAME;
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod tests;
