@@ -7,11 +7,12 @@
 # 64-byte payloads at full speed (-b 0: packets received per second, loss %, and packets per second that reached
 # pod 2's eth0). See README.md.
 #
-#   sudo benches/netns/run.sh                    # all variants: a b c d e f
+#   sudo benches/netns/run.sh                    # all variants: a b c d e f g h
 #   VARIANTS="a b c" DURATION=5 benches/netns/run.sh
 #
 # Environment: TWEED (the binary; default target/release/tweed), DURATION (seconds per iperf3 run, default 5),
-# VARIANTS (default "a b c d e f"; f is skipped when the binary has no [underlay] gso/gro keys), REPEAT (rounds over all variants, the table shows medians; default 1),
+# VARIANTS (default "a b c d e f g h"; f is skipped when the binary has no [underlay] gso/gro keys, g and h when it
+# has no [agent] workers key), REPEAT (rounds over all variants, the table shows medians; default 1),
 # PIN=1 (iperf3 on CPU 0, the agents on CPU 1), PERF=1 (perf record -g both agents during each run into the work directory), KEEP_LOGS=1 (keep the work directory with agent logs and iperf3 JSON).
 set -euo pipefail
 
@@ -19,7 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 TWEED=${TWEED:-$root/target/release/tweed}
 DURATION=${DURATION:-5}
-VARIANTS=${VARIANTS:-a b c d e f}
+VARIANTS=${VARIANTS:-a b c d e f g h}
 # PIN=1: the iperf3 client and server on CPU 0, both agents on CPU 1 (then the agents' CPU is what limits).
 PIN_PODS="" PIN_AGENT=""
 if [[ ${PIN:-0} == 1 ]]; then PIN_PODS="taskset -c 0" PIN_AGENT="taskset -c 1"; fi
@@ -117,9 +118,13 @@ kernel_node() { # ns pod i j
     ip netns exec "$ns" bridge fdb append "02:00:00:00:00:0$j" dev flannel.1 dst "192.168.0.$j"
 }
 
-# The agent's file for node i with peer j. $1: vxlan | vxlan-nobatch | vxlan-nogso | udp | host-gw.
+# The agent's file for node i with peer j. $1: vxlan | vxlan-nobatch | vxlan-nogso | udp | host-gw, or
+# vxlan-2w | udp-2w (two workers).
 agent_toml() { # kind pod i j
-    local kind=$1 pod=$2 i=$3 j=$4 backend peer underlay
+    local kind=$1 pod=$2 i=$3 j=$4 backend peer underlay agent=""
+    case $kind in
+        *-2w) agent=$'[agent]\nworkers = 2'; kind=${kind%-2w} ;;
+    esac
     case $kind in
         vxlan | vxlan-nobatch | vxlan-nogso)
             backend="type = \"vxlan\"
@@ -132,6 +137,7 @@ vtep_mac = \"02:00:00:00:00:0$i\""
     [[ $kind == vxlan-nobatch ]] && underlay+=$'\nbatching = false'
     [[ $kind == vxlan-nogso ]] && underlay+=$'\ngso = false\ngro = false'
     cat <<EOF
+$agent
 [node]
 pod_subnet = "10.244.$i.0/24"
 [node.underlay]
@@ -169,8 +175,9 @@ wait_ping() {
 
 # CPU seconds (user+system) of a process.
 cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# Seconds a process spent runnable but waiting for a CPU (the run queue delay of /proc/PID/schedstat).
-wait_s() { awk '{ printf "%.3f", $2 / 1e9 }' "/proc/$1/schedstat" 2>/dev/null || echo 0; }
+# Seconds a process spent runnable but waiting for a CPU (the run queue delay of each thread's schedstat, summed:
+# an agent with several workers runs them on threads of their own).
+wait_s() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.3f", s / 1e9 }'; }
 now_s() { date +%s.%N; }
 
 # --- measurements ---------------------------------------------------------------------------------------------
@@ -296,6 +303,8 @@ run_variant() { # letter repeat
         d) name=tweed-udp; kind=udp ;;
         e) name=tweed-host-gw; kind=host-gw ;;
         f) name=tweed-vxlan-nogso; kind=vxlan-nogso ;;
+        g) name=tweed-vxlan-2w; kind=vxlan-2w ;;
+        h) name=tweed-udp-2w; kind=udp-2w ;;
         *) die "unknown variant $v" ;;
     esac
     if [[ -n $kind ]]; then
@@ -348,6 +357,15 @@ if [[ " $VARIANTS " == *" f "* ]]; then
         VARIANTS=${VARIANTS//f/}
     fi
 fi
+# Variants g and h need the agent's [agent] workers key: skip them for a binary without it.
+if [[ " $VARIANTS " == *" g "* || " $VARIANTS " == *" h "* ]]; then
+    agent_toml vxlan-2w x 1 2 >"$WORK/probe.toml"
+    if ! "$TWEED" agent --check --config "$WORK/probe.toml" >/dev/null 2>&1; then
+        echo "variants g and h skipped: this tweed has no [agent] workers key" >&2
+        VARIANTS=${VARIANTS//g/}
+        VARIANTS=${VARIANTS//h/}
+    fi
+fi
 REPEAT=${REPEAT:-1}
 : >"$WORK/results"
 for r in $(seq "$REPEAT"); do
@@ -391,6 +409,10 @@ def cost(v):  # the two agents' CPU µs per packet, summed
 if "b" in by and "c" in by:
     print(f"agents' CPU per UDP packet (n1 + n2): batched {cost('b'):.1f} µs, unbatched {cost('c'):.1f} µs: "
           f"batching costs {cost('c') / cost('b'):.2f}x less")
+for two, one, what in (("g", "b", "vxlan"), ("h", "d", "udp")):
+    if two in by and one in by:
+        print(f"2 workers/1 ({what}, {two}/{one}): TCP {ratio(two,one,3)}, TCP -P 4 {ratio(two,one,4)}, "
+              f"UDP pps {ratio(two,one,5)}; agents' CPU per UDP packet (n1 + n2) {cost(two):.1f} µs vs {cost(one):.1f} µs")
 print()
 print("where it goes (medians): TCP retransmits (1 stream); pod 1's mean frame on eth0 in the TCP run; in the UDP run:")
 print("drops on pod 1's eth0 (veth or TAP queue full), at the iperf3 server's socket and at node 2's underlay socket,")

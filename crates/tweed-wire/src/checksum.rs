@@ -98,6 +98,61 @@ pub fn sum_with(initial: u16, data: &[u8]) -> u16 {
     add(initial, sum(data))
 }
 
+/// Copies `src` into `dst` (of the same length) and returns the folded sum of the bytes copied, as [`sum`] would
+/// give it, in one pass over them: for the copies that cannot be avoided (a segment cut out of a large frame into
+/// its own buffer), the checksum costs no second read of the data.
+///
+/// The slices may start at any address; as with [`sum_with`], a piece whose sum is added to others must start
+/// at an even offset of the checksummed region.
+///
+/// # Panics
+/// When the lengths differ (as `copy_from_slice` does).
+///
+/// ```
+/// use tweed_wire::checksum;
+///
+/// let src = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7, 0x0a];
+/// let mut dst = [0u8; 9];
+/// assert_eq!(checksum::copy_sum(&mut dst, &src), checksum::sum(&src));
+/// assert_eq!(dst, src);
+/// ```
+#[inline]
+#[must_use]
+pub fn copy_sum(dst: &mut [u8], src: &[u8]) -> u16 {
+    assert_eq!(dst.len(), src.len(), "copy_sum: lengths differ");
+    // 64-bit words with the carry added back in (end-around carry): the sum stays congruent modulo 0xffff, which
+    // is all the fold needs, and it is zero only when every byte is. Two chains, so that the adds of one 16-byte
+    // block do not wait for each other.
+    let (mut a, mut b) = (0u64, 0u64);
+    let mut s = src.chunks_exact(16);
+    let mut d = dst.chunks_exact_mut(16);
+    for (from, to) in (&mut s).zip(&mut d) {
+        let block: [u8; 16] = [
+            from[0], from[1], from[2], from[3], from[4], from[5], from[6], from[7], from[8], from[9], from[10],
+            from[11], from[12], from[13], from[14], from[15],
+        ];
+        to.copy_from_slice(&block);
+        let lo = u64::from_ne_bytes([block[0], block[1], block[2], block[3], block[4], block[5], block[6], block[7]]);
+        let hi =
+            u64::from_ne_bytes([block[8], block[9], block[10], block[11], block[12], block[13], block[14], block[15]]);
+        a = add_carry(a, lo);
+        b = add_carry(b, hi);
+    }
+    let (tail, tail_dst) = (s.remainder(), d.into_remainder());
+    tail_dst.copy_from_slice(tail);
+    // Below 2^60 (at most three 32-bit words and a padded one): adding it cannot wrap twice.
+    let t = accumulate_words(0, tail);
+    fold_native(add_carry(add_carry(a, b), t))
+}
+
+/// `acc + word` in one's complement over 64 bits: a carry out comes back in at the bottom.
+#[inline(always)]
+const fn add_carry(acc: u64, word: u64) -> u64 {
+    let (s, carry) = acc.overflowing_add(word);
+    // With a carry, `s` is at most `word - 1`, so adding it back cannot carry again.
+    s + carry as u64
+}
+
 /// The Internet checksum of `data`: the complement of [`sum`].
 #[inline]
 #[must_use]
@@ -227,6 +282,24 @@ mod tests {
     }
 
     #[test]
+    fn copy_sum_carries_and_zeros() {
+        // All ones: every 64-bit add carries; the sum of 0xffff words is 0xffff, never 0.
+        for len in [0, 1, 2, 15, 16, 17, 31, 32, 33, 1398, 1399] {
+            let src = std::vec![0xffu8; len];
+            let mut dst = std::vec![0u8; len];
+            let want = naive_sum(&src);
+            assert_eq!(copy_sum(&mut dst, &src), want, "len {len}");
+            assert_eq!(dst, src);
+        }
+        let zeros = [0u8; 40];
+        assert_eq!(copy_sum(&mut [1u8; 40], &zeros), 0);
+        // Words that sum to a multiple of 0xffff but are not all zero fold to 0xffff, as `sum` gives.
+        let src = [0x80, 0x00, 0x7f, 0xff];
+        assert_eq!(copy_sum(&mut [0u8; 4], &src), 0xffff);
+        assert_eq!(sum(&src), 0xffff);
+    }
+
+    #[test]
     fn update32_matches_recompute() {
         let mut header =
             [0x45, 0x00, 0x00, 0x54, 0x12, 0x34, 0x40, 0x00, 0x40, 0x01, 0, 0, 10, 244, 1, 2, 10, 244, 2, 2];
@@ -242,6 +315,21 @@ mod tests {
         #[test]
         fn sum_matches_naive(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
             prop_assert_eq!(sum(&data), naive_sum(&data));
+        }
+
+        #[test]
+        fn copy_sum_is_copy_then_sum(
+            data in proptest::collection::vec(any::<u8>(), 0..4200),
+            from in 0usize..16,
+            to in 0usize..16,
+        ) {
+            // Every alignment of source and destination, every length (odd ones included).
+            let src = &data[from.min(data.len())..];
+            let mut buf = std::vec![0x5au8; src.len() + 32];
+            let got = copy_sum(&mut buf[to..to + src.len()], src);
+            prop_assert_eq!(got, sum(src));
+            prop_assert_eq!(&buf[to..to + src.len()], src);
+            prop_assert!(buf[..to].iter().chain(&buf[to + src.len()..]).all(|&x| x == 0x5a), "nothing else written");
         }
 
         #[test]
