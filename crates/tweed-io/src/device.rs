@@ -243,23 +243,9 @@ impl Device {
     }
 
     /// With TSO: reads one frame (up to 64 KiB) into `scratch` and hands each complete frame it is made of to
-    /// `emit`, none longer than `max_frame`, at most `max_segments` of them (more: refused whole). `Ok(None)`
-    /// when nothing is waiting.
-    pub(crate) fn recv_offloaded(
-        &self,
-        scratch: &mut [u8],
-        max_frame: usize,
-        max_segments: usize,
-        emit: impl FnMut(&[u8]),
-    ) -> io::Result<Option<Result<usize, gro::OffloadError>>> {
-        recv_offloaded(self.fd.as_fd(), VNET_HDR_LEN, scratch, |h, f| {
-            gro::segment_offloaded(h, f, max_frame, max_segments, emit)
-        })
-    }
-
-    /// As [`Device::recv_offloaded`], but each frame comes as a [`gro::Cut`] that the caller copies into its own
-    /// buffer ([`gro::Cut::copy_to`], which finishes the checksum in the copy's pass instead of a pass of its own).
-    #[expect(dead_code, reason = "the driver's offloaded reads move to it with the port trait (issue 16)")]
+    /// `emit` as a [`gro::Cut`], none longer than `max_frame`, at most `max_segments` of them (more: refused
+    /// whole), for the caller to copy into its own buffer ([`gro::Cut::copy_to`], which finishes the checksum in
+    /// the copy's pass instead of a pass of its own). `Ok(None)` when nothing is waiting.
     pub(crate) fn recv_cuts(
         &self,
         scratch: &mut [u8],
@@ -468,21 +454,7 @@ impl PacketSocket {
     }
 
     /// On an offloaded socket: reads one frame (up to 64 KiB) into `scratch` and hands each complete frame it is
-    /// made of to `emit` (see [`Device::recv_offloaded`]).
-    pub(crate) fn recv_offloaded(
-        &self,
-        scratch: &mut [u8],
-        max_frame: usize,
-        max_segments: usize,
-        emit: impl FnMut(&[u8]),
-    ) -> io::Result<Option<Result<usize, gro::OffloadError>>> {
-        recv_offloaded(self.fd.as_fd(), PACKET_VNET_HDR_LEN, scratch, |h, f| {
-            gro::segment_offloaded(h, f, max_frame, max_segments, emit)
-        })
-    }
-
-    /// As [`PacketSocket::recv_offloaded`], each frame a [`gro::Cut`] (see [`Device::recv_cuts`]).
-    #[expect(dead_code, reason = "the driver's offloaded reads move to it with the port trait (issue 16)")]
+    /// made of to `emit` as a [`gro::Cut`] (see [`Device::recv_cuts`]).
     pub(crate) fn recv_cuts(
         &self,
         scratch: &mut [u8],

@@ -59,10 +59,6 @@ pub(crate) struct Cut<'a> {
     finish: Option<Finish>,
 }
 
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the driver copies with it once its offloaded reads take cuts (issue 16)")
-)]
 impl Cut<'_> {
     /// The frame's length.
     #[must_use]
@@ -71,7 +67,7 @@ impl Cut<'_> {
     }
 
     /// Whether the frame is empty (never, for a cut [`cut_offloaded`] gave).
-    #[must_use]
+    #[cfg(test)]
     pub(crate) const fn is_empty(&self) -> bool {
         self.len() == 0
     }

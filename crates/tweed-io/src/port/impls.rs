@@ -10,7 +10,7 @@ use std::path::Path;
 use super::{MAX_TSO_SEGMENTS, Medium, Msg, Port, Rx, Sent};
 use crate::device::{Device, DeviceKind, PacketSocket};
 use crate::driver::{PodPort, Underlay};
-use crate::gro::OffloadError;
+use crate::gro::{Cut, OffloadError};
 use crate::sys::MAX_BATCH;
 use crate::udp::UdpPort;
 
@@ -24,20 +24,20 @@ type Train = Result<usize, OffloadError>;
 /// buffers, while the batch has room for a whole train; a train that does not fit is dropped and counted.
 fn recv_trains(
     rx: &mut Rx<'_>,
-    mut read: impl FnMut(&mut [u8], usize, usize, &mut dyn FnMut(&[u8])) -> io::Result<Option<Train>>,
+    mut read: impl FnMut(&mut [u8], usize, usize, &mut dyn FnMut(&Cut<'_>)) -> io::Result<Option<Train>>,
 ) -> io::Result<()> {
     let max_frame = rx.pool.config().capacity.saturating_sub(rx.pool.config().headroom);
     while rx.taken < rx.max && rx.batch.remaining() >= MAX_TSO_SEGMENTS {
         let Rx { pool, batch, scratch, ingress, now, taken, dropped, .. } = &mut *rx;
-        let mut emit = |frame: &[u8]| {
+        let mut emit = |cut: &Cut<'_>| {
             let Some(mut buf) = pool.get() else {
                 *dropped += 1;
                 return;
             };
-            let area = buf.recv_area_mut();
-            area[..frame.len()].copy_from_slice(frame);
-            // `frame` is at most `max_frame`, the receive area's size.
-            let _ = buf.commit_recv(frame.len());
+            // The segment's checksum is finished in the copy's pass. A cut is at most `max_frame`, the receive
+            // area's size.
+            let len = cut.copy_to(buf.recv_area_mut());
+            let _ = buf.commit_recv(len);
             let meta = buf.meta_mut();
             meta.ingress = *ingress;
             meta.timestamp = *now;
@@ -87,7 +87,7 @@ impl Port for Device {
 
     fn recv(&mut self, rx: &mut Rx<'_>) -> io::Result<()> {
         if self.is_tso() {
-            return recv_trains(rx, |s, f, m, emit| self.recv_offloaded(s, f, m, emit));
+            return recv_trains(rx, |s, f, m, emit| self.recv_cuts(s, f, m, emit));
         }
         rx.recv_each(|buf| Self::recv(self, buf))
     }
@@ -144,7 +144,7 @@ impl Port for PacketSocket {
 
     fn recv(&mut self, rx: &mut Rx<'_>) -> io::Result<()> {
         if self.is_offloaded() {
-            return recv_trains(rx, |s, f, m, emit| self.recv_offloaded(s, f, m, emit));
+            return recv_trains(rx, |s, f, m, emit| self.recv_cuts(s, f, m, emit));
         }
         rx.recv_each(|buf| Self::recv(self, buf))
     }
