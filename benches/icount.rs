@@ -16,7 +16,9 @@ use std::net::Ipv4Addr;
 
 use common::{SplitMix64, capture_frames};
 use gungraun::{Callgrind, LibraryBenchmarkConfig, OutputFormat, library_benchmark, library_benchmark_group, main};
-use tweed::io::offload::{COALESCE_ROOM, VNET_HDR_LEN, coalesce, segment_offloaded, train_len};
+use tweed::io::offload::{
+    COALESCE_ROOM, HEAD_ROOM, VNET_HDR_LEN, coalesce, coalesced_head, cut_offloaded, segment_offloaded, train_len,
+};
 use tweed::overlay::{Instant, Limits, Node, NodeBuilder, Outputs, PeerConfig, Verdict, VxlanConfig};
 use tweed::packet::{Batch, Pool, PoolConfig, PortId};
 use tweed::route::{Lpm, NextHopId, synth};
@@ -321,13 +323,45 @@ fn tso_frame() -> ([u8; VNET_HDR_LEN], Vec<u8>) {
     (hdr, f)
 }
 
+/// A TSO frame and the pool buffers its segments are read into (2 KiB each, as the pool's).
+fn tso_frame_and_buffers() -> ([u8; VNET_HDR_LEN], Vec<u8>, Vec<u8>) {
+    let (hdr, frame) = tso_frame();
+    (hdr, frame, vec![0u8; SEGMENTS * 2048])
+}
+
+// What the driver does with a pod's TSO frame: cut it and copy each segment into its buffer, the TCP checksum
+// finished in the copy's pass.
 #[library_benchmark]
-#[bench::segments32(setup = tso_frame)]
-fn offload_tso_cut((hdr, mut frame): ([u8; VNET_HDR_LEN], Vec<u8>)) -> (usize, Vec<u8>) {
+#[bench::segments32(setup = tso_frame_and_buffers)]
+fn offload_tso_cut((hdr, mut frame, mut bufs): ([u8; VNET_HDR_LEN], Vec<u8>, Vec<u8>)) -> (usize, Vec<u8>, Vec<u8>) {
+    let mut chunks = bufs.chunks_exact_mut(2048);
     let mut bytes = 0;
-    let n = segment_offloaded(&hdr, &mut frame, 65_535, 128, |seg| bytes += black_box(seg).len());
+    let n = cut_offloaded(&hdr, &mut frame, 65_535, 128, |cut| {
+        if let Some(buf) = chunks.next() {
+            bytes += cut.copy_to(buf);
+        }
+    });
     assert_eq!(n, Ok(SEGMENTS));
-    (bytes, frame)
+    (black_box(bytes), frame, bufs)
+}
+
+// The same frame cut in place, each segment's checksum computed over it, then copied into its buffer: what the
+// driver did before the copy finished the checksum (for comparison in the same run).
+#[library_benchmark]
+#[bench::segments32(setup = tso_frame_and_buffers)]
+fn offload_tso_cut_then_copy(
+    (hdr, mut frame, mut bufs): ([u8; VNET_HDR_LEN], Vec<u8>, Vec<u8>),
+) -> (usize, Vec<u8>, Vec<u8>) {
+    let mut chunks = bufs.chunks_exact_mut(2048);
+    let mut bytes = 0;
+    let n = segment_offloaded(&hdr, &mut frame, 65_535, 128, |seg| {
+        if let Some(buf) = chunks.next() {
+            buf[..seg.len()].copy_from_slice(seg);
+            bytes += seg.len();
+        }
+    });
+    assert_eq!(n, Ok(SEGMENTS));
+    (black_box(bytes), frame, bufs)
 }
 
 /// The segments of [`tso_frame`], each with full checksums: what the pipeline hands a TAP pod after decapsulation.
@@ -340,9 +374,21 @@ fn segments() -> (Vec<Vec<u8>>, Vec<u8>) {
     (segs, vec![0u8; COALESCE_ROOM])
 }
 
+// What the driver does with a train of segments for a TAP pod: check it is one train and write the coalesced
+// frame's headers; the payloads are gathered from their buffers by the kernel (`writev`), not copied here.
 #[library_benchmark]
 #[bench::segments32(setup = segments)]
-fn offload_gro_coalesce((segs, mut out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec<Vec<u8>>, Vec<u8>) {
+fn offload_gro_coalesce((segs, out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec<Vec<u8>>, Vec<u8>) {
+    let n = train_len(black_box(&segs));
+    let mut head = [0u8; HEAD_ROOM];
+    let len = coalesced_head(&segs[..n], &mut head);
+    (black_box(len) + usize::from(black_box(head)[0]), segs, out)
+}
+
+// The same train copied into one frame: what the driver did before it gathered (for comparison in the same run).
+#[library_benchmark]
+#[bench::segments32(setup = segments)]
+fn offload_gro_copy((segs, mut out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec<Vec<u8>>, Vec<u8>) {
     let n = train_len(black_box(&segs));
     let len = coalesce(&segs[..n], &mut out);
     (len, segs, out)
@@ -351,7 +397,8 @@ fn offload_gro_coalesce((segs, mut out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec
 library_benchmark_group!(
     name = hot_paths;
     benchmarks = wire_dissect_vxlan, wire_parse_eth_ipv4_udp, switch_fdb_learn_lookup, route_lpm_lookup_batch,
-        pipeline_encap_vxlan, pipeline_decap_vxlan, offload_tso_cut, offload_gro_coalesce
+        pipeline_encap_vxlan, pipeline_decap_vxlan, offload_tso_cut, offload_tso_cut_then_copy, offload_gro_coalesce,
+        offload_gro_copy
 );
 
 main!(

@@ -12,7 +12,7 @@ use tweed_wire::checksum;
 
 mod cut;
 
-pub(crate) use cut::{Cut, cut_offloaded};
+pub use cut::{Cut, cut_offloaded};
 pub use cut::{OffloadError, segment_offloaded};
 
 /// Bytes of the virtio-net header a TAP with `IFF_VNET_HDR` reads and writes in front of each frame
@@ -132,14 +132,14 @@ pub fn train_len<B: AsRef<[u8]>>(frames: &[B]) -> usize {
 
 /// The most headers in front of a coalesced frame: the virtio-net header, Ethernet, IPv4 and TCP with all its
 /// options.
-pub(crate) const HEAD_ROOM: usize = VNET_HDR_LEN + ETH + 20 + 60;
+pub const HEAD_ROOM: usize = VNET_HDR_LEN + ETH + 20 + 60;
 
 /// The first [`VNET_HDR_LEN`] + header bytes of the frame that coalesces the train `frames` (as [`train_len`]
 /// found it, at least two): a virtio-net header asking the kernel to cut it into TCP segments of the first one's
 /// size, then the first segment's headers with the whole frame's lengths, IPv4 checksum, PSH and partial TCP
 /// checksum. The frame is these bytes followed by each segment's [`payload`], in order; returns how many bytes
 /// of `head` are used (0 when `frames` is not a train).
-pub(crate) fn coalesced_head<B: AsRef<[u8]>>(frames: &[B], head: &mut [u8; HEAD_ROOM]) -> usize {
+pub fn coalesced_head<B: AsRef<[u8]>>(frames: &[B], head: &mut [u8; HEAD_ROOM]) -> usize {
     let Some(first) = frames.first().map(AsRef::as_ref) else { return 0 };
     let Some(s0) = segment(first) else { return 0 };
     let payload: usize = frames.iter().map(|f| payload(f.as_ref()).len()).sum();

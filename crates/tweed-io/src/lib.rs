@@ -32,5 +32,8 @@ pub use udp::{UdpOptions, UdpPort, UdpStats};
 /// stable API.
 #[doc(hidden)]
 pub mod offload {
-    pub use crate::gro::{COALESCE_ROOM, OffloadError, VNET_HDR_LEN, coalesce, segment_offloaded, train_len};
+    pub use crate::gro::{
+        COALESCE_ROOM, Cut, HEAD_ROOM, OffloadError, VNET_HDR_LEN, coalesce, coalesced_head, cut_offloaded,
+        segment_offloaded, train_len,
+    };
 }

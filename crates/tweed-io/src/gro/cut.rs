@@ -53,7 +53,7 @@ impl Finish {
 /// One complete frame cut out of an offloaded one, not yet laid out: its headers (built for it) and its payload
 /// (a slice of the read buffer). [`Cut::copy_to`] writes it into a buffer of the caller's.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Cut<'a> {
+pub struct Cut<'a> {
     head: &'a [u8],
     payload: &'a [u8],
     finish: Option<Finish>,
@@ -62,7 +62,7 @@ pub(crate) struct Cut<'a> {
 impl Cut<'_> {
     /// The frame's length.
     #[must_use]
-    pub(crate) const fn len(&self) -> usize {
+    pub const fn len(&self) -> usize {
         self.head.len() + self.payload.len()
     }
 
@@ -74,7 +74,7 @@ impl Cut<'_> {
 
     /// Writes the frame at the start of `dst`, its checksum finished in the same pass as the payload's copy;
     /// returns its length, or 0 (nothing written) when `dst` is shorter than [`Cut::len`].
-    pub(crate) fn copy_to(&self, dst: &mut [u8]) -> usize {
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
         let len = self.len();
         let Some(dst) = dst.get_mut(..len) else { return 0 };
         let (head, body) = dst.split_at_mut(self.head.len());
@@ -279,7 +279,7 @@ pub fn segment_offloaded(
 ///
 /// # Errors
 /// [`OffloadError`]; nothing was emitted then.
-pub(crate) fn cut_offloaded(
+pub fn cut_offloaded(
     hdr: &[u8; VNET_HDR_LEN],
     frame: &mut [u8],
     max_frame: usize,
