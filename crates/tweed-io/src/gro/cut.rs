@@ -67,8 +67,8 @@ impl Cut<'_> {
     }
 
     /// Whether the frame is empty (never, for a cut [`cut_offloaded`] gave).
-    #[cfg(test)]
-    pub(crate) const fn is_empty(&self) -> bool {
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
