@@ -77,7 +77,7 @@ fn agent_toml(i: u8, j: u8, backend: Backend, mtu: u32, pods: &[PodPort<'_>], po
             PodPort::Attach(name) => writeln!(t, "[[pods]]\ninterface = \"{name}\"").unwrap(),
         }
     }
-    t
+    world::with_test_workers(t)
 }
 
 /// Starts `tweed agent` with `toml` inside `node`, and waits until it runs.
@@ -648,7 +648,7 @@ fn address_pod(ns: &NetNs, subnet: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
 
 /// Node `i`'s agent file with a lease store (leases living `ttl_s`), a subnet file in `dir`, and no pod subnet.
 fn store_toml(i: u8, pod: &NetNs, store: &str, ttl_s: u64, dir: &std::path::Path) -> String {
-    format!(
+    world::with_test_workers(format!(
         "[node]\n[node.underlay]\nnode_ip = \"{}\"\n[node.backend]\ntype = \"vxlan\"\nvtep_mac = \"{}\"\n\
          [underlay]\ninterface = \"eth0\"\n[[pods]]\ntap = \"eth0\"\nnetns = \"{}\"\nmtu = 1450\n\
          [store]\n{store}\nttl_s = {ttl_s}\npoll_ms = 200\nsubnet_file = \"{}\"\n\
@@ -657,7 +657,7 @@ fn store_toml(i: u8, pod: &NetNs, store: &str, ttl_s: u64, dir: &std::path::Path
         vtep_mac(i),
         pod.name(),
         subnet_file(dir, i).display()
-    )
+    ))
 }
 
 /// Where node `i` writes flannel's subnet.env.
