@@ -25,9 +25,10 @@ pub struct AgentStats {
     pub driver: DriverStats,
     /// The nodes' counters, summed by the control ([`Control::counters`]).
     pub node: Counters,
-    /// MACs the workers' bridges learnt (each worker its own).
+    /// MACs learnt in the fullest of the workers' bridges (each worker has its own, which tell each other what they
+    /// learn on pod ports: a sum would count a MAC once per worker).
     pub fdb_learned: usize,
-    /// Entries of the workers' ARP tables.
+    /// Entries of the fullest of the workers' ARP tables.
     pub arp_entries: usize,
     /// Workers that answered.
     pub workers: usize,
@@ -167,8 +168,8 @@ impl Agent {
         for w in &self.workers {
             let r = w.report();
             s.driver.merge(&r.stats);
-            s.fdb_learned += r.fdb_learned;
-            s.arp_entries += r.arp_entries;
+            s.fdb_learned = s.fdb_learned.max(r.fdb_learned);
+            s.arp_entries = s.arp_entries.max(r.arp_entries);
             s.workers += 1;
         }
         s
