@@ -124,7 +124,7 @@ impl Keeper {
                 None
             }
         };
-        let keeper = Keeper {
+        let keeper = Self {
             membership,
             since: first.as_ref().map(|s| s.revision),
             every: Duration::from_millis(spec.poll_ms.max(10)),
