@@ -1,0 +1,257 @@
+//! Flow steering against the real kernel, in network namespaces (root; skipped with one line elsewhere, a failure
+//! under `TWEED_REQUIRE_ALL=1`): a reuseport group with the inner-flow program, an AF_PACKET fanout group, and the
+//! multi-queue TAP's flow table.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::netns::raw::{RawSocket, checksum, ethernet};
+use common::netns::{End, NetNs, veth};
+use tweed_io::{PacketSocket, Steering, UdpOptions, UdpPort, netns_path};
+use tweed_packet::PacketBuf;
+use tweed_wire::ethernet::MacAddr;
+
+/// Marks the datagrams and frames of these tests among whatever else a namespace sends.
+const MAGIC: [u8; 4] = *b"STR1";
+
+fn path(ns: &NetNs) -> PathBuf {
+    netns_path(Path::new(ns.name()))
+}
+
+/// Runs `f` on a thread that entered `ns` (sockets it opens stay in that namespace).
+fn in_ns<T: Send>(ns: &NetNs, f: impl FnOnce() -> T + Send) -> T {
+    let file = File::open(path(ns)).expect("open the namespace");
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // SAFETY: setns(2) on a descriptor we hold open; it moves only this thread into the namespace.
+            #[allow(unsafe_code)]
+            let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("the thread in the namespace panicked")
+    })
+}
+
+/// One direction of an inner flow: a TCP packet from `src:sport` to `dst:dport`, tagged with `(flow, seq)`.
+#[derive(Clone, Copy, Debug)]
+struct Inner {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+}
+
+impl Inner {
+    fn reversed(self) -> Self {
+        Self { src: self.dst, dst: self.src, sport: self.dport, dport: self.sport }
+    }
+
+    /// The IPv4 packet (TCP header without checksum: nothing parses it beyond the ports), its tag after the
+    /// TCP header.
+    fn ipv4(self, flow: u16, seq: u16) -> Vec<u8> {
+        let mut ip = vec![0u8; 20 + 20 + 8];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&48u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&self.src.octets());
+        ip[16..20].copy_from_slice(&self.dst.octets());
+        let sum = checksum(&ip[..20]);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        ip[20..22].copy_from_slice(&self.sport.to_be_bytes());
+        ip[22..24].copy_from_slice(&self.dport.to_be_bytes());
+        ip[32] = 0x50;
+        ip[40..44].copy_from_slice(&MAGIC);
+        ip[44..46].copy_from_slice(&flow.to_be_bytes());
+        ip[46..48].copy_from_slice(&seq.to_be_bytes());
+        ip
+    }
+
+    /// The VXLAN datagram's payload carrying it (VNI 1, inner MACs made up).
+    fn vxlan(self, flow: u16, seq: u16) -> Vec<u8> {
+        let mut p = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        p.extend(ethernet(mac(2), mac(1), 0x0800, &self.ipv4(flow, seq)));
+        p
+    }
+}
+
+fn mac(i: u8) -> MacAddr {
+    MacAddr::from([0x02, 0x5e, 0, 0, 0, i])
+}
+
+/// The tag `(flow, seq)` of a packet or frame of these tests.
+fn tag(bytes: &[u8]) -> Option<(u16, u16)> {
+    let at = bytes.windows(4).position(|w| w == MAGIC)?;
+    let t = bytes.get(at + 4..at + 8)?;
+    Some((u16::from_be_bytes([t[0], t[1]]), u16::from_be_bytes([t[2], t[3]])))
+}
+
+/// 16 inner TCP flows between two pods, consecutive source ports as `iperf3 -P` opens them.
+fn flows() -> Vec<Inner> {
+    (0..16)
+        .map(|i| Inner {
+            src: Ipv4Addr::new(10, 244, 1, 2),
+            dst: Ipv4Addr::new(10, 244, 2, 3),
+            sport: 40000 + i,
+            dport: 5201,
+        })
+        .collect()
+}
+
+/// Reads every datagram waiting on each socket of `group` until `want` arrived or 2 s passed: per socket, the
+/// payloads.
+fn drain(group: &[UdpSocket], want: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); group.len()];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut buf = [0u8; 2048];
+    while got.iter().map(Vec::len).sum::<usize>() < want && Instant::now() < deadline {
+        let mut any = false;
+        for (i, s) in group.iter().enumerate() {
+            while let Ok((n, _)) = s.recv_from(&mut buf) {
+                got[i].push(buf[..n].to_vec());
+                any = true;
+            }
+        }
+        if !any {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    got
+}
+
+/// The group's sockets as plain `UdpSocket`s (duplicated descriptors), non-blocking.
+fn plain(group: &[UdpPort]) -> Vec<UdpSocket> {
+    group
+        .iter()
+        .map(|p| {
+            let s = UdpSocket::from(p.as_fd().try_clone_to_owned().expect("dup"));
+            s.set_nonblocking(true).expect("non-blocking");
+            s
+        })
+        .collect()
+}
+
+/// With the program, every datagram of an inner flow, both directions, from any outer source port, reaches the
+/// socket [`Steering::index`] predicts, and the flows spread over both; without it (the kernel's outer-tuple
+/// hash), everything one peer socket sends lands on a single socket whatever the inner flow.
+#[test]
+fn reuseport_follows_inner_flow() {
+    skip_unless!(Root, Netns);
+    let ns = NetNs::new("steer").unwrap();
+    let options = UdpOptions { gro: false, gso: false, ..UdpOptions::default() };
+    in_ns(&ns, || {
+        let any = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
+        let steered = UdpPort::bind_group(any, 2, options, Steering::VXLAN).unwrap();
+        let kernel = UdpPort::bind_group(any, 2, options, Steering::Kernel).unwrap();
+        assert_eq!(steered[0].local_addr(), steered[1].local_addr());
+        // Four peers' sockets (four outer source ports).
+        let peers: Vec<UdpSocket> = (0..4).map(|_| UdpSocket::bind(any).unwrap()).collect();
+
+        let flows = flows();
+        let mut predicted = [0usize; 2];
+        let mut sent = 0;
+        for (f, flow) in flows.iter().enumerate() {
+            for seq in 0..8u16 {
+                let dir = if seq % 2 == 0 { *flow } else { flow.reversed() };
+                let payload = dir.vxlan(f as u16, seq);
+                predicted[Steering::VXLAN.index(&payload, 2)] += 1;
+                let peer = &peers[(f + usize::from(seq)) % peers.len()];
+                peer.send_to(&payload, steered[0].local_addr()).unwrap();
+                sent += 1;
+            }
+        }
+        // ARP in VXLAN: the program reads no flow, socket 0.
+        let mut arp = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        arp.extend(ethernet(MacAddr::BROADCAST, mac(1), 0x0806, &[0u8; 28]));
+        peers[1].send_to(&arp, steered[0].local_addr()).unwrap();
+        let got = drain(&plain(&steered), sent + 1);
+
+        let mut socket_of: BTreeMap<u16, BTreeSet<usize>> = BTreeMap::new();
+        for (i, datagrams) in got.iter().enumerate() {
+            for d in datagrams {
+                assert_eq!(Steering::VXLAN.index(d, 2), i, "a datagram on socket {i} predicted elsewhere");
+                if let Some((flow, _)) = tag(d) {
+                    socket_of.entry(flow).or_default().insert(i);
+                }
+            }
+        }
+        let counts: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(counts, vec![predicted[0] + 1, predicted[1]], "per socket, with the ARP frame on 0");
+        assert!(predicted[0] >= 4 && predicted[1] >= 4, "the 16 flows spread: {predicted:?}");
+        assert_eq!(socket_of.len(), flows.len());
+        assert!(socket_of.values().all(|s| s.len() == 1), "each flow, both directions, on one socket: {socket_of:?}");
+
+        // The kernel's hash: one peer socket's datagrams all land on one socket, whatever their inner flows.
+        for peer in &peers {
+            for (f, flow) in flows.iter().enumerate() {
+                peer.send_to(&flow.vxlan(f as u16, 0), kernel[0].local_addr()).unwrap();
+            }
+            let got = drain(&plain(&kernel), flows.len());
+            let counts: Vec<usize> = got.iter().map(Vec::len).collect();
+            assert!(counts == [16, 0] || counts == [0, 16], "one outer tuple, one socket: {counts:?}");
+        }
+        let line = format!("reuseport: inner-flow program {counts:?} over 2 sockets; kernel hash: 16/0 per peer\n");
+        let _ = io::Write::write_all(&mut io::stderr(), line.as_bytes());
+    });
+}
+
+/// An AF_PACKET fanout group: all frames of one flow, both directions, reach one socket; 32 flows use both
+/// sockets (the kernel's hash is seeded at boot: all 32 on one socket has a chance of 2^-31).
+#[test]
+fn fanout_keeps_flow_on_one_socket() {
+    skip_unless!(Root, Netns);
+    let ns = NetNs::new("fanout").unwrap();
+    let _pair = veth(End::new(&ns, "fa").mac(mac(1)), End::new(&ns, "fb").mac(mac(2))).unwrap();
+    let p = path(&ns);
+    let group = PacketSocket::attach_group("fb", Some(&p), 2, false).unwrap();
+    assert_eq!(group.len(), 2);
+    let inject = RawSocket::open(&ns, "fa").unwrap();
+    let mut sent = 0usize;
+    for f in 0..32u16 {
+        let flow = Inner {
+            src: Ipv4Addr::new(10, 244, 1, 2),
+            dst: Ipv4Addr::new(10, 244, 2, 3),
+            sport: 40000 + f,
+            dport: 5201,
+        };
+        for seq in 0..6u16 {
+            let dir = if seq % 2 == 0 { flow } else { flow.reversed() };
+            assert!(inject.send(&ethernet(mac(2), mac(1), 0x0800, &dir.ipv4(f, seq))).unwrap());
+            sent += 1;
+        }
+    }
+    let mut socket_of: BTreeMap<u16, BTreeSet<usize>> = BTreeMap::new();
+    let mut frames = 0;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut buf = PacketBuf::default();
+    while frames < sent && Instant::now() < deadline {
+        let mut any = false;
+        for (i, s) in group.iter().enumerate() {
+            while s.recv(&mut buf).unwrap() {
+                any = true;
+                if let Some((flow, _)) = tag(buf.data()) {
+                    socket_of.entry(flow).or_default().insert(i);
+                    frames += 1;
+                }
+            }
+        }
+        if !any {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    assert_eq!(frames, sent, "every frame reached exactly one socket of the group");
+    assert_eq!(socket_of.len(), 32);
+    assert!(socket_of.values().all(|s| s.len() == 1), "each flow, both directions, on one socket: {socket_of:?}");
+    let on: BTreeSet<usize> = socket_of.values().flatten().copied().collect();
+    assert_eq!(on.len(), 2, "32 flows over both sockets");
+}
