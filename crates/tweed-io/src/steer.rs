@@ -20,6 +20,15 @@
 //! merged by GRO on receipt when the socket takes trains) goes whole to the socket its first datagram picks. A
 //! sender that wants a flow's datagrams kept together puts one flow's datagrams in a train (equal
 //! [`inner_flow_hash`]).
+//!
+//! The other half is the pod's multi-queue TAP, which needs no program: the kernel sends a frame the pod
+//! transmits to the queue its flow's packets were last *written* to (tun keeps a table from each flow's symmetric
+//! hash to the queue of the last write, aged out after 3 s idle, 4096 flows at most), else to a queue by that hash.
+//! So a flow that arrives from the underlay on worker `i`, and is written into the TAP by it, is read back from
+//! the pod by worker `i` too. Caveats, measured in `tests/steering.rs`: the table is updated after the written
+//! frame went up the pod's stack, so what the pod sends at once in reply (an ARP reply, a TCP SYN-ACK or ACK)
+//! follows the entry as it was before that write; and every ARP frame shares one entry (the symmetric hash reads
+//! no ARP address), so the pod's ARP goes to the queue of the last ARP frame written, whichever worker wrote it.
 
 mod cbpf;
 
