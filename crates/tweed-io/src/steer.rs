@@ -16,10 +16,12 @@
 //! holds ports: a fragmented packet may take another worker than its flow's unfragmented packets. An index out of
 //! range (not possible with this program) would make the kernel fall back to its own outer-tuple hash.
 //!
-//! What the kernel steers is an `skb`: a train of datagrams that arrives as one (sent with UDP GSO by a peer, or
-//! merged by GRO on receipt when the socket takes trains) goes whole to the socket its first datagram picks. A
-//! sender that wants a flow's datagrams kept together puts one flow's datagrams in a train (equal
-//! [`inner_flow_hash`]).
+//! What the kernel steers is an `skb`: a train of datagrams that arrives as one goes whole to the socket its first
+//! datagram picks. A peer's UDP GSO train arrives as one over veth and loopback, so a [`UdpPort`] with
+//! [`UdpOptions::steering`] set (as [`UdpPort::bind_group`] sets it) puts one inner flow in a train. A NIC's GRO
+//! can also merge datagrams of one outer address and port pair on receipt, whatever their inner flows, when the
+//! socket takes trains (`UdpOptions::gro`): turn `gro` off for a group behind a NIC that does GRO if a flow must
+//! never visit another worker.
 //!
 //! The other half is the pod's multi-queue TAP, which needs no program: the kernel sends a frame the pod
 //! transmits to the queue its flow's packets were last *written* to (tun keeps a table from each flow's symmetric
@@ -93,20 +95,24 @@ impl Steering {
     /// [`Steering::Kernel`], and for `n` 0 or 1: 0, though the kernel's choice there is its own).
     #[must_use]
     pub fn index(self, payload: &[u8], n: usize) -> usize {
-        let Self::InnerFlow { offset, ethernet } = self else { return 0 };
         let Ok(n) = u32::try_from(n) else { return 0 };
-        if n <= 1 {
-            return 0;
+        match self.flow_key(payload) {
+            Some(h) if n > 1 => ((h.wrapping_mul(MIX) >> 16) % n) as usize,
+            _ => 0,
         }
+    }
+
+    /// What the program steers a datagram with this UDP `payload` by: its inner flow's [`inner_flow_hash`];
+    /// `None` when it reads none (not IPv4, too short, [`Steering::Kernel`]): such datagrams go to socket 0.
+    /// Datagrams with equal keys go to the same socket, whatever the group's size.
+    #[must_use]
+    pub fn flow_key(self, payload: &[u8]) -> Option<u32> {
+        let Self::InnerFlow { offset, ethernet } = self else { return None };
         let at = usize::from(offset);
-        if ethernet {
-            let ethertype = payload.get(at + ETH_LEN - 2..at + ETH_LEN);
-            if ethertype != Some(&[0x08, 0x00][..]) {
-                return 0;
-            }
+        if ethernet && payload.get(at + ETH_LEN - 2..at + ETH_LEN) != Some(&[0x08, 0x00][..]) {
+            return None;
         }
-        let ip = payload.get(at + if ethernet { ETH_LEN } else { 0 }..).unwrap_or_default();
-        inner_flow_hash(ip).map_or(0, |h| (h.wrapping_mul(MIX) >> 16) % n) as usize
+        inner_flow_hash(payload.get(at + if ethernet { ETH_LEN } else { 0 }..)?)
     }
 
     /// The classic BPF program for a group of `n` (`None`: no program, for [`Steering::Kernel`] or `n` < 2).
@@ -222,7 +228,7 @@ impl UdpPort {
             let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{n} sockets (1 to {MAX_GROUP})"));
             return Err(Error::io(format!("binding a group on {addr}"), e));
         }
-        let options = UdpOptions { reuse_port: true, ..options };
+        let options = UdpOptions { reuse_port: true, steering, ..options };
         let mut group: Vec<Self> = Vec::with_capacity(n);
         let mut at = addr;
         for _ in 0..n {
