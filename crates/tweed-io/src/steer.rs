@@ -37,6 +37,7 @@ mod cbpf;
 use std::net::SocketAddrV4;
 use std::os::fd::AsFd;
 
+use tweed_overlay::BackendConfig;
 use tweed_wire::ethernet::HEADER_LEN as ETH_LEN;
 
 use crate::error::{Error, Result};
@@ -81,6 +82,23 @@ impl Steering {
     pub const VXLAN: Self = Self::InnerFlow { offset: 8, ethernet: true };
     /// flannel's `udp` backend: the IPv4 packet alone.
     pub const FLANNEL_UDP: Self = Self::InnerFlow { offset: 0, ethernet: false };
+
+    /// The steering for flannel's `backend`: by the inner flow for `vxlan` and `udp`, the kernel's for `host-gw`
+    /// (which has no UDP socket: its workers share frames with [`crate::PacketSocket::attach_group`]).
+    ///
+    /// ```
+    /// use tweed_io::Steering;
+    /// use tweed_overlay::BackendConfig;
+    /// assert_eq!(Steering::for_backend(&BackendConfig::HostGw), Steering::Kernel);
+    /// ```
+    #[must_use]
+    pub const fn for_backend(backend: &BackendConfig) -> Self {
+        match backend {
+            BackendConfig::Vxlan(_) => Self::VXLAN,
+            BackendConfig::Udp(_) => Self::FLANNEL_UDP,
+            BackendConfig::HostGw => Self::Kernel,
+        }
+    }
 
     /// Where the inner IPv4 header starts in the UDP payload (`None`: [`Steering::Kernel`]).
     #[must_use]

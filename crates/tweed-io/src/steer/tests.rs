@@ -145,3 +145,17 @@ fn flows_spread() {
         assert!(count.iter().all(|c| c.abs_diff(fair) <= fair / 4), "n={n}: {count:?}");
     }
 }
+
+/// The offsets match what each backend's encapsulation puts before the inner IPv4 header.
+#[test]
+fn backends() {
+    use tweed_overlay::{BackendConfig, Encapsulation, Flannel, UdpConfig, VxlanConfig};
+    let vxlan = BackendConfig::Vxlan(VxlanConfig::new([2, 0, 0, 0, 0, 1].into()));
+    let udp = BackendConfig::Udp(UdpConfig::default());
+    for (backend, steering) in [(vxlan, Steering::VXLAN), (udp, Steering::FLANNEL_UDP)] {
+        assert_eq!(Steering::for_backend(&backend), steering);
+        let encap = Flannel::from(&backend);
+        assert_eq!(steering.ipv4_offset(), Some(encap.header_len()), "{backend:?}");
+    }
+    assert_eq!(Steering::for_backend(&BackendConfig::HostGw), Steering::Kernel);
+}
