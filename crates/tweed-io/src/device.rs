@@ -391,10 +391,12 @@ impl PacketSocket {
     /// are hashed by their addresses alone (the kernel's dissector reads no ports from any fragment), so a
     /// fragmented packet may reach another socket than its flow's other packets. Which socket a flow reaches is
     /// the kernel's choice (its hash is seeded at boot): unlike [`crate::Steering`], it cannot be predicted here.
+    /// As with one socket, frames leaving the interface (sent by the group or anyone else) are not read back: the
+    /// group asks the kernel for that itself (`PACKET_FANOUT_FLAG_IGNORE_OUTGOING`, Linux 6.2).
     ///
     /// # Errors
     /// As [`PacketSocket::attach`]; [`Error::Io`] when `n` is 0 or above [`crate::MAX_GROUP`], or the kernel
-    /// refuses the fanout group.
+    /// refuses the fanout group (before Linux 6.2).
     pub fn attach_group(name: &str, netns: Option<&Path>, n: usize, offloaded: bool) -> Result<Vec<Self>> {
         if n == 0 || n > crate::MAX_GROUP {
             let e = io::Error::new(io::ErrorKind::InvalidInput, format!("{n} sockets (1 to {})", crate::MAX_GROUP));

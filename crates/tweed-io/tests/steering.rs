@@ -255,6 +255,26 @@ fn fanout_keeps_flow_on_one_socket() {
     assert!(socket_of.values().all(|s| s.len() == 1), "each flow, both directions, on one socket: {socket_of:?}");
     let on: BTreeSet<usize> = socket_of.values().flatten().copied().collect();
     assert_eq!(on.len(), 2, "32 flows over both sockets");
+
+    // What leaves the interface (sent by the group, or by anyone else there: the host's stack, another packet
+    // socket) goes out, and is not read by the group as input, as with one socket (PACKET_IGNORE_OUTGOING).
+    let out = Inner { src: Ipv4Addr::new(10, 244, 2, 3), dst: Ipv4Addr::new(10, 244, 1, 2), sport: 5201, dport: 1 };
+    for (i, s) in group.iter().enumerate() {
+        assert!(s.send(&ethernet(mac(1), mac(2), 0x0800, &out.ipv4(1000 + i as u16, 0))).unwrap());
+    }
+    let other = RawSocket::open(&ns, "fb").unwrap();
+    assert!(other.send(&ethernet(mac(1), mac(2), 0x0800, &out.ipv4(1002, 0))).unwrap());
+    let mut seen = BTreeSet::new();
+    inject.drain(Duration::from_millis(200), Duration::from_secs(2), |f| {
+        seen.extend(tag(f).map(|(flow, _)| flow));
+    });
+    assert_eq!(seen, BTreeSet::from([1000, 1001, 1002]), "the other end sees what left");
+    std::thread::sleep(Duration::from_millis(50));
+    for (i, s) in group.iter().enumerate() {
+        while s.recv(&mut buf).unwrap() {
+            assert_eq!(tag(buf.data()), None, "socket {i} read a frame that left the interface");
+        }
+    }
 }
 
 /// The kernel steers an `skb`: a UDP GSO train carrying two inner flows that the program puts on different

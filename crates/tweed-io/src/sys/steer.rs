@@ -31,9 +31,14 @@ pub(crate) fn attach_reuseport_cbpf(fd: BorrowedFd<'_>, prog: &[Insn]) -> io::Re
 /// Puts the bound AF_PACKET socket `fd` in fanout group `id` spreading by the kernel's flow hash
 /// (`PACKET_FANOUT_HASH`); `id` `None`: a new group with an id the kernel picks (`PACKET_FANOUT_FLAG_UNIQUEID`).
 /// Returns the group's id.
+///
+/// The group receives through its own hook, which ignores the sockets' `PACKET_IGNORE_OUTGOING`: without
+/// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING` (Linux 6.2) it would read every frame others send on the interface (the
+/// host's stack, other packet sockets) as input. Every member must give the same flags.
 pub(crate) fn join_fanout_hash(fd: BorrowedFd<'_>, id: Option<u16>) -> io::Result<u16> {
-    let flags = if id.is_some() { 0 } else { libc::PACKET_FANOUT_FLAG_UNIQUEID };
-    let arg: libc::c_int = (u32::from(id.unwrap_or(0)) | ((libc::PACKET_FANOUT_HASH | flags) << 16)) as libc::c_int;
+    let unique = if id.is_some() { 0 } else { libc::PACKET_FANOUT_FLAG_UNIQUEID };
+    let type_flags = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING | unique;
+    let arg: libc::c_int = (u32::from(id.unwrap_or(0)) | (type_flags << 16)) as libc::c_int;
     // SAFETY: PACKET_FANOUT takes an int; `arg` lives for the call.
     cvt(unsafe {
         libc::setsockopt(
@@ -43,6 +48,9 @@ pub(crate) fn join_fanout_hash(fd: BorrowedFd<'_>, id: Option<u16>) -> io::Resul
             (&raw const arg).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
+    })
+    .map_err(|e| {
+        io::Error::new(e.kind(), format!("PACKET_FANOUT refused ({e}; ignoring outgoing frames needs Linux 6.2)"))
     })?;
     if let Some(id) = id {
         return Ok(id);
