@@ -9,7 +9,6 @@
 //! until its [`Stop`] handle stops it. [`Signals`] turns SIGINT and SIGTERM into such a stop.
 #![cfg(target_os = "linux")]
 
-pub mod agent;
 mod device;
 mod driver;
 mod error;
