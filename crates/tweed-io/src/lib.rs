@@ -15,6 +15,7 @@ mod error;
 mod gro;
 mod signals;
 mod stats;
+mod steer;
 mod sys;
 mod udp;
 
@@ -22,6 +23,7 @@ pub use device::{Device, DeviceKind, DeviceOptions, PacketSocket, has_net_admin,
 pub use driver::{ClosedPort, Driver, DriverConfig, DriverStats, PodPort, Stop, Underlay, Waker};
 pub use error::{Error, Result};
 pub use signals::Signals;
+pub use steer::{MAX_GROUP, Steering, inner_flow_hash};
 pub use udp::{UdpOptions, UdpPort, UdpStats};
 
 /// The TAP offload helpers (TSO cutting, GRO coalescing), for the project's instruction-count benches only: not a

@@ -16,10 +16,12 @@ use std::path::Path;
 
 mod epoll;
 mod event;
+mod steer;
 pub(crate) use epoll::Epoll;
 #[cfg(test)]
 pub(crate) use event::tgkill;
 pub(crate) use event::{eventfd, eventfd_drain, eventfd_signal, read_signal, signalfd};
+pub(crate) use steer::{attach_reuseport_cbpf, join_fanout_hash};
 
 /// The most messages one `recvmmsg`/`sendmmsg` call takes (the headers live on the stack).
 pub(crate) const MAX_BATCH: usize = 256;
