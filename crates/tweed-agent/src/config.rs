@@ -77,7 +77,8 @@ pub trait Host {
     fn cores(&self) -> usize;
 
     /// Whether ports read with AF_PACKET (`interface = …` pods, host-gw's underlay) can be shared by several
-    /// workers with each flow kept on one (a fanout group). Without it such an agent runs one worker.
+    /// workers with each flow kept on one (a fanout group). Without it such an agent runs one worker. No by
+    /// default.
     fn packet_fanout(&self) -> bool {
         false
     }
@@ -96,6 +97,36 @@ impl Host for System {
 
     fn cores(&self) -> usize {
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    }
+
+    /// Linux 6.2 or later: a fanout group that ignores outgoing frames itself (`tweed_io::PacketSocket::attach_group`).
+    fn packet_fanout(&self) -> bool {
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").is_ok_and(|r| kernel_at_least(&r, (6, 2)))
+    }
+}
+
+/// Whether a kernel release (`6.8.0-45-generic`) is `want` or later.
+#[cfg(target_os = "linux")]
+fn kernel_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= want,
+        _ => false,
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+#[test]
+fn kernel_releases() {
+    for (release, want) in [
+        ("6.2.0", true),
+        ("6.8.0-45-generic\n", true),
+        ("10.0", true),
+        ("6.1.99", false),
+        ("5.15.0", false),
+        ("x", false),
+    ] {
+        assert_eq!(kernel_at_least(release, (6, 2)), want, "{release}");
     }
 }
 
@@ -310,7 +341,7 @@ fn workers(file: &AgentFile, host: &impl Host, warnings: &mut Vec<String>) -> us
         if file.agent.workers.is_some() {
             warnings.push(format!(
                 "agent.workers = {wanted}: one worker runs (ports read with AF_PACKET, an interface pod or host-gw's \
-                 underlay, cannot be shared between workers here)"
+                 underlay, share a fanout group from Linux 6.2 on, not before)"
             ));
         }
         return 1;

@@ -220,7 +220,8 @@ pub struct AgentSpec {
     /// needs).
     pub buffers: usize,
     /// Workers: threads, each with its own node, pool, TAP queue per pod and underlay socket (1 to
-    /// [`crate::MAX_WORKERS`]; by default the number of cores). Ports read with AF_PACKET take one worker.
+    /// [`crate::MAX_WORKERS`]; by default the number of cores). Ports read with AF_PACKET are shared in a fanout
+    /// group (Linux 6.2 and later; before, one worker runs).
     pub workers: Option<usize>,
     /// Ignored, with a warning: it was the longest wait for input; the driver now sleeps until input or the
     /// node's next timer.

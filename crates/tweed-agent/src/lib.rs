@@ -15,7 +15,8 @@
 //!    1 to n, the underlay, the host's TUN): nothing left to fill in.
 //! 3. [`Agent::start`]: the lease acquired first (its subnet is the node's), then the shared
 //!    `tweed_overlay::Control` and its workers, each a thread with a `tweed_io::Driver` over its own node, pool,
-//!    TAP queue per pod and `SO_REUSEPORT` underlay socket. [`Agent::run`] keeps the lease, applies the store's
+//!    TAP queue per pod and `SO_REUSEPORT` underlay socket (a program steers each inner flow to one
+//!    worker), or its socket of an AF_PACKET fanout group. [`Agent::run`] keeps the lease, applies the store's
 //!    changes to the control (the only thread that talks to the store; the workers never wait for it), logs the
 //!    counters on request ([`StatsTrigger`], SIGUSR1 in the command) and periodically, and tears down.
 //!
@@ -42,7 +43,7 @@
 //! [agent]                      # optional; the defaults shown
 //! batch = 64                   # packets read from one port per round (1 to 256)
 //! buffers = 4096               # 2 KiB packet buffers per worker (1 to 262144)
-//! workers = 2                  # default: the number of cores (1 to 64; 1 with AF_PACKET ports)
+//! workers = 2                  # default: the number of cores (1 to 64; AF_PACKET ports need Linux 6.2)
 //! stats_interval_s = 0         # counters every this many seconds (0: on SIGUSR1 and at exit; at most 86400)
 //! port_security = true         # a pod may send only from its own addresses (given, or learnt from its ARP)
 //!

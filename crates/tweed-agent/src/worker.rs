@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tweed_io::{
-    Device, DeviceKind, DeviceOptions, Driver, DriverConfig, DriverStats, PacketSocket, PodPort, Stop, UdpOptions,
-    UdpPort, Underlay, Waker, netns_path,
+    Device, DeviceKind, DeviceOptions, Driver, DriverConfig, DriverStats, PacketSocket, PodPort, Steering, Stop,
+    UdpOptions, UdpPort, Underlay, Waker, netns_path,
 };
 use tweed_overlay::{BackendConfig, Control};
 
@@ -136,46 +136,53 @@ pub(crate) fn build_drivers(config: &AgentConfig, control: &Control) -> Result<V
             }
             pods[0].push((id, PodPort::Tap(first)));
         } else {
-            // One worker only (see `AgentConfig::resolve`): AF_PACKET ports are not shared between workers.
             let name = pod.interface.as_deref().unwrap_or_default();
             let ns = pod.netns.as_deref().map(netns_path);
             // The veth's offloads stay as the pod's runtime left them (on, by default): their large frames and
-            // partial checksums are said so in a header, and cut and finished by the driver.
-            let port = if pod.coalesce {
-                PacketSocket::attach_offloaded(name, ns.as_deref())
+            // partial checksums are said so in a header, and cut and finished by the driver. Several workers share
+            // the interface in a fanout group, each flow on one of them (`AgentConfig::resolve` runs one worker
+            // where the host has no fanout groups).
+            let ports = if n > 1 {
+                PacketSocket::attach_group(name, ns.as_deref(), n, pod.coalesce).map_err(failed)?
+            } else if pod.coalesce {
+                vec![PacketSocket::attach_offloaded(name, ns.as_deref()).map_err(failed)?]
             } else {
-                PacketSocket::attach(name, ns.as_deref())
+                vec![PacketSocket::attach(name, ns.as_deref()).map_err(failed)?]
             };
-            pods[0].push((id, PodPort::Packet(port.map_err(failed)?)));
+            for (queues, port) in pods.iter_mut().zip(ports) {
+                queues.push((id, PodPort::Packet(port)));
+            }
         }
     }
-    let mut underlays = Vec::with_capacity(n);
-    for _ in 0..n {
-        underlays.push(match &config.node.backend {
-            BackendConfig::HostGw => {
-                let name = config.underlay.interface.as_deref().unwrap_or_default();
-                Underlay::Packet(PacketSocket::attach(name, None).map_err(failed)?)
-            }
-            backend => {
-                let port = match backend {
-                    BackendConfig::Vxlan(v) => v.port,
-                    BackendConfig::Udp(u) => u.port,
-                    BackendConfig::HostGw => 0,
-                };
-                let u = &config.underlay;
-                // One socket per worker on the same address: the kernel keeps each sender's flow on one.
-                let options = UdpOptions {
-                    batching: u.batching,
-                    gso: u.gso,
-                    gro: u.gro,
-                    reuse_port: true,
-                    ..UdpOptions::default()
-                };
-                let addr = SocketAddrV4::new(config.node.underlay.node_ip, port);
-                Underlay::Udp(UdpPort::bind(addr, options).map_err(failed)?)
-            }
-        });
-    }
+    let underlays: Vec<Underlay> = match &config.node.backend {
+        BackendConfig::HostGw => {
+            let name = config.underlay.interface.as_deref().unwrap_or_default();
+            let ports = if n > 1 {
+                PacketSocket::attach_group(name, None, n, false).map_err(failed)?
+            } else {
+                vec![PacketSocket::attach(name, None).map_err(failed)?]
+            };
+            ports.into_iter().map(Underlay::Packet).collect()
+        }
+        backend => {
+            let port = match backend {
+                BackendConfig::Vxlan(v) => v.port,
+                BackendConfig::Udp(u) => u.port,
+                BackendConfig::HostGw => 0,
+            };
+            let u = &config.underlay;
+            let options = UdpOptions { batching: u.batching, gso: u.gso, gro: u.gro, ..UdpOptions::default() };
+            let addr = SocketAddrV4::new(config.node.underlay.node_ip, port);
+            // One socket per worker on the same address, a program picking each datagram's by its inner flow:
+            // a flow's packets stay on one worker, in order.
+            let ports = if n > 1 {
+                UdpPort::bind_group(addr, n, options, Steering::for_backend(backend)).map_err(failed)?
+            } else {
+                vec![UdpPort::bind(addr, options).map_err(failed)?]
+            };
+            ports.into_iter().map(Underlay::Udp).collect()
+        }
+    };
     let mut tuns: Vec<Option<Device>> = (0..n).map(|_| None).collect();
     if let Some(host) = &config.host {
         let o = DeviceOptions::new(host.tun.clone(), DeviceKind::Tun)
