@@ -272,3 +272,39 @@ fn work(mut driver: Driver, asked: &AtomicU64, report: &Mutex<Report>, bell: &Be
     bell.ring(|r| r.exited += 1);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The control thread's sleep ends at its deadline, at a request for the counters (taken once), at a
+    /// worker's answer, and at once for good after a worker ended.
+    #[test]
+    fn the_bell_wakes_the_control_thread() {
+        let trigger = StatsTrigger::new();
+        let bell = &trigger.0;
+        let start = Instant::now();
+        let rung = bell.wait(Some(start + Duration::from_millis(30)));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(!rung.stats_asked && rung.exited == 0);
+        trigger.request();
+        assert!(bell.wait(None).stats_asked, "a request ends a wait without deadline");
+        let start = Instant::now();
+        assert!(!bell.wait(Some(start + Duration::from_millis(30))).stats_asked, "taken once");
+        let ringer = {
+            let trigger = trigger.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                trigger.0.ring(|r| r.answers += 1);
+            })
+        };
+        assert_eq!(bell.wait(Some(Instant::now() + Duration::from_secs(10))).answers, 1);
+        ringer.join().unwrap();
+        bell.ring(|r| r.exited += 1);
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(bell.wait(None).exited, 1);
+        }
+        assert!(start.elapsed() < Duration::from_secs(1), "no wait once a worker ended");
+    }
+}
