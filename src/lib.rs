@@ -97,6 +97,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub use tweed_agent as agent;
 pub use tweed_control as control;
 #[cfg(target_os = "linux")]
 pub use tweed_io as io;

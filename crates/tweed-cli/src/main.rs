@@ -14,8 +14,6 @@ use tweed_control::cidr::{Ipv4Cidr, report, report_json};
 
 mod agent;
 mod bench;
-#[cfg(target_os = "linux")]
-mod control;
 mod demo;
 mod pcap;
 mod pcap_write;

@@ -77,7 +77,7 @@ fn agent_toml(i: u8, j: u8, backend: Backend, mtu: u32, pods: &[PodPort<'_>], po
             PodPort::Attach(name) => writeln!(t, "[[pods]]\ninterface = \"{name}\"").unwrap(),
         }
     }
-    t
+    world::with_test_workers(t)
 }
 
 /// Starts `tweed agent` with `toml` inside `node`, and waits until it runs.
@@ -200,6 +200,81 @@ fn two_nodes(backend: Backend) {
 fn assert_clean(c: &world::Counters, what: &str) {
     let dropped = [("tx_dropped", c.get("tx_dropped")), ("rx_errors", c.get("rx_errors"))];
     assert!(c.drops.is_empty() && dropped.iter().all(|&(_, n)| n == 0), "{what}: drops {:?}, {dropped:?}", c.drops);
+}
+
+/// `toml` with `[agent] workers = n`, whatever `TWEED_TEST_WORKERS` says.
+fn with_workers(toml: &str, n: usize) -> String {
+    match toml.find("\nworkers = ") {
+        Some(at) => {
+            let end = toml[at + 1..].find('\n').map_or(toml.len(), |e| at + 1 + e);
+            format!("{}\nworkers = {n}{}", &toml[..at], &toml[end..])
+        }
+        None => format!("{toml}[agent]\nworkers = {n}\n"),
+    }
+}
+
+/// Two agents of two workers each (a TAP queue per pod and an underlay socket per worker, port security on):
+/// pings and TCP (known blobs and iperf3) between two pods on each node, across nodes and on one node; a clean
+/// run drops nothing, and each agent says it runs two workers.
+fn two_workers_each(backend: Backend) {
+    skip_unless!(Root, Netns, Veth, Tun, Ping, Iperf3);
+    let pod_mtu = 1500 - backend.overhead();
+    let [n1, n2] = underlay_pair(1500).unwrap();
+    let nodes = [&n1, &n2];
+    for n in nodes {
+        world::quiet_ipv6(n);
+    }
+    let pods: Vec<[Pod; 2]> = (1..=2u8)
+        .map(|i| {
+            let p = [Pod::new(i, 2).unwrap().with_mtu(pod_mtu), Pod::new(i, 3).unwrap().with_mtu(pod_mtu)];
+            p.iter().for_each(|p| world::quiet_ipv6(&p.ns));
+            p
+        })
+        .collect();
+    let mut agents: Vec<_> = (1..=2u8)
+        .map(|i| {
+            let k = usize::from(i - 1);
+            let toml =
+                agent_toml(i, 3 - i, backend, 1500, &[PodPort::Tap(&pods[k][0]), PodPort::Tap(&pods[k][1])], pod_mtu);
+            start_agent(nodes[k], &format!("agent{i}"), &with_workers(&toml, 2))
+        })
+        .collect();
+    for p in pods.iter().flatten() {
+        p.wait_eth0(Duration::from_secs(5)).unwrap();
+    }
+    let what = format!("{backend:?}, 2 workers");
+    let pairs = [
+        (&pods[0][0], &pods[1][0]),
+        (&pods[0][1], &pods[1][1]),
+        (&pods[1][0], &pods[0][1]),
+        (&pods[0][0], &pods[0][1]),
+    ];
+    for (a, b) in pairs {
+        ping_until_ok(&a.ns, b.ip(), WARM_UP).unwrap_or_else(|e| panic!("{what}: {} -> {}: {e}", a.ip(), b.ip()));
+        let p = ping(&a.ns, b.ip(), 5, &["-i", "0.2", "-w", "4"]).unwrap();
+        assert_eq!(p.received, 5, "{what}: {} -> {}: {}", a.ip(), b.ip(), p.output);
+    }
+    for (a, b) in pairs {
+        tcp_both_ways(a, b, &format!("{what}: {} <-> {}", a.ip(), b.ip()));
+    }
+    for (k, (agent, _)) in agents.iter_mut().enumerate() {
+        let c = world::counters(agent);
+        assert_eq!(c.get("workers"), 2, "agent {}: {c:?}", k + 1);
+        assert_clean(&c, &format!("{what}: agent {}", k + 1));
+    }
+    for ((agent, _file), p) in agents.into_iter().zip(&pods) {
+        stop_agent(agent, &[&p[0], &p[1]]);
+    }
+}
+
+#[test]
+fn vxlan_two_workers_each() {
+    two_workers_each(Backend::Vxlan);
+}
+
+#[test]
+fn udp_two_workers_each() {
+    two_workers_each(Backend::Udp);
 }
 
 #[test]
@@ -648,7 +723,7 @@ fn address_pod(ns: &NetNs, subnet: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
 
 /// Node `i`'s agent file with a lease store (leases living `ttl_s`), a subnet file in `dir`, and no pod subnet.
 fn store_toml(i: u8, pod: &NetNs, store: &str, ttl_s: u64, dir: &std::path::Path) -> String {
-    format!(
+    world::with_test_workers(format!(
         "[node]\n[node.underlay]\nnode_ip = \"{}\"\n[node.backend]\ntype = \"vxlan\"\nvtep_mac = \"{}\"\n\
          [underlay]\ninterface = \"eth0\"\n[[pods]]\ntap = \"eth0\"\nnetns = \"{}\"\nmtu = 1450\n\
          [store]\n{store}\nttl_s = {ttl_s}\npoll_ms = 200\nsubnet_file = \"{}\"\n\
@@ -657,7 +732,7 @@ fn store_toml(i: u8, pod: &NetNs, store: &str, ttl_s: u64, dir: &std::path::Path
         vtep_mac(i),
         pod.name(),
         subnet_file(dir, i).display()
-    )
+    ))
 }
 
 /// Where node `i` writes flannel's subnet.env.

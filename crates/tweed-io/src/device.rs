@@ -390,6 +390,45 @@ impl PacketSocket {
         Self::attach_with(name, netns, true)
     }
 
+    /// Attaches `n` sockets to interface `name` (as [`PacketSocket::attach`], or
+    /// [`PacketSocket::attach_offloaded`] when `offloaded`), all in one new fanout group that spreads frames by
+    /// the kernel's flow hash (`PACKET_FANOUT_HASH`): every frame goes to one socket of the group, and the frames
+    /// of one flow to the same one, one worker each.
+    ///
+    /// The kernel's hash there is its symmetric one (`__skb_get_hash_symmetric`: addresses and ports sorted
+    /// before hashing), so both directions of a flow that cross the interface meet on one socket. IP fragments
+    /// are hashed by their addresses alone (the kernel's dissector reads no ports from any fragment), so a
+    /// fragmented packet may reach another socket than its flow's other packets. Which socket a flow reaches is
+    /// the kernel's choice (its hash is seeded at boot): unlike [`crate::Steering`], it cannot be predicted here.
+    /// As with one socket, frames leaving the interface (sent by the group or anyone else) are not read back: the
+    /// group asks the kernel for that itself (`PACKET_FANOUT_FLAG_IGNORE_OUTGOING`, Linux 6.2).
+    ///
+    /// # Errors
+    /// As [`PacketSocket::attach`]; [`Error::Io`] when `n` is 0 or above [`crate::MAX_GROUP`], or the kernel
+    /// refuses the fanout group (before Linux 6.2).
+    pub fn attach_group(name: &str, netns: Option<&Path>, n: usize, offloaded: bool) -> Result<Vec<Self>> {
+        if n == 0 || n > crate::MAX_GROUP {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, format!("{n} sockets (1 to {})", crate::MAX_GROUP));
+            return Err(Error::io(format!("attaching a group to {name}"), e));
+        }
+        let ifname = name.to_owned();
+        let found = within(netns, move || {
+            let Some(index) = sys::if_index(&ifname)? else { return Ok(None) };
+            let mut fds = Vec::with_capacity(n);
+            let mut id = None;
+            for _ in 0..n {
+                let fd = sys::packet_socket(index, offloaded)?;
+                id = Some(sys::join_fanout_hash(fd.as_fd(), id)?);
+                fds.push(fd);
+            }
+            Ok(Some((fds, sys::mac(&ifname)?)))
+        })
+        .map_err(|e| annotate(e, &format!("attaching a fanout group to {name}")))?;
+        let (fds, mac) = found
+            .ok_or_else(|| Error::NoSuchInterface { name: name.to_owned(), netns: netns.map(Path::to_path_buf) })?;
+        Ok(fds.into_iter().map(|fd| Self::from_parts(fd, name, mac, netns, offloaded)).collect())
+    }
+
     fn attach_with(name: &str, netns: Option<&Path>, vnet_hdr: bool) -> Result<Self> {
         let n = name.to_owned();
         let found = within(netns, move || {
@@ -400,7 +439,11 @@ impl PacketSocket {
         .map_err(|e| annotate(e, &format!("attaching to {name}")))?;
         let (fd, mac) = found
             .ok_or_else(|| Error::NoSuchInterface { name: name.to_owned(), netns: netns.map(Path::to_path_buf) })?;
-        Ok(Self { fd, name: name.to_owned(), mac: MacAddr::from(mac), netns: netns.map(Path::to_path_buf), vnet_hdr })
+        Ok(Self::from_parts(fd, name, mac, netns, vnet_hdr))
+    }
+
+    fn from_parts(fd: OwnedFd, name: &str, mac: [u8; 6], netns: Option<&Path>, vnet_hdr: bool) -> Self {
+        Self { fd, name: name.to_owned(), mac: MacAddr::from(mac), netns: netns.map(Path::to_path_buf), vnet_hdr }
     }
 
     /// The interface's name.

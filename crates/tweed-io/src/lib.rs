@@ -10,7 +10,6 @@
 //! until its [`Stop`] handle stops it. [`Signals`] turns SIGINT and SIGTERM into such a stop.
 #![cfg(target_os = "linux")]
 
-pub mod agent;
 mod device;
 mod driver;
 mod error;
@@ -18,6 +17,7 @@ mod gro;
 mod port;
 mod signals;
 mod stats;
+mod steer;
 mod sys;
 mod udp;
 
@@ -26,6 +26,7 @@ pub use driver::{ClosedPort, Driver, DriverConfig, DriverStats, PodPort, PortSta
 pub use error::{Error, Result};
 pub use port::{MAX_TSO_SEGMENTS, Medium, MemPort, Msg, Port, Rx, Sent, gone};
 pub use signals::Signals;
+pub use steer::{MAX_GROUP, Steering, inner_flow_hash};
 pub use udp::{UdpOptions, UdpPort, UdpStats};
 
 /// The TAP offload helpers (TSO cutting, GRO coalescing), for the project's instruction-count benches only: not a

@@ -17,6 +17,7 @@ use std::path::Path;
 mod epoll;
 mod event;
 mod gather;
+mod steer;
 #[cfg_attr(not(test), expect(dead_code, reason = "a prototype of batched TAP reads, for the port trait to take"))]
 mod uring;
 pub(crate) use epoll::Epoll;
@@ -24,6 +25,7 @@ pub(crate) use epoll::Epoll;
 pub(crate) use event::tgkill;
 pub(crate) use event::{eventfd, eventfd_drain, eventfd_signal, read_signal, signalfd};
 pub(crate) use gather::writev;
+pub(crate) use steer::{attach_reuseport_cbpf, join_fanout_hash};
 
 /// The most messages one `recvmmsg`/`sendmmsg` call takes (the headers live on the stack).
 pub(crate) const MAX_BATCH: usize = 256;

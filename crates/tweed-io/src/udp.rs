@@ -14,6 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tweed_packet::{Batch, PacketBuf, Pool, PortId};
 
 use crate::error::{Error, Result};
+use crate::steer::Steering;
 use crate::sys::{self, MAX_BATCH, Received};
 
 /// How to open a [`UdpPort`].
@@ -35,6 +36,11 @@ pub struct UdpOptions {
     /// Take trains of datagrams from one sender coalesced by the kernel (UDP GRO, on by default, with batching):
     /// one receive per train, cut into pool buffers here (one copy).
     pub gro: bool,
+    /// How the peers' socket groups are steered ([`UdpPort::bind_group`] sets it to the group's own): with
+    /// [`Steering::InnerFlow`], a GSO train holds the datagrams of one inner flow only (equal
+    /// [`Steering::flow_key`]), since the receiving kernel steers a train whole, by its first datagram. Default:
+    /// [`Steering::Kernel`] (trains cut by peer and size alone).
+    pub steering: Steering,
 }
 
 impl Default for UdpOptions {
@@ -46,6 +52,7 @@ impl Default for UdpOptions {
             send_buffer: Some(4 << 20),
             gso: true,
             gro: true,
+            steering: Steering::Kernel,
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct UdpPort {
     local: SocketAddrV4,
     batching: bool,
     gso: bool,
+    /// Trains hold one inner flow of this steering (see [`UdpOptions::steering`]).
+    steering: Steering,
     /// Where the datagrams of GSO trains are laid end to end (one copy, in exchange for one trip through the
     /// kernel's stack per train).
     arena: Vec<u8>,
@@ -162,7 +171,16 @@ impl UdpPort {
                 pos: 0,
             })
         });
-        Ok(Self { socket, local, batching: options.batching, gso, arena, rx, stats: UdpStats::default() })
+        Ok(Self {
+            socket,
+            local,
+            batching: options.batching,
+            gso,
+            steering: options.steering,
+            arena,
+            rx,
+            stats: UdpStats::default(),
+        })
     }
 
     /// The bound address (with the port the kernel chose, if 0 was asked).
@@ -412,7 +430,13 @@ impl UdpPort {
             let mut j = i + 1;
             let mut len = seg;
             if self.gso && seg > 0 && seg <= usize::from(u16::MAX) {
-                while j < msgs.len() && j - i < MAX_SEGMENTS && msgs[j].1 == dst && msgs[j].0.len() <= seg {
+                let flow = self.steering.flow_key(first);
+                while j < msgs.len()
+                    && j - i < MAX_SEGMENTS
+                    && msgs[j].1 == dst
+                    && msgs[j].0.len() <= seg
+                    && self.steering.flow_key(msgs[j].0) == flow
+                {
                     let l = msgs[j].0.len();
                     if len + l > MAX_TRAIN || off + len + l > self.arena.len() {
                         break;
@@ -653,6 +677,46 @@ mod tests {
             assert!(b.stats().rx_trains > 0, "{:?}", b.stats());
         }
         assert_eq!(b.stats().rx, 100);
+    }
+
+    /// A VXLAN payload of 100 bytes carrying a TCP packet from port `sport` to 5201.
+    fn vxlan(sport: u16) -> Vec<u8> {
+        let mut p = vec![0u8; 100];
+        p[0] = 0x08;
+        p[20..22].copy_from_slice(&[0x08, 0x00]);
+        p[22] = 0x45;
+        p[31] = 6;
+        p[34..38].copy_from_slice(&[10, 244, 1, 2]);
+        p[38..42].copy_from_slice(&[10, 244, 2, 3]);
+        p[42..44].copy_from_slice(&sport.to_be_bytes());
+        p[44..46].copy_from_slice(&5201u16.to_be_bytes());
+        p
+    }
+
+    /// With inner-flow steering, a GSO train holds one inner flow: the receiving kernel steers a train whole.
+    #[test]
+    fn gso_trains_hold_one_inner_flow_when_steered() {
+        let (a, b) = (vxlan(40000), vxlan(40001));
+        assert_ne!(Steering::VXLAN.flow_key(&a), Steering::VXLAN.flow_key(&b));
+        let payloads = [&a, &a, &a, &b, &b, &a];
+        for (steering, trains) in [(Steering::Kernel, 1), (Steering::VXLAN, 2)] {
+            let opts = UdpOptions { reuse_port: false, steering, ..UdpOptions::default() };
+            let mut tx = UdpPort::bind(lo(), opts).unwrap();
+            let mut rx = UdpPort::bind(lo(), opts).unwrap();
+            if !tx.is_gso() {
+                skip("UDP GSO is off: trains not checked");
+                return;
+            }
+            let msgs: Vec<(&[u8], SocketAddrV4)> = payloads.iter().map(|p| (p.as_slice(), rx.local_addr())).collect();
+            assert_eq!(tx.send_batch(&msgs), 6);
+            // Kernel: one train of six; steered: [a a a] [b b] and a alone.
+            assert_eq!(tx.stats().tx_trains, trains, "{steering:?}");
+            let mut pool = Pool::new(PoolConfig { buffers: 16, ..PoolConfig::default() }).unwrap();
+            let mut batch = Batch::new(16);
+            recv_until(&mut rx, &mut pool, &mut batch, 16, PortId(1), 6);
+            let got: Vec<&[u8]> = batch.iter().map(PacketBuf::data).collect();
+            assert_eq!(got, payloads.iter().map(|p| p.as_slice()).collect::<Vec<_>>());
+        }
     }
 
     #[test]

@@ -138,38 +138,6 @@ fn multi_queue_tap() {
     assert!(gone.is_ok(), "the TAP outlived its last queue");
 }
 
-/// Finding 10: the agent's pod TAP takes the node's inner MTU (1450 under vxlan over a 1500-byte underlay) when
-/// the file gives none, not the kernel's 1500.
-#[test]
-fn agent_pod_tap_defaults_to_the_inner_mtu() {
-    skip_unless!(Root, Netns, Tun);
-    let ns = NetNs::new("mtu").unwrap();
-    let port = 40_000 + (std::process::id() % 20_000);
-    let text = format!(
-        r#"
-[node]
-pod_subnet = "10.244.1.0/24"
-[node.underlay]
-node_ip = "127.0.0.1"
-node_mac = "02:00:c0:a8:00:01"
-[node.backend]
-type = "vxlan"
-vtep_mac = "02:00:00:00:00:01"
-port = {port}
-
-[[pods]]
-tap = "eth0"
-netns = "{}"
-"#,
-        path(&ns).display()
-    );
-    let config = tweed_io::agent::AgentConfig::from_toml_str(&text).unwrap();
-    let driver = tweed_io::agent::build_driver(&config).unwrap();
-    let show = ns.ip(&["-o", "link", "show", "dev", "eth0"]).unwrap();
-    assert!(show.contains("mtu 1450"), "{show}");
-    drop(driver);
-}
-
 /// Finding 13 (veth offloads): a veth pod with the kernel's default offloads hands its TCP segments over with a
 /// partial checksum (and large ones unsegmented); the pod port finishes them: the SYN read has a valid checksum.
 #[test]

@@ -269,3 +269,53 @@ fn test_hostile_traffic_allocates_nothing() {
     assert!(c.drop_count(tweed_overlay::DropReason::PodSourceSpoofed) >= ROUNDS as u64);
     assert_eq!(pool.available() + n.arp_pending(), 512);
 }
+
+/// Workers of one control telling each other what they learn allocate nothing either: every round, worker a sees
+/// four pods announce themselves with a MAC that changes (new bindings to tell), worker b takes and applies them,
+/// and time moves by 100 ms (the refresh of what a told).
+#[test]
+fn test_learning_shared_between_workers_allocates_nothing() {
+    let config = tweed_overlay::NodeBuilder::new(common::subnet(1), common::node_ip(1), common::node_mac(1))
+        .pod_ports(1..=4)
+        .port_security(true)
+        .into_config();
+    let control = tweed_overlay::Control::new(config).unwrap();
+    let (mut a, mut b) = (control.worker(), control.worker());
+    let mut pool = Pool::new(PoolConfig::default()).unwrap();
+    let (mut batch, mut out) = (Batch::new(8), Outputs::new(64));
+    let frames: Vec<Vec<Vec<u8>>> = (0..2u8)
+        .map(|v| {
+            (1..=4u8)
+                .map(|p| {
+                    let mac = MacAddr::new(0x0a, 0x58, 0, v, 0, p);
+                    arp_frame(MacAddr::BROADCAST, &arp::Repr::request(mac, pod_ip(1, p), pod_ip(1, 0)))
+                })
+                .collect()
+        })
+        .collect();
+    let mut round = |r: usize| {
+        let now = Instant::from_millis(1000 + 100 * r as u64);
+        for (p, f) in frames[r % 2].iter().enumerate() {
+            let mut buf = pool.get().unwrap();
+            buf.extend_from_slice(f).unwrap();
+            buf.meta_mut().ingress = PortId(p as u16 + 1);
+            batch.push(buf).unwrap();
+        }
+        a.process(now, &mut pool, &mut batch, &mut out);
+        out.recycle(&mut pool);
+        b.process(now, &mut pool, &mut batch, &mut out);
+        out.recycle(&mut pool);
+    };
+    round(0);
+    round(1);
+    let ((), allocs) = allocations(|| (2..2 + ROUNDS).for_each(&mut round));
+    assert_eq!(allocs, 0, "{allocs} allocations");
+    assert_eq!(
+        (a.counters().learn_sent, b.counters().learn_received),
+        (4 * (ROUNDS as u64 + 2), 4 * (ROUNDS as u64 + 2))
+    );
+    assert_eq!(
+        b.bridge().arp().lookup(tweed_switch::BridgeDomain(0), pod_ip(1, 1)),
+        Some(MacAddr::new(0x0a, 0x58, 0, 1, 0, 1))
+    );
+}

@@ -1,7 +1,10 @@
 //! Several workers share one `Control`: a peer added or removed through it reaches every worker at its next batch,
-//! without a restart; a worker cannot change peers itself; and the control's counters are the sum of the workers'.
+//! without a restart; a worker cannot change peers itself; the control's counters are the sum of the workers'; and
+//! what one worker learns on a pod port (the pod's ARP binding, its MAC) reaches the others, within their limits.
 
 mod common;
+#[path = "workers/learning.rs"]
+mod learning;
 
 use common::{eth, node_ip, node_mac, peer, pod_ip, pod_mac, subnet, udp_datagram, vtep_mac};
 use tweed_overlay::{

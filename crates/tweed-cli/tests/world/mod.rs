@@ -58,7 +58,19 @@ pub fn agent_toml(i: u8, j: u8, pods: &[TapPort<'_>], extra: &str) -> String {
         }
     }
     t.push_str(extra);
-    t
+    with_test_workers(t)
+}
+
+/// `toml` with `[agent] workers = N` when the environment says `TWEED_TEST_WORKERS=N` (the suites run again so
+/// in CI), else as it is.
+pub fn with_test_workers(mut toml: String) -> String {
+    let Ok(n) = std::env::var("TWEED_TEST_WORKERS") else { return toml };
+    let n: usize = n.parse().unwrap_or_else(|e| panic!("TWEED_TEST_WORKERS={n}: {e}"));
+    match toml.find("[agent]\n").filter(|&at| at == 0 || toml[..at].ends_with('\n')) {
+        Some(at) => toml.insert_str(at + "[agent]\n".len(), &format!("workers = {n}\n")),
+        None => toml.push_str(&format!("\n[agent]\nworkers = {n}\n")),
+    }
+    toml
 }
 
 /// A running agent and its file (deleted with it).

@@ -16,6 +16,7 @@ use crate::encap::{Encapsulation, Flannel, Hop, Peer, PeerTable, Transport};
 use crate::node::Node;
 use crate::verdict::Counters;
 
+pub(crate) mod share;
 mod writer;
 
 pub use writer::PeerWriter;
@@ -75,6 +76,8 @@ pub struct Control<E: Encapsulation = Flannel> {
     subnets: BTreeMap<u32, (Ipv4Net, NextHopId)>,
     dirty: bool,
     counters: CounterSlots,
+    /// The workers' inboxes for what each learns on pod ports.
+    hub: Arc<share::Hub>,
 }
 
 impl<E: Encapsulation> core::fmt::Debug for Control<E> {
@@ -169,6 +172,7 @@ impl<E: Encapsulation> Control<E> {
             subnets,
             dirty: false,
             counters: Arc::default(),
+            hub: Arc::default(),
         };
         for peer in peers {
             control.add_peer(peer)?;
@@ -180,6 +184,13 @@ impl<E: Encapsulation> Control<E> {
     /// A new worker: a [`Node`] with its own bridge, ARP state and counters, reading this control's snapshots.
     /// Its pod ports are the configuration's: give each worker its own queues of them (multi-queue TAP), so that
     /// a flow stays on one worker.
+    ///
+    /// What a worker learns on a pod port (a pod's ARP binding, its MAC on the port) reaches the control's other
+    /// workers at the start of their next batch, through the same rules and limits as their own learning: a pod
+    /// whose ARP one worker saw may send through another with port security on, and the other delivers to it
+    /// without flooding or asking. A worker refreshes what it learnt at most every 5 s while the pod's traffic
+    /// confirms it, so a binding kept alive on one worker stays alive on all. Bindings learnt before a worker was
+    /// made are not sent to it: make the workers before the traffic starts.
     ///
     /// ```
     /// use tweed_overlay::{ConfigError, Control, NodeBuilder, PeerConfig, UdpConfig};
@@ -198,7 +209,7 @@ impl<E: Encapsulation> Control<E> {
     pub fn worker(&self) -> Node<E> {
         let slot = Arc::new(Mutex::new(Counters::default()));
         self.counters.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&slot));
-        Node::worker(Arc::clone(&self.shared), self.routes.reader(), Arc::clone(&self.published), slot)
+        Node::worker(Arc::clone(&self.shared), self.routes.reader(), Arc::clone(&self.published), slot, &self.hub)
     }
 
     /// The configuration, peers not included ([`PeerWriter::peers`] lists them).

@@ -64,6 +64,7 @@ impl<E: Encapsulation> Node<E> {
         routes: RouteReader,
         published: Arc<ArcSwap<PeerTable<E::Peer>>>,
         counters_slot: Arc<Mutex<Counters>>,
+        hub: &Arc<crate::control::share::Hub>,
     ) -> Self {
         let config = &shared.config;
         let mut bridge = Bridge::new(&BridgeConfig::default());
@@ -133,6 +134,7 @@ impl<E: Encapsulation> Node<E> {
                 hops: Vec::with_capacity(STAGE_BATCH),
             },
             one: Batch::new(1),
+            share: learn::Sharing::new(hub),
             control: None,
             routes,
             published,

@@ -31,6 +31,7 @@ mod api;
 mod build;
 mod frag;
 mod icmp;
+mod learn;
 mod neigh;
 mod outputs;
 mod pod;
@@ -171,6 +172,8 @@ pub struct Node<E: Encapsulation = Flannel> {
     scratch: Scratch,
     /// The batch of [`Node::handle`].
     one: Batch,
+    /// What this worker tells the control's other workers it learnt on pod ports, and what they told it.
+    share: learn::Sharing,
 }
 
 impl<E: Encapsulation> core::fmt::Debug for Node<E> {
@@ -273,12 +276,18 @@ impl<E: Encapsulation> Node<E> {
         self.refresh();
         // The ARP timers' packets (retries, timeouts) leave room for the input, or for half the room.
         out.reserved = input.len().min(STAGE_BATCH).min(out.room().div_ceil(2));
+        if self.share.pending() {
+            self.take_shared(now, pool, out);
+        }
         self.service_neigh(now, pool, out);
         if now.saturating_sub(self.aged_at) >= AGE_EVERY_NS {
             // A bounded step of the bridge's garbage collection: dead ARP entries and expired MACs leave without
             // waiting for a table to fill (a whole sweep of the default tables takes a few seconds).
             self.aged_at = now;
             self.bridge.age(Instant::from_nanos(now), AGE_BUDGET);
+            if self.share.tracking() {
+                self.refresh_learnt(now);
+            }
         }
         // The per-packet state lives in vectors sized at construction; taken out of `self` for the call.
         let mut s = core::mem::take(&mut self.scratch);
@@ -312,6 +321,9 @@ impl<E: Encapsulation> Node<E> {
         }
         out.reserved = 0;
         self.scratch = s;
+        if self.share.outgoing() {
+            self.post_learnt();
+        }
         if now.saturating_sub(self.counters_at) >= COUNTERS_EVERY_NS {
             self.counters_at = now;
             self.publish_counters();

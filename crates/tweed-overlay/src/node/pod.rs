@@ -94,8 +94,8 @@ impl<E: Encapsulation> Node<E> {
     ) -> Step {
         let ingress = buf.meta().ingress;
         let is_arp = ethertype(buf.data()) == Some(EtherType::ARP);
-        if is_arp && !(self.neigh.pending.is_empty() && self.neigh.entries.is_empty()) {
-            self.release_pending(now, buf.data(), pool, out);
+        if is_arp {
+            self.pod_arp(now, buf, pool, out);
         }
         Step::Done(match decision {
             Decision::Forward(p) => {
@@ -134,6 +134,17 @@ impl<E: Encapsulation> Node<E> {
                 _ => DropReason::BridgeOther,
             }),
         })
+    }
+
+    /// An ARP frame from a pod, after the bridge: what it learnt told to the other workers, and the packets that
+    /// waited for the sender released.
+    #[cold]
+    #[inline(never)]
+    fn pod_arp(&mut self, now: u64, buf: &PacketBuf, pool: &mut Pool, out: &mut Outputs) {
+        self.arp_learnt(now, buf.data(), buf.meta().ingress);
+        if !(self.neigh.pending.is_empty() && self.neigh.entries.is_empty()) {
+            self.release_pending(now, buf.data(), pool, out);
+        }
     }
 
     /// Copies of `buf` to every other pod port; `buf` itself goes to the last one.

@@ -73,7 +73,11 @@ impl<E: Encapsulation> Node<E> {
                 if m == 0 {
                     break;
                 }
+                let learnt = self.bridge.fdb().learned_len();
                 self.bridge.process(at, &frames[..m], &mut decisions[..m]);
+                if self.bridge.fdb().learned_len() != learnt {
+                    self.fdb_learnt(now, &frames[..m]);
+                }
             }
             for (&i, &decision) in idx[..m].iter().zip(&decisions[..m]) {
                 let i = usize::from(i);

@@ -80,6 +80,14 @@ pub struct Counters {
     /// Packets given back to the pool without an output (their drop counted: [`DropReason::OutputFull`], or their
     /// own reason when the output had no room for the drop).
     pub discarded: u64,
+    /// Bindings learnt on pod ports (a pod's ARP binding, or its MAC alone) told to the other workers of the
+    /// control, refreshes included (see [`Control::worker`](crate::Control::worker)).
+    pub learn_sent: u64,
+    /// Bindings other workers told this one, run through its bridge (which may refuse them, as it would the pod's
+    /// own frames).
+    pub learn_received: u64,
+    /// Bindings lost on the way: another worker's inbox was full (one for each inbox it did not reach).
+    pub learn_dropped: u64,
     /// Drops, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
 }
@@ -113,6 +121,9 @@ impl Default for Counters {
             originated: 0,
             outputs: 0,
             discarded: 0,
+            learn_sent: 0,
+            learn_received: 0,
+            learn_dropped: 0,
             drops: [0; DropReason::COUNT],
         }
     }
@@ -161,6 +172,9 @@ impl Counters {
             originated,
             outputs,
             discarded,
+            learn_sent,
+            learn_received,
+            learn_dropped,
             drops,
         } = other;
         // Destructured, so that a new field cannot be forgotten here.
@@ -191,6 +205,9 @@ impl Counters {
             (&mut self.originated, originated),
             (&mut self.outputs, outputs),
             (&mut self.discarded, discarded),
+            (&mut self.learn_sent, learn_sent),
+            (&mut self.learn_received, learn_received),
+            (&mut self.learn_dropped, learn_dropped),
         ] {
             *a = a.wrapping_add(*b);
         }
