@@ -17,8 +17,9 @@
 //! a round allocates nothing.
 //!
 //! The design is one driver per queue (a multi-queue TAP has one [`Device`] per queue, the underlay one
-//! `SO_REUSEPORT` socket per worker), each with its own node and buffers, sharing nothing but a [`Stop`]; their
-//! [`DriverStats`] merge into one view. The agent runs one.
+//! `SO_REUSEPORT` socket per worker), each with its own node and buffers, sharing nothing but a [`Stop`] (and
+//! their nodes' `Control`); their [`DriverStats`] merge into one view. The agent (`tweed_agent`) runs one per
+//! worker.
 
 use std::io;
 use std::os::fd::AsRawFd;

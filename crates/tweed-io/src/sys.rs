@@ -18,8 +18,6 @@ mod epoll;
 mod event;
 mod gather;
 mod steer;
-#[cfg_attr(not(test), expect(dead_code, reason = "a prototype of batched TAP reads, for the port trait to take"))]
-mod uring;
 pub(crate) use epoll::Epoll;
 #[cfg(test)]
 pub(crate) use event::tgkill;
