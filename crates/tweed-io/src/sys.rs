@@ -486,29 +486,50 @@ pub(crate) fn recvfrom(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<
     }
 }
 
-/// `sendmmsg(2)` without waiting: sends each `(bytes, destination)` (at most [`MAX_BATCH`]) as one datagram, or,
-/// where `segments[i]` is not 0, as a train of datagrams of that size cut by the kernel (UDP GSO, `UDP_SEGMENT`:
-/// the stack is crossed once for the whole train). Returns how many messages the kernel took; the rest were not
-/// sent (the socket's buffer is full, or an error stopped it after the first message).
-pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, msgs: &[(&[u8], SocketAddrV4)], segments: &[u16]) -> io::Result<usize> {
+/// One message of [`sendmmsg`]: the bytes of `parts[first..first + count]`, gathered by the kernel (no copy
+/// here), to `dst`; with `seg` not 0 a train of datagrams of that size cut by the kernel (UDP GSO), else one
+/// datagram.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Gather {
+    pub(crate) first: usize,
+    pub(crate) count: usize,
+    pub(crate) dst: SocketAddrV4,
+    pub(crate) seg: u16,
+}
+
+/// `sendmmsg(2)` without waiting: sends each message of `msgs` (at most [`MAX_BATCH`]; see [`Gather`]) with its
+/// bytes gathered from `parts` (at most [`MAX_BATCH`] in all), as one datagram or, where its `seg` is not 0, as a
+/// train of datagrams of that size cut by the kernel (UDP GSO, `UDP_SEGMENT`: the stack is crossed once for the
+/// whole train, and the pieces of the train need not lie end to end). Returns how many messages the kernel took;
+/// the rest were not sent (the socket's buffer is full, or an error stopped it after the first message).
+///
+/// # Errors
+/// The kernel's for the first message; `InvalidInput` when a message names parts that are not there.
+pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, parts: &[&[u8]], msgs: &[Gather]) -> io::Result<usize> {
     let n = msgs.len().min(MAX_BATCH);
     if n == 0 {
         return Ok(0);
     }
+    if parts.len() > MAX_BATCH || msgs[..n].iter().any(|m| m.count == 0 || m.first + m.count > parts.len()) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "sendmmsg: a message names parts that are not there"));
+    }
     let mut iovs = [MaybeUninit::<libc::iovec>::uninit(); MAX_BATCH];
+    for (iov, bytes) in iovs.iter_mut().zip(parts) {
+        iov.write(libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() });
+    }
     let mut addrs = [MaybeUninit::<libc::sockaddr_in>::uninit(); MAX_BATCH];
     let mut hdrs = [MaybeUninit::<libc::mmsghdr>::zeroed(); MAX_BATCH];
     let mut cmsgs = [Cmsg([0; 32]); MAX_BATCH];
-    for (i, (bytes, dst)) in msgs[..n].iter().enumerate() {
-        iovs[i].write(libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() });
-        addrs[i].write(to_sockaddr(*dst));
+    for (i, m) in msgs[..n].iter().enumerate() {
+        addrs[i].write(to_sockaddr(m.dst));
         // SAFETY: all zeroes is a valid `mmsghdr`; we fill the fields sendmmsg reads.
         let h = unsafe { hdrs[i].assume_init_mut() };
         h.msg_hdr.msg_name = addrs[i].as_mut_ptr().cast();
         h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        h.msg_hdr.msg_iov = iovs[i].as_mut_ptr();
-        h.msg_hdr.msg_iovlen = 1;
-        let seg = segments.get(i).copied().unwrap_or(0);
+        // The message's iovecs, `first..first + count`, were written above (checked against `parts`).
+        h.msg_hdr.msg_iov = iovs[m.first].as_mut_ptr();
+        h.msg_hdr.msg_iovlen = m.count;
+        let seg = m.seg;
         if seg != 0 {
             // SAFETY: CMSG_SPACE and CMSG_LEN are arithmetic on a length.
             let (space, len) = unsafe { (libc::CMSG_SPACE(2) as usize, libc::CMSG_LEN(2) as usize) };
@@ -526,8 +547,9 @@ pub(crate) fn sendmmsg(fd: BorrowedFd<'_>, msgs: &[(&[u8], SocketAddrV4)], segme
             }
         }
     }
-    // SAFETY: the first `n` headers are initialised and point at iovecs, addresses, control buffers and the
-    // caller's bytes, all alive for the call; the kernel only reads them (and writes `msg_len`).
+    // SAFETY: the first `n` headers are initialised and point at initialised iovecs (each message's range was
+    // checked against `parts`, whose iovecs were all written), addresses, control buffers and the caller's bytes,
+    // all alive for the call; the kernel only reads them (and writes `msg_len`).
     let r = unsafe { libc::sendmmsg(fd.as_raw_fd(), hdrs.as_mut_ptr().cast(), n as libc::c_uint, libc::MSG_DONTWAIT) };
     match cvt(r) {
         Ok(sent) => Ok(sent as usize),

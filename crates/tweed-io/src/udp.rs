@@ -90,9 +90,6 @@ pub struct UdpPort {
     gso: bool,
     /// Trains hold one inner flow of this steering (see [`UdpOptions::steering`]).
     steering: Steering,
-    /// Where the datagrams of GSO trains are laid end to end (one copy, in exchange for one trip through the
-    /// kernel's stack per train).
-    arena: Vec<u8>,
     /// Trains received with UDP GRO, not yet cut into buffers (`None`: GRO is off).
     rx: Option<Box<RxTrains>>,
     stats: UdpStats,
@@ -118,18 +115,14 @@ struct RxTrains {
 const MAX_SEGMENTS: usize = 64;
 /// The most bytes in one GSO train (an IPv4 datagram's payload).
 const MAX_TRAIN: usize = 65_000;
-/// Bytes of the train arena.
-const ARENA: usize = MAX_BATCH * 2048;
-
-/// A message of a send call: datagrams `first..first + count` of the input, either as they are (`count == 1`,
-/// `seg == 0`) or laid end to end at `arena[off..off + len]` as a train of `seg`-byte datagrams.
+/// A message of a send call: datagrams `first..first + count` of the input, either one as it is (`count == 1`,
+/// `seg == 0`) or a train of `seg`-byte datagrams that the kernel gathers from where each lies (no copy here)
+/// and cuts again (UDP GSO).
 #[derive(Clone, Copy, Default)]
 struct Plan {
     first: usize,
     count: usize,
     seg: u16,
-    off: usize,
-    len: usize,
 }
 
 impl UdpPort {
@@ -159,7 +152,6 @@ impl UdpPort {
             .and_then(|a| a.as_socket_ipv4())
             .ok_or_else(|| Error::io("getsockname", io::Error::other("not an IPv4 socket")))?;
         let gso = options.batching && options.gso;
-        let arena = if gso { vec![0; ARENA] } else { Vec::new() };
         // A kernel without UDP GRO (before 5.0) refuses the option: then datagrams come one by one.
         let gro = options.batching && options.gro && sys::set_udp_gro(socket.as_fd()).is_ok();
         let rx = gro.then(|| {
@@ -177,7 +169,6 @@ impl UdpPort {
             batching: options.batching,
             gso,
             steering: options.steering,
-            arena,
             rx,
             stats: UdpStats::default(),
         })
@@ -421,9 +412,9 @@ impl UdpPort {
     }
 
     /// Groups runs of datagrams to one destination, all of one size but the last (which may be shorter), into
-    /// trains copied into the arena.
-    fn plan(&mut self, msgs: &[(&[u8], SocketAddrV4)], plans: &mut [Plan; MAX_BATCH]) -> usize {
-        let (mut n, mut i, mut off) = (0, 0, 0);
+    /// trains.
+    fn plan(&self, msgs: &[(&[u8], SocketAddrV4)], plans: &mut [Plan; MAX_BATCH]) -> usize {
+        let (mut n, mut i) = (0, 0);
         while i < msgs.len() {
             let (first, dst) = msgs[i];
             let seg = first.len();
@@ -438,7 +429,7 @@ impl UdpPort {
                     && self.steering.flow_key(msgs[j].0) == flow
                 {
                     let l = msgs[j].0.len();
-                    if len + l > MAX_TRAIN || off + len + l > self.arena.len() {
+                    if len + l > MAX_TRAIN {
                         break;
                     }
                     len += l;
@@ -449,17 +440,10 @@ impl UdpPort {
                 }
             }
             plans[n] = if j - i >= 2 {
-                let mut at = off;
-                for (bytes, _) in &msgs[i..j] {
-                    self.arena[at..at + bytes.len()].copy_from_slice(bytes);
-                    at += bytes.len();
-                }
-                let plan = Plan { first: i, count: j - i, seg: seg as u16, off, len };
-                off += len;
-                plan
+                Plan { first: i, count: j - i, seg: seg as u16 }
             } else {
                 j = i + 1;
-                Plan { first: i, count: 1, seg: 0, off: 0, len: 0 }
+                Plan { first: i, count: 1, seg: 0 }
             };
             n += 1;
             i = j;
@@ -470,18 +454,20 @@ impl UdpPort {
     fn send_chunk(&mut self, msgs: &[(&[u8], SocketAddrV4)]) -> usize {
         let mut plans = [Plan::default(); MAX_BATCH];
         let n = self.plan(msgs, &mut plans);
-        let mut out: [(&[u8], SocketAddrV4); MAX_BATCH] =
-            [(&[][..], SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0)); MAX_BATCH];
-        let mut segs = [0u16; MAX_BATCH];
-        for (k, p) in plans[..n].iter().enumerate() {
-            out[k] = if p.seg == 0 { msgs[p.first] } else { (&self.arena[p.off..p.off + p.len], msgs[p.first].1) };
-            segs[k] = p.seg;
+        let mut parts: [&[u8]; MAX_BATCH] = [&[]; MAX_BATCH];
+        for (part, (bytes, _)) in parts.iter_mut().zip(msgs) {
+            *part = bytes;
+        }
+        let unspecified = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
+        let mut out = [sys::Gather { first: 0, count: 0, dst: unspecified, seg: 0 }; MAX_BATCH];
+        for (o, p) in out.iter_mut().zip(&plans[..n]) {
+            *o = sys::Gather { first: p.first, count: p.count, dst: msgs[p.first].1, seg: p.seg };
         }
         let (mut sent, mut k, mut calls, mut trains) = (0, 0, 0, 0);
         let mut refused_at = None;
         while k < n {
             calls += 1;
-            match sys::sendmmsg(self.socket.as_fd(), &out[k..n], &segs[k..n]) {
+            match sys::sendmmsg(self.socket.as_fd(), &parts[..msgs.len()], &out[k..n]) {
                 Ok(0) => break,
                 Ok(m) => {
                     for p in &plans[k..k + m] {

@@ -45,8 +45,9 @@ fn mmsg_on_loopback() {
     let std::net::SocketAddr::V4(to) = b.local_addr().unwrap() else { unreachable!("bound to IPv4") };
     let std::net::SocketAddr::V4(from) = a.local_addr().unwrap() else { unreachable!("bound to IPv4") };
     let payloads: Vec<Vec<u8>> = (0u8..5).map(|i| vec![i; 100 + usize::from(i)]).collect();
-    let msgs: Vec<(&[u8], SocketAddrV4)> = payloads.iter().map(|p| (p.as_slice(), to)).collect();
-    assert_eq!(sendmmsg(a.as_fd(), &msgs, &[]).unwrap(), 5);
+    let parts: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+    let msgs: Vec<Gather> = (0..5).map(|first| Gather { first, count: 1, dst: to, seg: 0 }).collect();
+    assert_eq!(sendmmsg(a.as_fd(), &parts, &msgs).unwrap(), 5);
     let mut storage = vec![[0u8; 2048]; 3];
     let mut short = [0u8; 50];
     let mut bufs: Vec<&mut [u8]> = storage.iter_mut().map(|b| &mut b[..]).collect();
@@ -73,14 +74,16 @@ fn mmsg_on_loopback() {
     assert_eq!(recvfrom(b.as_fd(), &mut one).unwrap().map(|r| r.len), Some(1));
 }
 
-/// One message with UDP_SEGMENT arrives as separate datagrams of that size (the last one shorter).
+/// One message with UDP_SEGMENT arrives as separate datagrams of that size (the last one shorter), whatever the
+/// pieces it is gathered from: here cut at other places than the datagrams' boundaries.
 #[test]
 fn gso_train_arrives_as_datagrams() {
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
     let std::net::SocketAddr::V4(to) = b.local_addr().unwrap() else { unreachable!("bound to IPv4") };
     let train: Vec<u8> = (0..(3 * 1000 + 400)).map(|i| (i / 1000) as u8).collect();
-    match sendmmsg(a.as_fd(), &[(&train, to)], &[1000]) {
+    let parts = [&train[..700], &train[700..2100], &train[2100..2101], &train[2101..]];
+    match sendmmsg(a.as_fd(), &parts, &[Gather { first: 0, count: 4, dst: to, seg: 1000 }]) {
         Ok(n) => assert_eq!(n, 1),
         // A kernel without UDP GSO (before 4.18): the caller falls back; nothing to check here.
         Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOPROTOOPT | libc::EIO)) => {
