@@ -1,5 +1,11 @@
 //! The driver: one worker that owns a [`Node`], its pool, and its ports, and moves packets between them.
 //!
+//! It is made of two parts. The [`Worker`] is the waiting-free core: the node, the pool, the ports (anything that
+//! implements [`Port`](crate::Port)), and its round (read, process, send, close what is gone), with time passed
+//! in; simulations and an embedder's own event loop run it with their own clock. The [`Driver`] is a worker and
+//! the waiting: epoll over the ports' descriptors, the [`Stop`] and [`Waker`] handles, the node's timers, and
+//! [`Driver::run`]'s hook. Both are generic over the node's encapsulation (`Node<E>`).
+//!
 //! Each round it waits (epoll, level-triggered, any number of ports) until a port has input, the node's next timer
 //! is due ([`Node::poll_at`]), or a handle ([`Stop`], [`Waker`]) wakes it, and for nothing else: an idle driver
 //! with no timer pending sleeps. Then it reads each ready port its share of the round's batch straight into pool
@@ -18,22 +24,26 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use tweed_overlay::{Node, Outputs};
-use tweed_packet::{Batch, Pool, PoolConfig, PortId};
+use tweed_overlay::encap::Encapsulation;
+use tweed_overlay::{Flannel, Node};
+use tweed_packet::PortId;
 use tweed_switch::Instant;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::port::Port;
 use crate::stats::counters;
-use crate::sys::{self, MAX_BATCH};
+use crate::sys;
 
 mod dispatch;
 mod handle;
 mod ports;
 mod read;
+mod worker;
 
 pub use handle::{Stop, Waker};
 pub use ports::{PodPort, Underlay};
+pub use worker::{PortStats, Worker};
 
 fn invalid(m: String) -> Error {
     Error::io("building the driver", io::Error::new(io::ErrorKind::InvalidInput, m))
@@ -118,15 +128,17 @@ counters! {
         pub rx_errors: u64,
         /// Packets read that the node did not take within a round's calls of `process` (dropped).
         pub unprocessed: u64,
-        /// Pod ports closed because their device went away (see [`Driver::take_closed`]).
+        /// Ports closed because they are gone (see [`Driver::take_closed`]).
         pub ports_closed: u64,
+        /// Packets read and dropped by a port other than a pod's (too long for a buffer).
+        pub rx_dropped: u64,
     }
 }
 
-/// A pod port the driver closed because its device is gone (see [`Driver::take_closed`]).
+/// A port the driver closed because it is gone (see [`Driver::take_closed`]).
 #[derive(Debug)]
 pub struct ClosedPort {
-    /// The node's port number.
+    /// The node's port number (0 for a TUN of a node without a host port).
     pub port: PortId,
     /// The device or interface name.
     pub name: String,
@@ -134,28 +146,15 @@ pub struct ClosedPort {
     pub error: io::Error,
 }
 
-/// One worker: a node and its ports.
+/// One worker and its waiting: a node, its ports, and the epoll set over them.
+///
+/// `E` is the node's encapsulation ([`Flannel`] by default), `P` the ports' type (`Box<dyn Port + Send>` by
+/// default: any kinds at once).
 #[derive(Debug)]
-pub struct Driver {
-    node: Node,
-    pool: Pool,
-    batch: Batch,
-    out: Outputs,
-    pods: Vec<(PortId, PodPort)>,
-    /// Port number → index in `pods`.
-    pod_index: Vec<Option<usize>>,
-    underlay: Underlay,
-    underlay_port: PortId,
-    tun: Option<Device>,
-    /// The node's port for the host's packets: the TUN is read into it (without one, the TUN is drained).
-    host_port: Option<PortId>,
-    config: DriverConfig,
+pub struct Driver<E: Encapsulation = Flannel, P: Port = Box<dyn Port + Send>> {
+    worker: Worker<E, P>,
     /// The driver's clock: the node's time is nanoseconds since this (monotonic).
     epoch: std::time::Instant,
-    /// The node's time at the last call of [`Node::process`]: a timer not later than it that the node still
-    /// reports was not serviced, and is waited for at least a millisecond (not in a spin).
-    processed_at: u64,
-    stats: DriverStats,
     /// Ends [`Driver::run`]; never drained (other drivers may hold it), so it leaves the epoll set once seen
     /// stopped: later rounds wait as before.
     stop: Stop,
@@ -163,49 +162,29 @@ pub struct Driver {
     stop_watched: bool,
     /// Ends a wait; in the epoll set, drained when it does.
     waker: Waker,
-    /// Every port registered once (level-triggered): any number of ports, each wait costs what is ready.
+    /// Every port with a descriptor registered once (level-triggered) under its token: any number of ports,
+    /// each wait costs what is ready.
     epoll: sys::Epoll,
-    /// Which pods (by index in `pods`) the last wait reported.
-    ready: Vec<bool>,
-    underlay_ready: bool,
-    tun_ready: bool,
-    /// Consecutive failed reads per pod (index in `pods`); [`read::GONE`] marks one to close.
-    failures: Vec<u32>,
-    /// Where the next round starts reading pods: the first one the last round left unread, or the one after
-    /// the last round's start, so that no pod is always read last.
-    next_pod: usize,
-    /// Pods closed and not yet taken by [`Driver::take_closed`].
-    closed: Vec<ClosedPort>,
-    /// Where coalesced TCP segments are laid out before a TAP write.
-    scratch: Vec<u8>,
-    /// Where a TAP with TSO reads a frame of up to 64 KiB before it is cut.
-    rx_scratch: Vec<u8>,
 }
 
-/// The epoll token of the underlay (pods are their port number, below 2^16).
-const TOKEN_UNDERLAY: u64 = 1 << 16;
-/// The epoll token of the TUN.
-const TOKEN_TUN: u64 = TOKEN_UNDERLAY + 1;
-/// The epoll token of the [`Stop`].
-const TOKEN_STOP: u64 = TOKEN_UNDERLAY + 2;
+/// The epoll token of the [`Stop`] (ports' tokens count up from 0).
+const TOKEN_STOP: u64 = u64::MAX - 1;
 /// The epoll token of the [`Waker`].
-const TOKEN_WAKE: u64 = TOKEN_UNDERLAY + 3;
-/// The most calls of [`Node::process`] in one round: a node that takes nothing cannot hold a round; what it
-/// left is dropped and counted ([`DriverStats::unprocessed`]).
-const MAX_PROCESS_CALLS: usize = 4;
+const TOKEN_WAKE: u64 = u64::MAX;
 
-impl Driver {
+impl<E: Encapsulation> Driver<E> {
     /// A driver for `node` over these ports: each pod port under the number the node's config gives it, the
     /// underlay, and a TUN for the packets the node hands to the host (`None`: they are dropped and counted). When
     /// the node has a `host_port`, what the host writes to the TUN goes into the node on that port; without one it
-    /// is read and dropped, so that the TUN's queue never fills.
+    /// is read and dropped, so that the TUN's queue never fills. (Ports of any other kind: [`Driver::empty`] and
+    /// [`Driver::add_port`].)
     ///
     /// # Errors
     /// [`Error::Io`] (kind `InvalidInput`) when a port number is not one of the node's pod ports or is given
     /// twice, when a UDP underlay is given to a node without `underlay.socket_port`, or when the pool cannot be
     /// made; [`Error::Io`] when epoll refuses a descriptor.
     pub fn new(
-        node: Node,
+        node: Node<E>,
         pods: Vec<(PortId, PodPort)>,
         underlay: Underlay,
         tun: Option<Device>,
@@ -220,53 +199,18 @@ impl Driver {
             ),
             Underlay::Packet(_) => PortId(cfg.underlay.port),
         };
-        let batch_size = config.batch.clamp(1, MAX_BATCH);
-        let outputs = cfg.limits.max_outputs;
-        let pool =
-            Pool::new(PoolConfig { buffers: config.buffers.max(4 * MAX_BATCH + outputs), ..PoolConfig::default() })
-                .map_err(|e| invalid(format!("pool: {e}")))?;
-        let mut epoll = sys::Epoll::new().map_err(|e| Error::io("epoll_create", e))?;
-        let fd = match &underlay {
-            Underlay::Udp(u) => u.as_raw_fd(),
-            Underlay::Packet(p) => p.as_raw_fd(),
-        };
-        epoll.add(fd, TOKEN_UNDERLAY).map_err(|e| Error::io("watching the underlay", e))?;
-        if let Some(t) = &tun {
-            epoll.add(t.as_raw_fd(), TOKEN_TUN).map_err(|e| Error::io(format!("watching {}", t.name()), e))?;
-        }
-        let (stop, waker) = (Stop::new()?, Waker::new()?);
-        epoll.add(stop.fd(), TOKEN_STOP).map_err(|e| Error::io("watching the stop handle", e))?;
-        epoll.add(waker.fd(), TOKEN_WAKE).map_err(|e| Error::io("watching the waker", e))?;
         let host_port = cfg.host_port.map(PortId);
-        let slots = usize::from(cfg.pod_ports.iter().copied().max().unwrap_or(0)) + 1;
-        let mut driver = Self {
-            node,
-            pool,
-            batch: Batch::new(MAX_BATCH),
-            out: Outputs::new(outputs),
-            pods: Vec::with_capacity(pods.len()),
-            pod_index: vec![None; slots],
-            underlay,
-            underlay_port,
-            host_port,
-            tun,
-            config: DriverConfig { batch: batch_size, ..config },
-            epoch: std::time::Instant::now(),
-            processed_at: 0,
-            stats: DriverStats::default(),
-            stop,
-            stop_watched: true,
-            waker,
-            epoll,
-            ready: Vec::with_capacity(pods.len()),
-            underlay_ready: false,
-            tun_ready: false,
-            failures: Vec::with_capacity(pods.len()),
-            next_pod: 0,
-            closed: Vec::new(),
-            scratch: vec![0; crate::gro::COALESCE_ROOM],
-            rx_scratch: vec![0; crate::gro::COALESCE_ROOM],
-        };
+        let mut driver = Self::empty(node, config)?;
+        driver.add_port(underlay_port, Box::new(underlay))?;
+        if let Some(tun) = tun {
+            match host_port {
+                Some(id) => driver.add_port(id, Box::new(tun))?,
+                None => {
+                    let token = driver.worker.add_drain(Box::new(tun))?;
+                    driver.watch(token)?;
+                }
+            }
+        }
         for (id, port) in pods {
             driver.add_pod(id, port)?;
         }
@@ -279,92 +223,138 @@ impl Driver {
     /// [`Error::Io`] (kind `InvalidInput`) when `id` is not a pod port of the node or has a port already;
     /// [`Error::Io`] when epoll refuses the descriptor.
     pub fn add_pod(&mut self, id: PortId, port: PodPort) -> Result<()> {
-        let slot = usize::from(id.0);
-        if !self.node.config().pod_ports.contains(&id.0) || self.pod_index.get(slot).is_none() {
+        if !self.worker.node.config().pod_ports.contains(&id.0) {
             return Err(invalid(format!("{} is on port {}, which is not a pod port of the node", port.name(), id.0)));
         }
-        if self.pod_index[slot].is_some() {
-            return Err(invalid(format!("{} is on port {}, which has a port already", port.name(), id.0)));
-        }
-        self.epoll.add(port.fd(), u64::from(id.0)).map_err(|e| Error::io(format!("watching {}", port.name()), e))?;
-        self.pod_index[slot] = Some(self.pods.len());
-        self.pods.push((id, port));
-        self.ready.push(false);
-        self.failures.push(0);
-        Ok(())
+        self.add_port(id, Box::new(port))
     }
 
     /// Stops reading and writing the pod port `id` and hands it back (`None`: there is none). What the node sends
     /// it from then on is dropped and counted (`tx_pod_dropped`).
-    pub fn remove_pod(&mut self, id: PortId) -> Option<PodPort> {
-        let i = self.pod_index.get(usize::from(id.0)).copied().flatten()?;
-        // The descriptor is still open: removing it cannot fail but for a bug, and then the port is dropped
-        // below anyway, which removes it from the epoll set with its last descriptor.
-        let _ = self.epoll.remove(self.pods[i].1.fd());
-        let (_, port) = self.pods.remove(i);
-        self.ready.remove(i);
-        self.failures.remove(i);
-        self.pod_index.iter_mut().for_each(|x| *x = None);
-        for (k, (pid, _)) in self.pods.iter().enumerate() {
-            self.pod_index[usize::from(pid.0)] = Some(k);
+    pub fn remove_pod(&mut self, id: PortId) -> Option<Box<dyn Port + Send>> {
+        if !self.worker.node.config().pod_ports.contains(&id.0) {
+            return None;
         }
-        if self.next_pod >= self.pods.len() {
-            self.next_pod = 0;
+        self.remove_port(id)
+    }
+}
+
+impl<E: Encapsulation, P: Port> Driver<E, P> {
+    /// A driver for `node` with no ports yet (add them with [`Driver::add_port`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the pool, the epoll set or a handle cannot be made.
+    pub fn empty(node: Node<E>, config: DriverConfig) -> Result<Self> {
+        Self::from_worker(Worker::new(node, config)?)
+    }
+
+    /// A driver around `worker`, watching its ports.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the epoll set or a handle cannot be made, or epoll refuses a descriptor.
+    pub fn from_worker(worker: Worker<E, P>) -> Result<Self> {
+        let mut epoll = sys::Epoll::new().map_err(|e| Error::io("epoll_create", e))?;
+        let (stop, waker) = (Stop::new()?, Waker::new()?);
+        epoll.add(stop.fd(), TOKEN_STOP).map_err(|e| Error::io("watching the stop handle", e))?;
+        epoll.add(waker.fd(), TOKEN_WAKE).map_err(|e| Error::io("watching the waker", e))?;
+        let mut driver = Self { worker, epoch: std::time::Instant::now(), stop, stop_watched: true, waker, epoll };
+        let tokens: Vec<u64> = driver.worker.slots.iter().map(|s| s.token).collect();
+        for t in tokens {
+            driver.watch(t)?;
+        }
+        Ok(driver)
+    }
+
+    /// Puts the port with `token` in the epoll set (a port without a descriptor is asked each round instead).
+    fn watch(&mut self, token: u64) -> Result<()> {
+        let Some(s) = self.worker.slots.iter().find(|s| s.token == token) else { return Ok(()) };
+        let Some(fd) = s.port.fd() else { return Ok(()) };
+        self.epoll.add(fd.as_raw_fd(), token).map_err(|e| Error::io(format!("watching {}", s.port.name()), e))
+    }
+
+    /// Adds `port` under the node's port number `id` (see [`Worker::add_port`]) and starts reading it.
+    ///
+    /// # Errors
+    /// What [`Worker::add_port`] returns; [`Error::Io`] when epoll refuses the descriptor (the port is not
+    /// added).
+    pub fn add_port(&mut self, id: PortId, port: P) -> Result<()> {
+        let token = self.worker.add_port(id, port)?;
+        if let Err(e) = self.watch(token) {
+            drop(self.worker.remove_port(id));
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Stops reading and writing the port `id` and hands it back (`None`: there is none).
+    pub fn remove_port(&mut self, id: PortId) -> Option<P> {
+        let port = self.worker.remove_port(id)?;
+        if let Some(fd) = port.fd() {
+            // The descriptor is still open: removing it cannot fail but for a bug, and dropping the port removes
+            // it from the epoll set with its last descriptor anyway.
+            let _ = self.epoll.remove(fd.as_raw_fd());
         }
         Some(port)
     }
 
-    /// The pod ports closed since the last call because their device went away (deleted, or its namespace
-    /// with it): each once, for the caller to log. The driver carries on with the others.
+    /// The ports closed since the last call because they are gone (deleted, or their namespace with them): each
+    /// once, for the caller to log. The driver carries on with the others.
     pub fn take_closed(&mut self) -> Vec<ClosedPort> {
-        std::mem::take(&mut self.closed)
+        self.worker.take_closed()
     }
 
-    /// Closes the pod ports whose network namespace's file is gone (`ip netns del`, or a container runtime
-    /// removing a pod's namespace): the port's own descriptor keeps such a namespace and its device alive, so
-    /// nothing else would ever tell. Reported by [`Driver::take_closed`]; returns how many. A `stat` per pod:
-    /// call it every second or so, not every round.
+    /// Closes the ports whose network namespace's file is gone (`ip netns del`, or a container runtime removing
+    /// a pod's namespace): the port's own descriptor keeps such a namespace and its device alive, so nothing else
+    /// would ever tell. Reported by [`Driver::take_closed`]; returns how many. A `stat` per port in another
+    /// namespace: call it every second or so, not every round.
     pub fn close_orphaned(&mut self) -> usize {
-        let mut n = 0;
-        while let Some(i) = self.pods.iter().position(|(_, p)| p.netns().is_some_and(|ns| !ns.exists())) {
-            let (port, name) = (self.pods[i].0, self.pods[i].1.name().to_owned());
-            let ns = self.pods[i].1.netns().map(|p| p.display().to_string()).unwrap_or_default();
-            let error = io::Error::new(io::ErrorKind::NotFound, format!("network namespace {ns} is gone"));
-            self.remove_pod(port);
-            self.closed.push(ClosedPort { port, name, error });
-            self.stats.ports_closed += 1;
-            n += 1;
-        }
-        n
+        let Self { worker, epoll, .. } = self;
+        worker.close_orphaned_with(|s| {
+            if let Some(fd) = s.port.fd() {
+                let _ = epoll.remove(fd.as_raw_fd());
+            }
+        })
     }
 
     /// The node.
     #[must_use]
-    pub const fn node(&self) -> &Node {
-        &self.node
+    pub const fn node(&self) -> &Node<E> {
+        &self.worker.node
     }
 
     /// The node, to change its peers between rounds.
-    pub const fn node_mut(&mut self) -> &mut Node {
-        &mut self.node
+    pub const fn node_mut(&mut self) -> &mut Node<E> {
+        &mut self.worker.node
+    }
+
+    /// The worker: the node, its ports and the round without the waiting.
+    #[must_use]
+    pub const fn worker(&self) -> &Worker<E, P> {
+        &self.worker
+    }
+
+    /// The worker, to reach a port ([`Worker::port_mut`]). Add and remove ports through the driver
+    /// ([`Driver::add_port`]), which watches their descriptors.
+    pub const fn worker_mut(&mut self) -> &mut Worker<E, P> {
+        &mut self.worker
     }
 
     /// What the driver has done.
     #[must_use]
     pub const fn stats(&self) -> DriverStats {
-        self.stats
+        self.worker.stats
     }
 
-    /// The underlay port.
+    /// The pod ports with their numbers (a list made for the caller: for logs, not for every round).
     #[must_use]
-    pub const fn underlay(&self) -> &Underlay {
-        &self.underlay
+    pub fn pods(&self) -> Vec<(PortId, &P)> {
+        let pods = &self.worker.node.config().pod_ports;
+        self.worker.ports().filter(|(id, _)| pods.contains(&id.0)).collect()
     }
 
-    /// The pod ports.
-    #[must_use]
-    pub fn pods(&self) -> &[(PortId, PodPort)] {
-        &self.pods
+    /// Every port with its number.
+    pub fn ports(&self) -> impl Iterator<Item = (PortId, &P)> {
+        self.worker.ports()
     }
 
     /// A handle that stops this driver's [`Driver::run`] (and every other driver given a clone of it).
@@ -443,11 +433,11 @@ impl Driver {
     fn timeout(&self, limit: Option<Duration>) -> (i32, bool) {
         let to_ms = |ns: u64| i32::try_from(ns.div_ceil(1_000_000)).unwrap_or(i32::MAX);
         let limit = limit.map(|d| to_ms(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)));
-        let timer = self.node.poll_at().map(|at| {
+        let timer = self.worker.node.poll_at().map(|at| {
             let now = self.now();
             // A timer the last call did not service (a node that breaks `poll_at`'s promise) is retried a
             // millisecond later rather than in a spin.
-            if at.as_nanos() <= self.processed_at { 1 } else { to_ms(at.as_nanos().saturating_sub(now)) }
+            if at.as_nanos() <= self.worker.processed_at { 1 } else { to_ms(at.as_nanos().saturating_sub(now)) }
         });
         match (limit, timer) {
             (Some(l), Some(t)) if t <= l => (t, true),
@@ -458,35 +448,26 @@ impl Driver {
     }
 
     /// One round: wait until a port has input, the node's next timer is due, a handle wakes the driver, or
-    /// `wait` is over (`None`: no limit; `Some(Duration::ZERO)`: do not wait), then read (each ready port its
-    /// share of the batch: see [`DriverConfig::batch`]), process, send. Returns how many packets were read.
-    /// Bounded whatever the node does: at most a few calls of [`Node::process`]; what it did not take by then is
-    /// dropped and counted.
+    /// `wait` is over (`None`: no limit; `Some(Duration::ZERO)`: do not wait), then run the worker's round
+    /// ([`Worker::round`]) at the driver's clock. Returns how many packets were read.
     ///
     /// # Errors
     /// A failure of `epoll_wait`.
     pub fn round(&mut self, wait: Option<Duration>) -> Result<usize> {
-        self.stats.rounds += 1;
         let (timeout_ms, by_timer) = self.timeout(wait);
-        let Self { epoll, ready, pod_index, underlay_ready, tun_ready, waker, .. } = self;
-        ready.fill(false);
-        (*underlay_ready, *tun_ready) = (false, false);
-        let (mut io, mut handle) = (false, false);
+        // A port without a descriptor with input waiting: no sleep.
+        let mem_input = self.worker.has_input();
+        let timeout_ms = if mem_input { 0 } else { timeout_ms };
+        let Self { epoll, worker, waker, .. } = self;
+        let (mut io, mut handle) = (mem_input, false);
         epoll
             .wait(timeout_ms, |token| match token {
-                TOKEN_UNDERLAY => (*underlay_ready, io) = (true, true),
-                TOKEN_TUN => (*tun_ready, io) = (true, true),
                 TOKEN_STOP => handle = true,
                 TOKEN_WAKE => {
                     waker.clear();
                     handle = true;
                 }
-                t => {
-                    if let Some(Some(i)) = usize::try_from(t).ok().and_then(|t| pod_index.get(t)) {
-                        ready[*i] = true;
-                        io = true;
-                    }
-                }
+                t => io |= worker.set_ready_token(t),
             })
             .map_err(|e| Error::io("epoll_wait", e))?;
         if handle && self.stop_watched && self.stop.is_stopped() {
@@ -494,27 +475,20 @@ impl Driver {
             let _ = self.epoll.remove(self.stop.fd());
             self.stop_watched = false;
         }
-        let s = &mut self.stats;
+        let s = &mut self.worker.stats;
         match (io, handle, by_timer) {
             (true, _, _) => s.wake_io += 1,
             (false, true, _) => s.wake_handle += 1,
             (false, false, true) => s.wake_timer += 1,
             (false, false, false) => s.wake_limit += 1,
         }
-        let now = self.now();
-        let read = self.read_ready(now);
-        self.close_gone();
-        // At least once, even with nothing read: an empty batch runs the node's timers.
-        self.processed_at = now;
-        for _ in 0..MAX_PROCESS_CALLS {
-            self.node.process(Instant::from_nanos(now), &mut self.pool, &mut self.batch, &mut self.out);
-            self.dispatch();
-            if self.batch.is_empty() {
-                return Ok(read);
+        let now = Instant::from_nanos(self.now());
+        let Self { epoll, worker, .. } = self;
+        Ok(worker.round_with(now, |s| {
+            if let Some(fd) = s.port.fd() {
+                // Still open: removing it cannot fail but for a bug, and dropping the port removes it anyway.
+                let _ = epoll.remove(fd.as_raw_fd());
             }
-        }
-        self.stats.unprocessed += self.batch.len() as u64;
-        self.batch.clear_into(&mut self.pool);
-        Ok(read)
+        }))
     }
 }

@@ -1,4 +1,5 @@
-//! tweed's Linux edges: TAP/TUN devices, AF_PACKET ports, batched UDP sockets, and the [`Driver`] that runs a
+//! tweed's Linux edges: TAP/TUN devices, AF_PACKET ports, batched UDP sockets, the [`Port`] trait they implement
+//! (with an in-memory [`MemPort`], and any embedder's own), and the [`Worker`] and [`Driver`] that run a
 //! [`tweed_overlay::Node`] over them.
 //!
 //! This is the only tweed crate with `unsafe` code, all of it in the private `sys` module, each block with the
@@ -14,14 +15,16 @@ mod device;
 mod driver;
 mod error;
 mod gro;
+mod port;
 mod signals;
 mod stats;
 mod sys;
 mod udp;
 
 pub use device::{Device, DeviceKind, DeviceOptions, PacketSocket, has_net_admin, interface_mac, netns_path};
-pub use driver::{ClosedPort, Driver, DriverConfig, DriverStats, PodPort, Stop, Underlay, Waker};
+pub use driver::{ClosedPort, Driver, DriverConfig, DriverStats, PodPort, PortStats, Stop, Underlay, Waker, Worker};
 pub use error::{Error, Result};
+pub use port::{MAX_TSO_SEGMENTS, Medium, MemPort, Msg, Port, Rx, Sent, gone};
 pub use signals::Signals;
 pub use udp::{UdpOptions, UdpPort, UdpStats};
 

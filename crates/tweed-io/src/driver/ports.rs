@@ -1,7 +1,5 @@
-//! The ports a driver moves packets between: pods (TAPs, AF_PACKET sockets) and the underlay.
-
-use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+//! The ports the driver's first constructor ([`Driver::new`](super::Driver::new)) takes: pods (TAPs, AF_PACKET
+//! sockets) and the underlay. Both implement [`Port`](crate::Port), as each of their variants does.
 
 use crate::device::{Device, PacketSocket};
 use crate::udp::UdpPort;
@@ -16,47 +14,12 @@ pub enum PodPort {
 }
 
 impl PodPort {
-    pub(super) fn fd(&self) -> RawFd {
-        match self {
-            Self::Tap(d) => d.as_raw_fd(),
-            Self::Packet(p) => p.as_raw_fd(),
-        }
-    }
-
-    pub(super) fn recv(&self, buf: &mut tweed_packet::PacketBuf) -> io::Result<bool> {
-        match self {
-            Self::Tap(d) => d.recv(buf),
-            Self::Packet(p) => p.recv(buf),
-        }
-    }
-
     /// The device or interface name.
     #[must_use]
     pub fn name(&self) -> &str {
         match self {
             Self::Tap(d) => d.name(),
             Self::Packet(p) => p.name(),
-        }
-    }
-
-    /// Whether reads may give frames to cut or finish (a TAP with TSO, an offloaded AF_PACKET socket).
-    pub(super) fn is_offloaded(&self) -> bool {
-        match self {
-            Self::Tap(d) => d.is_tso(),
-            Self::Packet(p) => p.is_offloaded(),
-        }
-    }
-
-    pub(super) fn recv_offloaded(
-        &self,
-        scratch: &mut [u8],
-        max_frame: usize,
-        max_segments: usize,
-        emit: impl FnMut(&[u8]),
-    ) -> io::Result<Option<Result<usize, crate::gro::OffloadError>>> {
-        match self {
-            Self::Tap(d) => d.recv_offloaded(scratch, max_frame, max_segments, emit),
-            Self::Packet(p) => p.recv_offloaded(scratch, max_frame, max_segments, emit),
         }
     }
 
