@@ -33,8 +33,10 @@ use tweed_switch::{ArpKind, EntryKind};
 use super::*;
 use crate::control::share::{Hub, INBOX, Inbox, Learnt};
 
-/// The most bindings a worker keeps refreshing for the others.
-const TRACKED: usize = 4096;
+/// The most bindings a worker keeps refreshing for the others (a node's pods have an address and a MAC or two
+/// each). Beyond, a binding is told once and not refreshed: another worker that does not see the pod's traffic
+/// lets it age, then floods to it or asks for it, as it did before any was told.
+const TRACKED: usize = 1024;
 /// Bindings told per batch before the outbox is posted early.
 const OUTBOX: usize = 256;
 /// How often a binding the pod keeps confirming is told again (ms).
