@@ -4,8 +4,8 @@
 //! **Telling.** Learning happens inside the bridge, which says nothing; the node notices it off the data path:
 //! an ARP frame from a pod (rare, already set apart per packet) is followed by a look at the ARP table (the
 //! sender's binding, now owned by the port), and a batch after which the FDB holds a different number of learnt
-//! MACs (two loads per batch) by a look at its pod frames' sources. A new or
-//! changed binding goes into an outbox, posted to the others at the end of the call.
+//! MACs (two loads per batch) by a look at its pod frames' sources. A new or changed binding goes into an outbox,
+//! posted to the others at the end of the call (one lock of the hub, one of each other worker's inbox).
 //!
 //! **Refreshing.** A binding stays alive on the worker that sees the pod's traffic; the others must not let it
 //! die while the pod is active there, yet telling them per packet would write a shared line per packet. So each
