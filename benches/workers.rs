@@ -17,6 +17,7 @@
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant as Clock};
 
 use tweed::io::{DriverConfig, Medium, MemPort, Worker};
@@ -117,7 +118,8 @@ fn decap_frames(n: usize) -> Vec<Vec<u8>> {
     got
 }
 
-/// A worker with its ports and its input, aligned so that no two workers share a cache line.
+/// A worker with its ports and its input, made on the thread that runs it (its allocations come from that
+/// thread's heap arena, apart from the other workers'), aligned so that no two lanes share a cache line.
 #[repr(align(128))]
 struct Lane {
     worker: Worker<tweed::overlay::encap::Flannel, MemPort>,
@@ -129,6 +131,59 @@ struct Lane {
 }
 
 static SHARED_LINE: AtomicU64 = AtomicU64::new(0);
+
+/// A lane's thread as the main thread sees it: what it asks, and what comes back (packets, CPU ns).
+type LaneHandle = (Sender<Cmd>, Receiver<(u64, u64)>);
+
+/// What the main thread asks of a lane's thread.
+enum Cmd {
+    /// One round at time 1 ns (the pod's ARP first, for lane 0), then 20 ms of traffic, checked.
+    Setup { arp: bool, epoch: Clock },
+    /// Rounds until then.
+    Run { epoch: Clock, until: Clock },
+}
+
+/// A lane's thread: builds its lane, then does what it is asked; answers (packets, CPU ns).
+fn lane_thread(
+    control: &Control,
+    encap: &[Vec<u8>],
+    decap: &[Vec<u8>],
+    cmds: &Receiver<Cmd>,
+    done: &Sender<(u64, u64)>,
+) {
+    let mut worker = Worker::new(control.worker(), DriverConfig::default().buffers(4096)).unwrap();
+    worker.add_port(POD, MemPort::new("pod1", Medium::Ethernet)).unwrap();
+    worker.add_port(UNDERLAY, MemPort::new("underlay", Medium::Ethernet)).unwrap();
+    let shared_line = env("WORKERS_SHARED_LINE", 0.0) != 0.0;
+    let mut lane = Box::new(Lane { worker, encap: encap.to_vec(), decap: decap.to_vec(), shared_line });
+    let _ = done.send((0, 0));
+    while let Ok(cmd) = cmds.recv() {
+        match cmd {
+            Cmd::Setup { arp, epoch } => {
+                if arp {
+                    lane.worker.port_mut(POD).unwrap().inject(&arp_from_pod(1), None);
+                }
+                lane.worker.round(Instant::from_nanos(1));
+                lane.worker.port_mut(POD).unwrap().drain_sent(|_, _| {});
+                // Every frame does what it should: encapsulated to its peer, decapsulated to the pod; the pod
+                // was learnt here, or told by lane 0.
+                lane.run(epoch, Clock::now() + Duration::from_millis(20));
+                let c = lane.worker.node().counters();
+                assert_eq!(c.total_drops(), 0, "{:?}", c.nonzero_drops().collect::<Vec<_>>());
+                assert!(c.to_peer > 0 && c.to_pod > 0 && c.to_peer.abs_diff(c.to_pod) <= PER_ROUND as u64, "{c:?}");
+                assert_eq!(c.learn_received, u64::from(!arp));
+                let _ = done.send((0, 0));
+            }
+            Cmd::Run { epoch, until } => {
+                let cpu = cpu_ns();
+                let packets = lane.run(epoch, until);
+                let _ = done.send((packets, cpu_ns() - cpu));
+            }
+        }
+    }
+    let c = lane.worker.node().counters();
+    assert_eq!(c.total_drops(), 0, "{:?}", c.nonzero_drops().collect::<Vec<_>>());
+}
 
 impl Lane {
     /// Runs rounds until `until`, time from `epoch`; returns the packets output.
@@ -173,23 +228,15 @@ fn cpu_ns() -> u64 {
 /// What `threads` lanes did in `secs`: packets per second of wall time in all, packets per CPU second of the
 /// threads (their sum over their CPU time: 1 thread's rate when nothing is shared between them), and the cores
 /// they had on average (their CPU time over the wall time: the per-CPU rate says something about sharing only
-/// when the threads did run at the same time, near 2 for 2 threads).
-fn measure(lanes: &mut [Lane], threads: usize, epoch: Clock, secs: f64) -> (f64, f64, f64) {
+/// when the threads did run at the same time, near N for N threads).
+fn measure(lanes: &[LaneHandle], threads: usize, epoch: Clock, secs: f64) -> (f64, f64, f64) {
     let start = Clock::now();
     let until = start + Duration::from_secs_f64(secs);
-    let (packets, cpu): (u64, u64) = std::thread::scope(|s| {
-        let handles: Vec<_> = lanes[..threads]
-            .iter_mut()
-            .map(|lane| {
-                s.spawn(move || {
-                    let cpu = cpu_ns();
-                    let packets = lane.run(epoch, until);
-                    (packets, cpu_ns() - cpu)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).fold((0, 0), |(p, c), (p1, c1)| (p + p1, c + c1))
-    });
+    for (cmds, _) in &lanes[..threads] {
+        cmds.send(Cmd::Run { epoch, until }).unwrap();
+    }
+    let (packets, cpu) =
+        lanes[..threads].iter().map(|(_, done)| done.recv().unwrap()).fold((0, 0), |(p, c), (p1, c1)| (p + p1, c + c1));
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu.max(1) as f64 / 1e9;
     (packets as f64 / wall, packets as f64 / cpu, cpu / wall)
@@ -216,34 +263,27 @@ fn main() {
         .collect();
     let epoch = Clock::now();
     let threads = (env("WORKERS_THREADS", 2.0) as usize).max(2);
-    let mut lanes: Vec<Lane> = (0..threads)
-        .map(|_| {
-            let mut worker = Worker::new(control.worker(), DriverConfig::default().buffers(4096)).unwrap();
-            worker.add_port(POD, MemPort::new("pod1", Medium::Ethernet)).unwrap();
-            worker.add_port(UNDERLAY, MemPort::new("underlay", Medium::Ethernet)).unwrap();
-            Lane {
-                worker,
-                encap: encap.clone(),
-                decap: decap.clone(),
-                shared_line: env("WORKERS_SHARED_LINE", 0.0) != 0.0,
-            }
-        })
-        .collect();
-    // The pod announces itself to worker 0 only: the others learn it from worker 0 (at their first round).
-    lanes[0].worker.port_mut(POD).unwrap().inject(&arp_from_pod(1), None);
-    for lane in &mut lanes {
-        lane.worker.round(Instant::from_nanos(1));
-        lane.worker.port_mut(POD).unwrap().drain_sent(|_, _| {});
-    }
-    // Every frame does what it should: encapsulated to its peer, decapsulated to the pod.
-    for lane in &mut lanes {
-        lane.run(epoch, Clock::now() + Duration::from_millis(20));
-        let c = lane.worker.node().counters();
-        assert_eq!(c.total_drops(), 0, "{:?}", c.nonzero_drops().collect::<Vec<_>>());
-        assert!(c.to_peer > 0 && c.to_pod > 0 && c.to_peer.abs_diff(c.to_pod) <= PER_ROUND as u64, "{c:?}");
-    }
-    assert!(lanes[1..].iter().all(|l| l.worker.node().counters().learn_received == 1));
+    std::thread::scope(|scope| {
+        let lanes: Vec<_> = (0..threads)
+            .map(|_| {
+                let (cmd_tx, cmd_rx) = channel();
+                let (done_tx, done_rx) = channel();
+                let (control, encap, decap) = (&control, &encap, &decap);
+                scope.spawn(move || lane_thread(control, encap, decap, &cmd_rx, &done_tx));
+                done_rx.recv().unwrap();
+                (cmd_tx, done_rx)
+            })
+            .collect();
+        // The pod announces itself to lane 0 only: the others learn it from lane 0 (at their first round).
+        for (i, (cmds, done)) in lanes.iter().enumerate() {
+            cmds.send(Cmd::Setup { arp: i == 0, epoch }).unwrap();
+            done.recv().unwrap();
+        }
+        report(&lanes, threads, epoch, secs, rounds);
+    });
+}
 
+fn report(lanes: &[LaneHandle], threads: usize, epoch: Clock, secs: f64, rounds: usize) {
     println!("workers: {PEERS} peers, {PER_ROUND} encap + {PER_ROUND} decap frames (64 B) per round, {secs} s each");
     println!(
         "{:<6}{:>14}{:>14}{:>7}{:>15}{:>15}{:>7}{:>7}",
@@ -258,8 +298,8 @@ fn main() {
     );
     let (mut wall, mut cpu) = (Vec::new(), Vec::new());
     for r in 0..rounds {
-        let (one, one_cpu, _) = measure(&mut lanes, 1, epoch, secs);
-        let (two, two_cpu, cores) = measure(&mut lanes, threads, epoch, secs);
+        let (one, one_cpu, _) = measure(lanes, 1, epoch, secs);
+        let (two, two_cpu, cores) = measure(lanes, threads, epoch, secs);
         wall.push(two / one);
         // Threads that share nothing each do at their CPU rate what one does: N × the rate per CPU second.
         cpu.push(threads as f64 * two_cpu / one_cpu);
@@ -277,8 +317,4 @@ fn main() {
         median(&mut wall),
         median(&mut cpu)
     );
-    for lane in &lanes {
-        let c = lane.worker.node().counters();
-        assert_eq!(c.total_drops(), 0, "{:?}", c.nonzero_drops().collect::<Vec<_>>());
-    }
 }
