@@ -3,9 +3,9 @@
 //!
 //! **Telling.** Learning happens inside the bridge, which says nothing; the node notices it off the data path:
 //! an ARP frame from a pod (rare, already set apart per packet) is followed by a look at the ARP table (the
-//! sender's binding, now owned by the port), and a call of [`Bridge::process`] after which the FDB holds a
-//! different number of learnt MACs (two loads per call of 16 frames) by a look at those frames' sources. A new or
-//! changed binding goes into an outbox, posted to the others at the end of the call.
+//! sender's binding, now owned by the port), and a batch after which the FDB holds a different number of learnt
+//! MACs (two loads per batch) by a look at its pod frames' sources. A new or changed binding goes into an outbox,
+//! posted to the others at the end of the call (one lock of the hub, one of each other worker's inbox).
 //!
 //! **Refreshing.** A binding stays alive on the worker that sees the pod's traffic; the others must not let it
 //! die while the pod is active there, yet telling them per packet would write a shared line per packet. So each
@@ -33,8 +33,10 @@ use tweed_switch::{ArpKind, EntryKind};
 use super::*;
 use crate::control::share::{Hub, INBOX, Inbox, Learnt};
 
-/// The most bindings a worker keeps refreshing for the others.
-const TRACKED: usize = 4096;
+/// The most bindings a worker keeps refreshing for the others (a node's pods have an address and a MAC or two
+/// each). Beyond, a binding is told once and not refreshed: another worker that does not see the pod's traffic
+/// lets it age, then floods to it or asks for it, as it did before any was told.
+const TRACKED: usize = 1024;
 /// Bindings told per batch before the outbox is posted early.
 const OUTBOX: usize = 256;
 /// How often a binding the pod keeps confirming is told again (ms).
@@ -137,7 +139,13 @@ impl<E: Encapsulation> Node<E> {
         for l in &taken {
             let mut frame = [0u8; 60];
             let len = self.replay_frame(l, &mut frame);
-            let _ = self.bridge.process_one(at, tweed_switch::PortId(l.port), &frame[..len]);
+            let mut decision = [Decision::Local];
+            stages::bridge_frames(
+                &mut self.bridge,
+                at,
+                &[(tweed_switch::PortId(l.port), &frame[..len])],
+                &mut decision,
+            );
             if l.ip != 0 && !(self.neigh.pending.is_empty() && self.neigh.entries.is_empty()) {
                 self.release_pending(now, &frame[..len], pool, out);
             }
@@ -188,20 +196,23 @@ impl<E: Encapsulation> Node<E> {
         }
     }
 
-    /// After a call of the bridge over `frames` that changed the number of learnt MACs: the MACs first seen now
-    /// (ARP frames are told by `arp_learnt`).
+    /// After the bridge changed the number of learnt MACs over the batch `bufs`: the sources of its pod frames
+    /// that the FDB now holds on their ports, unless told lately. ARP frames (those the bridge answered too: the
+    /// answer is written over them) are told by `arp_learnt`; the others are as they came in.
     #[cold]
     #[inline(never)]
-    pub(super) fn fdb_learnt(&mut self, now: u64, frames: &[(tweed_switch::PortId, &[u8])]) {
+    pub(super) fn fdb_learnt(&mut self, now: u64, bufs: &[PacketBuf]) {
         if !self.share.hub.shared() {
             return;
         }
-        for &(port, frame) in frames {
-            if ethertype(frame) == Some(EtherType::ARP) {
+        for buf in bufs {
+            let port = buf.meta().ingress;
+            let frame = buf.data();
+            if self.kinds[usize::from(port.0)] != PortKind::Pod || ethertype(frame) == Some(EtherType::ARP) {
                 continue;
             }
             if let Some(src) = frame.get(6..12).and_then(MacAddr::from_bytes) {
-                self.mac_learnt(now, src, port);
+                self.mac_learnt(now, src, sw(port));
             }
         }
     }

@@ -3,6 +3,18 @@
 
 use super::*;
 
+/// The bridge's decisions for `frames`: its one call site in the node (the learning other workers tell goes
+/// through here too), so that its per-frame work is inlined here, in one copy, whatever calls it.
+#[inline(never)]
+pub(super) fn bridge_frames(
+    bridge: &mut Bridge,
+    at: Instant,
+    frames: &[(tweed_switch::PortId, &[u8])],
+    decisions: &mut [Decision],
+) {
+    bridge.process(at, frames, decisions);
+}
+
 impl<E: Encapsulation> Node<E> {
     /// Stage 1, classify: by ingress. Underlay frames are checked against the peers and decapsulated (their
     /// outer headers pulled off); pod frames go through the bridge, [`BRIDGE_BATCH`] frames per call of
@@ -54,6 +66,8 @@ impl<E: Encapsulation> Node<E> {
             return;
         }
         let at = Instant::from_nanos(now);
+        // The other workers hear of MACs learnt here (see `learn.rs`): two loads per batch in steady state.
+        let learnt = self.bridge.fdb().learned_len();
         let mut i = 0;
         while i < bufs.len() {
             let mut idx = [0u16; BRIDGE_BATCH];
@@ -73,16 +87,15 @@ impl<E: Encapsulation> Node<E> {
                 if m == 0 {
                     break;
                 }
-                let learnt = self.bridge.fdb().learned_len();
-                self.bridge.process(at, &frames[..m], &mut decisions[..m]);
-                if self.bridge.fdb().learned_len() != learnt {
-                    self.fdb_learnt(now, &frames[..m]);
-                }
+                bridge_frames(&mut self.bridge, at, &frames[..m], &mut decisions[..m]);
             }
             for (&i, &decision) in idx[..m].iter().zip(&decisions[..m]) {
                 let i = usize::from(i);
                 steps[i] = self.rx_pod_frame(now, pool, &mut bufs[i], decision, out);
             }
+        }
+        if self.bridge.fdb().learned_len() != learnt {
+            self.fdb_learnt(now, bufs);
         }
     }
 

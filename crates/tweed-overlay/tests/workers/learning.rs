@@ -221,3 +221,27 @@ fn a_node_alone_learns_as_before_and_tells_nobody() {
     let c = node.counters();
     assert_eq!((c.learn_sent, c.learn_received, c.learn_dropped), (0, 0, 0));
 }
+
+#[test]
+fn a_worker_dropped_is_told_nothing_and_one_left_alone_tells_nobody() {
+    let control = Control::new(secure(3).into_config()).unwrap();
+    let (mut a, mut b) = (control.worker(), control.worker());
+    let mut pool = Pool::new(PoolConfig::default()).unwrap();
+    drop(control.worker());
+    let _ = run(&mut a, &mut pool, 1000, &[(1, arp_gw(1))]);
+    // Told to b only: nothing waits in the dropped worker's inbox, nothing is lost.
+    assert_eq!((a.counters().learn_sent, a.counters().learn_dropped), (1, 0));
+    let _ = run(&mut b, &mut pool, 1001, &[]);
+    assert_eq!(b.counters().learn_received, 1);
+    // With b gone, a is alone: what it learns stays with it.
+    drop(b);
+    let _ = run(&mut a, &mut pool, 1002, &[(2, arp_gw(2))]);
+    assert_eq!(a.counters().learn_sent, 1);
+    // A worker made now hears of what is learnt from now on.
+    let mut c = control.worker();
+    let _ = run(&mut a, &mut pool, 1003, &[(3, arp_gw(3))]);
+    let _ = run(&mut c, &mut pool, 1004, &[]);
+    assert_eq!((a.counters().learn_sent, c.counters().learn_received), (2, 1));
+    assert_eq!(c.bridge().arp().lookup(BD, pod_ip(1, 3)), Some(pod_mac(1, 3)));
+    assert_eq!(c.bridge().arp().lookup(BD, pod_ip(1, 2)), None);
+}
