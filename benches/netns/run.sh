@@ -119,9 +119,11 @@ kernel_node() { # ns pod i j
 }
 
 # The agent's file for node i with peer j. $1: vxlan | vxlan-nobatch | vxlan-nogso | udp | host-gw, or
-# vxlan-2w | udp-2w (two workers).
+# vxlan-2w | udp-2w (two workers). The others run one worker: said explicitly to a binary that knows the key (its
+# default is the number of cores), as ONE_WORKER holds it.
+ONE_WORKER=""
 agent_toml() { # kind pod i j
-    local kind=$1 pod=$2 i=$3 j=$4 backend peer underlay agent=""
+    local kind=$1 pod=$2 i=$3 j=$4 backend peer underlay agent=$ONE_WORKER
     case $kind in
         *-2w) agent=$'[agent]\nworkers = 2'; kind=${kind%-2w} ;;
     esac
@@ -365,6 +367,10 @@ if [[ " $VARIANTS " == *" g "* || " $VARIANTS " == *" h "* ]]; then
         VARIANTS=${VARIANTS//g/}
         VARIANTS=${VARIANTS//h/}
     fi
+fi
+agent_toml vxlan-2w x 1 2 >"$WORK/probe.toml"
+if "$TWEED" agent --check --config "$WORK/probe.toml" >/dev/null 2>&1; then
+    ONE_WORKER=$'[agent]\nworkers = 1'
 fi
 REPEAT=${REPEAT:-1}
 : >"$WORK/results"

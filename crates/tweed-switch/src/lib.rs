@@ -31,7 +31,8 @@
 //! The price: a MAC learnt by one worker is unknown to the others until they see it themselves, and until then
 //! they flood frames to it. This is correct (flooding is what a bridge does with unknown unicast) and short-lived:
 //! flows stay on one worker (multi-queue TAP and `SO_REUSEPORT` sockets hash by flow), so the worker that sees a
-//! pod's frames is the one that forwards the replies to it. Static entries, the entries that must be right
+//! pod's frames is the one that forwards the replies to it; and tweed-overlay's workers of one `Control` tell
+//! each other what they learn on pod ports (a pod's MAC, its ARP binding), which each runs through its own bridge. Static entries, the entries that must be right
 //! everywhere, reach every worker through the control plane. Memory grows with the number of workers (16 bytes
 //! × 4 × the entry limit each), and limits apply per worker.
 //!
