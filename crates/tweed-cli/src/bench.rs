@@ -25,15 +25,13 @@ use std::time::{Duration, Instant as WallClock};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tweed_io::{DriverConfig, Medium, Msg, Port, Rx, Sent, Worker};
-use tweed_overlay::{Control, Flannel, Instant, Limits, Node, NodeBuilder, NodeConfig, PeerConfig, VxlanConfig};
+use tweed_overlay::{Flannel, Instant, Limits, Node, NodeBuilder, PeerConfig, VxlanConfig};
 use tweed_packet::PortId;
 use tweed_route::{Lpm, NextHopId, synth};
 use tweed_wire::ethernet::MacAddr;
 use tweed_wire::{arp, checksum};
 
 use crate::{Failure, output_error};
-
-mod scale;
 
 /// `tweed bench`.
 #[derive(Debug, Args)]
@@ -50,9 +48,6 @@ pub(crate) struct BenchArgs {
     /// Peers of the encapsulating node (routes in its table), 1 to 60000.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
     peers: u32,
-    /// Also run the encapsulation on this many workers at once, a thread each, and print how it scales (1: not).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    workers: u16,
     /// Prefixes of the synthetic table the route lookup row searches, 1 to 2000000.
     #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=2_000_000))]
     routes: u32,
@@ -91,11 +86,6 @@ fn gateway_mac(node: u8) -> MacAddr {
 
 /// Node `i` (1 or 2) with two pod ports, the other node as a peer, and `peers` more.
 fn node(i: u8, peers: u32) -> Result<Node, String> {
-    Node::new(config(i, peers)?).map_err(|e| e.to_string())
-}
-
-/// The configuration of [`node`].
-fn config(i: u8, peers: u32) -> Result<NodeConfig, String> {
     let mut b = NodeBuilder::new(
         ipnet::Ipv4Net::new(Ipv4Addr::new(10, 244, i, 0), 24).map_err(|e| e.to_string())?,
         Ipv4Addr::new(192, 168, 0, i),
@@ -120,7 +110,7 @@ fn config(i: u8, peers: u32) -> Result<NodeConfig, String> {
                 .with_node_mac(MacAddr::from_u64(0x0200_0002_0000 + u64::from(k))),
         );
     }
-    Ok(b.into_config())
+    b.build().map_err(|e| e.to_string())
 }
 
 /// A frame of `len` bytes from pod `pod` of node `node` to `dst_mac`/`dst` (UDP in IPv4, source port `sport`).
@@ -298,8 +288,8 @@ fn time(
     }
 }
 
-/// Runs the four workloads, and the scaling line's when asked; the error names the workload.
-fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<(Vec<Row>, String), String> {
+/// Runs the four workloads; the error names the workload.
+fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<Vec<Row>, String> {
     let size = usize::from(args.size);
     let batch = usize::from(args.batch);
     bar.set_message("building nodes");
@@ -350,12 +340,6 @@ fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<(Vec<Row>, String), 
         let drops: Vec<_> = n1.node().counters().nonzero_drops().collect();
         return Err(format!("the node dropped packets while timed: {drops:?}; this is a bug"));
     }
-    let mut scaling = String::new();
-    if args.workers > 1 {
-        bar.set_message("workers");
-        let control = Control::new(config(1, args.peers)?).map_err(|e| e.to_string())?;
-        scaling = scale::scaling(&control, &encap, batch, usize::from(args.workers), seconds)?;
-    }
 
     bar.set_message("building the route table");
     let prefixes = synth::internet_table(args.routes as usize, 7);
@@ -381,7 +365,7 @@ fn workloads(args: &BenchArgs, bar: &ProgressBar) -> Result<(Vec<Row>, String), 
             Err("route lookup: a miss; this is a bug".into())
         }
     })?);
-    Ok((rows, scaling))
+    Ok(rows)
 }
 
 /// The summary table.
@@ -413,10 +397,9 @@ pub(crate) fn run(args: &BenchArgs, out: &mut impl Write) -> Result<(), Failure>
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {percent:>3}%  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let done = workloads(args, &bar).map_err(Failure::Runtime);
+    let rows = workloads(args, &bar).map_err(Failure::Runtime);
     bar.finish_and_clear();
-    let (rows, scaling) = done?;
-    let text = table(args, &rows) + &scaling;
+    let text = table(args, &rows?);
     out.write_all(text.as_bytes()).and_then(|()| out.flush()).or_else(|e| output_error(&e).map_or(Ok(()), Err))
 }
 
