@@ -854,7 +854,19 @@ fn an_agent_whose_subnet_was_taken_stops() {
     let (mut first, _f1) = start_agent(&nodes[0], "agent1", &toml(1));
     let subnet = leased_subnet(&mut first);
     assert_eq!(subnet, "10.244.5.0/24".parse().unwrap());
+    // Agent 1 is frozen outside the file store's lock: stopped inside a locked write (a renewal) it would hold
+    // every other agent's request until it runs again. Holding the lock ourselves (the store's sibling file, which
+    // it never replaces), we wait out a write in progress and keep the next one from starting.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join("leases.json.lock"))
+        .unwrap();
+    lock.lock().unwrap();
     assert!(first.signal(libc::SIGSTOP));
+    lock.unlock().unwrap();
     // Node 2 is refused ("out of subnets") until the frozen node's lease has run out: its TTL, and with a store
     // that tolerates clock skew, up to a TTL more. It is started again until then.
     let deadline = Instant::now() + Duration::from_secs(15);
