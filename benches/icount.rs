@@ -14,18 +14,18 @@ mod common;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
-use common::{SplitMix64, capture_frames};
+use common::{SplitMix64, arp_from_pod, capture_frames, node_builder, peer_subnet, pod_frame, pod_mac};
 use gungraun::{Callgrind, LibraryBenchmarkConfig, OutputFormat, library_benchmark, library_benchmark_group, main};
 use tweed::io::offload::{
     COALESCE_ROOM, HEAD_ROOM, VNET_HDR_LEN, coalesce, coalesced_head, cut_offloaded, segment_offloaded, train_len,
 };
-use tweed::overlay::{Instant, Limits, Node, NodeBuilder, Outputs, PeerConfig, Verdict, VxlanConfig};
+use tweed::overlay::{Instant, Node, Outputs, Verdict};
 use tweed::packet::{Batch, Pool, PoolConfig, PortId};
 use tweed::route::{Lpm, NextHopId, synth};
 use tweed::switch::{BridgeDomain, Fdb, FdbConfig};
 use tweed::wire::dissect::dissect;
 use tweed::wire::ethernet::{self, MacAddr};
-use tweed::wire::{arp, checksum, ipv4, udp};
+use tweed::wire::{checksum, ipv4, udp};
 
 /// Packets (or operations) per benchmark: the divisor of its instruction count.
 const BATCH: usize = 32;
@@ -138,66 +138,8 @@ fn route_lpm_lookup_batch(mut w: LpmWork) -> (usize, LpmWork) {
 
 const PEERS: u32 = 100;
 
-fn peer_subnet(k: u32) -> ipnet::Ipv4Net {
-    ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (k << 8)), 24).unwrap()
-}
-
 fn node(i: u8) -> Node {
-    let other = 3 - i;
-    let mut b = NodeBuilder::new(
-        format!("10.244.{i}.0/24").parse().unwrap(),
-        Ipv4Addr::new(192, 168, 0, i),
-        MacAddr::new(2, 0, 0xc0, 0xa8, 0, i),
-    )
-    .vxlan(VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, i)))
-    .pod_ports([1, 2])
-    .limits(Limits { max_peers: PEERS + 16, max_outputs: 1024, ..Limits::default() })
-    .peer(
-        PeerConfig::new(format!("10.244.{other}.0/24").parse().unwrap(), Ipv4Addr::new(192, 168, 0, other))
-            .with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, other))
-            .with_node_mac(MacAddr::new(2, 0, 0xc0, 0xa8, 0, other)),
-    );
-    for k in 0..PEERS {
-        b = b.peer(
-            PeerConfig::new(peer_subnet(k), Ipv4Addr::from(0xac10_0000 + k))
-                .with_vtep_mac(MacAddr::from_u64(0x0200_0001_0000 + u64::from(k)))
-                .with_node_mac(MacAddr::from_u64(0x0200_0002_0000 + u64::from(k))),
-        );
-    }
-    b.build().unwrap()
-}
-
-fn pod_mac(node: u8) -> MacAddr {
-    MacAddr::new(0x0a, 0x58, 10, 244, node, 2)
-}
-
-/// A pod frame of `len` bytes (UDP inside IPv4, DF) from 10.244.`node`.2 to `dst`.
-fn pod_frame(node: u8, dst: Ipv4Addr, len: usize, sport: u16) -> Vec<u8> {
-    let gw = MacAddr::new(0x0a, 0x58, 10, 244, node, 1);
-    let mut f = vec![0u8; len];
-    f[0..6].copy_from_slice(gw.as_bytes());
-    f[6..12].copy_from_slice(pod_mac(node).as_bytes());
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    let ip_len = (len - 14) as u16;
-    f[14..34].copy_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 244, node, 2, 0, 0, 0, 0]);
-    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
-    f[30..34].copy_from_slice(&dst.octets());
-    let c = checksum::checksum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[34..36].copy_from_slice(&sport.to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&(ip_len - 20).to_be_bytes());
-    f
-}
-
-fn arp_from_pod(node: u8) -> Vec<u8> {
-    let mut f = vec![0u8; 42];
-    f[0..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(pod_mac(node).as_bytes());
-    f[12..14].copy_from_slice(&[0x08, 0x06]);
-    arp::Repr::request(pod_mac(node), Ipv4Addr::new(10, 244, node, 2), Ipv4Addr::new(10, 244, node, 1))
-        .emit(&mut arp::Packet::new_unchecked(&mut f[14..]));
-    f
+    node_builder(i, PEERS).build().unwrap()
 }
 
 struct Pipeline {

@@ -15,16 +15,17 @@
 //! `WORKERS_THREADS` (N, default 2).
 #![allow(missing_docs)]
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant as Clock};
 
+use common::{arp_from_pod, node_builder, peer_subnet, pod_frame};
 use tweed::io::{DriverConfig, Medium, MemPort, Worker};
-use tweed::overlay::{Control, Instant, Limits, Node, NodeBuilder, Outputs, PeerConfig, Verdict, VxlanConfig};
+use tweed::overlay::{Control, Instant, Node, Outputs, Verdict};
 use tweed::packet::{Batch, Pool, PoolConfig, PortId};
-use tweed::wire::ethernet::MacAddr;
-use tweed::wire::{arp, checksum};
 
 const PEERS: u32 = 10_000;
 const POD: PortId = PortId(1);
@@ -32,74 +33,13 @@ const UNDERLAY: PortId = PortId(0);
 /// Frames of each kind injected per round (the worker reads at most 64 per port per round).
 const PER_ROUND: usize = 32;
 
-fn peer_subnet(k: u32) -> ipnet::Ipv4Net {
-    // 10.0.0.0/24 … 10.39.15.0/24, clear of the nodes' own subnets 10.244.{1,2}.0/24.
-    ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (k << 8)), 24).unwrap()
-}
-
-fn builder(i: u8, peers: u32) -> NodeBuilder {
-    let mut b = NodeBuilder::new(
-        format!("10.244.{i}.0/24").parse().unwrap(),
-        Ipv4Addr::new(192, 168, 0, i),
-        MacAddr::new(2, 0, 0xc0, 0xa8, 0, i),
-    )
-    .vxlan(VxlanConfig::new(MacAddr::new(2, 0, 0, 0, 0, i)))
-    .pod_ports([1, 2])
-    .limits(Limits { max_peers: PEERS + 16, max_outputs: 1024, ..Limits::default() });
-    let other = 3 - i;
-    b = b.peer(
-        PeerConfig::new(format!("10.244.{other}.0/24").parse().unwrap(), Ipv4Addr::new(192, 168, 0, other))
-            .with_vtep_mac(MacAddr::new(2, 0, 0, 0, 0, other))
-            .with_node_mac(MacAddr::new(2, 0, 0xc0, 0xa8, 0, other)),
-    );
-    for k in 0..peers {
-        b = b.peer(
-            PeerConfig::new(peer_subnet(k), Ipv4Addr::from(0xac10_0000 + k))
-                .with_vtep_mac(MacAddr::from_u64(0x0200_0001_0000 + u64::from(k)))
-                .with_node_mac(MacAddr::from_u64(0x0200_0002_0000 + u64::from(k))),
-        );
-    }
-    b
-}
-
-fn pod_mac(node: u8) -> MacAddr {
-    MacAddr::new(0x0a, 0x58, 10, 244, node, 2)
-}
-
-/// A 64-byte pod frame (UDP inside IPv4) to `dst`.
-fn pod_frame(node: u8, dst: Ipv4Addr, sport: u16) -> Vec<u8> {
-    let gw = MacAddr::new(0x0a, 0x58, 10, 244, node, 1);
-    let mut f = vec![0u8; 64];
-    f[0..6].copy_from_slice(gw.as_bytes());
-    f[6..12].copy_from_slice(pod_mac(node).as_bytes());
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    f[14..34].copy_from_slice(&[0x45, 0, 0, 50, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 244, node, 2, 0, 0, 0, 0]);
-    f[30..34].copy_from_slice(&dst.octets());
-    let c = checksum::checksum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[34..36].copy_from_slice(&sport.to_be_bytes());
-    f[36..38].copy_from_slice(&9u16.to_be_bytes());
-    f[38..40].copy_from_slice(&30u16.to_be_bytes());
-    f
-}
-
-fn arp_from_pod(node: u8) -> Vec<u8> {
-    let mut f = vec![0u8; 42];
-    f[0..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(pod_mac(node).as_bytes());
-    f[12..14].copy_from_slice(&[0x08, 0x06]);
-    arp::Repr::request(pod_mac(node), Ipv4Addr::new(10, 244, node, 2), Ipv4Addr::new(10, 244, node, 1))
-        .emit(&mut arp::Packet::new_unchecked(&mut f[14..]));
-    f
-}
-
 /// What node 2 sends node 1 for its pod's traffic to node 1's pod: `n` whole vxlan frames, one flow each.
 fn decap_frames(n: usize) -> Vec<Vec<u8>> {
-    let mut node2: Node = builder(2, 0).build().unwrap();
+    let mut node2: Node = node_builder(2, 0).build().unwrap();
     let mut pool = Pool::new(PoolConfig::default()).unwrap();
     let (mut batch, mut out) = (Batch::new(256), Outputs::new(1024));
     let mut frames = vec![arp_from_pod(2)];
-    frames.extend((0..n).map(|i| pod_frame(2, Ipv4Addr::new(10, 244, 1, 2), 1000 + i as u16)));
+    frames.extend((0..n).map(|i| pod_frame(2, Ipv4Addr::new(10, 244, 1, 2), 64, 1000 + i as u16)));
     let mut got = Vec::new();
     for f in frames {
         let mut buf = pool.get().unwrap();
@@ -252,13 +192,13 @@ fn main() {
     let (secs, rounds) =
         if quick { (0.05, 1) } else { (env("WORKERS_SECS", 1.0), env("WORKERS_ROUNDS", 5.0) as usize) };
 
-    let mut control = Control::new(builder(1, PEERS).into_config()).unwrap();
+    let mut control = Control::new(node_builder(1, PEERS).into_config()).unwrap();
     control.publish();
     let decap = decap_frames(256);
     let encap: Vec<Vec<u8>> = (0..256u32)
         .map(|i| {
             let k = (i * 7919) % PEERS;
-            pod_frame(1, Ipv4Addr::from(u32::from(peer_subnet(k).network()) + 2), 1000 + i as u16)
+            pod_frame(1, Ipv4Addr::from(u32::from(peer_subnet(k).network()) + 2), 64, 1000 + i as u16)
         })
         .collect();
     let epoch = Clock::now();
