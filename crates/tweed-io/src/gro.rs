@@ -137,7 +137,7 @@ pub const HEAD_ROOM: usize = VNET_HDR_LEN + ETH + 20 + 60;
 /// The first [`VNET_HDR_LEN`] + header bytes of the frame that coalesces the train `frames` (as [`train_len`]
 /// found it, at least two): a virtio-net header asking the kernel to cut it into TCP segments of the first one's
 /// size, then the first segment's headers with the whole frame's lengths, IPv4 checksum, PSH and partial TCP
-/// checksum. The frame is these bytes followed by each segment's [`payload`], in order; returns how many bytes
+/// checksum. The frame is these bytes followed by each segment's TCP payload, in order; returns how many bytes
 /// of `head` are used (0 when `frames` is not a train).
 pub fn coalesced_head<B: AsRef<[u8]>>(frames: &[B], head: &mut [u8; HEAD_ROOM]) -> usize {
     let Some(first) = frames.first().map(AsRef::as_ref) else { return 0 };
