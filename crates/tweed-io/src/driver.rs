@@ -65,6 +65,9 @@ pub struct Driver<E: Encapsulation = Flannel, P: Port = Box<dyn Port + Send>> {
     stop: Stop,
     /// Whether `stop` is in the epoll set.
     stop_watched: bool,
+    /// The last round had a port without a descriptor saying it had input, and read nothing: such a port is
+    /// polled again a millisecond later rather than in a spin.
+    stalled: bool,
     /// Ends a wait; in the epoll set, drained when it does.
     waker: Waker,
     /// Every port with a descriptor registered once (level-triggered) under its token: any number of ports,
@@ -163,7 +166,8 @@ impl<E: Encapsulation, P: Port> Driver<E, P> {
         let (stop, waker) = (Stop::new()?, Waker::new()?);
         epoll.add(stop.fd(), TOKEN_STOP).map_err(|e| Error::io("watching the stop handle", e))?;
         epoll.add(waker.fd(), TOKEN_WAKE).map_err(|e| Error::io("watching the waker", e))?;
-        let mut driver = Self { worker, epoch: std::time::Instant::now(), stop, stop_watched: true, waker, epoll };
+        let mut driver =
+            Self { worker, epoch: std::time::Instant::now(), stop, stop_watched: true, stalled: false, waker, epoll };
         let tokens: Vec<u64> = driver.worker.slots.iter().map(|s| s.token).collect();
         for t in tokens {
             driver.watch(t)?;
@@ -361,9 +365,14 @@ impl<E: Encapsulation, P: Port> Driver<E, P> {
     /// A failure of `epoll_wait`.
     pub fn round(&mut self, wait: Option<Duration>) -> Result<usize> {
         let (timeout_ms, by_timer) = self.timeout(wait);
-        // A port without a descriptor with input waiting: no sleep.
+        // A port without a descriptor with input waiting: no sleep, unless it gave nothing last time (a port
+        // whose `has_input` is wrong, or a full pool), when the wait is a millisecond at most.
         let mem_input = self.worker.has_input();
-        let timeout_ms = if mem_input { 0 } else { timeout_ms };
+        let timeout_ms = match (mem_input, self.stalled) {
+            (true, false) => 0,
+            (true, true) if !(0..=1).contains(&timeout_ms) => 1,
+            _ => timeout_ms,
+        };
         let Self { epoll, worker, waker, .. } = self;
         let (mut io, mut handle) = (mem_input, false);
         epoll
@@ -390,11 +399,13 @@ impl<E: Encapsulation, P: Port> Driver<E, P> {
         }
         let now = Instant::from_nanos(self.now());
         let Self { epoll, worker, .. } = self;
-        Ok(worker.round_with(now, |s| {
+        let read = worker.round_with(now, |s| {
             if let Some(fd) = s.port.fd() {
                 // Still open: removing it cannot fail but for a bug, and dropping the port removes it anyway.
                 let _ = epoll.remove(fd.as_raw_fd());
             }
-        }))
+        });
+        self.stalled = mem_input && read == 0;
+        Ok(read)
     }
 }

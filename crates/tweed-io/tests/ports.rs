@@ -278,3 +278,48 @@ fn interleaved_outputs_keep_their_order_per_port() {
     assert_eq!(w.port_mut(PortId(1)).unwrap().pending_out(), 0);
     assert_eq!(w.stats().tx_pod, 100);
 }
+
+/// A port without a descriptor that says it has input but gives nothing (a wrong `has_input`).
+struct Liar;
+
+impl Port for Liar {
+    fn name(&self) -> &str {
+        "liar"
+    }
+    fn medium(&self) -> Medium {
+        Medium::Ethernet
+    }
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    fn has_input(&self) -> bool {
+        true
+    }
+    fn recv(&mut self, _rx: &mut Rx<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn send(&mut self, _msgs: &[Msg<'_>], _scratch: &mut [u8]) -> Sent {
+        Sent::default()
+    }
+}
+
+/// A port that keeps saying it has input but gives none does not make the driver spin: after a round that read
+/// nothing from it, the wait lasts up to a millisecond (here 200 ms of rounds: at most ~200 of them, where a
+/// spin makes hundreds of thousands).
+#[test]
+fn a_port_that_says_input_and_gives_none_does_not_spin() {
+    let node = NodeBuilder::new(mem::subnet(1), node_ip(1), mem::node_mac(1)).host_gw().pod_ports([1]).build();
+    let mut driver: Driver = Driver::empty(node.unwrap(), DriverConfig::default()).unwrap();
+    driver.add_port(PortId(1), Box::new(Liar)).unwrap();
+    let start = std::time::Instant::now();
+    driver
+        .run(|d| {
+            if start.elapsed() >= Duration::from_millis(200) {
+                d.stop_handle().stop();
+            }
+            None
+        })
+        .unwrap();
+    let rounds = driver.stats().rounds;
+    assert!((2..=260).contains(&rounds), "{rounds} rounds in 200 ms");
+}
