@@ -215,13 +215,15 @@ fn a_gone_port_is_closed_once() {
     assert_eq!(w.stats().ports_closed, 1);
 }
 
-/// A port that fails every read with an error that does not say "gone" (EIO) is closed after 64 failures in a
-/// row, not before: it would be ready at every wait.
-struct Failing;
+/// A port without a descriptor that always says it has input, and whose reads fail with `error` (an OS error
+/// number) or, with `None`, give nothing.
+struct AlwaysReady {
+    error: Option<i32>,
+}
 
-impl Port for Failing {
+impl Port for AlwaysReady {
     fn name(&self) -> &str {
-        "failing"
+        "always-ready"
     }
     fn medium(&self) -> Medium {
         Medium::Ethernet
@@ -233,18 +235,20 @@ impl Port for Failing {
         true
     }
     fn recv(&mut self, _rx: &mut Rx<'_>) -> io::Result<()> {
-        Err(io::Error::from_raw_os_error(libc::EIO))
+        self.error.map_or(Ok(()), |e| Err(io::Error::from_raw_os_error(e)))
     }
     fn send(&mut self, _msgs: &[Msg<'_>], _scratch: &mut [u8]) -> Sent {
         Sent::default()
     }
 }
 
+/// A port that fails every read with an error that does not say "gone" (EIO) is closed after 64 failures in a
+/// row, not before: it would be ready at every wait.
 #[test]
 fn a_port_failing_every_read_is_closed_after_64() {
     let node = NodeBuilder::new(mem::subnet(1), node_ip(1), mem::node_mac(1)).host_gw().pod_ports([1]).build();
     let mut w: Worker = Worker::new(node.unwrap(), DriverConfig::default()).unwrap();
-    w.add_port(PortId(1), Box::new(Failing)).unwrap();
+    w.add_port(PortId(1), Box::new(AlwaysReady { error: Some(libc::EIO) })).unwrap();
     for _ in 0..63 {
         w.round(Instant::from_secs(1));
     }
@@ -279,30 +283,6 @@ fn interleaved_outputs_keep_their_order_per_port() {
     assert_eq!(w.stats().tx_pod, 100);
 }
 
-/// A port without a descriptor that says it has input but gives nothing (a wrong `has_input`).
-struct Liar;
-
-impl Port for Liar {
-    fn name(&self) -> &str {
-        "liar"
-    }
-    fn medium(&self) -> Medium {
-        Medium::Ethernet
-    }
-    fn fd(&self) -> Option<BorrowedFd<'_>> {
-        None
-    }
-    fn has_input(&self) -> bool {
-        true
-    }
-    fn recv(&mut self, _rx: &mut Rx<'_>) -> io::Result<()> {
-        Ok(())
-    }
-    fn send(&mut self, _msgs: &[Msg<'_>], _scratch: &mut [u8]) -> Sent {
-        Sent::default()
-    }
-}
-
 /// A port that keeps saying it has input but gives none does not make the driver spin: after a round that read
 /// nothing from it, the wait lasts up to a millisecond (here 200 ms of rounds: at most ~200 of them, where a
 /// spin makes hundreds of thousands).
@@ -310,7 +290,7 @@ impl Port for Liar {
 fn a_port_that_says_input_and_gives_none_does_not_spin() {
     let node = NodeBuilder::new(mem::subnet(1), node_ip(1), mem::node_mac(1)).host_gw().pod_ports([1]).build();
     let mut driver: Driver = Driver::empty(node.unwrap(), DriverConfig::default()).unwrap();
-    driver.add_port(PortId(1), Box::new(Liar)).unwrap();
+    driver.add_port(PortId(1), Box::new(AlwaysReady { error: None })).unwrap();
     let start = std::time::Instant::now();
     driver
         .run(|d| {
