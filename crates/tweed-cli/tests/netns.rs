@@ -854,8 +854,8 @@ fn an_agent_whose_subnet_was_taken_stops() {
     let (mut first, _f1) = start_agent(&nodes[0], "agent1", &toml(1));
     let subnet = leased_subnet(&mut first);
     assert_eq!(subnet, "10.244.5.0/24".parse().unwrap());
-    // Agent 1 is frozen outside the file store's lock: stopped inside a locked write (a renewal) it would hold
-    // every other agent's request until it runs again. Holding the lock ourselves (the store's sibling file, which
+    // Agent 1 is frozen outside the file store's lock: stopped inside a locked write (a renewal) it would make
+    // every other agent's request wait the store's lock timeout and fail as unavailable. Holding the lock ourselves (the store's sibling file, which
     // it never replaces), we wait out a write in progress and keep the next one from starting.
     let lock = std::fs::OpenOptions::new()
         .read(true)

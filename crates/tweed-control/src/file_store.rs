@@ -4,7 +4,9 @@
 //! recent events. Every operation runs under an exclusive lock (`File::lock`, `flock(2)` on Unix) on a sibling file
 //! `<path>.lock`, reads the file, changes it and writes it back through a temporary file and a rename, so a reader
 //! never sees half a file and a crash leaves the old or the new state. The lock file is never replaced: locking the
-//! data file itself would not work, since the rename swaps the inode a waiting process is locking.
+//! data file itself would not work, since the rename swaps the inode a waiting process is locking. An operation
+//! waits for the lock a bounded time ([`DEFAULT_LOCK_WAIT`], [`FileStore::with_lock_wait`]), then fails as
+//! [`StoreError::Unavailable`]: a process stopped or hung while holding it holds nobody else up for good.
 //!
 //! Two threads or two processes opening the same path never hand out one subnet twice. Operations that find
 //! nothing to change (a read, a renewal refused) do not rewrite the file.
@@ -24,12 +26,13 @@
 
 use core::net::Ipv4Addr;
 use core::time::Duration;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::thread;
+use std::time::{Instant, SystemTime};
 
 use ipnet::Ipv4Net;
 
@@ -60,6 +63,8 @@ pub struct FileStore {
     path: PathBuf,
     lock_path: PathBuf,
     history: usize,
+    /// How long an operation waits for the lock.
+    lock_wait: Duration,
     /// The file as last read or written by this handle (shared by its clones).
     cache: Arc<Mutex<Option<Cached>>>,
     /// How many times the file was parsed (tests count them).
@@ -112,7 +117,19 @@ fn io_err(context: &str, path: &Path, e: &io::Error) -> StoreError {
     StoreError::Io { context: format!("{context} {}", path.display()), message: e.to_string() }
 }
 
+/// How long an operation waits for the store's lock before it fails as [`StoreError::Unavailable`], unless
+/// [`FileStore::with_lock_wait`] says otherwise. Operations hold the lock for one read and one write of the file:
+/// a lock held this long means a process froze or hangs inside one.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5);
+
 impl FileStore {
+    /// The same store, waiting at most `wait` for its lock (see [`DEFAULT_LOCK_WAIT`]).
+    #[must_use]
+    pub const fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
     /// The store in the file at `path` (created on the first change), keeping [`DEFAULT_HISTORY`] events.
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -129,6 +146,7 @@ impl FileStore {
             path,
             lock_path: lock_path.into(),
             history,
+            lock_wait: DEFAULT_LOCK_WAIT,
             cache: Arc::new(Mutex::new(None)),
             parses: Arc::new(AtomicU64::new(0)),
         }
@@ -209,7 +227,7 @@ impl FileStore {
             .truncate(false)
             .open(&self.lock_path)
             .map_err(|e| io_err("opening", &self.lock_path, &e))?;
-        if exclusive { lock.lock() } else { lock.lock_shared() }.map_err(|e| io_err("locking", &self.lock_path, &e))?;
+        self.wait_for(&lock, exclusive)?;
         let mut state = self.read()?;
         let (result, dirty) = f(&mut state);
         if dirty {
@@ -219,6 +237,29 @@ impl FileStore {
         // Closing `lock` releases the lock.
         drop(lock);
         Ok(result)
+    }
+
+    /// Takes the lock on `lock` (shared when `exclusive` is false), waiting at most [`FileStore::with_lock_wait`]:
+    /// a process stopped or hung while holding it must not hold up every other node's agent for good.
+    fn wait_for(&self, lock: &File, exclusive: bool) -> Result<(), StoreError> {
+        let deadline = Instant::now() + self.lock_wait;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match if exclusive { lock.try_lock() } else { lock.try_lock_shared() } {
+                Ok(()) => return Ok(()),
+                Err(TryLockError::Error(e)) => return Err(io_err("locking", &self.lock_path, &e)),
+                Err(TryLockError::WouldBlock) => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Unavailable {
+                    context: format!("locking {}", self.lock_path.display()),
+                    message: format!("another process has held the lock for {:?}", self.lock_wait),
+                });
+            }
+            thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
     }
 
     /// A mutation that first reaps lapsed leases; the file is rewritten when either changed anything.
@@ -297,6 +338,38 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         crate::store::tests::skewed_clocks(&FileStore::new(dir.path().join("a.json")));
         crate::store::tests::lapse_after_a_ttl_of_grace(&FileStore::new(dir.path().join("b.json")));
+    }
+
+    /// A process that froze (or hangs) while holding the store's lock blocks nobody for good: an operation waits
+    /// for the lock a bounded time, then fails as unavailable (the keeper retries later), and works again once
+    /// the lock is free.
+    #[test]
+    fn a_lock_held_for_good_makes_the_store_unavailable_not_hung() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("leases.json");
+        let store = FileStore::new(&path);
+        let holder = File::create(dir.path().join("leases.json.lock")).expect("the lock file");
+        holder.lock().expect("lock");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (mine, started) = (store.clone(), std::time::Instant::now());
+        let worker = std::thread::spawn(move || {
+            let _ = tx
+                .send((mine.acquire(net("10.1.1.0/24"), &attrs(1), Duration::from_secs(60), t(0)), started.elapsed()));
+        });
+        let answer = rx.recv_timeout(DEFAULT_LOCK_WAIT + Duration::from_secs(5));
+        holder.unlock().expect("unlock");
+        worker.join().expect("the operation's thread");
+        let (result, waited) = answer.expect("an operation on a locked store never returned");
+        let Err(StoreError::Unavailable { context, message }) = result else { panic!("{result:?}") };
+        assert!(context.contains("leases.json.lock") && message.contains("another process"), "{context}: {message}");
+        assert!(waited >= DEFAULT_LOCK_WAIT, "gave up after {waited:?}");
+        store.acquire(net("10.1.1.0/24"), &attrs(1), Duration::from_secs(60), t(0)).expect("free again");
+        let short = FileStore::new(&path).with_lock_wait(Duration::from_millis(50));
+        holder.lock().expect("lock");
+        let started = std::time::Instant::now();
+        assert!(short.leases(t(1)).is_ok(), "reads take no lock");
+        assert!(matches!(short.get_config(), Err(StoreError::Unavailable { .. })), "a shared lock waits too");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     /// Issue 12, finding 14: an idle watcher parses nothing; a change by another handle (another process) is read
