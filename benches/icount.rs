@@ -312,7 +312,7 @@ fn segments() -> (Vec<Vec<u8>>, Vec<u8>) {
     let mut segs = Vec::new();
     let n = segment_offloaded(&hdr, &mut frame, 65_535, 128, |seg| segs.push(seg.to_vec()));
     assert_eq!(n, Ok(SEGMENTS));
-    assert_eq!(train_len(&segs), SEGMENTS, "the segments form one train");
+    assert_eq!(train_len(&segs, false), SEGMENTS, "the segments form one train");
     (segs, vec![0u8; COALESCE_ROOM])
 }
 
@@ -321,7 +321,7 @@ fn segments() -> (Vec<Vec<u8>>, Vec<u8>) {
 #[library_benchmark]
 #[bench::segments32(setup = segments)]
 fn offload_gro_coalesce((segs, out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec<Vec<u8>>, Vec<u8>) {
-    let n = train_len(black_box(&segs));
+    let n = train_len(black_box(&segs), false);
     let mut head = [0u8; HEAD_ROOM];
     let len = coalesced_head(&segs[..n], &mut head);
     (black_box(len) + usize::from(black_box(head)[0]), segs, out)
@@ -331,7 +331,7 @@ fn offload_gro_coalesce((segs, out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec<Vec
 #[library_benchmark]
 #[bench::segments32(setup = segments)]
 fn offload_gro_copy((segs, mut out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec<Vec<u8>>, Vec<u8>) {
-    let n = train_len(black_box(&segs));
+    let n = train_len(black_box(&segs), false);
     let len = coalesce(&segs[..n], &mut out);
     (len, segs, out)
 }

@@ -175,8 +175,9 @@ pub struct PodSpec {
     /// pod only.
     #[serde(default)]
     pub addresses: Vec<Ipv4Addr>,
-    /// Offloads between the pod and tweed (on by default): TSO/GRO behind a virtio-net header for a TAP, the
-    /// veth's large frames and partial checksums for an interface (whose offloads must be off when this is off).
+    /// Offloads between the pod and tweed (on by default): TSO/GRO (TCP; UDP too on Linux 6.2) behind a
+    /// virtio-net header for a TAP, the veth's large frames and partial checksums for an interface (whose
+    /// offloads must be off when this is off).
     #[serde(default = "yes")]
     pub coalesce: bool,
 }

@@ -137,6 +137,8 @@ fn annotate(e: Error, what: &str) -> Error {
 pub struct Device {
     fd: OwnedFd,
     options: DeviceOptions,
+    /// The kernel takes UDP datagrams coalesced into one write (with `vnet_hdr`; Linux 6.2).
+    uso: bool,
 }
 
 impl Device {
@@ -152,7 +154,8 @@ impl Device {
             if sys::if_index(&o.name)?.is_some() {
                 return Ok(None);
             }
-            let fd = sys::open_tun(&o.name, o.kind == DeviceKind::Tap, o.multi_queue, o.vnet_hdr, o.tso && o.vnet_hdr)?;
+            let opened =
+                sys::open_tun(&o.name, o.kind == DeviceKind::Tap, o.multi_queue, o.vnet_hdr, o.tso && o.vnet_hdr)?;
             if let Some(mtu) = o.mtu {
                 sys::set_mtu(&o.name, mtu)?;
             }
@@ -162,11 +165,12 @@ impl Device {
             if o.up {
                 sys::set_up(&o.name, true)?;
             }
-            Ok(Some(fd))
+            Ok(Some(opened))
         })
         .map_err(|e| annotate(e, &what))?;
-        let fd = created.ok_or_else(|| Error::Exists { name: options.name.clone(), netns: options.netns.clone() })?;
-        Ok(Self { fd, options: options.clone() })
+        let (fd, uso) =
+            created.ok_or_else(|| Error::Exists { name: options.name.clone(), netns: options.netns.clone() })?;
+        Ok(Self { fd, options: options.clone(), uso })
     }
 
     /// Opens one more queue of a multi-queue device (for another worker).
@@ -175,16 +179,23 @@ impl Device {
     /// [`Error::Io`] when the device is not multi-queue or the kernel refuses.
     pub fn add_queue(&self) -> Result<Self> {
         let o = self.options.clone();
-        let fd = within(self.options.netns.as_deref(), move || {
+        let (fd, uso) = within(self.options.netns.as_deref(), move || {
             sys::open_tun(&o.name, o.kind == DeviceKind::Tap, true, o.vnet_hdr, o.tso && o.vnet_hdr)
         })
         .map_err(|e| annotate(e, &format!("adding a queue to {}", self.options.name)))?;
-        Ok(Self { fd, options: self.options.clone() })
+        Ok(Self { fd, options: self.options.clone(), uso })
     }
 
     /// The options it was created with.
     pub const fn options(&self) -> &DeviceOptions {
         &self.options
+    }
+
+    /// Whether [`Device::send_coalesced`] merges UDP datagrams too, not only TCP segments: a TAP with
+    /// [`DeviceOptions::vnet_hdr`] on a kernel that takes UDP segmentation offload (Linux 6.2).
+    #[must_use]
+    pub const fn coalesces_udp(&self) -> bool {
+        self.uso && matches!(self.options.kind, DeviceKind::Tap)
     }
 
     /// The device's name.
@@ -273,8 +284,9 @@ impl Device {
         }
     }
 
-    /// Writes consecutive TCP segments of one flow from `frames` as one frame when they can be (see the `gro`
-    /// module; the device must have [`DeviceOptions::vnet_hdr`]), else the first one as it is. The frame is
+    /// Writes consecutive TCP segments (or UDP datagrams: [`Device::coalesces_udp`]) of one flow from `frames` as
+    /// one frame when they can be (see the `gro` module; the device must have [`DeviceOptions::vnet_hdr`]), else
+    /// the first one as it is. The frame is
     /// gathered (`writev`: its headers, then each segment's payload where it lies), never copied; `scratch` is
     /// not used any more. Returns how many of `frames` it took (0: the queue is full).
     ///
@@ -282,7 +294,7 @@ impl Device {
     /// The kernel's.
     pub fn send_coalesced(&self, frames: &[&[u8]], scratch: &mut [u8]) -> io::Result<usize> {
         let _ = scratch;
-        let n = if self.options.vnet_hdr { gro::train_len(frames) } else { 1 };
+        let n = if self.options.vnet_hdr { gro::train_len(frames, self.coalesces_udp()) } else { 1 };
         let mut head = [0u8; gro::HEAD_ROOM];
         let head_len = if n < 2 { 0 } else { gro::coalesced_head(&frames[..n], &mut head) };
         if head_len == 0 {

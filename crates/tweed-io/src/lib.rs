@@ -29,7 +29,7 @@ pub use signals::Signals;
 pub use steer::{MAX_GROUP, Steering, inner_flow_hash};
 pub use udp::{UdpOptions, UdpPort, UdpStats};
 
-/// The TAP offload helpers (TSO cutting, GRO coalescing), for the project's instruction-count benches only: not a
+/// The TAP offload helpers (TSO cutting, TCP and UDP GRO coalescing), for the project's instruction-count benches only: not a
 /// stable API.
 #[doc(hidden)]
 pub mod offload {

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io;
 use std::mem::size_of;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -25,22 +24,6 @@ const MAGIC: [u8; 4] = *b"STR1";
 
 fn path(ns: &NetNs) -> PathBuf {
     netns_path(Path::new(ns.name()))
-}
-
-/// Runs `f` on a thread that entered `ns` (sockets it opens stay in that namespace).
-fn in_ns<T: Send>(ns: &NetNs, f: impl FnOnce() -> T + Send) -> T {
-    let file = File::open(path(ns)).expect("open the namespace");
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            // SAFETY: setns(2) on a descriptor we hold open; it moves only this thread into the namespace.
-            #[allow(unsafe_code)]
-            let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("the thread in the namespace panicked")
-    })
 }
 
 /// One direction of an inner flow: a TCP packet from `src:sport` to `dst:dport`, tagged with `(flow, seq)`.
@@ -150,7 +133,7 @@ fn reuseport_follows_inner_flow() {
     skip_unless!(Root, Netns);
     let ns = NetNs::new("steer").unwrap();
     let options = UdpOptions { gro: false, gso: false, ..UdpOptions::default() };
-    in_ns(&ns, || {
+    ns.enter(|| {
         let any = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
         let steered = UdpPort::bind_group(any, 2, options, Steering::VXLAN).unwrap();
         let kernel = UdpPort::bind_group(any, 2, options, Steering::Kernel).unwrap();
@@ -285,7 +268,7 @@ fn gso_train_follows_its_first_datagram() {
     skip_unless!(Root, Netns);
     let ns = NetNs::new("train").unwrap();
     let options = UdpOptions { gro: false, gso: false, ..UdpOptions::default() };
-    in_ns(&ns, || {
+    ns.enter(|| {
         let any = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
         let group = UdpPort::bind_group(any, 2, options, Steering::VXLAN).unwrap();
         let flows = flows();
@@ -353,7 +336,7 @@ fn tap_replies_follow_the_written_queue() {
     ns.ip(&["neigh", "replace", "10.9.0.2", "lladdr", &peer.to_string(), "dev", "mq0", "nud", "permanent"]).unwrap();
     let queues = [&q0, &q1];
     let mut log = String::new();
-    in_ns(&ns, || {
+    ns.enter(|| {
         let pod = UdpSocket::bind("10.9.0.1:7001").unwrap();
         pod.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
         let mut buf = [0u8; 256];

@@ -44,7 +44,7 @@ pub(super) fn train(n: usize, mss: usize, last: usize) -> Vec<Vec<u8>> {
 #[test]
 fn a_train_becomes_one_frame() {
     let frames = train(5, 1398, 700);
-    assert_eq!(train_len(&frames), 5);
+    assert_eq!(train_len(&frames, false), 5);
     let mut out = vec![0u8; COALESCE_ROOM];
     let n = coalesce(&frames, &mut out);
     let frame = &out[VNET_HDR_LEN..n];
@@ -158,7 +158,7 @@ fn hostile_offload_headers_never_panic() {
         };
         let _ = segment_offloaded(&hdr, &mut frame, 1600, 128, |f| assert!(f.len() <= 1600));
         let frames = [frame.clone(), frame];
-        if train_len(&frames) == 2 {
+        if train_len(&frames, false) == 2 {
             let mut out = vec![0u8; COALESCE_ROOM];
             let _ = coalesce(&frames, &mut out);
         }
@@ -172,12 +172,12 @@ fn hostile_offload_headers_never_panic() {
 fn a_segment_with_a_bad_checksum_is_not_merged() {
     let mut t = train(5, 1000, 1000);
     t[2][ETH + 60] ^= 0x40;
-    assert_eq!(train_len(&t), 2, "the train stops before the bad segment");
-    assert_eq!(train_len(&t[2..]), 1, "the bad segment goes alone");
-    assert_eq!(train_len(&t[3..]), 2, "the good ones after it still merge");
+    assert_eq!(train_len(&t, false), 2, "the train stops before the bad segment");
+    assert_eq!(train_len(&t[2..], false), 1, "the bad segment goes alone");
+    assert_eq!(train_len(&t[3..], false), 2, "the good ones after it still merge");
     let mut first = train(3, 1000, 1000);
     first[0][ETH + 60] ^= 1;
-    assert_eq!(train_len(&first), 1, "a bad first segment is not merged either");
+    assert_eq!(train_len(&first, false), 1, "a bad first segment is not merged either");
     // What a lone segment is written with vouches for nothing.
     assert_eq!(PLAIN[0] & 2, 0, "no VIRTIO_NET_HDR_F_DATA_VALID");
     assert_eq!(PLAIN[0] & 1, 0, "no NEEDS_CSUM");
@@ -205,31 +205,31 @@ fn trains_stop_where_linux_would() {
     let t = train(4, 1000, 1000);
     let mut gap = t.clone();
     gap[2] = seg(1000 + 2 * 1000 + 1, &[1; 1000], FLAG_ACK, 5);
-    assert_eq!(train_len(&gap), 2, "a sequence gap");
+    assert_eq!(train_len(&gap, false), 2, "a sequence gap");
     let mut short = t.clone();
     short[1] = seg(2000, &[1; 500], FLAG_ACK, 5);
-    assert_eq!(train_len(&short), 2, "a short segment ends the train");
+    assert_eq!(train_len(&short, false), 2, "a short segment ends the train");
     let mut psh = t.clone();
     psh[1] = seg(2000, &[1; 1000], FLAG_ACK | FLAG_PSH, 5);
-    assert_eq!(train_len(&psh), 2, "PSH ends the train");
+    assert_eq!(train_len(&psh, false), 2, "PSH ends the train");
     let mut ts = t.clone();
     ts[2] = seg(3000, &[1; 1000], FLAG_ACK, 6);
-    assert_eq!(train_len(&ts), 2, "different TCP options");
+    assert_eq!(train_len(&ts, false), 2, "different TCP options");
     let mut fin = t.clone();
     fin[1] = seg(2000, &[1; 1000], FLAG_ACK | FLAG_FIN, 5);
-    assert_eq!(train_len(&fin), 1, "FIN");
+    assert_eq!(train_len(&fin, false), 1, "FIN");
     let mut other = t.clone();
     other[1][ETH + 15] = 3; // another destination address
-    assert_eq!(train_len(&other), 1, "another flow");
+    assert_eq!(train_len(&other, false), 1, "another flow");
     let ack_only = seg(2000, &[], FLAG_ACK, 5);
-    assert_eq!(train_len(&[t[0].clone(), ack_only]), 1, "no data");
-    assert_eq!(train_len(&[vec![0u8; 10]]), 1, "garbage is written as it is");
-    assert_eq!(train_len::<Vec<u8>>(&[]), 0);
+    assert_eq!(train_len(&[t[0].clone(), ack_only], false), 1, "no data");
+    assert_eq!(train_len(&[vec![0u8; 10]], false), 1, "garbage is written as it is");
+    assert_eq!(train_len::<Vec<u8>>(&[], false), 0);
     let long = train(70, 1000, 1000);
-    assert_eq!(train_len(&long), MAX_SEGMENTS);
+    assert_eq!(train_len(&long, false), MAX_SEGMENTS);
     let mut lying = t.clone();
     lying[1][ETH + 3] ^= 1; // total length no longer matches the frame
-    assert_eq!(train_len(&lying), 1);
+    assert_eq!(train_len(&lying, false), 1);
 }
 
 /// What cutting a frame returned.
@@ -366,7 +366,7 @@ fn a_zero_udp_checksum_goes_out_as_ones() {
 /// Never for a train [`train_len`] accepted and an `out` of [`VNET_HDR_LEN`] + 65,549 bytes.
 fn coalesce_reference<B: AsRef<[u8]>>(frames: &[B], out: &mut [u8]) -> usize {
     let first = frames[0].as_ref();
-    let Some(s0) = segment(first) else { return 0 };
+    let Some(s0) = segment(first, false) else { return 0 };
     let mut at = VNET_HDR_LEN;
     out[at..at + first.len()].copy_from_slice(first);
     at += first.len();
@@ -434,7 +434,7 @@ proptest! {
                 seg(1000 + (i * mss) as u32, &data, flags, 5)
             })
             .collect();
-        let t = train_len(&frames);
+        let t = train_len(&frames, false);
         prop_assert!(t >= 2);
         let mut want = vec![0u8; COALESCE_ROOM];
         let len = coalesce_reference(&frames[..t], &mut want);
@@ -443,5 +443,192 @@ proptest! {
         let mut out = vec![0u8; COALESCE_ROOM];
         let len = coalesce(&frames[..t], &mut out);
         prop_assert_eq!(&out[..len], &want[..]);
+    }
+}
+
+/// An Ethernet/IPv4/UDP datagram with full, correct checksums, IPv4 identification `id`, DF when `df`.
+pub(super) fn dgram(id: u16, df: bool, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x0a, 0x58, 10, 244, 2, 2, 0x0a, 0x58, 10, 244, 2, 1, 0x08, 0x00];
+    let total = (20 + UDP_HDR + payload.len()) as u16;
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        0,
+        0,
+        0,
+        0,
+        if df { DF } else { 0 },
+        0,
+        62,
+        UDP,
+        0,
+        0,
+        10,
+        244,
+        1,
+        2,
+        10,
+        244,
+        2,
+        2,
+    ]);
+    f[ETH + 2..ETH + 4].copy_from_slice(&total.to_be_bytes());
+    f[ETH + 4..ETH + 6].copy_from_slice(&id.to_be_bytes());
+    let c = checksum::checksum(&f[ETH..ETH + 20]);
+    f[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&[0xc0, 0x01, 0x14, 0x51]);
+    f.extend_from_slice(&(total - 20).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    udp_checksum(&mut f);
+    f
+}
+
+/// Fills in the UDP checksum of an Ethernet/IPv4/UDP frame (0 is sent as 0xffff).
+fn udp_checksum(f: &mut [u8]) {
+    f[ETH + 26..ETH + 28].copy_from_slice(&[0, 0]);
+    let udp = &f[ETH + 20..];
+    let pseudo = checksum::pseudo_header_ipv4(addr(&f[ETH + 12..]), addr(&f[ETH + 16..]), UDP, udp.len() as u16);
+    let c = match !checksum::sum_with(pseudo, udp) {
+        0 => 0xffff,
+        c => c,
+    };
+    f[ETH + 26..ETH + 28].copy_from_slice(&c.to_be_bytes());
+}
+
+/// `n` datagrams of one flow, `size` bytes each but the last (`last`), identifications counting up from `id`.
+fn dgrams(n: usize, size: usize, last: usize, id: u16, df: bool) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let len = if i + 1 == n { last } else { size };
+            let data: Vec<u8> = (0..len).map(|k| ((i * 7 + k) % 251) as u8).collect();
+            dgram(id.wrapping_add(i as u16), df, &data)
+        })
+        .collect()
+}
+
+/// What the kernel does with a UDP_L4 frame when it must cut it (`__udp_gso_segment` under `inet_gso_segment`):
+/// the payload in `gso_size` pieces, each behind the headers with its own IPv4 length, identification (the
+/// first's plus its index), IPv4 checksum, UDP length and full UDP checksum.
+fn kernel_cut_udp(hdr: &[u8], frame: &[u8]) -> Vec<Vec<u8>> {
+    assert_eq!((hdr[0], hdr[1]), (1, GSO_UDP_L4), "NEEDS_CSUM, UDP_L4");
+    let hdr_len = usize::from(u16::from_ne_bytes([hdr[2], hdr[3]]));
+    let gso_size = usize::from(u16::from_ne_bytes([hdr[4], hdr[5]]));
+    assert_eq!(u16::from_ne_bytes([hdr[6], hdr[7]]), (ETH + 20) as u16, "csum_start");
+    assert_eq!(u16::from_ne_bytes([hdr[8], hdr[9]]), 6, "csum_offset");
+    assert_eq!(hdr_len, ETH + 20 + UDP_HDR);
+    // The partial checksum is the pseudo-header sum over the whole, as the kernel expects to adjust it.
+    let whole = (frame.len() - ETH - 20) as u16;
+    assert_eq!(u16::from_be_bytes([frame[ETH + 24], frame[ETH + 25]]), whole, "the whole's UDP length");
+    let pseudo = checksum::pseudo_header_ipv4(addr(&frame[ETH + 12..]), addr(&frame[ETH + 16..]), UDP, whole);
+    assert_eq!(u16::from_be_bytes([frame[ETH + 26], frame[ETH + 27]]), pseudo, "the pseudo-header sum");
+    assert!(checksum::verify(&frame[ETH..ETH + 20]), "the whole's IPv4 checksum");
+    let id = u16::from_be_bytes([frame[ETH + 4], frame[ETH + 5]]);
+    frame[hdr_len..]
+        .chunks(gso_size)
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut f = frame[..hdr_len].to_vec();
+            f.extend_from_slice(piece);
+            let total = (f.len() - ETH) as u16;
+            f[ETH + 2..ETH + 4].copy_from_slice(&total.to_be_bytes());
+            f[ETH + 4..ETH + 6].copy_from_slice(&id.wrapping_add(i as u16).to_be_bytes());
+            f[ETH + 10..ETH + 12].copy_from_slice(&[0, 0]);
+            let c = checksum::checksum(&f[ETH..ETH + 20]);
+            f[ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
+            f[ETH + 24..ETH + 26].copy_from_slice(&(total - 20).to_be_bytes());
+            udp_checksum(&mut f);
+            f
+        })
+        .collect()
+}
+
+/// UDP datagrams of one flow coalesce only where the TAP takes UDP segmentation offload, into one frame that
+/// the kernel cuts back into exactly the datagrams that were merged.
+#[test]
+fn udp_datagrams_of_one_flow_become_one_frame() {
+    let frames = dgrams(10, 64, 20, 0xfffa, false);
+    assert_eq!(train_len(&frames, false), 1, "no UDP without the kernel's USO");
+    assert_eq!(train_len(&frames, true), 10);
+    let whole = gathered(&frames);
+    let (hdr, frame) = whole.split_at(VNET_HDR_LEN);
+    assert_eq!(u16::from_ne_bytes([hdr[4], hdr[5]]), 64, "gso_size");
+    assert_eq!(frame.len(), ETH + 28 + 9 * 64 + 20);
+    assert_eq!(kernel_cut_udp(hdr, frame), frames, "identifications wrap from 0xffff to 0");
+    let mut out = vec![0u8; COALESCE_ROOM];
+    let len = coalesce(&frames, &mut out);
+    assert_eq!(&out[..len], &whole[..], "copied as gathered");
+}
+
+/// Everything that must stop a UDP train does.
+#[test]
+fn udp_trains_stop_where_linux_would() {
+    let t = dgrams(4, 100, 100, 7, false);
+    let mut zero = t.clone();
+    zero[2][ETH + 26..ETH + 28].copy_from_slice(&[0, 0]);
+    assert_eq!(train_len(&zero, true), 2, "a datagram without a checksum");
+    assert_eq!(train_len(&zero[2..], true), 1, "is written alone");
+    let mut bad = t.clone();
+    bad[1][ETH + 40] ^= 0x10;
+    assert_eq!(train_len(&bad, true), 1, "a bad checksum");
+    let mut gap = t.clone();
+    gap[2] = dgram(7 + 3, false, &bad[2][ETH + 28..]);
+    assert_eq!(train_len(&gap, true), 2, "an identification gap");
+    let fixed: Vec<Vec<u8>> = (0..4).map(|i| dgram(9, false, &[i; 100])).collect();
+    assert_eq!(train_len(&fixed, true), 1, "the same identification without DF");
+    let fixed_df: Vec<Vec<u8>> = (0..4).map(|i| dgram(9, true, &[i; 100])).collect();
+    assert_eq!(train_len(&fixed_df, true), 4, "the same identification with DF");
+    let mut short = t.clone();
+    short[1] = dgram(8, false, &[1; 50]);
+    assert_eq!(train_len(&short, true), 2, "a shorter datagram ends the train");
+    let mut longer = t.clone();
+    longer[2] = dgram(9, false, &[1; 101]);
+    assert_eq!(train_len(&longer, true), 2, "a longer one does not join");
+    let mut port = t.clone();
+    port[1][ETH + 23] ^= 1;
+    udp_checksum(&mut port[1]);
+    assert_eq!(train_len(&port, true), 1, "another flow");
+    let mut df = t.clone();
+    df[1] = dgram(8, true, &[1; 100]);
+    assert_eq!(train_len(&df, true), 1, "DF differs");
+    let mut frag = t.clone();
+    frag[0][ETH + 6] |= 0x20; // more fragments
+    frag[0][ETH + 10..ETH + 12].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&frag[0][ETH..ETH + 20]);
+    frag[0][ETH + 10..ETH + 12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(train_len(&frag, true), 1, "a fragment");
+    let mut lying = t.clone();
+    lying[1][ETH + 25] -= 1; // a UDP length short of the IPv4 one
+    udp_checksum(&mut lying[1]);
+    assert_eq!(train_len(&lying, true), 1, "lengths that disagree");
+    let empty: Vec<Vec<u8>> = (0..3).map(|i| dgram(i, false, &[])).collect();
+    assert_eq!(train_len(&empty, true), 1, "no data");
+    let mixed = [t[0].clone(), train(2, 100, 100).remove(0)];
+    assert_eq!(train_len(&mixed, true), 1, "UDP then TCP");
+    let many = dgrams(100, 10, 10, 0, false);
+    assert_eq!(train_len(&many, true), MAX_SEGMENTS);
+    let big = dgrams(64, 1472, 1472, 0, false);
+    let n = train_len(&big, true);
+    assert_eq!(n, (65_535 - 28) / 1472, "no more than an IPv4 packet holds");
+    assert_eq!(kernel_cut_udp(&gathered(&big[..n])[..VNET_HDR_LEN], &gathered(&big[..n])[VNET_HDR_LEN..]), big[..n]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any UDP train, cut again as the kernel cuts it, gives back the datagrams it was made of, byte for byte.
+    #[test]
+    fn a_udp_train_cuts_back_into_its_datagrams(
+        n in 2usize..70,
+        size in 1usize..1473,
+        last in 1usize..1473,
+        id in any::<u16>(),
+    ) {
+        let frames = dgrams(n, size, last.min(size), id, false);
+        let t = train_len(&frames, true);
+        prop_assert!(t >= 2);
+        let whole = gathered(&frames[..t]);
+        let (hdr, frame) = whole.split_at(VNET_HDR_LEN);
+        prop_assert_eq!(&kernel_cut_udp(hdr, frame), &frames[..t]);
     }
 }

@@ -533,6 +533,26 @@ impl NetNs {
         &self.name
     }
 
+    /// Runs `f` on a thread that entered the namespace: sockets it opens stay in it.
+    ///
+    /// # Panics
+    /// When the namespace cannot be entered, or `f` panics.
+    pub fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        use std::os::fd::AsRawFd;
+        let file = File::open(Path::new(NETNS_DIR).join(&self.name)).expect("open the namespace");
+        thread::scope(|s| {
+            s.spawn(move || {
+                // SAFETY: setns(2) on a descriptor we hold open; it moves only this thread into the namespace.
+                #[allow(unsafe_code)]
+                let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .expect("the thread in the namespace panicked")
+        })
+    }
+
     /// True when a namespace of that name exists.
     pub fn exists(name: &str) -> bool {
         Path::new(NETNS_DIR).join(name).exists()
