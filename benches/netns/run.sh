@@ -195,8 +195,10 @@ start_server() {
 
 # Pod 1's eth0 transmit counters: packets bytes dropped (what its stack handed to the veth or TAP).
 pod1_tx() { ip -n "$POD1" -j -s link show eth0 | jq -r '.[0].stats64.tx | "\(.packets) \(.bytes) \(.dropped)"'; }
-# Pod 2's eth0 received packets.
-pod2_rx() { ip -n "$POD2" -j -s link show eth0 | jq -r '.[0].stats64.rx.packets'; }
+# UDP datagrams that reached pod 2's UDP layer: read by the iperf3 server, or dropped at its socket. Not eth0's
+# packet counter: tweed writes a run of datagrams of one flow as one TAP frame (UDP segmentation offload), which
+# the pod's kernel cuts again at the socket.
+pod2_rx() { echo $(($(udp_counter "$POD2" UdpInDatagrams) + $(udp_counter "$POD2" UdpInErrors))); }
 # Packets dropped at node 2's underlay sockets: the kernel's UDP receive-buffer drops, plus the drops of the
 # agent's AF_PACKET socket (ss's skmem d), which no UDP counter sees.
 node2_sock_drops() {
@@ -214,8 +216,8 @@ SYSCALLS+=",syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg"
 SYSCALLS+=",syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendto,syscalls:sys_enter_recvmsg,syscalls:sys_enter_sendmsg"
 SYSCALLS+=",context-switches,task-clock"
 
-# One iperf3 client run from pod 1 to pod 2, JSON into $WORK/$tag.json. Sets DELIVERED (packets per second that
-# arrived on pod 2's eth0, whether or not the iperf3 server kept up with them), FRAME (pod 1's mean transmitted
+# One iperf3 client run from pod 1 to pod 2, JSON into $WORK/$tag.json. Sets DELIVERED (UDP datagrams per second
+# that reached pod 2's UDP layer, whether or not the iperf3 server kept up with them), FRAME (pod 1's mean transmitted
 # frame in bytes: the kernel's GSO super-packets show here) and TAPDROP (frames pod 1's eth0 dropped). For tweed
 # variants it also samples the agents' CPU use over the run (AGENT_CPU="a1% a2%") and, with PERF=1, records both
 # agents with perf record -g and counts their system calls with perf stat (files $tag.perf.data, $tag.syscalls).
@@ -255,7 +257,8 @@ iperf_run() { # tag agents? iperf3-args...
         'BEGIN { split(a, x); split(b, y); n = y[1] - x[1]; printf "%.0f %d\n", n ? (y[2] - x[2]) / n : 0, y[3] - x[3] }')
     if [[ $agents == yes ]]; then
         # CPU % of each agent over the run, and its CPU time per packet it carried (node 1: frames it read from
-        # pod 1's TAP, which counts as transmitted only what was read; node 2: frames it wrote to pod 2's TAP), in µs.
+        # pod 1's TAP, which counts as transmitted only what was read; node 2: UDP datagrams it brought to pod 2), in
+        # µs: UDP runs only.
         read -r AGENT_CPU AGENT_US < <(awk -v a="$t0 $c0 $x0 $r0" -v b="$t1 $c1 $x1 $r1" 'BEGIN {
             split(a, x); split(b, y); w = y[1] - x[1]; c1 = y[2] - x[2]; c2 = y[3] - x[3]
             n1 = y[4] - x[4]; n2 = y[7] - x[7]
