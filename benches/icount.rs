@@ -336,11 +336,44 @@ fn offload_gro_copy((segs, mut out): (Vec<Vec<u8>>, Vec<u8>)) -> (usize, Vec<Vec
     (len, segs, out)
 }
 
+/// 32 UDP datagrams of one flow, 64 bytes of data each, checksums right: what the pipeline hands a TAP pod after
+/// decapsulating a small-packet flow.
+fn datagrams() -> Vec<Vec<u8>> {
+    let segs: Vec<Vec<u8>> = (0..SEGMENTS as u16)
+        .map(|i| {
+            let mut f = vec![0x0a, 0x58, 10, 244, 2, 2, 0x0a, 0x58, 10, 244, 2, 1, 0x08, 0x00];
+            f.extend_from_slice(&[0x45, 0, 0, 92, 0, 0, 0, 0, 62, 17, 0, 0, 10, 244, 1, 2, 10, 244, 2, 2]);
+            f[18..20].copy_from_slice(&(100 + i).to_be_bytes());
+            let c = checksum::checksum(&f[14..34]);
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+            f.extend_from_slice(&[0xc0, 0x01, 0x14, 0x51, 0, 72, 0, 0]);
+            f.extend((0..64u16).map(|k| (k ^ i) as u8));
+            let pseudo = checksum::pseudo_header_ipv4([10, 244, 1, 2], [10, 244, 2, 2], 17, 72);
+            let c = !checksum::sum_with(pseudo, &f[34..]);
+            f[40..42].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+            f
+        })
+        .collect();
+    assert_eq!(train_len(&segs, true), SEGMENTS, "the datagrams form one train");
+    segs
+}
+
+// What the driver does with a run of small UDP datagrams for a TAP pod that takes UDP segmentation offload:
+// check it is one train (each datagram's checksum verified) and write the coalesced frame's headers.
+#[library_benchmark]
+#[bench::datagrams32(setup = datagrams)]
+fn offload_udp_coalesce(segs: Vec<Vec<u8>>) -> (usize, Vec<Vec<u8>>) {
+    let n = train_len(black_box(&segs), true);
+    let mut head = [0u8; HEAD_ROOM];
+    let len = coalesced_head(&segs[..n], &mut head);
+    (black_box(len) + usize::from(black_box(head)[0]), segs)
+}
+
 library_benchmark_group!(
     name = hot_paths;
     benchmarks = wire_dissect_vxlan, wire_parse_eth_ipv4_udp, switch_fdb_learn_lookup, route_lpm_lookup_batch,
         pipeline_encap_vxlan, pipeline_decap_vxlan, offload_tso_cut, offload_tso_cut_then_copy, offload_gro_coalesce,
-        offload_gro_copy
+        offload_gro_copy, offload_udp_coalesce
 );
 
 main!(
