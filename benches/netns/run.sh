@@ -4,8 +4,8 @@
 # Two node namespaces joined by a veth underlay (192.168.0.1/.2, MTU 1500), one pod namespace per node
 # (10.244.1.2 on node 1, 10.244.2.2 on node 2, pod MTU 1450 everywhere). For each variant it measures, from the
 # pod on node 1 to the pod on node 2: iperf3 TCP (receiver's Gbit/s, 1 stream and -P 4) and iperf3 UDP with
-# 64-byte payloads at full speed (-b 0: packets received per second, loss %, and packets per second that reached
-# pod 2's eth0). See README.md.
+# 64-byte payloads at full speed (-b 0: packets received per second, loss %, and datagrams per second that reached
+# pod 2's UDP layer). See README.md.
 #
 #   sudo benches/netns/run.sh                    # all variants: a b c d e f g h
 #   VARIANTS="a b c" DURATION=5 benches/netns/run.sh

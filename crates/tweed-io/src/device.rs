@@ -154,8 +154,9 @@ impl Device {
             if sys::if_index(&o.name)?.is_some() {
                 return Ok(None);
             }
-            let opened =
-                sys::open_tun(&o.name, o.kind == DeviceKind::Tap, o.multi_queue, o.vnet_hdr, o.tso && o.vnet_hdr)?;
+            let tap = o.kind == DeviceKind::Tap;
+            // Made here and brought up below: the kernel's UDP segmentation offload is asked about while down.
+            let opened = sys::open_tun(&o.name, tap, o.multi_queue, o.vnet_hdr, o.tso && o.vnet_hdr, tap)?;
             if let Some(mtu) = o.mtu {
                 sys::set_mtu(&o.name, mtu)?;
             }
@@ -179,11 +180,12 @@ impl Device {
     /// [`Error::Io`] when the device is not multi-queue or the kernel refuses.
     pub fn add_queue(&self) -> Result<Self> {
         let o = self.options.clone();
-        let (fd, uso) = within(self.options.netns.as_deref(), move || {
-            sys::open_tun(&o.name, o.kind == DeviceKind::Tap, true, o.vnet_hdr, o.tso && o.vnet_hdr)
+        let (fd, _) = within(self.options.netns.as_deref(), move || {
+            sys::open_tun(&o.name, o.kind == DeviceKind::Tap, true, o.vnet_hdr, o.tso && o.vnet_hdr, false)
         })
         .map_err(|e| annotate(e, &format!("adding a queue to {}", self.options.name)))?;
-        Ok(Self { fd, options: self.options.clone(), uso })
+        // The device's answer: asking again would offer a live device's readers UDP trains for a moment.
+        Ok(Self { fd, options: self.options.clone(), uso: self.uso })
     }
 
     /// The options it was created with.

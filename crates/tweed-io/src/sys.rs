@@ -61,13 +61,15 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
 
 /// Opens `/dev/net/tun` and attaches it to the TUN (`tap == false`) or TAP device `name`, created when it does not
 /// exist; no packet-information header; non-blocking. With `multi_queue`, every call on the same name adds a queue.
-/// Returns the descriptor and whether it takes UDP segmentation offload in what is written ([`set_vnet_hdr`]).
+/// Returns the descriptor and, with `probe_uso`, whether it takes UDP segmentation offload in what is written
+/// ([`set_vnet_hdr`]; not asked again for a queue added to a device that is up: see there).
 pub(crate) fn open_tun(
     name: &str,
     tap: bool,
     multi_queue: bool,
     vnet_hdr: bool,
     tso: bool,
+    probe_uso: bool,
 ) -> io::Result<(OwnedFd, bool)> {
     let mut req = ifreq(name)?;
     let path = c"/dev/net/tun";
@@ -85,22 +87,24 @@ pub(crate) fn open_tun(
     req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one `ifreq`, which `req` is, alive for the call.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) })?;
-    let uso = vnet_hdr && set_vnet_hdr(fd.as_fd(), tso)?;
+    let uso = vnet_hdr && set_vnet_hdr(fd.as_fd(), tso, probe_uso)?;
     Ok((fd, uso))
 }
 
 /// Makes a TAP/TUN descriptor opened with `IFF_VNET_HDR` read and write a 12-byte virtio-net header in front of
 /// each frame; with `tso`, what it reads may be TCPv4 frames of up to 64 KiB and partial checksums (the header
-/// says), else frames come whole, checksums done. Returns whether the kernel takes UDP segmentation offload
-/// (`VIRTIO_NET_HDR_GSO_UDP_L4`, Linux 6.2) in what is written: asked by offering it for reads, then taking the
-/// offer back, so that what is read stays as described.
-pub(crate) fn set_vnet_hdr(fd: BorrowedFd<'_>, tso: bool) -> io::Result<bool> {
+/// says), else frames come whole, checksums done. With `probe_uso`, returns whether the kernel takes UDP
+/// segmentation offload (`VIRTIO_NET_HDR_GSO_UDP_L4`, Linux 6.2) in what is written: asked by offering it for
+/// reads, then taking the offer back, so that what is read stays as described. The offer is the device's, so it is
+/// made only while the device is down (created, not yet up): a reader of another queue of a live device could
+/// otherwise be handed a UDP train in between.
+pub(crate) fn set_vnet_hdr(fd: BorrowedFd<'_>, tso: bool, probe_uso: bool) -> io::Result<bool> {
     let size: libc::c_int = crate::gro::VNET_HDR_LEN as libc::c_int;
     // SAFETY: TUNSETVNETHDRSZ reads one int, alive for the call.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size) })?;
-    // SAFETY: TUNSETOFFLOAD takes its flags by value; a kernel without USO refuses the flags with EINVAL.
-    let uso =
-        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, libc::TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6) } == 0;
+    let uso = probe_uso
+        // SAFETY: TUNSETOFFLOAD takes its flags by value; a kernel without USO refuses them with EINVAL.
+        && unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, libc::TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6) } == 0;
     let offload: libc::c_uint = if tso { libc::TUN_F_CSUM | libc::TUN_F_TSO4 } else { 0 };
     // SAFETY: TUNSETOFFLOAD takes its flags by value.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, offload) })?;

@@ -318,12 +318,16 @@ fn udp_counter(ns: &NetNs, name: &str) -> u64 {
 
 /// Small UDP datagrams of one flow for a TAP pod go in few writes (UDP segmentation offload), and the pod's
 /// socket still gets every datagram whole, in order; one with a flipped byte is written alone and the pod's
-/// kernel counts its bad checksum.
+/// kernel counts its bad checksum. The writes go through a queue added to the device (another worker's), which
+/// takes the device's answer.
 #[test]
 fn udp_datagrams_reach_the_pods_socket_whole_from_a_coalesced_write() {
     skip_unless!(Root, Netns, Tun);
     let ns = NetNs::new("uso").unwrap();
-    let tap = Device::create(&DeviceOptions::new("eth0", DeviceKind::Tap).netns(path(&ns)).vnet_hdr(true)).unwrap();
+    let options = DeviceOptions::new("eth0", DeviceKind::Tap).netns(path(&ns)).vnet_hdr(true).multi_queue(true);
+    let first = Device::create(&options).unwrap();
+    let tap = first.add_queue().unwrap();
+    assert_eq!(tap.coalesces_udp(), first.coalesces_udp());
     if !tap.coalesces_udp() {
         common::netns::skip("this kernel does not take UDP segmentation offload on a TAP (Linux 6.2)");
         return;
