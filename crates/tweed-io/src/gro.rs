@@ -6,13 +6,13 @@
 //! pod's kernel cuts back into the same datagrams at its socket (or hands whole to a socket with `UDP_GRO`).
 //!
 //! The rules are Linux's `tcp_gro_receive` and `udp_gro_receive_segment`, made stricter where that is simpler:
-//! IPv4 without options, not a fragment, same addresses, TOS, TTL and DF, same ports; every segment but the last
-//! is exactly the first one's size, the last may be shorter; every segment's own checksum verifies (a UDP
-//! datagram without one, checksum 0, is not merged: the kernel would give its pieces one). TCP: same
-//! acknowledgement, window and TCP options; each segment starts where the previous one ended; only the last may
-//! carry PSH; none carries SYN, FIN, RST, URG, ECE or CWR. UDP: the IPv4 identification goes up by one from
-//! datagram to datagram (or, with DF, stays the same), as the kernel numbers the pieces it cuts. Anything else
-//! is written as it is.
+//! IPv4 without options, not a fragment, its header checksum right, same addresses, TOS, TTL and DF, same ports;
+//! every segment but the last is exactly the first one's size, the last may be shorter; every segment's own
+//! checksum verifies (a UDP datagram without one, checksum 0, is not merged: the kernel would give its pieces
+//! one). TCP: same acknowledgement, window and TCP options; each segment starts where the previous one ended;
+//! only the last may carry PSH; none carries SYN, FIN, RST, URG, ECE or CWR. UDP: the IPv4 identification goes up
+//! by one from datagram to datagram (or, with DF, stays the same), as the kernel numbers the pieces it cuts.
+//! Anything else is written as it is.
 
 use tweed_wire::checksum;
 
@@ -68,8 +68,13 @@ fn segment(frame: &[u8], udp: bool) -> Option<Segment> {
     }
     let ip = &frame[ETH..];
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    // IPv4, no options, not a fragment, a total length that matches the frame exactly.
-    if ip[0] != 0x45 || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 || ETH + total != frame.len() {
+    // IPv4, no options, not a fragment, a total length that matches the frame exactly, a header checksum that
+    // verifies (the merged frame gets a new one: it must not vouch for a header nobody checked).
+    if ip[0] != 0x45
+        || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0
+        || ETH + total != frame.len()
+        || !checksum::verify(&ip[..20])
+    {
         return None;
     }
     let id = u16::from_be_bytes([ip[4], ip[5]]);

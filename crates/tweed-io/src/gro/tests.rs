@@ -165,6 +165,49 @@ fn hostile_offload_headers_never_panic() {
     }
 }
 
+/// Datagrams with random bytes changed (lengths, ports, identifications, checksums, the payload), cut short or
+/// not, never panic the UDP coalescing, and whatever it merges the kernel's cut gives back as it was.
+#[test]
+fn hostile_udp_trains_never_panic() {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let good = dgrams(4, 64, 30, 0xfffe, false);
+    let mut merged = 0;
+    for _ in 0..20_000 {
+        let mut frames = good.clone();
+        for _ in 0..=(next() % 3) {
+            let f = &mut frames[(next() % 4) as usize];
+            if f.is_empty() {
+                continue;
+            }
+            let i = (next() as usize) % f.len();
+            f[i] = next() as u8;
+            if next() % 8 == 0 {
+                f.truncate((next() as usize) % f.len());
+            }
+            if next() % 2 == 0 && f.len() > ETH + 28 {
+                udp_checksum(f);
+            }
+        }
+        let n = train_len(&frames, true);
+        assert!(n <= frames.len());
+        if n >= 2 {
+            merged += 1;
+            let whole = gathered(&frames[..n]);
+            let (hdr, frame) = whole.split_at(VNET_HDR_LEN);
+            assert_eq!(kernel_cut_udp(hdr, frame), frames[..n], "what was merged comes back as it was");
+            let mut out = vec![0u8; COALESCE_ROOM];
+            assert_eq!(coalesce(&frames[..n], &mut out), whole.len());
+        }
+    }
+    assert!(merged > 1000, "the changes left too few trains to check: {merged}");
+}
+
 /// Finding 9: a segment whose TCP checksum does not verify (one flipped payload byte) is never merged: the
 /// train ends before it, it goes alone (written with the plain header: no DATA_VALID, the pod's kernel checks
 /// it and drops it), and the segments after it form their own train.
@@ -631,4 +674,18 @@ proptest! {
         let (hdr, frame) = whole.split_at(VNET_HDR_LEN);
         prop_assert_eq!(&kernel_cut_udp(hdr, frame), &frames[..t]);
     }
+}
+
+/// A segment or datagram whose IPv4 header checksum does not verify is never merged (Linux's `inet_gro_receive`
+/// flushes it too): the merged frame gets a new, good header checksum, which would vouch for a header nobody
+/// checked. It goes alone, as it came, for the pod's kernel to drop.
+#[test]
+fn a_bad_ipv4_header_checksum_is_not_merged() {
+    let mut tcp = train(3, 1000, 1000);
+    tcp[1][ETH + 10] ^= 0x01;
+    assert_eq!(train_len(&tcp, false), 1, "TCP");
+    let mut udp = dgrams(3, 64, 64, 1, false);
+    udp[2][ETH + 11] ^= 0x80;
+    assert_eq!(train_len(&udp, true), 2, "UDP");
+    assert_eq!(train_len(&udp[2..], true), 1);
 }
