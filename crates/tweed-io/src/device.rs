@@ -8,6 +8,7 @@
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tweed_packet::PacketBuf;
 use tweed_wire::ethernet::MacAddr;
@@ -137,8 +138,9 @@ fn annotate(e: Error, what: &str) -> Error {
 pub struct Device {
     fd: OwnedFd,
     options: DeviceOptions,
-    /// The kernel takes UDP datagrams coalesced into one write (with `vnet_hdr`; Linux 6.2).
-    uso: bool,
+    /// The kernel takes UDP datagrams coalesced into one write (with `vnet_hdr`; Linux 6.2): said by the kernel
+    /// when the device was made, unsaid for good by the first such write it refuses.
+    uso: AtomicBool,
 }
 
 impl Device {
@@ -171,7 +173,7 @@ impl Device {
         .map_err(|e| annotate(e, &what))?;
         let (fd, uso) =
             created.ok_or_else(|| Error::Exists { name: options.name.clone(), netns: options.netns.clone() })?;
-        Ok(Self { fd, options: options.clone(), uso })
+        Ok(Self { fd, options: options.clone(), uso: AtomicBool::new(uso) })
     }
 
     /// Opens one more queue of a multi-queue device (for another worker).
@@ -185,7 +187,7 @@ impl Device {
         })
         .map_err(|e| annotate(e, &format!("adding a queue to {}", self.options.name)))?;
         // The device's answer: asking again would offer a live device's readers UDP trains for a moment.
-        Ok(Self { fd, options: self.options.clone(), uso: self.uso })
+        Ok(Self { fd, options: self.options.clone(), uso: AtomicBool::new(self.coalesces_udp()) })
     }
 
     /// The options it was created with.
@@ -194,10 +196,12 @@ impl Device {
     }
 
     /// Whether [`Device::send_coalesced`] merges UDP datagrams too, not only TCP segments: a TAP with
-    /// [`DeviceOptions::vnet_hdr`] on a kernel that takes UDP segmentation offload (Linux 6.2).
+    /// [`DeviceOptions::vnet_hdr`] on a kernel that takes UDP segmentation offload (Linux 6.2). A kernel that
+    /// said so when the device was made but refuses such a write (`EINVAL`) turns it off for good, that frame's
+    /// datagrams then written one by one.
     #[must_use]
-    pub const fn coalesces_udp(&self) -> bool {
-        self.uso && matches!(self.options.kind, DeviceKind::Tap)
+    pub fn coalesces_udp(&self) -> bool {
+        self.uso.load(Ordering::Relaxed) && matches!(self.options.kind, DeviceKind::Tap)
     }
 
     /// The device's name.
@@ -311,6 +315,11 @@ impl Device {
         match sys::writev(self.fd.as_fd(), &parts[..=n]) {
             Ok(_) => Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => Ok(0),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && head[1] == gro::GSO_UDP_L4 => {
+                // The kernel offered UDP segmentation offload but refuses the frame: no more UDP trains here.
+                self.uso.store(false, Ordering::Relaxed);
+                Ok(usize::from(self.send(frames[0])?))
+            }
             Err(e) => Err(e),
         }
     }

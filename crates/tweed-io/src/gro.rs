@@ -11,8 +11,11 @@
 //! checksum verifies (a UDP datagram without one, checksum 0, is not merged: the kernel would give its pieces
 //! one). TCP: same acknowledgement, window and TCP options; each segment starts where the previous one ended;
 //! only the last may carry PSH; none carries SYN, FIN, RST, URG, ECE or CWR. UDP: the IPv4 identification goes up
-//! by one from datagram to datagram (or, with DF, stays the same), as the kernel numbers the pieces it cuts.
-//! Anything else is written as it is.
+//! by one from datagram to datagram, as the kernel numbers the pieces it cuts (so the pieces are the datagrams,
+//! byte for byte). Anything else is written as it is.
+//!
+//! Inside the pod, what sees packets before the socket (netfilter and conntrack, tc, `tcpdump` on its `eth0`, an
+//! ICMP "port unreachable") sees one packet per coalesced frame, as it does behind a NIC with GRO.
 
 use tweed_wire::checksum;
 
@@ -57,8 +60,6 @@ struct Segment {
 const TCP: u8 = 6;
 const UDP: u8 = 17;
 const UDP_HDR: usize = 8;
-/// The IPv4 don't-fragment bit, in the byte that holds it.
-const DF: u8 = 0x40;
 
 /// Reads the parts of a frame coalescing needs; `None` when it is not a plain IPv4 TCP segment with data or (with
 /// `udp`) a UDP datagram with data and a checksum.
@@ -122,7 +123,7 @@ fn continues(a: &[u8], sa: &Segment, b: &[u8], sb: &Segment, mss: usize) -> bool
         return false;
     }
     if sa.proto == UDP {
-        return sb.id == sa.id.wrapping_add(1) || (a[20] & DF != 0 && sb.id == sa.id);
+        return sb.id == sa.id.wrapping_add(1);
     }
     sa.flags & FLAG_PSH == 0
         && sb.seq == sa.seq.wrapping_add(sa.payload as u32)
@@ -218,7 +219,7 @@ pub fn coalesced_head<B: AsRef<[u8]>>(frames: &[B], head: &mut [u8; HEAD_ROOM]) 
 /// `VIRTIO_NET_HDR_GSO_TCPV4`.
 const GSO_TCPV4: u8 = 1;
 /// `VIRTIO_NET_HDR_GSO_UDP_L4`.
-const GSO_UDP_L4: u8 = 5;
+pub(crate) const GSO_UDP_L4: u8 = 5;
 
 /// The TCP or UDP payload of a segment of a train (empty for a frame too short to have one).
 #[must_use]

@@ -500,7 +500,7 @@ pub(super) fn dgram(id: u16, df: bool, payload: &[u8]) -> Vec<u8> {
         0,
         0,
         0,
-        if df { DF } else { 0 },
+        if df { 0x40 } else { 0 },
         0,
         62,
         UDP,
@@ -620,7 +620,11 @@ fn udp_trains_stop_where_linux_would() {
     let fixed: Vec<Vec<u8>> = (0..4).map(|i| dgram(9, false, &[i; 100])).collect();
     assert_eq!(train_len(&fixed, true), 1, "the same identification without DF");
     let fixed_df: Vec<Vec<u8>> = (0..4).map(|i| dgram(9, true, &[i; 100])).collect();
-    assert_eq!(train_len(&fixed_df, true), 4, "the same identification with DF");
+    assert_eq!(train_len(&fixed_df, true), 1, "the same identification with DF: the kernel's pieces would count up");
+    let counting_df = dgrams(4, 100, 100, 9, true);
+    assert_eq!(train_len(&counting_df, true), 4, "DF, counting up");
+    let whole = gathered(&counting_df);
+    assert_eq!(kernel_cut_udp(&whole[..VNET_HDR_LEN], &whole[VNET_HDR_LEN..]), counting_df);
     let mut short = t.clone();
     short[1] = dgram(8, false, &[1; 50]);
     assert_eq!(train_len(&short, true), 2, "a shorter datagram ends the train");
@@ -666,8 +670,9 @@ proptest! {
         size in 1usize..1473,
         last in 1usize..1473,
         id in any::<u16>(),
+        df in any::<bool>(),
     ) {
-        let frames = dgrams(n, size, last.min(size), id, false);
+        let frames = dgrams(n, size, last.min(size), id, df);
         let t = train_len(&frames, true);
         prop_assert!(t >= 2);
         let whole = gathered(&frames[..t]);
