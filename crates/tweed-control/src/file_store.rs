@@ -6,7 +6,10 @@
 //! never sees half a file and a crash leaves the old or the new state. The lock file is never replaced: locking the
 //! data file itself would not work, since the rename swaps the inode a waiting process is locking. An operation
 //! waits for the lock a bounded time ([`DEFAULT_LOCK_WAIT`], [`FileStore::with_lock_wait`]), then fails as
-//! [`StoreError::Unavailable`]: a process stopped or hung while holding it holds nobody else up for good.
+//! [`StoreError::Unavailable`]: a process stopped or hung while holding it holds nobody else up for good (an agent
+//! starting then exits with that error, as with an etcd that does not answer; a running one retries later). The
+//! wait polls: a process blocked in `flock` on the same file may go first. The file system's own calls (open,
+//! read, write, fsync) are not bounded: a hung network file system still hangs them.
 //!
 //! Two threads or two processes opening the same path never hand out one subnet twice. Operations that find
 //! nothing to change (a read, a renewal refused) do not rewrite the file.
@@ -119,8 +122,8 @@ fn io_err(context: &str, path: &Path, e: &io::Error) -> StoreError {
 
 /// How long an operation waits for the store's lock before it fails as [`StoreError::Unavailable`], unless
 /// [`FileStore::with_lock_wait`] says otherwise. Operations hold the lock for one read and one write of the file:
-/// a lock held this long means a process froze or hangs inside one.
-pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5);
+/// a lock held this long means a process froze or hangs inside one, or the disk is very slow.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 impl FileStore {
     /// The same store, waiting at most `wait` for its lock (see [`DEFAULT_LOCK_WAIT`]).
@@ -254,11 +257,14 @@ impl FileStore {
             if left.is_zero() {
                 return Err(StoreError::Unavailable {
                     context: format!("locking {}", self.lock_path.display()),
-                    message: format!("another process has held the lock for {:?}", self.lock_wait),
+                    message: format!(
+                        "the lock stayed taken for {:?} (a process holding it stopped or hangs?)",
+                        self.lock_wait
+                    ),
                 });
             }
             thread::sleep(pause.min(left));
-            pause = (pause * 2).min(Duration::from_millis(50));
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
@@ -361,7 +367,7 @@ mod tests {
         worker.join().expect("the operation's thread");
         let (result, waited) = answer.expect("an operation on a locked store never returned");
         let Err(StoreError::Unavailable { context, message }) = result else { panic!("{result:?}") };
-        assert!(context.contains("leases.json.lock") && message.contains("another process"), "{context}: {message}");
+        assert!(context.contains("leases.json.lock") && message.contains("stayed taken"), "{context}: {message}");
         assert!(waited >= DEFAULT_LOCK_WAIT, "gave up after {waited:?}");
         store.acquire(net("10.1.1.0/24"), &attrs(1), Duration::from_secs(60), t(0)).expect("free again");
         let short = FileStore::new(&path).with_lock_wait(Duration::from_millis(50));
