@@ -125,16 +125,20 @@ fn partial_checksums_and_lies() {
     assert_eq!(segment_offloaded(&gso, &mut f[..30].to_vec(), 1600, 128, |_| {}), Err(OffloadError::Malformed));
 }
 
-/// Random headers over random and real frames never panic, and what comes out is never longer than asked.
-#[test]
-fn hostile_offload_headers_never_panic() {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
+/// A xorshift64 generator from `seed` (not 0): the hostile tests' fixed, repeatable randomness.
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x
-    };
+    }
+}
+
+/// Random headers over random and real frames never panic, and what comes out is never longer than asked.
+#[test]
+fn hostile_offload_headers_never_panic() {
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let real = {
         let frames = train(3, 1000, 10);
         let mut out = vec![0u8; COALESCE_ROOM];
@@ -169,13 +173,7 @@ fn hostile_offload_headers_never_panic() {
 /// not, never panic the UDP coalescing, and whatever it merges the kernel's cut gives back as it was.
 #[test]
 fn hostile_udp_trains_never_panic() {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     let good = dgrams(4, 64, 30, 0xfffe, false);
     let mut merged = 0;
     for _ in 0..20_000 {
@@ -187,10 +185,10 @@ fn hostile_udp_trains_never_panic() {
             }
             let i = (next() as usize) % f.len();
             f[i] = next() as u8;
-            if next() % 8 == 0 {
+            if next().is_multiple_of(8) {
                 f.truncate((next() as usize) % f.len());
             }
-            if next() % 2 == 0 && f.len() > ETH + 28 {
+            if next().is_multiple_of(2) && f.len() > ETH + 28 {
                 udp_checksum(f);
             }
         }
@@ -487,6 +485,23 @@ proptest! {
         let len = coalesce(&frames[..t], &mut out);
         prop_assert_eq!(&out[..len], &want[..]);
     }
+
+    /// Any UDP train, cut again as the kernel cuts it, gives back the datagrams it was made of, byte for byte.
+    #[test]
+    fn a_udp_train_cuts_back_into_its_datagrams(
+        n in 2usize..70,
+        size in 1usize..1473,
+        last in 1usize..1473,
+        id in any::<u16>(),
+        df in any::<bool>(),
+    ) {
+        let frames = dgrams(n, size, last.min(size), id, df);
+        let t = train_len(&frames, true);
+        prop_assert!(t >= 2);
+        let whole = gathered(&frames[..t]);
+        let (hdr, frame) = whole.split_at(VNET_HDR_LEN);
+        prop_assert_eq!(&kernel_cut_udp(hdr, frame), &frames[..t]);
+    }
 }
 
 /// An Ethernet/IPv4/UDP datagram with full, correct checksums, IPv4 identification `id`, DF when `df`.
@@ -658,27 +673,6 @@ fn udp_trains_stop_where_linux_would() {
     let n = train_len(&big, true);
     assert_eq!(n, (65_535 - 28) / 1472, "no more than an IPv4 packet holds");
     assert_eq!(kernel_cut_udp(&gathered(&big[..n])[..VNET_HDR_LEN], &gathered(&big[..n])[VNET_HDR_LEN..]), big[..n]);
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
-    /// Any UDP train, cut again as the kernel cuts it, gives back the datagrams it was made of, byte for byte.
-    #[test]
-    fn a_udp_train_cuts_back_into_its_datagrams(
-        n in 2usize..70,
-        size in 1usize..1473,
-        last in 1usize..1473,
-        id in any::<u16>(),
-        df in any::<bool>(),
-    ) {
-        let frames = dgrams(n, size, last.min(size), id, df);
-        let t = train_len(&frames, true);
-        prop_assert!(t >= 2);
-        let whole = gathered(&frames[..t]);
-        let (hdr, frame) = whole.split_at(VNET_HDR_LEN);
-        prop_assert_eq!(&kernel_cut_udp(hdr, frame), &frames[..t]);
-    }
 }
 
 /// A segment or datagram whose IPv4 header checksum does not verify is never merged (Linux's `inet_gro_receive`
