@@ -151,18 +151,18 @@ pub fn train_len<B: AsRef<[u8]>>(frames: &[B], udp: bool) -> usize {
         return 1;
     }
     let Some(s0) = segment(first, udp) else { return 1 };
-    if !checksum_ok(first, &s0) {
-        return 1;
-    }
     let (mut prev, mut sp, mut n, mut bytes) = (first, s0, 1, first.len());
     for f in &frames[1..] {
         let f = f.as_ref();
         let Some(sf) = segment(f, udp) else { break };
-        if n == MAX_SEGMENTS
-            || bytes + sf.payload > MAX_FRAME
-            || !continues(prev, &sp, f, &sf, s0.payload)
-            || !checksum_ok(f, &sf)
-        {
+        if n == MAX_SEGMENTS || bytes + sf.payload > MAX_FRAME || !continues(prev, &sp, f, &sf, s0.payload) {
+            break;
+        }
+        // Payloads are summed only once two frames could merge: a frame that goes alone is not read again.
+        if n == 1 && !checksum_ok(first, &s0) {
+            return 1;
+        }
+        if !checksum_ok(f, &sf) {
             break;
         }
         bytes += sf.payload;
