@@ -245,7 +245,8 @@ impl FileStore {
     /// Takes the lock on `lock` (shared when `exclusive` is false), waiting at most [`FileStore::with_lock_wait`]:
     /// a process stopped or hung while holding it must not hold up every other node's agent for good.
     fn wait_for(&self, lock: &File, exclusive: bool) -> Result<(), StoreError> {
-        let deadline = Instant::now() + self.lock_wait;
+        // A wait too long to add to the clock (`Duration::MAX`) waits for good.
+        let deadline = Instant::now().checked_add(self.lock_wait);
         let mut pause = Duration::from_millis(1);
         loop {
             match if exclusive { lock.try_lock() } else { lock.try_lock_shared() } {
@@ -253,7 +254,7 @@ impl FileStore {
                 Err(TryLockError::Error(e)) => return Err(io_err("locking", &self.lock_path, &e)),
                 Err(TryLockError::WouldBlock) => {}
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
             if left.is_zero() {
                 return Err(StoreError::Unavailable {
                     context: format!("locking {}", self.lock_path.display()),
@@ -376,6 +377,9 @@ mod tests {
         assert!(short.leases(t(1)).is_ok(), "reads take no lock");
         assert!(matches!(short.get_config(), Err(StoreError::Unavailable { .. })), "a shared lock waits too");
         assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        holder.unlock().expect("unlock");
+        let forever = FileStore::new(&path).with_lock_wait(Duration::MAX);
+        assert!(forever.get_config().is_ok(), "a wait too long for the clock is no deadline, not a panic");
     }
 
     /// Issue 12, finding 14: an idle watcher parses nothing; a change by another handle (another process) is read
